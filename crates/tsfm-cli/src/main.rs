@@ -1,1 +1,31 @@
-fn main() {}
+//! `tsfm`: parse the command line, call the libraries, print, and exit with 0, 1 or 2.
+mod cli;
+mod commands;
+mod exit;
+mod table;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+
+fn main() {
+    let cli = Cli::parse();
+    let debug = cli.debug;
+    let result = dispatch(cli);
+    if let Err(err) = result {
+        let user = exit::is_user_error(&err);
+        if debug {
+            eprintln!("error: {err:?}");
+        } else {
+            eprintln!("error: {err:#}");
+        }
+        std::process::exit(if user { 2 } else { 1 });
+    }
+}
+
+fn dispatch(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Runs(command) => commands::runs::run(command),
+        _ => Err(exit::user_error("this command is not available in this build yet")),
+    }
+}

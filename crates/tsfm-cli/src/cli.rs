@@ -1,0 +1,220 @@
+//! Command-line definition: the `--help` a user reads.
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "tsfm",
+    version,
+    about = "Fine-tune, evaluate and compare time-series foundation models (TTM, Chronos, Chronos-Bolt, TimesFM)",
+    long_about = None
+)]
+pub struct Cli {
+    /// Debug output: full error chains and debug logging.
+    #[arg(long, global = true)]
+    pub debug: bool,
+    /// More output (repeat for more).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Fine-tune a model as a config describes (default: the embedded TTM demo experiment).
+    Train(TrainArgs),
+    /// Evaluate a trained run, a config's model or a checkpoint, in the data's units.
+    Evaluate(EvaluateArgs),
+    /// Forecast series from a CSV/Parquet file with a checkpoint or a trained run.
+    Predict(PredictArgs),
+    /// Compare runs and models side by side, with baselines.
+    Compare(CompareArgs),
+    /// Prepare and inspect datasets.
+    #[command(subcommand)]
+    Data(DataCommand),
+    /// Show or validate a resolved configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// List and show training runs.
+    #[command(subcommand)]
+    Runs(RunsCommand),
+}
+
+/// How a config is chosen and changed: shared by every command that reads one.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ConfigArgs {
+    /// Experiment YAML (default: the embedded demo experiment `experiments/ttm_demo`).
+    #[arg(long, short = 'c')]
+    pub config: Option<PathBuf>,
+    /// Directory that `defaults:` entries are resolved against (default: `configs/` next to the
+    /// config file's parent folders, else the embedded configs).
+    #[arg(long)]
+    pub config_root: Option<PathBuf>,
+    /// Set any config key: `--set training.learning_rate=5e-5` (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// Model checkpoint directory or hub id (model.model_path).
+    #[arg(long)]
+    pub model_path: Option<String>,
+    /// auto, cpu, cuda or cuda:N (model.device).
+    #[arg(long)]
+    pub device: Option<String>,
+    /// data.batch_size.
+    #[arg(long)]
+    pub batch_size: Option<String>,
+    /// training.learning_rate.
+    #[arg(long)]
+    pub learning_rate: Option<String>,
+    /// training.num_epochs.
+    #[arg(long)]
+    pub num_epochs: Option<String>,
+    /// Resume: `true` for the latest checkpoint, or a checkpoint path
+    /// (training.resume_from_checkpoint).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    pub resume: Option<String>,
+    /// data.source_name.
+    #[arg(long)]
+    pub data_source: Option<String>,
+    /// data.data_split (e.g. `0.7,0.15,0.15`).
+    #[arg(long)]
+    pub data_split: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// Write the run here instead of a new timestamped directory.
+    #[arg(long)]
+    pub run_dir: Option<PathBuf>,
+    /// Validate the config and stop.
+    #[arg(long)]
+    pub validate_config: bool,
+    /// Resolve config and data, report what would be trained, train nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct EvaluateArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// A trained run directory (or `model/experiment/run_id`, or a run id).
+    #[arg(long)]
+    pub run: Option<String>,
+    /// Which split to evaluate: test (default), val or train.
+    #[arg(long, default_value = "test")]
+    pub split: String,
+}
+
+#[derive(Debug, Args)]
+pub struct PredictArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// Input CSV or Parquet, long format `id,timestamp,value` (or several named channels).
+    #[arg(long)]
+    pub input: Option<PathBuf>,
+    /// Output CSV: `id,timestamp,step,point[,q<level>...]`.
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+    /// Forecast horizon in steps (default: the model's prediction length).
+    #[arg(long)]
+    pub horizon: Option<usize>,
+    /// Quantile levels, comma-separated, e.g. `0.1,0.5,0.9`.
+    #[arg(long, value_delimiter = ',')]
+    pub quantiles: Vec<f64>,
+    /// Chronos-T5 decoding: greedy or sample.
+    #[arg(long)]
+    pub decoding: Option<String>,
+    /// Samples per series for sampled decoding.
+    #[arg(long)]
+    pub num_samples: Option<usize>,
+    #[arg(long)]
+    pub seed: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    #[arg(long)]
+    pub model: Option<String>,
+    #[arg(long)]
+    pub experiment: Option<String>,
+    /// Runs to compare (directories or ids); default: every run matching the filters.
+    pub runs: Vec<String>,
+    /// Results root (output.save_dir).
+    #[arg(long, default_value = "tsfm_results")]
+    pub save_dir: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DataCommand {
+    /// Turn raw files into the processed per-series cache and print a summary.
+    Prepare(DataPrepareArgs),
+    /// Show the cached summary of a prepared dataset.
+    Inspect(DataInspectArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DataPrepareArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// Dataset name (the cache folder), default data.source_name.
+    #[arg(long)]
+    pub dataset: Option<String>,
+    /// bris_t1d, aleppo, csv or parquet (default data.source).
+    #[arg(long)]
+    pub source: Option<String>,
+    /// Raw file or folder (default data.raw_path).
+    #[arg(long)]
+    pub raw: Option<PathBuf>,
+    /// Cache root (default data.cache_dir).
+    #[arg(long)]
+    pub cache_dir: Option<PathBuf>,
+    /// Unit of the raw target when the file's own unit check would refuse it: mmol/L or mg/dL.
+    #[arg(long)]
+    pub unit: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DataInspectArgs {
+    #[arg(long)]
+    pub dataset: String,
+    #[arg(long, default_value = "cache/data")]
+    pub cache_dir: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the resolved YAML after composition and overrides.
+    Show(ConfigArgs),
+    /// Check a config; list every problem; exit 2 if any.
+    Validate(ConfigArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RunsCommand {
+    /// One line per run.
+    List(RunsListArgs),
+    /// A run's manifest and metrics.
+    Show(RunsShowArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunsListArgs {
+    #[arg(long)]
+    pub model: Option<String>,
+    #[arg(long)]
+    pub experiment: Option<String>,
+    #[arg(long, default_value = "tsfm_results")]
+    pub save_dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct RunsShowArgs {
+    /// Run directory, `model/experiment/run_id`, or a run id (prefix).
+    pub run: String,
+    #[arg(long, default_value = "tsfm_results")]
+    pub save_dir: PathBuf,
+}

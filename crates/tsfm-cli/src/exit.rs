@@ -1,0 +1,20 @@
+//! Exit codes: 0 success, 2 a problem the user can fix (config, data, arguments), 1 internal.
+
+/// A user error raised by the CLI itself (a missing argument, a bad combination).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UserError(pub String);
+
+pub fn user_error(message: impl Into<String>) -> anyhow::Error {
+    UserError(message.into()).into()
+}
+
+/// Walk the error chain for a known user-error type.
+pub fn is_user_error(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause.is::<UserError>()
+            || cause
+                .downcast_ref::<tsfm_runs::RunsError>()
+                .is_some_and(|e| e.is_user_error())
+    })
+}

@@ -1,0 +1,45 @@
+use std::path::PathBuf;
+
+/// Errors of the results layout. `Invalid*` variants are user errors (bad names, unknown runs).
+#[derive(Debug, thiserror::Error)]
+pub enum RunsError {
+    #[error("invalid {what} name {name:?}: {reason}")]
+    InvalidName {
+        what: &'static str,
+        name: String,
+        reason: &'static str,
+    },
+    #[error("no run matches {query:?} under {root}; list runs with `tsfm runs list`")]
+    RunNotFound { query: String, root: PathBuf },
+    #[error("{query:?} matches {count} runs under {root}; give the full run directory")]
+    AmbiguousRun {
+        query: String,
+        count: usize,
+        root: PathBuf,
+    },
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Format { path: PathBuf, message: String },
+}
+
+impl RunsError {
+    pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> RunsError {
+        let path = path.into();
+        move |source| RunsError::Io { path, source }
+    }
+
+    /// True when the user can fix it (a name, a run id): the CLI exits with code 2.
+    pub fn is_user_error(&self) -> bool {
+        matches!(
+            self,
+            RunsError::InvalidName { .. }
+                | RunsError::RunNotFound { .. }
+                | RunsError::AmbiguousRun { .. }
+        )
+    }
+}
