@@ -13,6 +13,7 @@ pub fn user_error(message: impl Into<String>) -> anyhow::Error {
 pub fn is_user_error(err: &anyhow::Error) -> bool {
     err.chain().any(|cause| {
         cause.is::<UserError>()
+            || cause.is::<tsfm_config::ConfigErrors>()
             || cause
                 .downcast_ref::<tsfm_runs::RunsError>()
                 .is_some_and(|e| e.is_user_error())

@@ -2,6 +2,7 @@
 mod cli;
 mod commands;
 mod exit;
+mod load;
 mod table;
 
 use clap::Parser;
@@ -26,6 +27,7 @@ fn main() {
 fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Runs(command) => commands::runs::run(command),
+        Command::Config(command) => commands::config::run(command, cli.debug),
         _ => Err(exit::user_error("this command is not available in this build yet")),
     }
 }

@@ -5,5 +5,10 @@
 //! - pipeline side: `grid`, `gaps`, `impute`, `features`, `calendar`, `scaler`, `split`,
 //!   `window`, `pipeline`.
 pub mod series;
+pub mod error;
+pub mod sources;
+pub mod cache;
+pub mod summary;
+pub mod units;
 
 pub use series::{Channel, MGDL_PER_MMOLL, SECONDS_PER_DAY, Series};

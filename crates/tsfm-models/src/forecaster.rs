@@ -108,8 +108,14 @@ pub trait Forecaster: Module + Sized {
     fn prediction_length(&self) -> usize;
     /// Forecast in the data's units. Dropout is active only if the module is in training state.
     fn forecast(&self, input: &ForecastInput) -> Forecast;
-    /// Scalar training loss for a batch with `future_values` set.
+    /// Scalar training loss for a batch with `future_values` set. Panics for a kind that
+    /// [`supports_loss`](Forecaster::supports_loss) rejects: validate the config first.
     fn loss(&self, input: &ForecastInput, loss: LossKind) -> Tensor<1>;
+    /// Whether [`loss`](Forecaster::loss) implements `kind` (TTM: no quantile loss).
+    fn supports_loss(&self, kind: LossKind) -> bool {
+        let _ = kind;
+        true
+    }
     /// Apply a fine-tune mode: parameters outside the trained groups stop requiring gradients.
     fn apply_finetune_mode(self, mode: FinetuneMode) -> Self;
     /// Total and trainable parameter counts.

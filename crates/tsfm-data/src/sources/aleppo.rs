@@ -1,0 +1,543 @@
+//! REPLACE-BG (Aleppo et al. 2017) `Data Tables/`: pipe-delimited text tables with a header
+//! row; columns are bound by header name (case-insensitively: `PtID` and `PtId` both occur).
+//!
+//! # Rules
+//! * Time = `base_date` (the enrolment day) + `DeviceDtTmDaysFromEnroll` days (negative during
+//!   run-in) + `DeviceTm`. The receiver's internal clock (`DexInternal*`) is not used.
+//! * CGM: rows with `RecordType` `CGM` only; calibrations are dropped (counted in a warning).
+//! * `GlucoseValue` is mg/dL; the file is refused if its median looks like mmol/L unless
+//!   `unit_override` says so. Values must be within the sensor's range 39..401 mg/dL.
+//!   39 and 401 are the receiver's LOW and HIGH sentinels ("below 40", "above 400"): they
+//!   become 40 and 400, the nearest values the sensor can measure (the babelbetes convention),
+//!   counted in a warning.
+//! * Duplicates on (PtID, time): exact copies (same value; overlapping uploads) are removed;
+//!   conflicting ones keep the row with the largest `RecID` (the latest upload), with a
+//!   warning naming the first conflict.
+//! * Grid: a reading at `hh:mm:ss` belongs to the 5-min slot that starts at or before it
+//!   (Dexcom readings carry a per-sensor seconds offset). Two readings in one slot keep the
+//!   later. The series runs from the first to the last reading's slot, every 5 min; slots
+//!   without a reading have `bg` NaN.
+//! * `insulin` (U in the 5 min ending at the slot, like BrisT1D): basal from
+//!   `HDeviceBasal.txt` (Rate U/h over Duration ms; scheduled segments end at their duration
+//!   or the next scheduled segment; temp and suspend segments override them for their
+//!   duration, suspend = 0 U/h, a temp without Rate = Percent x scheduled rate) plus boluses
+//!   from `HDeviceBolus.txt` (Normal at its time; Extended spread evenly over Duration, which
+//!   is ms for Tidepool uploads but minutes for Diasend uploads, by joining
+//!   `ParentHDeviceUploadsID` to `HDeviceUploads.txt`). Computed per minute, then summed per
+//!   slot. NaN outside the span the pump tables cover.
+//! * `carbs`: `CarbInput` (g) of `HDeviceWizard.txt`, summed per slot; NaN where none.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use crate::error::{DataError, InputErrorKind, Result};
+use crate::series::{Channel, MGDL_PER_MMOLL, SECONDS_PER_DAY, Series};
+use crate::sources::table::{Table, cell, file_name, not_a_number, parse_opt_f64};
+use crate::sources::{SourceOptions, SourceOutput, require_exists};
+use crate::units::{GlucoseUnit, MMOL_PER_L, check_glucose_unit};
+
+pub const CGM_FILE: &str = "HDeviceCGM.txt";
+pub const BOLUS_FILE: &str = "HDeviceBolus.txt";
+pub const BASAL_FILE: &str = "HDeviceBasal.txt";
+pub const WIZARD_FILE: &str = "HDeviceWizard.txt";
+pub const UPLOADS_FILE: &str = "HDeviceUploads.txt";
+
+const SLOT_S: i64 = 300;
+/// The sensor's reportable range in mg/dL, sentinels included.
+const CGM_MIN_MGDL: f64 = 39.0;
+const CGM_MAX_MGDL: f64 = 401.0;
+
+/// The CGM table and the folder of the other tables.
+fn resolve(raw_path: &Path) -> (PathBuf, PathBuf) {
+    if raw_path.is_dir() {
+        let nested = raw_path.join("Data Tables");
+        let dir = if !raw_path.join(CGM_FILE).exists() && nested.is_dir() {
+            nested
+        } else {
+            raw_path.to_path_buf()
+        };
+        (dir.join(CGM_FILE), dir)
+    } else {
+        let dir = raw_path.parent().map(Path::to_path_buf).unwrap_or_default();
+        (raw_path.to_path_buf(), dir)
+    }
+}
+
+/// The files this source reads: the CGM table and whichever optional tables exist beside it.
+pub fn raw_files(raw_path: &Path) -> Result<Vec<PathBuf>> {
+    require_exists(raw_path)?;
+    let (cgm, dir) = resolve(raw_path);
+    let mut v = vec![cgm];
+    for f in [BOLUS_FILE, BASAL_FILE, WIZARD_FILE, UPLOADS_FILE] {
+        let p = dir.join(f);
+        if p.is_file() {
+            v.push(p);
+        }
+    }
+    Ok(v)
+}
+
+fn bad_time(path: &Path, line: u64, col: &str, value: &str, what: &str) -> DataError {
+    DataError::input(
+        InputErrorKind::BadTime,
+        path,
+        Some(line),
+        Some(col),
+        format!("{col} \"{value}\" is not {what}"),
+    )
+}
+
+/// Columns every device table has: who and when.
+struct When {
+    pt: usize,
+    days: usize,
+    tm: usize,
+}
+
+impl When {
+    fn bind(t: &Table) -> Result<When> {
+        Ok(When { pt: t.col("PtID")?, days: t.col("DeviceDtTmDaysFromEnroll")?, tm: t.col("DeviceTm")? })
+    }
+
+    /// (PtID, naive time in seconds) of a row.
+    fn read(&self, path: &Path, line: u64, rec: &csv::ByteRecord, base: i64) -> Result<(String, i64)> {
+        let pt = cell(rec, self.pt);
+        if pt.is_empty() {
+            return Err(DataError::input(InputErrorKind::BadValue, path, Some(line), Some("PtID"), "PtID is empty"));
+        }
+        let d = cell(rec, self.days);
+        let days: i64 = d
+            .parse()
+            .map_err(|_| bad_time(path, line, "DeviceDtTmDaysFromEnroll", d, "a whole number of days"))?;
+        let tm = cell(rec, self.tm);
+        let sod = super::clock::parse_time_of_day(tm)
+            .filter(|_| tm.len() == 8)
+            .ok_or_else(|| bad_time(path, line, "DeviceTm", tm, "a time of day HH:MM:SS"))?;
+        Ok((pt.to_string(), base + days * SECONDS_PER_DAY + sod))
+    }
+}
+
+fn num(path: &Path, line: u64, rec: &csv::ByteRecord, col: usize, name: &str) -> Result<Option<f64>> {
+    let s = cell(rec, col);
+    parse_opt_f64(s).map_err(|()| not_a_number(path, line, name, s))
+}
+
+struct Reading {
+    line: u64,
+    rec_id: i64,
+    pt: String,
+    t: i64,
+    value: f64,
+}
+
+fn read_cgm(path: &Path, base: i64, warnings: &mut Vec<String>) -> Result<Vec<Reading>> {
+    let mut t = Table::open(path, b'|')?;
+    let when = When::bind(&t)?;
+    let rec_col = t.col("RecID")?;
+    let type_col = t.col("RecordType")?;
+    let gv_col = t.col("GlucoseValue")?;
+    let mut out = Vec::new();
+    let mut calibrations = 0usize;
+    let mut rows = 0usize;
+    while let Some((line, rec)) = t.next_row()? {
+        rows += 1;
+        if !cell(rec, type_col).eq_ignore_ascii_case("CGM") {
+            calibrations += 1;
+            continue;
+        }
+        let r = cell(rec, rec_col);
+        let rec_id: i64 = r.parse().map_err(|_| not_a_number(path, line, "RecID", r))?;
+        let (pt, time) = when.read(path, line, rec, base)?;
+        let g = cell(rec, gv_col);
+        let value = match parse_opt_f64(g) {
+            Ok(Some(v)) => v,
+            Ok(None) => {
+                return Err(DataError::input(
+                    InputErrorKind::NotANumber,
+                    path,
+                    Some(line),
+                    Some("GlucoseValue"),
+                    "GlucoseValue is empty",
+                ));
+            }
+            Err(()) => return Err(not_a_number(path, line, "GlucoseValue", g)),
+        };
+        out.push(Reading { line, rec_id, pt, t: time, value });
+    }
+    if rows == 0 {
+        return Err(DataError::input(InputErrorKind::NoRows, path, None, None, "the file has a header but no data rows"));
+    }
+    if out.is_empty() {
+        return Err(DataError::input(InputErrorKind::NoRows, path, None, None, "no rows with RecordType CGM"));
+    }
+    if calibrations > 0 {
+        warnings.push(format!("{}: {calibrations} non-CGM rows (calibrations) dropped", file_name(path)));
+    }
+    Ok(out)
+}
+
+/// Checks units and range, maps sentinels, converts to mmol/L (in place).
+fn normalise_values(path: &Path, readings: &mut [Reading], stated: Option<GlucoseUnit>, warnings: &mut Vec<String>) -> Result<()> {
+    let unit = match stated {
+        Some(u) => u,
+        None => {
+            check_glucose_unit(path, "GlucoseValue", GlucoseUnit::MgDl, readings.iter().map(|r| r.value))?;
+            GlucoseUnit::MgDl
+        }
+    };
+    let to_mgdl = |v: f64| if unit == GlucoseUnit::MgDl { v } else { v * MGDL_PER_MMOLL };
+    // Half a mmol/L display step of tolerance so 2.2 and 22.3 mmol/L are accepted.
+    let tol = if unit == GlucoseUnit::MgDl { 0.0 } else { 0.05 * MGDL_PER_MMOLL };
+    let (mut low, mut high) = (0usize, 0usize);
+    for r in readings.iter_mut() {
+        let mg = to_mgdl(r.value);
+        if mg < CGM_MIN_MGDL - tol || mg > CGM_MAX_MGDL + tol {
+            return Err(DataError::input(
+                InputErrorKind::OutOfRange,
+                path,
+                Some(r.line),
+                Some("GlucoseValue"),
+                format!(
+                    "GlucoseValue {} is outside the CGM range 39..401 mg/dL (39 and 401 are the LOW/HIGH sentinels)",
+                    r.value
+                ),
+            ));
+        }
+        r.value = if unit == GlucoseUnit::MgDl && r.value == CGM_MIN_MGDL {
+            low += 1;
+            40.0 / MGDL_PER_MMOLL
+        } else if unit == GlucoseUnit::MgDl && r.value == CGM_MAX_MGDL {
+            high += 1;
+            400.0 / MGDL_PER_MMOLL
+        } else {
+            unit.to_mmol(r.value)
+        };
+    }
+    if low + high > 0 {
+        warnings.push(format!(
+            "{}: {low} LOW sentinel readings (39) set to 40 mg/dL and {high} HIGH (401) set to 400 mg/dL",
+            file_name(path)
+        ));
+    }
+    Ok(())
+}
+
+/// Removes exact duplicates and resolves conflicting ones (max RecID wins).
+fn dedupe(path: &Path, mut readings: Vec<Reading>, warnings: &mut Vec<String>) -> Vec<Reading> {
+    readings.sort_by(|a, b| (&a.pt, a.t, a.rec_id).cmp(&(&b.pt, b.t, b.rec_id)));
+    let mut out: Vec<Reading> = Vec::with_capacity(readings.len());
+    let (mut exact, mut conflicts) = (0usize, 0usize);
+    let mut example: Option<String> = None;
+    for r in readings {
+        if let Some(prev) = out.last_mut()
+            && prev.pt == r.pt
+            && prev.t == r.t
+        {
+            if prev.value == r.value {
+                exact += 1;
+            } else {
+                conflicts += 1;
+                if example.is_none() {
+                    example = Some(format!(
+                        "PtID {} at {}: line {} (RecID {}) vs line {} (RecID {})",
+                        r.pt,
+                        super::clock::format_datetime(r.t),
+                        prev.line,
+                        prev.rec_id,
+                        r.line,
+                        r.rec_id
+                    ));
+                }
+            }
+            // Sorted by RecID within a time: the later row has the larger RecID and wins.
+            *prev = r;
+            continue;
+        }
+        out.push(r);
+    }
+    let name = file_name(path);
+    if exact > 0 {
+        warnings.push(format!("{name}: {exact} exact duplicate readings (overlapping uploads) removed"));
+    }
+    if conflicts > 0 {
+        warnings.push(format!(
+            "{name}: {conflicts} readings with the same PtID and time but a different GlucoseValue; kept the one with the largest RecID (first: {})",
+            example.unwrap_or_default()
+        ));
+    }
+    out
+}
+
+/// Per-patient pump events on a minute axis.
+#[derive(Default)]
+struct Pump {
+    /// (start, end, U/h) scheduled segments.
+    scheduled: Vec<(i64, i64, f64)>,
+    /// (start, end, Some(U/h) or None = Percent x scheduled, percent).
+    overrides: Vec<(i64, i64, Option<f64>, f64)>,
+    /// (time, U) immediate boluses.
+    boluses: Vec<(i64, f64)>,
+    /// (start, end, U) extended boluses.
+    extended: Vec<(i64, i64, f64)>,
+    /// (time, g) carbs.
+    carbs: Vec<(i64, f64)>,
+}
+
+impl Pump {
+    fn span(&self) -> Option<(i64, i64)> {
+        let starts = self
+            .scheduled
+            .iter()
+            .map(|s| (s.0, s.1))
+            .chain(self.overrides.iter().map(|o| (o.0, o.1)))
+            .chain(self.boluses.iter().map(|b| (b.0, b.0)))
+            .chain(self.extended.iter().map(|e| (e.0, e.1)));
+        starts.fold(None, |acc, (a, b)| match acc {
+            None => Some((a, b)),
+            Some((lo, hi)) => Some((lo.min(a), hi.max(b))),
+        })
+    }
+}
+
+fn read_uploads(path: &Path) -> Result<HashMap<String, String>> {
+    let mut t = Table::open(path, b'|')?;
+    let id = t.col("RecID")?;
+    let src = t.col("DataSource")?;
+    let mut m = HashMap::new();
+    while let Some((_, rec)) = t.next_row()? {
+        m.insert(cell(rec, id).to_string(), cell(rec, src).to_string());
+    }
+    Ok(m)
+}
+
+fn read_bolus(path: &Path, base: i64, uploads: &HashMap<String, String>, pumps: &mut BTreeMap<String, Pump>, warnings: &mut Vec<String>) -> Result<()> {
+    let mut t = Table::open(path, b'|')?;
+    let when = When::bind(&t)?;
+    let normal = t.col("Normal")?;
+    let extended = t.col("Extended")?;
+    let duration = t.col("Duration")?;
+    let parent = t.find("ParentHDeviceUploadsID");
+    let mut unknown_source = 0usize;
+    while let Some((line, rec)) = t.next_row()? {
+        let (pt, time) = when.read(path, line, rec, base)?;
+        let p = pumps.entry(pt).or_default();
+        if let Some(n) = num(path, line, rec, normal, "Normal")?
+            && n > 0.0
+        {
+            p.boluses.push((time, n));
+        }
+        if let Some(x) = num(path, line, rec, extended, "Extended")?
+            && x > 0.0
+        {
+            let d = num(path, line, rec, duration, "Duration")?.unwrap_or(0.0);
+            let source = parent.and_then(|c| uploads.get(cell(rec, c)));
+            // Diasend exports minutes, Tidepool milliseconds (GLUCOSE.md 1.2).
+            let minutes = match source.map(|s| s.to_ascii_lowercase()) {
+                Some(s) if s.contains("diasend") => d,
+                Some(s) if s.contains("tidepool") => d / 60_000.0,
+                _ => {
+                    unknown_source += 1;
+                    d / 60_000.0
+                }
+            };
+            let secs = (minutes * 60.0).round() as i64;
+            if secs <= 0 {
+                p.boluses.push((time, x));
+            } else {
+                p.extended.push((time, time + secs, x));
+            }
+        }
+    }
+    if unknown_source > 0 {
+        warnings.push(format!(
+            "{}: {unknown_source} extended boluses whose upload source is unknown; Duration taken as milliseconds",
+            file_name(path)
+        ));
+    }
+    Ok(())
+}
+
+fn read_basal(path: &Path, base: i64, pumps: &mut BTreeMap<String, Pump>, warnings: &mut Vec<String>) -> Result<()> {
+    let mut t = Table::open(path, b'|')?;
+    let when = When::bind(&t)?;
+    let kind = t.col("BasalType")?;
+    let duration = t.col("Duration")?;
+    let rate = t.col("Rate")?;
+    let percent = t.find("Percent");
+    let mut skipped = 0usize;
+    while let Some((line, rec)) = t.next_row()? {
+        let (pt, time) = when.read(path, line, rec, base)?;
+        let d = num(path, line, rec, duration, "Duration")?;
+        let Some(d) = d.filter(|d| *d > 0.0) else {
+            skipped += 1;
+            continue;
+        };
+        let end = time + (d / 1000.0).round() as i64;
+        let r = num(path, line, rec, rate, "Rate")?;
+        let p = pumps.entry(pt).or_default();
+        match cell(rec, kind).to_ascii_lowercase().as_str() {
+            "scheduled" => p.scheduled.push((time, end, r.unwrap_or(0.0))),
+            "suspend" => p.overrides.push((time, end, Some(0.0), 0.0)),
+            _ => {
+                let pc = match percent {
+                    Some(c) => num(path, line, rec, c, "Percent")?.unwrap_or(1.0),
+                    None => 1.0,
+                };
+                p.overrides.push((time, end, r, pc));
+            }
+        }
+    }
+    if skipped > 0 {
+        warnings.push(format!("{}: {skipped} basal rows without a positive Duration skipped", file_name(path)));
+    }
+    Ok(())
+}
+
+fn read_wizard(path: &Path, base: i64, pumps: &mut BTreeMap<String, Pump>) -> Result<()> {
+    let mut t = Table::open(path, b'|')?;
+    let when = When::bind(&t)?;
+    let carbs = t.col("CarbInput")?;
+    while let Some((line, rec)) = t.next_row()? {
+        let (pt, time) = when.read(path, line, rec, base)?;
+        if let Some(g) = num(path, line, rec, carbs, "CarbInput")?
+            && g > 0.0
+        {
+            pumps.entry(pt).or_default().carbs.push((time, g));
+        }
+    }
+    Ok(())
+}
+
+/// Insulin (U per slot) and carbs (g per slot) on the grid `start, start+5min, ... (n slots)`.
+fn pump_channels(p: Option<&Pump>, start: i64, n: usize) -> (Vec<f64>, Vec<f64>) {
+    let mut insulin = vec![f64::NAN; n];
+    let mut carbs = vec![f64::NAN; n];
+    let Some(p) = p else { return (insulin, carbs) };
+    // Slot j holds what happened in (t_j - 5 min, t_j]: an event at e goes to ceil(e / 5 min).
+    let slot_of = |e: i64| -> Option<usize> {
+        let j = (e - start + SLOT_S - 1).div_euclid(SLOT_S);
+        (0..n as i64).contains(&j).then_some(j as usize)
+    };
+    for &(e, g) in &p.carbs {
+        if let Some(j) = slot_of(e) {
+            carbs[j] = if carbs[j].is_nan() { g } else { carbs[j] + g };
+        }
+    }
+    let Some((lo, hi)) = p.span() else { return (insulin, carbs) };
+    // Minute m covers [m0 + 60 m, m0 + 60 (m+1)); the minute axis spans the slots' windows.
+    let m0 = start - SLOT_S;
+    let minutes = n * 5 + 5;
+    let minute_of = |t: i64| (t - m0).div_euclid(60).clamp(0, minutes as i64) as usize;
+    let mut rate = vec![0.0f64; minutes]; // U/h
+    let mut sched = p.scheduled.clone();
+    sched.sort_by_key(|s| s.0);
+    for (i, &(a, b, r)) in sched.iter().enumerate() {
+        let b = sched.get(i + 1).map_or(b, |next| b.min(next.0));
+        rate[minute_of(a)..minute_of(b)].iter_mut().for_each(|x| *x = r);
+    }
+    let mut ov = p.overrides.clone();
+    ov.sort_by_key(|o| o.0);
+    for &(a, b, r, pc) in &ov {
+        for x in &mut rate[minute_of(a)..minute_of(b)] {
+            *x = r.unwrap_or(pc * *x);
+        }
+    }
+    let mut units: Vec<f64> = rate.iter().map(|r| r / 60.0).collect();
+    for &(a, b, u) in &p.extended {
+        let (ma, mb) = (minute_of(a), minute_of(b));
+        let total_min = ((b - a) as f64 / 60.0).max(1.0);
+        for x in &mut units[ma..mb] {
+            *x += u / total_min;
+        }
+    }
+    for (j, v) in insulin.iter_mut().enumerate() {
+        let t = start + j as i64 * SLOT_S;
+        if t - SLOT_S < lo || t > hi + SLOT_S {
+            continue; // outside what the pump tables cover
+        }
+        *v = units[j * 5..j * 5 + 5].iter().sum();
+    }
+    for &(e, u) in &p.boluses {
+        if let Some(j) = slot_of(e) {
+            insulin[j] = if insulin[j].is_nan() { u } else { insulin[j] + u };
+        }
+    }
+    (insulin, carbs)
+}
+
+/// Reads the REPLACE-BG tables into one 5-min series per patient (`id` = PtID).
+pub fn load(opts: &SourceOptions) -> Result<SourceOutput> {
+    require_exists(&opts.raw_path)?;
+    let stated = opts.glucose_unit_override()?;
+    let base = opts.base_seconds()?;
+    let (cgm_path, dir) = resolve(&opts.raw_path);
+    let mut out = SourceOutput::default();
+    let w = &mut out.warnings;
+    let mut readings = read_cgm(&cgm_path, base, w)?;
+    normalise_values(&cgm_path, &mut readings, stated, w)?;
+    let readings = dedupe(&cgm_path, readings, w);
+
+    let mut pumps: BTreeMap<String, Pump> = BTreeMap::new();
+    let uploads_path = dir.join(UPLOADS_FILE);
+    let uploads = if uploads_path.is_file() { read_uploads(&uploads_path)? } else { HashMap::new() };
+    let mut missing = Vec::new();
+    for (f, is_present) in [BOLUS_FILE, BASAL_FILE, WIZARD_FILE].map(|f| (f, dir.join(f).is_file())) {
+        if !is_present {
+            missing.push(f);
+            continue;
+        }
+        let p = dir.join(f);
+        match f {
+            BOLUS_FILE => read_bolus(&p, base, &uploads, &mut pumps, w)?,
+            BASAL_FILE => read_basal(&p, base, &mut pumps, w)?,
+            _ => read_wizard(&p, base, &mut pumps)?,
+        }
+    }
+    if !missing.is_empty() {
+        w.push(format!(
+            "{}: {} not found; their insulin/carbs are missing (NaN)",
+            dir.display(),
+            missing.join(", ")
+        ));
+    }
+
+    // Group by patient and snap to the 5-min grid.
+    let mut by_pt: BTreeMap<String, Vec<(i64, f64)>> = BTreeMap::new();
+    for r in readings {
+        by_pt.entry(r.pt).or_default().push((r.t, r.value));
+    }
+    let mut merged = 0usize;
+    for (pt, rs) in by_pt {
+        // Sorted by time already (dedupe sorted by pt, t).
+        let start = rs[0].0.div_euclid(SLOT_S) * SLOT_S;
+        let end = rs[rs.len() - 1].0.div_euclid(SLOT_S) * SLOT_S;
+        let n = ((end - start) / SLOT_S + 1) as usize;
+        let mut bg = vec![f64::NAN; n];
+        for &(t, v) in &rs {
+            let j = ((t.div_euclid(SLOT_S) * SLOT_S - start) / SLOT_S) as usize;
+            if !bg[j].is_nan() {
+                merged += 1;
+            }
+            bg[j] = v; // the later reading wins
+        }
+        let (insulin, carbs) = pump_channels(pumps.get(&pt), start, n);
+        out.series.push(Series {
+            id: pt,
+            timestamps: (0..n as i64).map(|j| start + j * SLOT_S).collect(),
+            interval_min: 5,
+            channels: vec![
+                Channel { name: "bg".into(), values: bg },
+                Channel { name: "insulin".into(), values: insulin },
+                Channel { name: "carbs".into(), values: carbs },
+            ],
+            unit: Some(MMOL_PER_L.to_string()),
+        });
+    }
+    if merged > 0 {
+        out.warnings.push(format!(
+            "{}: {merged} readings fell in an already-filled 5-min slot (sensor restart); kept the later",
+            file_name(&cgm_path)
+        ));
+    }
+    Ok(out)
+}

@@ -1,0 +1,451 @@
+//! TinyTimeMixer `config.json`, as granite-tsfm 0.3.11 (`TinyTimeMixerConfig`) writes it.
+//!
+//! Every key granite-tsfm writes is known here. Keys this port uses are typed fields; keys of
+//! features it does not implement (TTM-r3: multi-scale, register/FFT tokens, decomposition,
+//! multi-quantile head) are accepted only at their neutral value and rejected otherwise, so a
+//! checkpoint is never run with a silently different architecture. Keys nobody knows are
+//! reported back as warnings.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::forecaster::ModelError;
+
+/// How the model scales each window before patching (`scaling` key).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TtmScaling {
+    /// `"std"` or `true`: mean / `sqrt(population variance + 1e-5)` over observed values.
+    Std,
+    /// `"mean"`: mean absolute value (GluonTS mean scaler), loc = 0.
+    Mean,
+    /// anything else (`null`, `false`): no scaling.
+    None,
+}
+
+/// Gated attention variants; checkpoints only use `softmax` (the default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GateMode {
+    Softmax,
+    Sigmoid,
+}
+
+/// The configuration of a TinyTimeMixer checkpoint. Field names are the `config.json` keys.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TtmConfig {
+    pub context_length: usize,
+    pub patch_length: usize,
+    pub num_input_channels: usize,
+    pub prediction_length: usize,
+    pub patch_stride: usize,
+    pub prediction_channel_indices: Option<Vec<usize>>,
+    pub exogenous_channel_indices: Option<Vec<usize>>,
+    pub d_model: usize,
+    pub expansion_factor: usize,
+    pub num_layers: usize,
+    pub dropout: f64,
+    pub mode: String,
+    pub gated_attn: bool,
+    pub norm_mlp: String,
+    pub self_attn: bool,
+    pub self_attn_heads: usize,
+    pub use_positional_encoding: bool,
+    pub positional_encoding_type: String,
+    pub scaling: Value,
+    pub loss: Option<String>,
+    pub init_std: f64,
+    pub post_init: bool,
+    pub norm_eps: f64,
+    pub adaptive_patching_levels: i64,
+    pub resolution_prefix_tuning: bool,
+    pub frequency_token_vocab_size: usize,
+    pub head_dropout: f64,
+    pub distribution_output: String,
+    pub num_parallel_samples: usize,
+    pub decoder_num_layers: usize,
+    pub decoder_d_model: usize,
+    pub decoder_adaptive_patching_levels: i64,
+    pub decoder_raw_residual: bool,
+    pub decoder_mode: String,
+    pub use_decoder: bool,
+    pub enable_forecast_channel_mixing: bool,
+    pub fcm_gated_attn: bool,
+    pub fcm_context_length: usize,
+    pub fcm_use_mixer: bool,
+    pub fcm_mix_layers: usize,
+    pub fcm_prepend_past: bool,
+    pub fcm_prepend_past_offset: Option<usize>,
+    pub categorical_vocab_size_list: Option<Vec<usize>>,
+    pub prediction_filter_length: Option<usize>,
+    pub quantile: f64,
+    pub huber_delta: f64,
+    /// Written by `check_and_init_preprocessing`; computed when absent.
+    pub num_patches: Option<usize>,
+    pub masked_context_length: Option<usize>,
+    /// Not written by granite-tsfm but read with `getattr` (default `softmax`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gate_mode: Option<String>,
+}
+
+impl Default for TtmConfig {
+    /// granite-tsfm's `TinyTimeMixerConfig()` defaults.
+    fn default() -> Self {
+        Self {
+            context_length: 64,
+            patch_length: 8,
+            num_input_channels: 1,
+            prediction_length: 16,
+            patch_stride: 8,
+            prediction_channel_indices: None,
+            exogenous_channel_indices: None,
+            d_model: 16,
+            expansion_factor: 2,
+            num_layers: 3,
+            dropout: 0.2,
+            mode: "common_channel".into(),
+            gated_attn: true,
+            norm_mlp: "LayerNorm".into(),
+            self_attn: false,
+            self_attn_heads: 1,
+            use_positional_encoding: false,
+            positional_encoding_type: "sincos".into(),
+            scaling: Value::String("std".into()),
+            loss: Some("mse".into()),
+            init_std: 0.02,
+            post_init: false,
+            norm_eps: 1e-5,
+            adaptive_patching_levels: 0,
+            resolution_prefix_tuning: false,
+            frequency_token_vocab_size: 5,
+            head_dropout: 0.2,
+            distribution_output: "student_t".into(),
+            num_parallel_samples: 100,
+            decoder_num_layers: 8,
+            decoder_d_model: 8,
+            decoder_adaptive_patching_levels: 0,
+            decoder_raw_residual: false,
+            decoder_mode: "common_channel".into(),
+            use_decoder: true,
+            enable_forecast_channel_mixing: false,
+            fcm_gated_attn: true,
+            fcm_context_length: 1,
+            fcm_use_mixer: false,
+            fcm_mix_layers: 2,
+            fcm_prepend_past: true,
+            fcm_prepend_past_offset: None,
+            categorical_vocab_size_list: None,
+            prediction_filter_length: None,
+            quantile: 0.5,
+            huber_delta: 1.0,
+            num_patches: None,
+            masked_context_length: None,
+            gate_mode: None,
+        }
+    }
+}
+
+/// Keys `PretrainedConfig` (transformers 4.x and 5.x) writes for every model: metadata only.
+const HF_GENERIC_KEYS: &[&str] = &[
+    "architectures", "model_type", "transformers_version", "dtype", "torch_dtype", "_name_or_path",
+    "return_dict", "output_hidden_states", "output_attentions", "torchscript", "use_bfloat16",
+    "pruned_heads", "tie_word_embeddings", "chunk_size_feed_forward", "is_encoder_decoder",
+    "is_decoder", "add_cross_attention", "tie_encoder_decoder", "id2label", "label2id",
+    "problem_type", "tokenizer_class", "prefix", "bos_token_id", "pad_token_id", "eos_token_id",
+    "sep_token_id", "decoder_start_token_id", "task_specific_params", "finetuning_task",
+    "cross_attention_hidden_size", "_attn_implementation_autoset", "_commit_hash",
+    "max_length", "min_length", "do_sample", "early_stopping", "num_beams", "num_beam_groups",
+    "diversity_penalty", "temperature", "top_k", "top_p", "typical_p", "repetition_penalty",
+    "length_penalty", "no_repeat_ngram_size", "encoder_no_repeat_ngram_size", "bad_words_ids",
+    "num_return_sequences", "output_scores", "return_dict_in_generate", "forced_bos_token_id",
+    "forced_eos_token_id", "remove_invalid_values", "exponential_decay_length_penalty",
+    "suppress_tokens", "begin_suppress_tokens", "tf_legacy_loss",
+];
+
+/// granite-tsfm keys with no effect on a point forecast or its MSE/MAE/Huber/pinball loss
+/// (initialisation, sampling, r3 loss weights): accepted and kept for `save_pretrained`.
+const INERT_KEYS: &[&str] = &[
+    "init_linear", "init_embed", "init_processing", "patch_last", "mask_value", "use_fft_embedding",
+    "point_extra_weight", "trend_loss_weight", "residual_loss_weight", "joint_loss_weight",
+    "forecast_loss_type", "light_mode", "mq_hidden", "mq_kernel_size", "mq_eps",
+    "mq_use_decoder_pool", "mq_q50_type", "mq_cond_path", "mq_cond_mode", "mq_decoder_d_model",
+    "mq_use_positional", "combine_quantiles_via_variance", "quantile_levels",
+    "penalize_large_width_ratio", "width_penalty_mode", "gate_groups",
+];
+
+/// TTM-r3 features this port does not implement: each key must hold its neutral value.
+const UNSUPPORTED_FEATURES: &[(&str, &str)] = &[
+    ("multi_scale", "false"),
+    ("register_tokens", "0"),
+    ("fft_length", "0"),
+    ("multi_quantile_head", "false"),
+    ("decompose", "false"),
+    ("enable_base_norm_always", "false"),
+    ("use_register_context_gating", "false"),
+    ("residual_context_length", "null"),
+    ("trend_patch_length", "null"),
+    ("trend_patch_stride", "null"),
+    ("trend_d_model", "null"),
+    ("trend_decoder_d_model", "null"),
+    ("trend_num_layers", "null"),
+    ("trend_decoder_num_layers", "null"),
+    ("trend_register_tokens", "null"),
+    ("trend_fft_length", "null"),
+    ("trend_multi_scale", "null"),
+    ("trend_adaptive_patching_levels", "null"),
+    ("trend_head_d_model", "null"),
+];
+
+fn is_neutral(v: &Value, neutral: &str) -> bool {
+    match neutral {
+        "false" => v.is_null() || v == &Value::Bool(false),
+        "0" => v.is_null() || v.as_f64() == Some(0.0),
+        _ => v.is_null(),
+    }
+}
+
+/// A parsed configuration plus the original JSON (kept so `save_pretrained` writes every key
+/// back, including the inert ones).
+#[derive(Debug, Clone)]
+pub struct ParsedTtmConfig {
+    pub config: TtmConfig,
+    pub raw: Map<String, Value>,
+    /// Unknown keys, one message each.
+    pub warnings: Vec<String>,
+}
+
+fn invalid(key: &str, msg: impl std::fmt::Display) -> ModelError {
+    ModelError::Invalid(format!("config.json key `{key}`: {msg}"))
+}
+
+impl TtmConfig {
+    /// Parses a `config.json` object. `source` names the file in messages.
+    pub fn from_json(raw: Map<String, Value>, source: &str) -> Result<ParsedTtmConfig, ModelError> {
+        if let Some(mt) = raw.get("model_type").and_then(|v| v.as_str())
+            && mt != "tinytimemixer"
+        {
+            return Err(invalid("model_type", format!("{source}: `{mt}` is not a TinyTimeMixer checkpoint")));
+        }
+        let typed = serde_json::to_value(TtmConfig::default()).expect("config serialises");
+        let typed_keys: Vec<String> = typed.as_object().expect("object").keys().cloned().collect();
+        let mut warnings = Vec::new();
+        for (k, v) in &raw {
+            if let Some((_, neutral)) = UNSUPPORTED_FEATURES.iter().find(|(n, _)| n == k) {
+                if !is_neutral(v, neutral) {
+                    return Err(invalid(
+                        k,
+                        format!("{source}: value {v} enables a TTM-r3 feature this port does not implement (supported: {neutral})"),
+                    ));
+                }
+                continue;
+            }
+            let known = typed_keys.iter().any(|t| t == k)
+                || k == "gate_mode"
+                || HF_GENERIC_KEYS.contains(&k.as_str())
+                || INERT_KEYS.contains(&k.as_str());
+            if !known {
+                warnings.push(format!("{source}: unknown config key `{k}` = {v} (ignored)"));
+            }
+        }
+        let mut filtered = Map::new();
+        for k in &typed_keys {
+            if let Some(v) = raw.get(k) {
+                filtered.insert(k.clone(), v.clone());
+            }
+        }
+        if let Some(v) = raw.get("gate_mode") {
+            filtered.insert("gate_mode".into(), v.clone());
+        }
+        let config: TtmConfig = serde_json::from_value(Value::Object(filtered))
+            .map_err(|e| ModelError::Invalid(format!("{source}: {e}")))?;
+        config.validate()?;
+        Ok(ParsedTtmConfig { config, raw, warnings })
+    }
+
+    /// Checks the combinations granite-tsfm checks, plus the features this port rejects.
+    pub fn validate(&self) -> Result<(), ModelError> {
+        if self.patch_length != self.patch_stride {
+            return Err(invalid("patch_stride", "patch_length should be same as patch_stride (granite-tsfm requires it)"));
+        }
+        if self.patch_length == 0 || self.context_length <= self.patch_length {
+            return Err(invalid("context_length", "has to be greater than patch_length"));
+        }
+        for (k, m) in [("mode", &self.mode), ("decoder_mode", &self.decoder_mode)] {
+            if m != "common_channel" && m != "mix_channel" {
+                return Err(invalid(k, format!("`{m}` is not one of common_channel, mix_channel")));
+            }
+        }
+        if self.norm_mlp.to_lowercase().contains("batch") {
+            return Err(invalid("norm_mlp", "BatchNorm is not supported; use LayerNorm"));
+        }
+        if self.self_attn {
+            return Err(invalid("self_attn", "self-attention in the patch mixer is not supported"));
+        }
+        if self.categorical_vocab_size_list.is_some() {
+            return Err(invalid("categorical_vocab_size_list", "static categorical embeddings are not supported"));
+        }
+        if self.masked_context_length.is_some() {
+            return Err(invalid("masked_context_length", "masked pre-training is not supported"));
+        }
+        match self.loss.as_deref() {
+            None | Some("mse") | Some("mae") | Some("huber") | Some("pinball") => {}
+            Some("nll") => return Err(invalid("loss", "nll / distribution heads are disabled in granite-tsfm too")),
+            Some(o) => return Err(invalid("loss", format!("`{o}` is not one of mse, mae, huber, pinball"))),
+        }
+        if self.use_positional_encoding && !matches!(self.positional_encoding_type.as_str(), "sincos" | "random") {
+            return Err(invalid("positional_encoding_type", "must be sincos or random"));
+        }
+        self.gate()?;
+        if let Some(f) = self.prediction_filter_length
+            && (f == 0 || f > self.prediction_length)
+        {
+            return Err(invalid("prediction_filter_length", "should be positive and at most prediction_length"));
+        }
+        for (k, idx) in [
+            ("prediction_channel_indices", &self.prediction_channel_indices),
+            ("exogenous_channel_indices", &self.exogenous_channel_indices),
+        ] {
+            if let Some(idx) = idx
+                && let Some(bad) = idx.iter().find(|&&i| i >= self.num_input_channels)
+            {
+                return Err(invalid(k, format!("index {bad} >= num_input_channels {}", self.num_input_channels)));
+            }
+        }
+        for (k, levels, d) in [
+            ("adaptive_patching_levels", self.adaptive_patching_levels, self.d_model),
+            ("decoder_adaptive_patching_levels", self.decoder_adaptive_patching_levels, self.decoder_d_model),
+        ] {
+            for level in 0..levels.max(0) as u32 {
+                let f = adaptive_factor(d, level);
+                if d % f != 0 {
+                    return Err(invalid(k, "d_model should be divisible by 2^i for every level i"));
+                }
+            }
+        }
+        if let Some(n) = self.num_patches
+            && n != self.computed_num_patches()
+        {
+            return Err(invalid(
+                "num_patches",
+                format!("{n} does not match context_length/patch_length (expected {})", self.computed_num_patches()),
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn gate(&self) -> Result<GateMode, ModelError> {
+        match self.gate_mode.as_deref() {
+            None | Some("softmax") => Ok(GateMode::Softmax),
+            Some("sigmoid") => Ok(GateMode::Sigmoid),
+            Some(o) => Err(invalid("gate_mode", format!("`{o}` is not supported (softmax, sigmoid)"))),
+        }
+    }
+
+    pub fn scaling_kind(&self) -> TtmScaling {
+        match &self.scaling {
+            Value::String(s) if s == "std" => TtmScaling::Std,
+            Value::String(s) if s == "mean" => TtmScaling::Mean,
+            Value::Bool(true) => TtmScaling::Std,
+            _ => TtmScaling::None,
+        }
+    }
+
+    /// `(context - patch) / stride + 1`, plus one for the frequency prefix token.
+    pub fn computed_num_patches(&self) -> usize {
+        let base = (self.context_length.max(self.patch_length) - self.patch_length) / self.patch_stride + 1;
+        base + usize::from(self.resolution_prefix_tuning)
+    }
+
+    /// Patches seen by the mixers (including the frequency prefix token).
+    pub fn num_patches(&self) -> usize {
+        self.num_patches.unwrap_or_else(|| self.computed_num_patches())
+    }
+
+    /// Channels the model forecasts.
+    pub fn forecast_channels(&self) -> Vec<usize> {
+        match (&self.prediction_channel_indices, &self.exogenous_channel_indices) {
+            (Some(p), _) => {
+                let mut p = p.clone();
+                p.sort_unstable();
+                p
+            }
+            (None, Some(e)) => (0..self.num_input_channels).filter(|c| !e.contains(c)).collect(),
+            (None, None) => (0..self.num_input_channels).collect(),
+        }
+    }
+
+    /// Known-future (exogenous) channels, sorted.
+    pub fn exogenous_channels(&self) -> Vec<usize> {
+        let mut e = self.exogenous_channel_indices.clone().unwrap_or_default();
+        e.sort_unstable();
+        e
+    }
+
+    /// Steps of each forecast (after `prediction_filter_length`).
+    pub fn output_length(&self) -> usize {
+        self.prediction_filter_length.unwrap_or(self.prediction_length)
+    }
+
+    /// The JSON written by `save_pretrained`: the original keys, updated with the typed fields.
+    pub fn to_json(&self, raw: &Map<String, Value>) -> Map<String, Value> {
+        let mut out = raw.clone();
+        if let Value::Object(typed) = serde_json::to_value(self).expect("config serialises") {
+            for (k, v) in typed {
+                out.insert(k, v);
+            }
+        }
+        out.entry("model_type").or_insert_with(|| Value::String("tinytimemixer".into()));
+        out.entry("architectures")
+            .or_insert_with(|| Value::Array(vec![Value::String("TinyTimeMixerForPrediction".into())]));
+        out.insert("num_patches".into(), Value::from(self.num_patches()));
+        out
+    }
+}
+
+/// The reshape factor of adaptive-patching level `level`: `2^level`, or 1 where that would leave
+/// 4 or fewer features (granite-tsfm disables the level with a warning).
+pub fn adaptive_factor(d_model: usize, level: u32) -> usize {
+    let f = 1usize << level;
+    if d_model / f <= 4 { 1 } else { f }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn parse(v: Value) -> Result<ParsedTtmConfig, ModelError> {
+        TtmConfig::from_json(v.as_object().unwrap().clone(), "config.json")
+    }
+
+    #[test]
+    fn unknown_keys_become_warnings() {
+        let p = parse(json!({"model_type": "tinytimemixer", "context_length": 64, "my_extra": 3})).unwrap();
+        assert_eq!(p.warnings, vec!["config.json: unknown config key `my_extra` = 3 (ignored)".to_string()]);
+        assert_eq!(p.config.context_length, 64);
+        assert_eq!(p.config.num_patches(), 8);
+    }
+
+    #[test]
+    fn r3_features_are_rejected_with_the_key() {
+        let e = parse(json!({"register_tokens": 4})).unwrap_err().to_string();
+        assert!(e.contains("`register_tokens`"), "{e}");
+        let e = parse(json!({"patch_stride": 4})).unwrap_err().to_string();
+        assert!(e.contains("`patch_stride`"), "{e}");
+        let e = parse(json!({"loss": "nll"})).unwrap_err().to_string();
+        assert!(e.contains("`loss`"), "{e}");
+    }
+
+    #[test]
+    fn forecast_channels_exclude_exogenous() {
+        let p = parse(json!({"num_input_channels": 4, "exogenous_channel_indices": [3, 1]})).unwrap();
+        assert_eq!(p.config.forecast_channels(), vec![0, 2]);
+        assert_eq!(p.config.exogenous_channels(), vec![1, 3]);
+    }
+
+    #[test]
+    fn adaptive_factor_stops_at_four_features() {
+        assert_eq!(adaptive_factor(20, 2), 4);
+        assert_eq!(adaptive_factor(16, 2), 1);
+        assert_eq!(adaptive_factor(192, 2), 4);
+    }
+}
