@@ -15,7 +15,26 @@ pub fn is_user_error(err: &anyhow::Error) -> bool {
         cause.is::<UserError>()
             || cause.is::<tsfm_config::ConfigErrors>()
             || cause
+                .downcast_ref::<tsfm_data::error::DataError>()
+                .is_some_and(|e| e.is_user_error())
+            || cause
                 .downcast_ref::<tsfm_runs::RunsError>()
                 .is_some_and(|e| e.is_user_error())
     })
+}
+
+/// The error chain on one line, each cause once: many errors already repeat their source's
+/// text in their own message.
+pub fn message(err: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in err.chain() {
+        let part = cause.to_string();
+        if !text.contains(&part) {
+            if !text.is_empty() {
+                text.push_str(": ");
+            }
+            text.push_str(&part);
+        }
+    }
+    text
 }

@@ -1,4 +1,5 @@
 //! `tsfm`: parse the command line, call the libraries, print, and exit with 0, 1 or 2.
+mod adapt;
 mod cli;
 mod commands;
 mod exit;
@@ -18,7 +19,7 @@ fn main() {
         if debug {
             eprintln!("error: {err:?}");
         } else {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", exit::message(&err));
         }
         std::process::exit(if user { 2 } else { 1 });
     }
@@ -28,6 +29,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Runs(command) => commands::runs::run(command),
         Command::Config(command) => commands::config::run(command, cli.debug),
+        Command::Data(command) => commands::data::run(command, cli.debug),
         _ => Err(exit::user_error("this command is not available in this build yet")),
     }
 }

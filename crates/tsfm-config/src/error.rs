@@ -66,7 +66,12 @@ impl ConfigErrors {
     /// Whether a problem is already recorded at `key`, above it or below it: a later check on a
     /// value that failed its type check would only repeat the problem in other words.
     pub(crate) fn touches(&self, key: &str) -> bool {
-        self.0.iter().any(|e| {
+        self.touches_first(self.0.len(), key)
+    }
+
+    /// `touches`, looking only at the first `n` problems.
+    pub(crate) fn touches_first(&self, n: usize, key: &str) -> bool {
+        self.0[..n.min(self.0.len())].iter().any(|e| {
             !e.key.is_empty() && (is_within(&e.key, key) || is_within(key, &e.key))
         })
     }

@@ -422,8 +422,17 @@ impl Checker<'_> {
     }
 
     fn check_struct(&mut self, fields: &[Field], key: &str, m: Mapping) -> Option<Value> {
+        // Schema order, unknown keys last: problems are listed section by section.
+        let rank = |k: &Value| {
+            fields
+                .iter()
+                .position(|f| Some(f.name) == k.as_str())
+                .unwrap_or(fields.len())
+        };
+        let mut entries: Vec<(Value, Value)> = m.into_iter().collect();
+        entries.sort_by_key(|(k, _)| rank(k));
         let mut out = Mapping::new();
-        for (k, v) in m {
+        for (k, v) in entries {
             let name = key_text(&k);
             let path = join(key, &name);
             match fields.iter().find(|f| Some(f.name) == k.as_str()) {
@@ -478,7 +487,7 @@ pub(crate) fn parse_text(ty: Option<&Ty>, text: &str) -> Result<Value, String> {
             if is_null(t) {
                 Ok(Value::Null)
             } else {
-                parse_text(Some(inner), t)
+                parse_text(Some(inner), t).map_err(|_| expected())
             }
         }
         Ty::Bool => parse_bool(t).map(Value::Bool).ok_or_else(expected),

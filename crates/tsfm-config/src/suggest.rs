@@ -1,19 +1,29 @@
 //! "Did you mean" suggestions by edit distance.
 
-/// Levenshtein distance in characters.
+/// Edit distance in characters (insertions, deletions, substitutions and swaps of adjacent
+/// characters, each costing 1: "optimal string alignment"), so `modle` is 1 from `model`.
 pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    let mut cur = vec![0; b.len() + 1];
-    for (i, ca) in a.chars().enumerate() {
-        cur[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let substitute = prev[j] + usize::from(ca != *cb);
-            cur[j + 1] = substitute.min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        std::mem::swap(&mut prev, &mut cur);
+    // d[i][j]: distance between a[..i] and b[..j]
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
     }
-    prev[b.len()]
+    for j in 0..=b.len() {
+        d[0][j] = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = best;
+        }
+    }
+    d[a.len()][b.len()]
 }
 
 /// The candidate closest to `word`, if it is close enough to be a plausible typo: at most a
@@ -43,6 +53,8 @@ mod tests {
         assert_eq!(edit_distance("", "abc"), 3);
         assert_eq!(edit_distance("learnig_rate", "learning_rate"), 1);
         assert_eq!(edit_distance("same", "same"), 0);
+        assert_eq!(edit_distance("modle", "model"), 1);
+        assert_eq!(edit_distance("ab", "ba"), 1);
     }
 
     #[test]
@@ -52,5 +64,6 @@ mod tests {
         assert_eq!(closest("Seed", c), Some("seed"));
         assert_eq!(closest("sed", c), Some("seed"));
         assert_eq!(closest("batch_size", c), None);
+        assert_eq!(closest("modle", ["model", "data"]), Some("model"));
     }
 }

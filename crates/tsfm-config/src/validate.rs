@@ -29,12 +29,14 @@ pub const KNOWN_METRICS: &[&str] = &[
 struct Check<'a> {
     sources: &'a Sources,
     errors: &'a mut ConfigErrors,
+    /// Problems found before these checks (types, unknown keys, overrides).
+    earlier: usize,
 }
 
 impl Check<'_> {
     /// Records a problem unless an earlier (type) problem already covers this key.
     fn err(&mut self, key: &str, message: impl Into<String>) {
-        if self.errors.touches(key) {
+        if self.errors.touches_first(self.earlier, key) {
             return;
         }
         let origin = self.sources.origin(key);
@@ -68,7 +70,12 @@ impl Check<'_> {
 
 /// Runs every cross-field check on a deserialised config.
 pub(crate) fn check(c: &Config, sources: &Sources, errors: &mut ConfigErrors) {
-    let mut k = Check { sources, errors };
+    let earlier = errors.len();
+    let mut k = Check {
+        sources,
+        errors,
+        earlier,
+    };
     model(&mut k, &c.model);
     data(&mut k, &c.data);
     training(&mut k, c);

@@ -178,6 +178,9 @@ impl Trainer {
         }
         let train_device = self.device.clone().autodiff();
         let mut model = model.apply_finetune_mode(args.finetune_mode.mode()).train();
+        // Burn initialises parameters lazily; draw any pending ones now, before the per-step
+        // reseeding, so initialisation depends only on the seed set before the model was built.
+        initialize_params(&model);
         let counts = model.param_counts();
         let len = RunLength::new(&args, train.len())?;
         let schedule = LrSchedule::from_args(&args, len.max_steps);
@@ -537,6 +540,16 @@ impl Trainer {
         }
         Ok(())
     }
+}
+
+fn initialize_params<M: burn::module::Module>(model: &M) {
+    struct Touch;
+    impl burn::module::ModuleVisitor for Touch {
+        fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<burn::Tensor<D>>) {
+            let _ = param.val();
+        }
+    }
+    model.visit(&mut Touch);
 }
 
 /// A checkpoint can only continue a run over the same data with the same batching and seeds.

@@ -1,0 +1,103 @@
+//! `training:` (+ batch sizes from `data:`/`evaluation:`) -> `tsfm_train::TrainingArgs`.
+use tsfm_config::{
+    Config, FinetuneMode, Loss, OptimizerType, Resume, SchedulerType, Strategy,
+};
+use tsfm_train::{
+    FinetuneSpec, IntervalStrategy, LossSpec, OptimizerKind, ResumeFrom, SaveStrategy,
+    SchedulerKind, TrainingArgs,
+};
+
+use crate::exit::user_error;
+
+/// `steps_per_epoch` converts the per-epoch `gamma` of the exponential schedule into the
+/// trainer's per-step decay.
+pub fn training_args(config: &Config, steps_per_epoch: u64) -> anyhow::Result<TrainingArgs> {
+    let t = &config.training;
+    let interval = |s: Strategy| match s {
+        Strategy::No => IntervalStrategy::No,
+        Strategy::Steps => IntervalStrategy::Steps,
+        Strategy::Epoch => IntervalStrategy::Epoch,
+    };
+    let lr_scheduler_type = match t.lr_scheduler.kind {
+        SchedulerType::Constant if t.warmup_steps > 0 || t.warmup_ratio > 0.0 => {
+            SchedulerKind::ConstantWithWarmup
+        }
+        SchedulerType::Constant => SchedulerKind::Constant,
+        SchedulerType::Linear => SchedulerKind::Linear,
+        SchedulerType::Cosine => SchedulerKind::Cosine,
+        SchedulerType::Exponential => SchedulerKind::Exponential,
+        SchedulerType::OneCycle => SchedulerKind::OneCycle,
+    };
+    let finetune_mode = match t.finetune_mode {
+        FinetuneMode::Full => FinetuneSpec::Full,
+        FinetuneMode::FrozenBackbone => FinetuneSpec::FrozenBackbone,
+        FinetuneMode::HeadOnly => FinetuneSpec::HeadOnly,
+        FinetuneMode::Lora => {
+            return Err(user_error(
+                "training.finetune_mode: `lora` is not available for this model yet; use full, frozen_backbone or head_only",
+            ));
+        }
+    };
+    let loss = match t.loss {
+        Loss::Mse => LossSpec::Mse,
+        Loss::Mae => LossSpec::Mae,
+        Loss::Huber => LossSpec::Huber {
+            delta: t.huber_delta as f32,
+        },
+        Loss::Quantile => LossSpec::Quantile,
+        Loss::Native => LossSpec::Native,
+    };
+    let metric = match t.metric_for_best_model.as_str() {
+        "loss" | "eval_loss" => "eval_loss".to_string(),
+        other => other.to_string(),
+    };
+    Ok(TrainingArgs {
+        num_train_epochs: t.num_epochs.unwrap_or(0) as f64,
+        max_steps: t.max_steps.map(|s| s as i64).unwrap_or(-1),
+        per_device_train_batch_size: config.data.batch_size as usize,
+        per_device_eval_batch_size: config.evaluation.eval_batch_size as usize,
+        gradient_accumulation_steps: t.gradient_accumulation_steps as usize,
+        optimizer: match t.optimizer.kind {
+            OptimizerType::Adamw => OptimizerKind::Adamw,
+            OptimizerType::Adam => OptimizerKind::Adam,
+            OptimizerType::Sgd => OptimizerKind::Sgd,
+        },
+        learning_rate: t.learning_rate,
+        weight_decay: t.weight_decay,
+        adam_beta1: t.optimizer.betas[0],
+        adam_beta2: t.optimizer.betas[1],
+        adam_epsilon: t.optimizer.eps,
+        sgd_momentum: t.optimizer.momentum,
+        max_grad_norm: t.max_grad_norm,
+        lr_scheduler_type,
+        warmup_steps: t.warmup_steps,
+        warmup_ratio: t.warmup_ratio,
+        lr_gamma: t.lr_scheduler.gamma.powf(1.0 / steps_per_epoch.max(1) as f64),
+        one_cycle_pct_start: t.lr_scheduler.pct_start,
+        loss,
+        finetune_mode,
+        logging_steps: t.logging_steps,
+        eval_strategy: interval(t.eval_strategy),
+        eval_steps: t.eval_steps,
+        save_strategy: match t.save_strategy {
+            Strategy::No => SaveStrategy::No,
+            Strategy::Steps => SaveStrategy::Steps,
+            Strategy::Epoch => SaveStrategy::Epoch,
+        },
+        save_steps: t.save_steps,
+        save_total_limit: t.save_total_limit.map(|l| l as usize),
+        load_best_model_at_end: t.load_best_model_at_end,
+        metric_for_best_model: Some(metric),
+        greater_is_better: t.greater_is_better,
+        early_stopping_patience: t.early_stopping.enabled.then_some(t.early_stopping.patience as u32),
+        early_stopping_threshold: t.early_stopping.threshold,
+        seed: t.seed,
+        data_seed: None,
+        resume_from_checkpoint: match &t.resume_from_checkpoint {
+            Resume::No => None,
+            Resume::Latest => Some(ResumeFrom::Latest(true)),
+            Resume::Path(p) => Some(ResumeFrom::Path(p.into())),
+        },
+        ..TrainingArgs::default()
+    })
+}
