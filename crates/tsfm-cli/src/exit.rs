@@ -15,6 +15,25 @@ pub fn is_user_error(err: &anyhow::Error) -> bool {
         cause.is::<UserError>()
             || cause.is::<tsfm_config::ConfigErrors>()
             || cause
+                .downcast_ref::<tsfm_models::ModelError>()
+                .is_some_and(|e| {
+                    matches!(
+                        e,
+                        tsfm_models::ModelError::Checkpoint { .. }
+                            | tsfm_models::ModelError::Invalid(_)
+                    )
+                })
+            || cause
+                .downcast_ref::<tsfm_train::TrainError>()
+                .is_some_and(|e| {
+                    matches!(
+                        e,
+                        tsfm_train::TrainError::InvalidArgs { .. }
+                            | tsfm_train::TrainError::NoCheckpoint { .. }
+                            | tsfm_train::TrainError::UnsupportedLoss { .. }
+                    )
+                })
+            || cause
                 .downcast_ref::<tsfm_data::error::DataError>()
                 .is_some_and(|e| e.is_user_error())
             || cause

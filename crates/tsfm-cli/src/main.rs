@@ -2,9 +2,13 @@
 mod adapt;
 mod cli;
 mod commands;
+mod device;
 mod exit;
+mod experiment;
 mod load;
+mod progress;
 mod table;
+mod tensors;
 
 use clap::Parser;
 
@@ -29,7 +33,10 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Runs(command) => commands::runs::run(command),
         Command::Config(command) => commands::config::run(command, cli.debug),
+        Command::Predict(args) => commands::predict::run(args),
         Command::Data(command) => commands::data::run(command, cli.debug),
-        _ => Err(exit::user_error("this command is not available in this build yet")),
+        _ => Err(exit::user_error(
+            "this command is not available in this build yet",
+        )),
     }
 }

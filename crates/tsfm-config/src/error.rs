@@ -71,9 +71,9 @@ impl ConfigErrors {
 
     /// `touches`, looking only at the first `n` problems.
     pub(crate) fn touches_first(&self, n: usize, key: &str) -> bool {
-        self.0[..n.min(self.0.len())].iter().any(|e| {
-            !e.key.is_empty() && (is_within(&e.key, key) || is_within(key, &e.key))
-        })
+        self.0[..n.min(self.0.len())]
+            .iter()
+            .any(|e| !e.key.is_empty() && (is_within(&e.key, key) || is_within(key, &e.key)))
     }
 }
 

@@ -64,6 +64,27 @@ impl Resolved {
     pub fn origin(&self, key: &str) -> String {
         self.sources.origin(key)
     }
+
+    /// Every leaf key of the effective config (as in [`Resolved::to_yaml`], list items not
+    /// split) with where its value came from, in `to_yaml` order: for `tsfm config show
+    /// --sources` style listings.
+    pub fn origins(&self) -> Vec<(String, String)> {
+        fn walk(v: &Value, prefix: &str, r: &Resolved, out: &mut Vec<(String, String)>) {
+            match v {
+                Value::Mapping(m) if !m.is_empty() => {
+                    for (k, v) in m {
+                        walk(v, &sources::join(prefix, &sources::key_text(k)), r, out);
+                    }
+                }
+                _ => out.push((prefix.to_string(), r.origin(prefix))),
+            }
+        }
+        let mut out = Vec::new();
+        if let Ok(v) = serde_yaml::to_value(&self.config) {
+            walk(&v, "", self, &mut out);
+        }
+        out
+    }
 }
 
 impl Config {
@@ -202,7 +223,11 @@ fn top_file(store: &Store, file: Option<&Path>) -> Result<ConfigFile, ConfigErro
             .find(DEFAULT_EXPERIMENT)
             .map_err(|m| ConfigError::new("", DEFAULT_EXPERIMENT, m))?
             .ok_or_else(|| {
-                ConfigError::new("", DEFAULT_EXPERIMENT, "the built-in demo experiment is missing")
+                ConfigError::new(
+                    "",
+                    DEFAULT_EXPERIMENT,
+                    "the built-in demo experiment is missing",
+                )
             });
     };
     let display = path.display().to_string();
@@ -218,6 +243,9 @@ fn top_file(store: &Store, file: Option<&Path>) -> Result<ConfigFile, ConfigErro
     let as_name = display.strip_prefix("configs/").unwrap_or(&display);
     match store.find(as_name) {
         Ok(Some(found)) => Ok(found),
+        Ok(None) if path.is_absolute() => {
+            Err(ConfigError::new("", &display, "config file not found"))
+        }
         Ok(None) => Err(ConfigError::new(
             "",
             &display,
@@ -247,5 +275,57 @@ fn default_experiment_name(tree: &mut Value, name: &str) {
         if slot.is_null() {
             *slot = Value::String(name.to_string());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every key path of a serialised default `Config`, not descending into free-key mappings.
+    fn config_paths(v: &Value, prefix: &str, out: &mut Vec<String>) {
+        if let Value::Mapping(m) = v {
+            for (k, v) in m {
+                let p = sources::join(prefix, k.as_str().unwrap());
+                let free = matches!(
+                    schema::lookup(&p.split('.').collect::<Vec<_>>()),
+                    Some(schema::Ty::MapOf(_))
+                );
+                out.push(p.clone());
+                if !free {
+                    config_paths(v, &p, out);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn schema_and_config_structs_have_the_same_keys() {
+        let value = serde_yaml::to_value(Config::default()).unwrap();
+        let mut from_structs = Vec::new();
+        config_paths(&value, "", &mut from_structs);
+        let mut from_schema: Vec<String> =
+            schema::all_paths().iter().map(|(p, _)| p.clone()).collect();
+        from_structs.sort();
+        from_schema.sort();
+        assert_eq!(from_structs, from_schema);
+    }
+
+    #[test]
+    fn a_serialised_config_passes_the_schema_unchanged() {
+        let value = serde_yaml::to_value(Config::default()).unwrap();
+        let mut errors = ConfigErrors::default();
+        let sources = Sources::default();
+        let mut checker = schema::Checker {
+            sources: &sources,
+            errors: &mut errors,
+            check_required: true,
+        };
+        let cleaned = checker.check(schema::root(), "", value).unwrap();
+        assert!(errors.is_empty(), "{errors}");
+        assert_eq!(
+            serde_yaml::from_value::<Config>(cleaned).unwrap(),
+            Config::default()
+        );
     }
 }

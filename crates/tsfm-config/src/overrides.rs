@@ -241,7 +241,12 @@ pub fn collect_overrides(
 }
 
 /// Applies `ov` to the merged tree, typing text by the schema.
-pub(crate) fn apply(tree: &mut Value, sources: &mut Sources, ov: &Override, errors: &mut ConfigErrors) {
+pub(crate) fn apply(
+    tree: &mut Value,
+    sources: &mut Sources,
+    ov: &Override,
+    errors: &mut ConfigErrors,
+) {
     let path: Vec<&str> = ov.key.split('.').collect();
     let value = match &ov.value {
         OverrideValue::Yaml(v) => v.clone(),

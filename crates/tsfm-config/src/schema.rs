@@ -170,7 +170,11 @@ fn build() -> Ty {
         f("patience", UInt),
         f("threshold", Float),
     ]);
-    let lora = Struct(vec![f("rank", UInt), f("alpha", Float), f("dropout", Float)]);
+    let lora = Struct(vec![
+        f("rank", UInt),
+        f("alpha", Float),
+        f("dropout", Float),
+    ]);
     let training = Struct(vec![
         f("num_epochs", opt(UInt)),
         f("max_steps", opt(UInt)),
@@ -259,7 +263,7 @@ fn strip_opt(ty: &Ty) -> &Ty {
 }
 
 /// Every key path of the schema (mapping entries only), for "did you mean `data.batch_size`".
-fn all_paths() -> &'static [(String, &'static str)] {
+pub(crate) fn all_paths() -> &'static [(String, &'static str)] {
     static PATHS: OnceLock<Vec<(String, &'static str)>> = OnceLock::new();
     PATHS.get_or_init(|| {
         let mut out = Vec::new();
@@ -361,17 +365,12 @@ impl Checker<'_> {
                     };
                     self.error(
                         key,
-                        format!(
-                            "expected one of {}, got `{s}`{hint}",
-                            quote_list(options)
-                        ),
+                        format!("expected one of {}, got `{s}`{hint}", quote_list(options)),
                     );
                     None
                 }
             }
-            (Ty::Device, Value::String(s)) if Device::parse(&s).is_some() => {
-                Some(Value::String(s))
-            }
+            (Ty::Device, Value::String(s)) if Device::parse(&s).is_some() => Some(Value::String(s)),
             (Ty::Resume, v @ (Value::Bool(_) | Value::String(_))) => Some(v),
             (Ty::Resume, Value::Null) => Some(Value::Bool(false)),
             (Ty::List(inner), Value::Sequence(items)) => self.check_items(inner, key, items),

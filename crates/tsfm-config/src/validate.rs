@@ -88,13 +88,13 @@ pub(crate) fn check(c: &Config, sources: &Sources, errors: &mut ConfigErrors) {
 fn model(k: &mut Check, m: &ModelConfig) {
     k.non_empty("model.model_path", &m.model_path);
     for name in ["context_length", "prediction_length"] {
-        if let Some(v) = m.params.get(name) {
-            if v.as_u64().is_none_or(|n| n == 0) {
-                k.err(
-                    &format!("model.params.{name}"),
-                    format!("must be a positive integer, got {}", crate::schema::show(v)),
-                );
-            }
+        if let Some(v) = m.params.get(name)
+            && v.as_u64().is_none_or(|n| n == 0)
+        {
+            k.err(
+                &format!("model.params.{name}"),
+                format!("must be a positive integer, got {}", crate::schema::show(v)),
+            );
         }
     }
 }
@@ -130,10 +130,16 @@ fn data(k: &mut Check, d: &DataConfig) {
         );
     }
     if d.features.iob {
-        k.positive_f("data.features.insulin_action_hours", d.features.insulin_action_hours);
+        k.positive_f(
+            "data.features.insulin_action_hours",
+            d.features.insulin_action_hours,
+        );
     }
     if d.features.cob {
-        k.positive_f("data.features.carb_absorption_hours", d.features.carb_absorption_hours);
+        k.positive_f(
+            "data.features.carb_absorption_hours",
+            d.features.carb_absorption_hours,
+        );
     }
 }
 
@@ -324,10 +330,16 @@ fn training(k: &mut Check, c: &Config) {
     if t.max_grad_norm < 0.0 {
         k.err(
             "training.max_grad_norm",
-            format!("must be >= 0 (0 disables clipping), got {}", t.max_grad_norm),
+            format!(
+                "must be >= 0 (0 disables clipping), got {}",
+                t.max_grad_norm
+            ),
         );
     }
-    k.positive("training.gradient_accumulation_steps", t.gradient_accumulation_steps);
+    k.positive(
+        "training.gradient_accumulation_steps",
+        t.gradient_accumulation_steps,
+    );
     k.positive("training.logging_steps", t.logging_steps);
     if t.save_strategy == Strategy::Steps && t.save_steps == 0 {
         k.err(
@@ -405,8 +417,14 @@ fn best_model(k: &mut Check, c: &Config) {
             SplitMethod::Fractions | SplitMethod::Hybrid => {
                 ("data.data_split.val", "validation share is empty (val = 0)")
             }
-            SplitMethod::Dates => ("data.data_split.val_end", "no validation period (val_end unset)"),
-            SplitMethod::Patients => ("data.data_split.val_ids", "no validation series (val_ids empty)"),
+            SplitMethod::Dates => (
+                "data.data_split.val_end",
+                "no validation period (val_end unset)",
+            ),
+            SplitMethod::Patients => (
+                "data.data_split.val_ids",
+                "no validation series (val_ids empty)",
+            ),
         };
         k.err(
             key,
@@ -425,7 +443,7 @@ fn best_model(k: &mut Check, c: &Config) {
             );
         } else if t.save_strategy == Strategy::Steps {
             let every = t.effective_eval_steps();
-            if every > 0 && t.save_steps % every != 0 {
+            if every > 0 && !t.save_steps.is_multiple_of(every) {
                 k.err(
                     "training.save_steps",
                     format!(
@@ -450,8 +468,14 @@ fn best_model(k: &mut Check, c: &Config) {
         }
     }
     if t.early_stopping.enabled {
-        k.positive("training.early_stopping.patience", t.early_stopping.patience);
-        k.non_negative_f("training.early_stopping.threshold", t.early_stopping.threshold);
+        k.positive(
+            "training.early_stopping.patience",
+            t.early_stopping.patience,
+        );
+        k.non_negative_f(
+            "training.early_stopping.threshold",
+            t.early_stopping.threshold,
+        );
     }
 }
 
@@ -487,7 +511,7 @@ fn evaluation(k: &mut Check, c: &Config) {
         let key = format!("evaluation.horizons_min[{i}]");
         if h == 0 {
             k.err(&key, "must be > 0");
-        } else if res > 0 && h % res != 0 {
+        } else if res > 0 && !h.is_multiple_of(res) {
             k.err(
                 &key,
                 format!("{h} is not a multiple of data.resolution_min ({res})"),

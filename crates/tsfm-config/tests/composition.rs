@@ -65,13 +65,16 @@ fn sources_name_the_file_each_key_came_from_and_files_are_in_merge_order() {
     assert_eq!(rel(r.origin("model.device")), "ROOT/models/base.yaml");
     assert_eq!(rel(r.origin("training.learning_rate")), "ROOT/data/d.yaml");
     assert_eq!(rel(r.origin("training.seed")), "ROOT/experiments/e.yaml");
-    assert_eq!(rel(r.origin("evaluation.horizons_min[0]")), "ROOT/data/d.yaml");
+    assert_eq!(
+        rel(r.origin("evaluation.horizons_min[0]")),
+        "ROOT/data/d.yaml"
+    );
     assert_eq!(r.origin("training.logging_steps"), "default");
     assert_eq!(
         rel(r.origin("model.params")),
         "ROOT/models/m.yaml, ROOT/experiments/e.yaml"
     );
-    let files: Vec<String> = r.files.into_iter().map(rel).collect();
+    let files: Vec<String> = r.files.iter().cloned().map(rel).collect();
     assert_eq!(
         files,
         [
@@ -80,6 +83,25 @@ fn sources_name_the_file_each_key_came_from_and_files_are_in_merge_order() {
             "ROOT/data/d.yaml",
             "ROOT/experiments/e.yaml"
         ]
+    );
+    let origins: Vec<(String, String)> = r
+        .origins()
+        .into_iter()
+        .filter(|(k, _)| k.starts_with("model."))
+        .map(|(k, o)| (k, rel(o)))
+        .collect();
+    let expected = [
+        ("model.model_type", "ROOT/models/m.yaml"),
+        ("model.model_path", "ROOT/models/m.yaml"),
+        ("model.revision", "default"),
+        ("model.device", "ROOT/models/base.yaml"),
+        ("model.precision", "ROOT/models/base.yaml"),
+        ("model.params.context_length", "ROOT/models/m.yaml"),
+        ("model.params.prediction_length", "ROOT/experiments/e.yaml"),
+    ];
+    assert_eq!(
+        origins,
+        expected.map(|(k, o)| (k.to_string(), o.to_string()))
     );
     // `defaults` itself is consumed, not part of the merged tree
     assert!(r.value.get("defaults").is_none());
@@ -111,7 +133,9 @@ fn cycles_are_errors_naming_the_chain() {
     ]);
     assert_eq!(
         root.errors("experiments/a.yaml", &[]),
-        ["ROOT/models/x.yaml: defaults cycle: experiments/a.yaml -> models/x.yaml -> experiments/a.yaml"]
+        [
+            "ROOT/models/x.yaml: defaults cycle: experiments/a.yaml -> models/x.yaml -> experiments/a.yaml"
+        ]
     );
 }
 
@@ -146,12 +170,16 @@ fn defaults_must_be_a_list_of_names() {
     let root = Root::new(&[("e.yaml", "defaults: {a: 1}\n")]);
     assert_eq!(
         root.errors("e.yaml", &[]),
-        ["ROOT/e.yaml: defaults: expected a list of config names such as `models/ttm_default`, got a mapping"]
+        [
+            "ROOT/e.yaml: defaults: expected a list of config names such as `models/ttm_default`, got a mapping"
+        ]
     );
     let root = Root::new(&[("e.yaml", "defaults: [3]\n")]);
     assert_eq!(
         root.errors("e.yaml", &[]),
-        ["ROOT/e.yaml: defaults[0]: expected a list of config names such as `models/ttm_default`, got `3`"]
+        [
+            "ROOT/e.yaml: defaults[0]: expected a list of config names such as `models/ttm_default`, got `3`"
+        ]
     );
 }
 
@@ -180,7 +208,19 @@ fn a_missing_experiment_file_is_reported() {
     let root = Root::new(&[]);
     assert_eq!(
         root.errors("experiments/none.yaml", &[]),
-        ["ROOT/experiments/none.yaml: config file not found (also looked for ROOT/experiments/none.yaml in ROOT or the built-in configs)"]
+        ["ROOT/experiments/none.yaml: config file not found"]
+    );
+    let e = tsfm_config::load(
+        Some(root.path()),
+        Some(std::path::Path::new("experiments/none")),
+        &[],
+    )
+    .unwrap_err();
+    assert_eq!(
+        root.lines(&e),
+        [
+            "experiments/none: config file not found (also looked for experiments/none.yaml in ROOT or the built-in configs)"
+        ]
     );
 }
 

@@ -39,7 +39,11 @@ fn each_named_flag_sets_its_key() {
     assert_eq!(c.data.source_name, "my_data");
     assert_eq!(c.data.data_split.method, SplitMethod::Fractions);
     assert_eq!(
-        (c.data.data_split.train, c.data.data_split.val, c.data.data_split.test),
+        (
+            c.data.data_split.train,
+            c.data.data_split.val,
+            c.data.data_split.test
+        ),
         (0.8, 0.1, 0.1)
     );
     assert!(c.logging.debug_mode);
@@ -191,21 +195,21 @@ fn set_parses_key_and_value() {
 #[test]
 fn set_types_ints_floats_bools_strings_lists_and_null() {
     let r = base_ok(&[
-        "data.num_workers=4",                 // int
-        "training.learning_rate=5e-5",        // float in exponent form
-        "training.weight_decay=1",            // an integer for a float key
+        "data.num_workers=4",                   // int
+        "training.learning_rate=5e-5",          // float in exponent form
+        "training.weight_decay=1",              // an integer for a float key
         "training.gradient_checkpointing=true", // bool
-        "evaluation.save_predictions=no",     // bool, YAML 1.1 spelling
-        "output.experiment_name=42",          // a string key keeps digits as text
-        "model.revision='main'",              // quotes are dropped
-        "evaluation.horizons_min=[30,60]",    // list
+        "evaluation.save_predictions=no",       // bool, YAML 1.1 spelling
+        "output.experiment_name=42",            // a string key keeps digits as text
+        "model.revision='main'",                // quotes are dropped
+        "evaluation.horizons_min=[30,60]",      // list
         "evaluation.quantiles=0.05, 0.5 ,0.95", // list without brackets
-        "data.past_covariates=[]",            // empty list
+        "data.past_covariates=[]",              // empty list
         "data.timestamp_column=time",
-        "data.id_column=null",                // null for an optional key
+        "data.id_column=null", // null for an optional key
         "training.save_total_limit=~",
         "model.params={context_length: 64, prediction_length: 12}", // YAML mapping
-        "model.params.extra.depth=3",         // new keys inside a free block
+        "model.params.extra.depth=3",                               // new keys inside a free block
     ]);
     let c = &r.config;
     assert_eq!(c.data.num_workers, 4);
@@ -227,7 +231,10 @@ fn set_types_ints_floats_bools_strings_lists_and_null() {
         c.model.params.get("extra").and_then(|e| e.get("depth")),
         Some(&Value::Number(3.into()))
     );
-    assert_eq!(r.value["training"]["learning_rate"], Value::Number(5e-5.into()));
+    assert_eq!(
+        r.value["training"]["learning_rate"],
+        Value::Number(5e-5.into())
+    );
 }
 
 #[test]
@@ -266,6 +273,11 @@ fn overrides_apply_in_order() {
     let r = base_ok(&["data.batch_size=3", "data.batch_size=5"]);
     assert_eq!(r.config.data.batch_size, 5);
     let parsed = sets(&["training.max_steps=null", "training.num_epochs=2"]);
-    let r = Root::new(&[("base.yaml", BASE)]).load("base.yaml", &parsed).unwrap();
-    assert_eq!((r.config.training.max_steps, r.config.training.num_epochs), (None, Some(2)));
+    let r = Root::new(&[("base.yaml", BASE)])
+        .load("base.yaml", &parsed)
+        .unwrap();
+    assert_eq!(
+        (r.config.training.max_steps, r.config.training.num_epochs),
+        (None, Some(2))
+    );
 }

@@ -31,8 +31,8 @@ fn bad_types_in_files_name_the_file_and_the_value() {
         root.errors("e.yaml", &[]),
         [
             "ROOT/e.yaml: data.batch_size: expected a non-negative integer, got the string `64`",
-            "ROOT/e.yaml: evaluation.quantiles[1]: expected a number, got the string `high`",
             "ROOT/e.yaml: evaluation.nocturnal: expected a mapping, got the string `yes`",
+            "ROOT/e.yaml: evaluation.quantiles[1]: expected a number, got the string `high`",
             "ROOT/e.yaml: logging.level: expected one of `error`, `warn`, `info`, `debug`, `trace`, got `loud`",
         ]
     );
@@ -56,7 +56,10 @@ fn device_must_be_auto_cpu_or_cuda() {
         &["model.device=cuda:x"],
         "--set: model.device: expected `auto`, `cpu`, `cuda` or `cuda:N`, got the string `cuda:x`",
     );
-    assert_eq!(base_ok(&["model.device=cuda"]).config.model.device, tsfm_config::Device::Cuda(0));
+    assert_eq!(
+        base_ok(&["model.device=cuda"]).config.model.device,
+        tsfm_config::Device::Cuda(0)
+    );
 }
 
 #[test]
@@ -75,7 +78,9 @@ fn resume_rejects_other_types() {
     )]);
     assert_eq!(
         root.errors("e.yaml", &[]),
-        ["ROOT/e.yaml: training.resume_from_checkpoint: expected `true` (latest checkpoint), `false` or a checkpoint path, got a list"]
+        [
+            "ROOT/e.yaml: training.resume_from_checkpoint: expected `true` (latest checkpoint), `false` or a checkpoint path, got a list"
+        ]
     );
 }
 
@@ -136,8 +141,14 @@ fn unknown_metric_names_get_suggestions() {
 
 #[test]
 fn learning_rate_must_be_positive() {
-    one(&["training.learning_rate=-0.001"], "--set: training.learning_rate: must be > 0, got -0.001");
-    one(&["training.learning_rate=0"], "--set: training.learning_rate: must be > 0, got 0");
+    one(
+        &["training.learning_rate=-0.001"],
+        "--set: training.learning_rate: must be > 0, got -0.001",
+    );
+    one(
+        &["training.learning_rate=0"],
+        "--set: training.learning_rate: must be > 0, got 0",
+    );
 }
 
 #[test]
@@ -146,17 +157,30 @@ fn split_fractions_must_be_in_range_and_sum_to_one() {
         &["data.data_split.val=0.2"],
         "--set: data.data_split: train + val + test must sum to 1, got 0.7 + 0.2 + 0.15 = 1.05",
     );
-    one(&["data.data_split.train=1.5"], "--set: data.data_split.train: must be between 0 and 1, got 1.5");
     one(
-        &["data.data_split.train=0", "data.data_split.val=0.5", "data.data_split.test=0.5"],
+        &["data.data_split.train=1.5"],
+        "--set: data.data_split.train: must be between 0 and 1, got 1.5",
+    );
+    one(
+        &[
+            "data.data_split.train=0",
+            "data.data_split.val=0.5",
+            "data.data_split.test=0.5",
+        ],
         "--set: data.data_split.train: must be > 0: training needs data",
     );
 }
 
 #[test]
 fn warmup_ratio_must_be_in_zero_one_and_exclusive_with_steps() {
-    one(&["training.warmup_ratio=1"], "--set: training.warmup_ratio: must be in [0, 1), got 1");
-    one(&["training.warmup_ratio=-0.1"], "--set: training.warmup_ratio: must be in [0, 1), got -0.1");
+    one(
+        &["training.warmup_ratio=1"],
+        "--set: training.warmup_ratio: must be in [0, 1), got 1",
+    );
+    one(
+        &["training.warmup_ratio=-0.1"],
+        "--set: training.warmup_ratio: must be in [0, 1), got -0.1",
+    );
     one(
         &["training.warmup_ratio=0.1", "training.warmup_steps=10"],
         "--set: training.warmup_ratio: set only one of training.warmup_steps and training.warmup_ratio",
@@ -165,15 +189,30 @@ fn warmup_ratio_must_be_in_zero_one_and_exclusive_with_steps() {
 
 #[test]
 fn context_and_prediction_lengths_must_be_positive() {
-    one(&["model.params.context_length=0"], "--set: model.params.context_length: must be a positive integer, got `0`");
-    one(&["model.params.prediction_length=-4"], "--set: model.params.prediction_length: must be a positive integer, got `-4`");
-    one(&["model.params.context_length=abc"], "--set: model.params.context_length: must be a positive integer, got the string `abc`");
-    one(&["data.context_length=0"], "--set: data.context_length: must be a positive integer, got `0`");
+    one(
+        &["model.params.context_length=0"],
+        "--set: model.params.context_length: must be a positive integer, got `0`",
+    );
+    one(
+        &["model.params.prediction_length=-4"],
+        "--set: model.params.prediction_length: must be a positive integer, got `-4`",
+    );
+    one(
+        &["model.params.context_length=abc"],
+        "--set: model.params.context_length: must be a positive integer, got the string `abc`",
+    );
+    one(
+        &["data.context_length=0"],
+        "--set: data.context_length: must be a positive integer, got `0`",
+    );
 }
 
 #[test]
 fn steps_strategies_need_positive_intervals() {
-    one(&["training.save_steps=0"], "--set: training.save_steps: must be > 0 when training.save_strategy is `steps`");
+    one(
+        &["training.save_steps=0"],
+        "--set: training.save_steps: must be > 0 when training.save_strategy is `steps`",
+    );
     one(
         &["training.eval_strategy=steps", "training.eval_steps=0"],
         "--set: training.eval_steps: must be > 0 when training.eval_strategy is `steps`",
@@ -223,7 +262,10 @@ fn an_empty_validation_share_is_an_error_when_something_needs_it() {
 #[test]
 fn best_model_needs_matching_checkpoint_schedule_and_a_computed_metric() {
     one(
-        &["training.eval_strategy=epoch", "training.load_best_model_at_end=true"],
+        &[
+            "training.eval_strategy=epoch",
+            "training.load_best_model_at_end=true",
+        ],
         "default: training.save_strategy: must match training.eval_strategy (`epoch`) when training.load_best_model_at_end is true, got `steps`",
     );
     one(
@@ -253,43 +295,99 @@ fn best_model_needs_matching_checkpoint_schedule_and_a_computed_metric() {
 
 #[test]
 fn num_epochs_or_max_steps_must_be_set_and_positive() {
-    one(&["training.max_steps=null"], "default: training.num_epochs: set training.num_epochs or training.max_steps");
-    one(&["training.max_steps=0"], "--set: training.max_steps: must be > 0");
-    one(&["training.num_epochs=0"], "--set: training.num_epochs: must be > 0");
+    one(
+        &["training.max_steps=null"],
+        "default: training.num_epochs: set training.num_epochs or training.max_steps",
+    );
+    one(
+        &["training.max_steps=0"],
+        "--set: training.max_steps: must be > 0",
+    );
+    one(
+        &["training.num_epochs=0"],
+        "--set: training.num_epochs: must be > 0",
+    );
 }
 
 #[test]
 fn optimizer_and_schedule_ranges() {
-    one(&["training.weight_decay=-0.1"], "--set: training.weight_decay: must be >= 0, got -0.1");
-    one(&["training.optimizer.betas=[0.9, 1.0]"], "--set: training.optimizer.betas: each beta must be in [0, 1), got [0.9, 1]");
-    one(&["training.optimizer.eps=0"], "--set: training.optimizer.eps: must be > 0, got 0");
-    one(&["training.max_grad_norm=-1"], "--set: training.max_grad_norm: must be >= 0 (0 disables clipping), got -1");
-    one(&["training.gradient_accumulation_steps=0"], "--set: training.gradient_accumulation_steps: must be > 0");
-    one(&["training.logging_steps=0"], "--set: training.logging_steps: must be > 0");
-    one(&["training.save_total_limit=0"], "--set: training.save_total_limit: must be > 0 (leave it unset to keep every checkpoint)");
     one(
-        &["training.lr_scheduler.type=exponential", "training.lr_scheduler.gamma=1.5"],
+        &["training.weight_decay=-0.1"],
+        "--set: training.weight_decay: must be >= 0, got -0.1",
+    );
+    one(
+        &["training.optimizer.betas=[0.9, 1.0]"],
+        "--set: training.optimizer.betas: each beta must be in [0, 1), got [0.9, 1]",
+    );
+    one(
+        &["training.optimizer.eps=0"],
+        "--set: training.optimizer.eps: must be > 0, got 0",
+    );
+    one(
+        &["training.max_grad_norm=-1"],
+        "--set: training.max_grad_norm: must be >= 0 (0 disables clipping), got -1",
+    );
+    one(
+        &["training.gradient_accumulation_steps=0"],
+        "--set: training.gradient_accumulation_steps: must be > 0",
+    );
+    one(
+        &["training.logging_steps=0"],
+        "--set: training.logging_steps: must be > 0",
+    );
+    one(
+        &["training.save_total_limit=0"],
+        "--set: training.save_total_limit: must be > 0 (leave it unset to keep every checkpoint)",
+    );
+    one(
+        &[
+            "training.lr_scheduler.type=exponential",
+            "training.lr_scheduler.gamma=1.5",
+        ],
         "--set: training.lr_scheduler.gamma: must be in (0, 1], got 1.5",
     );
     one(
-        &["training.lr_scheduler.type=one_cycle", "training.lr_scheduler.pct_start=1"],
+        &[
+            "training.lr_scheduler.type=one_cycle",
+            "training.lr_scheduler.pct_start=1",
+        ],
         "--set: training.lr_scheduler.pct_start: must be in (0, 1), got 1",
     );
     one(
-        &["training.lr_scheduler.type=cosine", "training.lr_scheduler.num_cycles=0"],
+        &[
+            "training.lr_scheduler.type=cosine",
+            "training.lr_scheduler.num_cycles=0",
+        ],
         "--set: training.lr_scheduler.num_cycles: must be > 0, got 0",
     );
-    one(&["training.lr_scheduler.min_lr_ratio=2"], "--set: training.lr_scheduler.min_lr_ratio: must be in [0, 1], got 2");
     one(
-        &["training.optimizer.type=sgd", "training.optimizer.momentum=1"],
+        &["training.lr_scheduler.min_lr_ratio=2"],
+        "--set: training.lr_scheduler.min_lr_ratio: must be in [0, 1], got 2",
+    );
+    one(
+        &[
+            "training.optimizer.type=sgd",
+            "training.optimizer.momentum=1",
+        ],
         "--set: training.optimizer.momentum: must be in [0, 1), got 1",
     );
     one(
-        &["training.early_stopping.enabled=true", "training.eval_strategy=epoch", "training.save_strategy=epoch", "training.early_stopping.patience=0"],
+        &[
+            "training.early_stopping.enabled=true",
+            "training.eval_strategy=epoch",
+            "training.save_strategy=epoch",
+            "training.early_stopping.patience=0",
+        ],
         "--set: training.early_stopping.patience: must be > 0",
     );
-    one(&["training.finetune_mode=lora", "training.lora.rank=0"], "--set: training.lora.rank: must be > 0");
-    one(&["training.loss=huber", "training.huber_delta=0"], "--set: training.huber_delta: must be > 0, got 0");
+    one(
+        &["training.finetune_mode=lora", "training.lora.rank=0"],
+        "--set: training.lora.rank: must be > 0",
+    );
+    one(
+        &["training.loss=huber", "training.huber_delta=0"],
+        "--set: training.huber_delta: must be > 0, got 0",
+    );
     one(
         &["training.loss=quantile", "evaluation.quantiles=[]"],
         "--set: training.loss: `quantile` needs quantile levels in evaluation.quantiles",
@@ -302,21 +400,45 @@ fn optimizer_and_schedule_ranges() {
 
 #[test]
 fn data_section_checks() {
-    one(&["data.batch_size=0"], "--set: data.batch_size: must be > 0");
+    one(
+        &["data.batch_size=0"],
+        "--set: data.batch_size: must be > 0",
+    );
     one(&["data.stride=0"], "--set: data.stride: must be > 0");
-    one(&["data.resolution_min=0"], "--set: data.resolution_min: must be > 0");
-    one(&["data.raw_path="], "--set: data.raw_path: must not be empty");
-    one(&["data.target_columns=[]"], "--set: data.target_columns: needs at least one column");
-    one(&["data.timestamp_column=null"], "--set: data.timestamp_column: required when data.source is `csv`");
+    one(
+        &["data.resolution_min=0"],
+        "--set: data.resolution_min: must be > 0",
+    );
+    one(
+        &["data.raw_path="],
+        "--set: data.raw_path: must not be empty",
+    );
+    one(
+        &["data.target_columns=[]"],
+        "--set: data.target_columns: needs at least one column",
+    );
+    one(
+        &["data.timestamp_column=null"],
+        "--set: data.timestamp_column: required when data.source is `csv`",
+    );
     base_ok(&["data.source=bris_t1d", "data.timestamp_column=null"]);
     one(
         &["data.imputation.columns={carbs: constant}"],
         "default: data.imputation.fill_value: required when a column uses the `constant` strategy",
     );
-    base_ok(&["data.imputation.columns={carbs: constant}", "data.imputation.fill_value=0"]);
-    one(&["data.imputation.max_gap_minutes=-5"], "--set: data.imputation.max_gap_minutes: must be >= 0, got -5");
+    base_ok(&[
+        "data.imputation.columns={carbs: constant}",
+        "data.imputation.fill_value=0",
+    ]);
     one(
-        &["data.features.iob=true", "data.features.insulin_action_hours=0"],
+        &["data.imputation.max_gap_minutes=-5"],
+        "--set: data.imputation.max_gap_minutes: must be >= 0, got -5",
+    );
+    one(
+        &[
+            "data.features.iob=true",
+            "data.features.insulin_action_hours=0",
+        ],
         "--set: data.features.insulin_action_hours: must be > 0, got 0",
     );
 }
@@ -328,7 +450,10 @@ fn date_and_patient_splits() {
         "default: data.data_split.train_end: required when data.data_split.method is `dates`",
     );
     one(
-        &["data.data_split.method=dates", "data.data_split.train_end=2024-13-01"],
+        &[
+            "data.data_split.method=dates",
+            "data.data_split.train_end=2024-13-01",
+        ],
         "--set: data.data_split.train_end: expected a date `YYYY-MM-DD` or `YYYY-MM-DD HH:MM[:SS]`, got `2024-13-01`",
     );
     one(
@@ -350,27 +475,46 @@ fn date_and_patient_splits() {
         "default: data.data_split.test_ids: needs at least one series id when data.data_split.method is `hybrid`",
     );
     one(
-        &["data.data_split.method=patients", "data.data_split.val_ids=[p01, 559]", "data.data_split.test_ids=[559]"],
+        &[
+            "data.data_split.method=patients",
+            "data.data_split.val_ids=[p01, 559]",
+            "data.data_split.test_ids=[559]",
+        ],
         "--set: data.data_split.val_ids: `559` is in both val_ids and test_ids",
     );
 }
 
 #[test]
 fn evaluation_checks() {
-    one(&["evaluation.metrics=[]"], "--set: evaluation.metrics: needs at least one metric");
-    one(&["evaluation.eval_batch_size=0"], "--set: evaluation.eval_batch_size: must be > 0");
+    one(
+        &["evaluation.metrics=[]"],
+        "--set: evaluation.metrics: needs at least one metric",
+    );
+    one(
+        &["evaluation.eval_batch_size=0"],
+        "--set: evaluation.eval_batch_size: must be > 0",
+    );
     one(
         &["evaluation.nocturnal.context_end=24:00"],
         "--set: evaluation.nocturnal.context_end: expected a time of day `HH:MM`, got `24:00`",
     );
-    one(&["evaluation.nocturnal.horizon_hours=0"], "--set: evaluation.nocturnal.horizon_hours: must be > 0, got 0");
+    one(
+        &["evaluation.nocturnal.horizon_hours=0"],
+        "--set: evaluation.nocturnal.horizon_hours: must be > 0, got 0",
+    );
     one(
         &["evaluation.horizons_min=[30, 62]"],
         "--set: evaluation.horizons_min[1]: 62 is not a multiple of data.resolution_min (5)",
     );
-    one(&["evaluation.horizons_min=[0]"], "--set: evaluation.horizons_min[0]: must be > 0");
     one(
-        &["model.params.prediction_length=6", "evaluation.horizons_min=[30, 60]"],
+        &["evaluation.horizons_min=[0]"],
+        "--set: evaluation.horizons_min[0]: must be > 0",
+    );
+    one(
+        &[
+            "model.params.prediction_length=6",
+            "evaluation.horizons_min=[30, 60]",
+        ],
         "--set: evaluation.horizons_min[1]: 60 min is beyond the forecast horizon (6 steps x 5 min = 30 min)",
     );
     assert_eq!(
@@ -380,19 +524,28 @@ fn evaluation_checks() {
             "--set: evaluation.quantiles: must be strictly increasing, got [0.5, 0.1, 1.0]",
         ]
     );
-    one(&["output.save_dir="], "--set: output.save_dir: must not be empty");
+    one(
+        &["output.save_dir="],
+        "--set: output.save_dir: must not be empty",
+    );
 }
 
 #[test]
 fn a_type_error_is_not_repeated_by_later_checks() {
     // The bad value is dropped before the cross-field checks: no "set num_epochs or max_steps".
-    one(&["training.max_steps=lots"], "--set: training.max_steps: expected a non-negative integer or null, got `lots`");
+    one(
+        &["training.max_steps=lots"],
+        "--set: training.max_steps: expected a non-negative integer or null, got `lots`",
+    );
 }
 
 #[test]
 fn a_config_with_three_mistakes_reports_all_three() {
     let root = Root::new(&[
-        ("models/m.yaml", "model: {model_type: ttm, model_path: m}\ntraining: {max_steps: 100}\n"),
+        (
+            "models/m.yaml",
+            "model: {model_type: ttm, model_path: m}\ntraining: {max_steps: 100}\n",
+        ),
         (
             "experiments/three.yaml",
             "defaults: [models/m]\n\

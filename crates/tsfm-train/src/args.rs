@@ -70,6 +70,16 @@ pub enum LossSpec {
     Native,
 }
 
+/// Finite and above zero (false for NaN).
+fn positive(x: f64) -> bool {
+    x.is_finite() && x > 0.0
+}
+
+/// Finite and at least zero (false for NaN).
+fn non_negative(x: f64) -> bool {
+    x.is_finite() && x >= 0.0
+}
+
 fn default_huber_delta() -> f32 {
     1.0
 }
@@ -262,7 +272,8 @@ impl TrainingArgs {
 
     /// Check the arguments; the first problem found is returned with its key.
     pub fn validate(&self) -> Result<(), TrainError> {
-        let bad = |key: &'static str, message: String| Err(TrainError::InvalidArgs { key, message });
+        let bad =
+            |key: &'static str, message: String| Err(TrainError::InvalidArgs { key, message });
         if self.per_device_train_batch_size == 0 {
             return bad("per_device_train_batch_size", "must be at least 1".into());
         }
@@ -272,25 +283,39 @@ impl TrainingArgs {
         if self.gradient_accumulation_steps == 0 {
             return bad("gradient_accumulation_steps", "must be at least 1".into());
         }
-        if self.max_steps <= 0 && !(self.num_train_epochs > 0.0 && self.num_train_epochs.is_finite()) {
+        if self.max_steps <= 0
+            && !(self.num_train_epochs > 0.0 && self.num_train_epochs.is_finite())
+        {
             return bad(
                 "num_train_epochs",
-                format!("{} is not a positive number; set it or max_steps", self.num_train_epochs),
+                format!(
+                    "{} is not a positive number; set it or max_steps",
+                    self.num_train_epochs
+                ),
             );
         }
         if !(self.learning_rate >= 0.0 && self.learning_rate.is_finite()) {
-            return bad("learning_rate", format!("{} is not a finite rate >= 0", self.learning_rate));
+            return bad(
+                "learning_rate",
+                format!("{} is not a finite rate >= 0", self.learning_rate),
+            );
         }
-        if !(self.weight_decay >= 0.0) {
+        if !non_negative(self.weight_decay) {
             return bad("weight_decay", format!("{} is negative", self.weight_decay));
         }
-        for (key, v) in [("adam_beta1", self.adam_beta1), ("adam_beta2", self.adam_beta2)] {
+        for (key, v) in [
+            ("adam_beta1", self.adam_beta1),
+            ("adam_beta2", self.adam_beta2),
+        ] {
             if !(0.0..1.0).contains(&v) {
                 return bad(key, format!("{v} is outside [0, 1)"));
             }
         }
-        if !(self.adam_epsilon > 0.0) {
-            return bad("adam_epsilon", format!("{} must be positive", self.adam_epsilon));
+        if !positive(self.adam_epsilon) {
+            return bad(
+                "adam_epsilon",
+                format!("{} must be positive", self.adam_epsilon),
+            );
         }
         if self.sgd_nesterov && (self.sgd_momentum <= 0.0 || self.sgd_dampening != 0.0) {
             return bad(
@@ -298,37 +323,61 @@ impl TrainingArgs {
                 "Nesterov momentum needs sgd_momentum > 0 and sgd_dampening = 0".into(),
             );
         }
-        if !(self.max_grad_norm >= 0.0) {
-            return bad("max_grad_norm", format!("{} is negative", self.max_grad_norm));
+        if !non_negative(self.max_grad_norm) {
+            return bad(
+                "max_grad_norm",
+                format!("{} is negative", self.max_grad_norm),
+            );
         }
         if !(0.0..=1.0).contains(&self.warmup_ratio) {
-            return bad("warmup_ratio", format!("{} is outside [0, 1]", self.warmup_ratio));
+            return bad(
+                "warmup_ratio",
+                format!("{} is outside [0, 1]", self.warmup_ratio),
+            );
         }
         if !(self.lr_gamma > 0.0 && self.lr_gamma <= 1.0) {
             return bad("lr_gamma", format!("{} is outside (0, 1]", self.lr_gamma));
         }
         if !(self.one_cycle_pct_start > 0.0 && self.one_cycle_pct_start < 1.0) {
-            return bad("one_cycle_pct_start", format!("{} is outside (0, 1)", self.one_cycle_pct_start));
+            return bad(
+                "one_cycle_pct_start",
+                format!("{} is outside (0, 1)", self.one_cycle_pct_start),
+            );
         }
-        if !(self.one_cycle_div_factor > 0.0) || !(self.one_cycle_final_div_factor > 0.0) {
-            return bad("one_cycle_div_factor", "div factors must be positive".into());
+        if !positive(self.one_cycle_div_factor) || !positive(self.one_cycle_final_div_factor) {
+            return bad(
+                "one_cycle_div_factor",
+                "div factors must be positive".into(),
+            );
         }
         if let LossSpec::Huber { delta } = self.loss
-            && !(delta > 0.0)
+            && !positive(delta as f64)
         {
             return bad("loss", format!("huber delta {delta} must be positive"));
         }
         if self.logging_strategy == IntervalStrategy::Steps && self.logging_steps == 0 {
-            return bad("logging_steps", "must be at least 1 with logging_strategy: steps".into());
+            return bad(
+                "logging_steps",
+                "must be at least 1 with logging_strategy: steps".into(),
+            );
         }
         if self.eval_strategy == IntervalStrategy::Steps && self.eval_steps() == 0 {
-            return bad("eval_steps", "must be at least 1 with eval_strategy: steps".into());
+            return bad(
+                "eval_steps",
+                "must be at least 1 with eval_strategy: steps".into(),
+            );
         }
         if self.save_strategy == SaveStrategy::Steps && self.save_steps == 0 {
-            return bad("save_steps", "must be at least 1 with save_strategy: steps".into());
+            return bad(
+                "save_steps",
+                "must be at least 1 with save_strategy: steps".into(),
+            );
         }
         if self.save_total_limit == Some(0) {
-            return bad("save_total_limit", "0 would delete every checkpoint; use save_strategy: no".into());
+            return bad(
+                "save_total_limit",
+                "0 would delete every checkpoint; use save_strategy: no".into(),
+            );
         }
         let name = self.best_metric_name();
         if name != "eval_loss" {
@@ -353,15 +402,19 @@ impl TrainingArgs {
         if self.load_best_model_at_end && self.save_strategy != SaveStrategy::Best {
             let same = matches!(
                 (self.eval_strategy, self.save_strategy),
-                (IntervalStrategy::Steps, SaveStrategy::Steps) | (IntervalStrategy::Epoch, SaveStrategy::Epoch)
+                (IntervalStrategy::Steps, SaveStrategy::Steps)
+                    | (IntervalStrategy::Epoch, SaveStrategy::Epoch)
             );
             if !same {
                 return bad(
                     "save_strategy",
-                    "load_best_model_at_end needs save_strategy equal to eval_strategy (or best)".into(),
+                    "load_best_model_at_end needs save_strategy equal to eval_strategy (or best)"
+                        .into(),
                 );
             }
-            if self.save_strategy == SaveStrategy::Steps && self.save_steps % self.eval_steps() != 0 {
+            if self.save_strategy == SaveStrategy::Steps
+                && !self.save_steps.is_multiple_of(self.eval_steps())
+            {
                 return bad(
                     "save_steps",
                     format!(

@@ -75,7 +75,11 @@ impl EarlyStopping {
         let improved = match best_before {
             None => true,
             Some(best) => {
-                let better = if self.greater_is_better { metric > best } else { metric < best };
+                let better = if self.greater_is_better {
+                    metric > best
+                } else {
+                    metric < best
+                };
                 better && (metric - best).abs() > self.threshold
             }
         };

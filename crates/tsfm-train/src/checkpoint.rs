@@ -19,7 +19,11 @@ pub fn checkpoint_name(step: u64) -> String {
 
 /// Step of a directory named `checkpoint-{step}`.
 pub fn checkpoint_step(path: &Path) -> Option<u64> {
-    path.file_name()?.to_str()?.strip_prefix("checkpoint-")?.parse().ok()
+    path.file_name()?
+        .to_str()?
+        .strip_prefix("checkpoint-")?
+        .parse()
+        .ok()
 }
 
 /// Complete checkpoints under `run_dir/checkpoints`, oldest step first.
@@ -84,7 +88,11 @@ pub fn write_atomically(
 /// Which checkpoints `save_total_limit` deletes, as HF `Trainer._rotate_checkpoints` does:
 /// the best checkpoint is moved next to the newest so it is never deleted, and with a limit of
 /// 1 the newest is kept too (so the run can resume) when it is not the best.
-pub fn checkpoints_to_delete(sorted: &[PathBuf], best: Option<&Path>, limit: usize) -> Vec<PathBuf> {
+pub fn checkpoints_to_delete(
+    sorted: &[PathBuf],
+    best: Option<&Path>,
+    limit: usize,
+) -> Vec<PathBuf> {
     let mut order: Vec<PathBuf> = sorted.to_vec();
     if let Some(best) = best
         && let Some(i) = order.iter().position(|p| p == best)

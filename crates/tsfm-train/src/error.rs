@@ -26,7 +26,9 @@ pub enum TrainError {
     #[error("the {model} model does not support the `{loss}` loss; choose another `loss`")]
     UnsupportedLoss { model: &'static str, loss: String },
     /// The training data gives no batch.
-    #[error("the training data is empty or smaller than one batch ({windows} windows, batch size {batch_size})")]
+    #[error(
+        "the training data is empty or smaller than one batch ({windows} windows, batch size {batch_size})"
+    )]
     EmptyData { windows: usize, batch_size: usize },
     /// A checkpoint could not be read or does not match the run.
     #[error("checkpoint {path}: {message}")]

@@ -15,7 +15,8 @@ pub mod state;
 pub mod trainer;
 
 pub use args::{
-    FinetuneSpec, IntervalStrategy, LossSpec, OptimizerKind, ResumeFrom, SaveStrategy, SchedulerKind, TrainingArgs,
+    FinetuneSpec, IntervalStrategy, LossSpec, OptimizerKind, ResumeFrom, SaveStrategy,
+    SchedulerKind, TrainingArgs,
 };
 pub use callbacks::{Control, EarlyStopping, StepProgress, TrainerCallback};
 pub use data::{WindowSource, epoch_order};

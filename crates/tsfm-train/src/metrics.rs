@@ -1,6 +1,11 @@
 //! The summary of a run (`metrics.json`).
 
+use std::path::Path;
+
 use serde::{Deserialize, Serialize};
+
+use crate::checkpoint::write_file_atomically;
+use crate::error::TrainError;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainMetrics {
@@ -27,4 +32,12 @@ pub struct TrainMetrics {
     pub stopped_early: bool,
     /// Step the run resumed from, if it did.
     pub resumed_from_step: Option<u64>,
+}
+
+impl TrainMetrics {
+    /// Write `metrics.json` (pretty JSON, atomically).
+    pub fn write_json(&self, path: &Path) -> Result<(), TrainError> {
+        let text = serde_json::to_string_pretty(self).expect("plain data serialises");
+        write_file_atomically(path, text.as_bytes())
+    }
 }

@@ -156,17 +156,32 @@ impl Optimizer {
     }
 
     /// The update of one flattened parameter.
-    pub fn update(&mut self, path: &str, decays: bool, param: Tensor<1>, grad: Tensor<1>, lr: f64) -> Tensor<1> {
+    pub fn update(
+        &mut self,
+        path: &str,
+        decays: bool,
+        param: Tensor<1>,
+        grad: Tensor<1>,
+        lr: f64,
+    ) -> Tensor<1> {
         let c = self.config;
         let wd = if decays { c.weight_decay } else { 0.0 };
         let st = self.state.entry(path.to_string()).or_default();
         match c.kind {
             OptimizerKind::Adamw | OptimizerKind::Adam => {
                 let (param, grad) = if c.kind == OptimizerKind::Adamw {
-                    let p = if wd != 0.0 { param.mul_scalar((1.0 - lr * wd) as f32) } else { param };
+                    let p = if wd != 0.0 {
+                        param.mul_scalar((1.0 - lr * wd) as f32)
+                    } else {
+                        param
+                    };
                     (p, grad)
                 } else {
-                    let g = if wd != 0.0 { grad + param.clone().mul_scalar(wd as f32) } else { grad };
+                    let g = if wd != 0.0 {
+                        grad + param.clone().mul_scalar(wd as f32)
+                    } else {
+                        grad
+                    };
                     (param, g)
                 };
                 st.step += 1;
@@ -179,11 +194,13 @@ impl Optimizer {
                 } else {
                     grad.clone() - (grad.clone() - m).mul_scalar((1.0 - w) as f32)
                 };
-                let v = v.mul_scalar(c.beta2 as f32) + grad.clone().mul_scalar((1.0 - c.beta2) as f32) * grad;
+                let v = v.mul_scalar(c.beta2 as f32)
+                    + grad.clone().mul_scalar((1.0 - c.beta2) as f32) * grad;
                 let bc1 = 1.0 - c.beta1.powi(st.step as i32);
                 let bc2 = 1.0 - c.beta2.powi(st.step as i32);
                 let step_size = lr / bc1;
-                let denom = (v.clone().sqrt().div_scalar(bc2.sqrt() as f32)).add_scalar(c.eps as f32);
+                let denom =
+                    (v.clone().sqrt().div_scalar(bc2.sqrt() as f32)).add_scalar(c.eps as f32);
                 let param = param + m.clone().mul_scalar(-step_size as f32) / denom;
                 st.exp_avg = Some(m);
                 st.exp_avg_sq = Some(v);
@@ -191,13 +208,24 @@ impl Optimizer {
             }
             OptimizerKind::Sgd => {
                 st.step += 1;
-                let mut d_p = if wd != 0.0 { grad + param.clone().mul_scalar(wd as f32) } else { grad };
+                let mut d_p = if wd != 0.0 {
+                    grad + param.clone().mul_scalar(wd as f32)
+                } else {
+                    grad
+                };
                 if c.momentum != 0.0 {
                     let buf = match st.momentum_buffer.take() {
                         None => d_p.clone(),
-                        Some(b) => b.mul_scalar(c.momentum as f32) + d_p.clone().mul_scalar((1.0 - c.dampening) as f32),
+                        Some(b) => {
+                            b.mul_scalar(c.momentum as f32)
+                                + d_p.clone().mul_scalar((1.0 - c.dampening) as f32)
+                        }
                     };
-                    d_p = if c.nesterov { d_p + buf.clone().mul_scalar(c.momentum as f32) } else { buf.clone() };
+                    d_p = if c.nesterov {
+                        d_p + buf.clone().mul_scalar(c.momentum as f32)
+                    } else {
+                        buf.clone()
+                    };
                     st.momentum_buffer = Some(buf);
                 }
                 param + d_p.mul_scalar(-lr as f32)
@@ -209,7 +237,10 @@ impl Optimizer {
     pub fn save(&self, dir: &Path) -> Result<(), TrainError> {
         let mut tensors: Vec<(String, Vec<u8>, usize)> = Vec::new();
         let mut meta = HashMap::new();
-        meta.insert("optimizer".to_string(), serde_json::to_string(&self.config).expect("plain struct"));
+        meta.insert(
+            "optimizer".to_string(),
+            serde_json::to_string(&self.config).expect("plain struct"),
+        );
         for (path, st) in &self.state {
             meta.insert(format!("step.{path}"), st.step.to_string());
             for (name, t) in [
@@ -229,7 +260,12 @@ impl Optimizer {
         }
         let views: Vec<(String, TensorView<'_>)> = tensors
             .iter()
-            .map(|(k, b, n)| (k.clone(), TensorView::new(Dtype::F32, vec![*n], b).expect("sized buffer")))
+            .map(|(k, b, n)| {
+                (
+                    k.clone(),
+                    TensorView::new(Dtype::F32, vec![*n], b).expect("sized buffer"),
+                )
+            })
             .collect();
         let bytes = safetensors::serialize(views, Some(meta))
             .map_err(|e| TrainError::checkpoint(dir, format!("optimizer state: {e}")))?;
@@ -245,14 +281,19 @@ impl Optimizer {
         let (_, header) = SafeTensors::read_metadata(&bytes).map_err(|e| bad(e.to_string()))?;
         let meta = header.metadata().clone().unwrap_or_default();
         let config: OptimizerConfig = serde_json::from_str(
-            meta.get("optimizer").ok_or_else(|| bad("no optimizer config in the header".into()))?,
+            meta.get("optimizer")
+                .ok_or_else(|| bad("no optimizer config in the header".into()))?,
         )
         .map_err(|e| bad(e.to_string()))?;
         let st = SafeTensors::deserialize(&bytes).map_err(|e| bad(e.to_string()))?;
         let mut state = BTreeMap::new();
         for (key, value) in &meta {
-            let Some(p) = key.strip_prefix("step.") else { continue };
-            let step: u64 = value.parse().map_err(|_| bad(format!("bad step for {p}")))?;
+            let Some(p) = key.strip_prefix("step.") else {
+                continue;
+            };
+            let step: u64 = value
+                .parse()
+                .map_err(|_| bad(format!("bad step for {p}")))?;
             let read = |name: &str| -> Result<Option<Tensor<1>>, TrainError> {
                 match st.tensor(&format!("{p}.{name}")) {
                     Ok(view) => {
@@ -262,7 +303,10 @@ impl Optimizer {
                             .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
                             .collect();
                         let n = values.len();
-                        Ok(Some(Tensor::from_data(TensorData::new(values, [n]), device)))
+                        Ok(Some(Tensor::from_data(
+                            TensorData::new(values, [n]),
+                            device,
+                        )))
                     }
                     Err(_) => Ok(None),
                 }

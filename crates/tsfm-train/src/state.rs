@@ -68,7 +68,10 @@ impl TrainerState {
     pub fn read(path: &Path) -> Result<Self, TrainError> {
         let text = std::fs::read_to_string(path).map_err(|e| TrainError::io(path, e))?;
         serde_json::from_str(&text).map_err(|e| {
-            TrainError::checkpoint(path, format!("line {} column {}: {e}", e.line(), e.column()))
+            TrainError::checkpoint(
+                path,
+                format!("line {} column {}: {e}", e.line(), e.column()),
+            )
         })
     }
 

@@ -11,7 +11,8 @@ use tsfm_models::Forecaster;
 use crate::args::{IntervalStrategy, ResumeFrom, SaveStrategy, TrainingArgs};
 use crate::callbacks::{Control, EarlyStopping, StepProgress, TrainerCallback};
 use crate::checkpoint::{
-    self, RNG_FILE, SCHEDULER_FILE, STATE_FILE, WEIGHTS_FILE, checkpoint_name, write_file_atomically,
+    self, RNG_FILE, SCHEDULER_FILE, STATE_FILE, WEIGHTS_FILE, checkpoint_name,
+    write_file_atomically,
 };
 use crate::data::{WindowSource, batches_per_epoch, derive_seed, epoch_batches, epoch_order};
 use crate::error::TrainError;
@@ -98,7 +99,11 @@ fn interval_due(strategy: IntervalStrategy, every: u64, step: u64, epoch_end: bo
 
 impl Trainer {
     /// `device` is the plain device (e.g. `Device::flex()`); training runs on its autodiff form.
-    pub fn new(args: TrainingArgs, run_dir: impl Into<PathBuf>, device: Device) -> Result<Self, TrainError> {
+    pub fn new(
+        args: TrainingArgs,
+        run_dir: impl Into<PathBuf>,
+        device: Device,
+    ) -> Result<Self, TrainError> {
         args.validate()?;
         Ok(Self {
             args,
@@ -132,7 +137,11 @@ impl Trainer {
             sum += loss as f64 * chunk.len() as f64;
             count += chunk.len();
         }
-        if count == 0 { f64::NAN } else { sum / count as f64 }
+        if count == 0 {
+            f64::NAN
+        } else {
+            sum / count as f64
+        }
     }
 
     /// The checkpoint `resume_from_checkpoint` points to, if any.
@@ -149,7 +158,10 @@ impl Trainer {
                 if p.join(STATE_FILE).is_file() {
                     Ok(Some(p.clone()))
                 } else {
-                    Err(TrainError::checkpoint(p, "not a complete checkpoint (no trainer_state.json)"))
+                    Err(TrainError::checkpoint(
+                        p,
+                        "not a complete checkpoint (no trainer_state.json)",
+                    ))
                 }
             }
         }
@@ -218,9 +230,9 @@ impl Trainer {
             check_compatible(ckpt, &saved, &state)?;
             let record = ModuleRecord::load(ckpt.join(WEIGHTS_FILE))
                 .map_err(|e| TrainError::checkpoint(ckpt, format!("weights: {e}")))?;
-            model = model
-                .try_load_record(record)
-                .map_err(|e| TrainError::checkpoint(ckpt, format!("weights do not fit the model: {e}")))?;
+            model = model.try_load_record(record).map_err(|e| {
+                TrainError::checkpoint(ckpt, format!("weights do not fit the model: {e}"))
+            })?;
             optimizer = Optimizer::load(ckpt, &self.device)?;
             if let Some(e) = early.as_mut() {
                 e.counter = saved.resume.early_stopping_counter;
@@ -243,7 +255,11 @@ impl Trainer {
         while !stop && state.resume.epoch_index < len.num_epochs {
             let epoch = state.resume.epoch_index;
             let order = epoch_order(data_seed, epoch, train.len());
-            let batches = epoch_batches(&order, args.per_device_train_batch_size, args.dataloader_drop_last);
+            let batches = epoch_batches(
+                &order,
+                args.per_device_train_batch_size,
+                args.dataloader_drop_last,
+            );
             let groups: Vec<&[&[usize]]> = batches.chunks(ga).collect();
             let first = state.resume.update_in_epoch as usize;
             for (u, group) in groups.iter().enumerate().skip(first) {
@@ -307,8 +323,9 @@ impl Trainer {
 
                 // HF order: log, then evaluate (early stopping sees the best before this
                 // evaluation), then save.
-                let should_log = interval_due(args.logging_strategy, args.logging_steps, step, epoch_end)
-                    || (args.logging_first_step && step == 1);
+                let should_log =
+                    interval_due(args.logging_strategy, args.logging_steps, step, epoch_end)
+                        || (args.logging_first_step && step == 1);
                 if should_log {
                     let mut entry = LogEntry {
                         step,
@@ -316,11 +333,17 @@ impl Trainer {
                         values: Default::default(),
                     };
                     let n = state.resume.steps_since_log.max(1) as f64;
-                    entry.values.insert("loss".into(), state.resume.loss_since_log / n);
+                    entry
+                        .values
+                        .insert("loss".into(), state.resume.loss_since_log / n);
                     entry.values.insert("grad_norm".into(), grad_norm);
                     // HF logs the rate of the next step (the scheduler has already stepped).
-                    entry.values.insert("learning_rate".into(), schedule.lr(step));
-                    entry.values.insert("samples_per_second".into(), progress.samples_per_second);
+                    entry
+                        .values
+                        .insert("learning_rate".into(), schedule.lr(step));
+                    entry
+                        .values
+                        .insert("samples_per_second".into(), progress.samples_per_second);
                     state.resume.loss_since_log = 0.0;
                     state.resume.steps_since_log = 0;
                     self.log(&log_path, &mut state, entry)?;
@@ -344,9 +367,10 @@ impl Trainer {
                     };
                     entry.values.insert("eval_loss".into(), eval_loss);
                     entry.values.insert("eval_runtime".into(), runtime);
-                    entry
-                        .values
-                        .insert("eval_samples_per_second".into(), eval.len() as f64 / runtime.max(1e-9));
+                    entry.values.insert(
+                        "eval_samples_per_second".into(),
+                        eval.len() as f64 / runtime.max(1e-9),
+                    );
                     self.log(&log_path, &mut state, entry)?;
                     let metric = eval_loss;
                     debug_assert_eq!(best_name, "eval_loss");
@@ -406,9 +430,10 @@ impl Trainer {
             values: Default::default(),
         };
         final_entry.values.insert("train_runtime".into(), runtime);
-        final_entry
-            .values
-            .insert("train_samples_per_second".into(), samples_this_session as f64 / runtime);
+        final_entry.values.insert(
+            "train_samples_per_second".into(),
+            samples_this_session as f64 / runtime,
+        );
         final_entry
             .values
             .insert("train_steps_per_second".into(), steps_done as f64 / runtime);
@@ -421,16 +446,24 @@ impl Trainer {
             let dir = self.run_dir.join(best);
             let record = ModuleRecord::load(dir.join(WEIGHTS_FILE))
                 .map_err(|e| TrainError::checkpoint(&dir, format!("weights: {e}")))?;
-            model = model
-                .try_load_record(record)
-                .map_err(|e| TrainError::checkpoint(&dir, format!("weights do not fit the model: {e}")))?;
+            model = model.try_load_record(record).map_err(|e| {
+                TrainError::checkpoint(&dir, format!("weights do not fit the model: {e}"))
+            })?;
         }
         for cb in &mut self.callbacks {
             cb.on_train_end();
         }
 
-        let train_losses: Vec<f64> = state.log_history.iter().filter_map(|e| e.get("loss")).collect();
-        let eval_losses: Vec<f64> = state.log_history.iter().filter_map(|e| e.get("eval_loss")).collect();
+        let train_losses: Vec<f64> = state
+            .log_history
+            .iter()
+            .filter_map(|e| e.get("loss"))
+            .collect();
+        let eval_losses: Vec<f64> = state
+            .log_history
+            .iter()
+            .filter_map(|e| e.get("eval_loss"))
+            .collect();
         let min = |v: &[f64]| v.iter().copied().reduce(f64::min);
         let metrics = TrainMetrics {
             train_loss,
@@ -473,7 +506,12 @@ impl Trainer {
         write_file_atomically(path, text.as_bytes())
     }
 
-    fn log(&mut self, path: &Path, state: &mut TrainerState, entry: LogEntry) -> Result<(), TrainError> {
+    fn log(
+        &mut self,
+        path: &Path,
+        state: &mut TrainerState,
+        entry: LogEntry,
+    ) -> Result<(), TrainError> {
         let line = serde_json::to_string(&entry).expect("plain data");
         let mut file = std::fs::OpenOptions::new()
             .append(true)
@@ -498,7 +536,11 @@ impl Trainer {
         let step = state.global_step;
         // HF: the best checkpoint is the one saved at the best metric's step, if it exists.
         if let Some(best_step) = state.best_global_step {
-            let best = format!("{}/{}", checkpoint::CHECKPOINTS_DIR, checkpoint_name(best_step));
+            let best = format!(
+                "{}/{}",
+                checkpoint::CHECKPOINTS_DIR,
+                checkpoint_name(best_step)
+            );
             if best_step == step || self.run_dir.join(&best).is_dir() {
                 state.best_model_checkpoint = Some(best);
             }
@@ -523,14 +565,20 @@ impl Trainer {
                 let p = tmp.join(file);
                 std::fs::write(&p, text).map_err(|e| TrainError::io(p, e))
             };
-            write(SCHEDULER_FILE, serde_json::to_string_pretty(&scheduler).expect("json"))?;
+            write(
+                SCHEDULER_FILE,
+                serde_json::to_string_pretty(&scheduler).expect("json"),
+            )?;
             write(RNG_FILE, serde_json::to_string_pretty(&rng).expect("json"))?;
             // Written last: its presence marks the checkpoint complete.
             write(STATE_FILE, state_json)
         })?;
         if let Some(limit) = self.args.save_total_limit {
             let sorted = checkpoint::list_checkpoints(&self.run_dir)?;
-            let best = state.best_model_checkpoint.as_ref().map(|b| self.run_dir.join(b));
+            let best = state
+                .best_model_checkpoint
+                .as_ref()
+                .map(|b| self.run_dir.join(b));
             for old in checkpoint::checkpoints_to_delete(&sorted, best.as_deref(), limit) {
                 std::fs::remove_dir_all(&old).map_err(|e| TrainError::io(&old, e))?;
             }
@@ -553,12 +601,28 @@ fn initialize_params<M: burn::module::Module>(model: &M) {
 }
 
 /// A checkpoint can only continue a run over the same data with the same batching and seeds.
-fn check_compatible(ckpt: &Path, saved: &TrainerState, now: &TrainerState) -> Result<(), TrainError> {
+fn check_compatible(
+    ckpt: &Path,
+    saved: &TrainerState,
+    now: &TrainerState,
+) -> Result<(), TrainError> {
     let (a, b) = (&saved.resume, &now.resume);
     let checks: [(&str, u64, u64); 5] = [
-        ("train_windows", a.train_windows as u64, b.train_windows as u64),
-        ("per_device_train_batch_size", a.batch_size as u64, b.batch_size as u64),
-        ("gradient_accumulation_steps", a.gradient_accumulation_steps as u64, b.gradient_accumulation_steps as u64),
+        (
+            "train_windows",
+            a.train_windows as u64,
+            b.train_windows as u64,
+        ),
+        (
+            "per_device_train_batch_size",
+            a.batch_size as u64,
+            b.batch_size as u64,
+        ),
+        (
+            "gradient_accumulation_steps",
+            a.gradient_accumulation_steps as u64,
+            b.gradient_accumulation_steps as u64,
+        ),
         ("seed", a.seed, b.seed),
         ("data_seed", a.data_seed, b.data_seed),
     ];
@@ -566,7 +630,9 @@ fn check_compatible(ckpt: &Path, saved: &TrainerState, now: &TrainerState) -> Re
         if then != now {
             return Err(TrainError::checkpoint(
                 ckpt,
-                format!("was written with {what} = {then} but this run has {now}; resume with the same data and settings"),
+                format!(
+                    "was written with {what} = {then} but this run has {now}; resume with the same data and settings"
+                ),
             ));
         }
     }

@@ -7,7 +7,7 @@ use burn::Tensor;
 use burn::tensor::TensorData;
 use common::{Tiny, device, lock, weights};
 use tsfm_train::optim::hf_decays;
-use tsfm_train::{GradStore, OptimizerConfig, OptimizerKind, Optimizer};
+use tsfm_train::{GradStore, Optimizer, OptimizerConfig, OptimizerKind};
 
 fn t(v: &[f32]) -> Tensor<1> {
     Tensor::from_data(TensorData::new(v.to_vec(), [v.len()]), &device())
@@ -20,7 +20,10 @@ fn vals(t: &Tensor<1>) -> Vec<f32> {
 fn assert_close(got: &[f32], want: &[f64]) {
     assert_eq!(got.len(), want.len());
     for (g, w) in got.iter().zip(want) {
-        assert!((*g as f64 - w).abs() <= 2e-7 * w.abs().max(1.0), "{got:?} != {want:?}");
+        assert!(
+            (*g as f64 - w).abs() <= 2e-7 * w.abs().max(1.0),
+            "{got:?} != {want:?}"
+        );
     }
 }
 
@@ -38,7 +41,10 @@ fn two_steps(config: OptimizerConfig, lr: f64) -> (Vec<f32>, Optimizer) {
 #[test]
 fn adamw_defaults_are_pytorch() {
     let c = OptimizerConfig::default();
-    assert_eq!((c.beta1, c.beta2, c.eps, c.weight_decay), (0.9, 0.999, 1e-8, 0.01));
+    assert_eq!(
+        (c.beta1, c.beta2, c.eps, c.weight_decay),
+        (0.9, 0.999, 1e-8, 0.01)
+    );
 }
 
 #[test]
@@ -48,7 +54,14 @@ fn adamw_two_steps_match_torch() {
         ..Default::default()
     };
     let (p, opt) = two_steps(config, 0.01);
-    assert_close(&p, &[0.985_347_630_939_339_1, -1.989_673_035_654_104, 0.482_309_918_107_582_1]);
+    assert_close(
+        &p,
+        &[
+            0.985_347_630_939_339_1,
+            -1.989_673_035_654_104,
+            0.482_309_918_107_582_1,
+        ],
+    );
     let st = opt.state("w").unwrap();
     assert_eq!(st.step, 2);
     assert_close(&vals(st.exp_avg.as_ref().unwrap()), &[0.004, 0.022, 0.027]);
@@ -66,7 +79,14 @@ fn adam_adds_l2_to_the_gradient() {
         ..Default::default()
     };
     let (p, _) = two_steps(config, 0.01);
-    assert_close(&p, &[0.981_720_480_743_485_2, -1.987_355_927_477_266_7, 0.482_331_961_831_684_64]);
+    assert_close(
+        &p,
+        &[
+            0.981_720_480_743_485_2,
+            -1.987_355_927_477_266_7,
+            0.482_331_961_831_684_64,
+        ],
+    );
 }
 
 #[test]
@@ -78,7 +98,10 @@ fn sgd_momentum_dampening_and_nesterov() {
         nesterov: true,
         ..Default::default()
     };
-    assert_close(&two_steps(nesterov, 0.1).0, &[0.937_022, -1.931_044, 0.396_913_5]);
+    assert_close(
+        &two_steps(nesterov, 0.1).0,
+        &[0.937_022, -1.931_044, 0.396_913_5],
+    );
     let damped = OptimizerConfig {
         kind: OptimizerKind::Sgd,
         weight_decay: 0.0,
@@ -141,5 +164,8 @@ fn step_updates_weights_and_leaves_biases_undecayed() {
         };
         assert_eq!(after[path], want, "{path}");
     }
-    assert!(model.backbone.weight.val().is_require_grad(), "parameters stay trainable");
+    assert!(
+        model.backbone.weight.val().is_require_grad(),
+        "parameters stay trainable"
+    );
 }

@@ -40,9 +40,16 @@ fn cosine_follows_half_cosine_after_warmup() {
 #[test]
 fn constant_schedules() {
     let c = sched(SchedulerKind::Constant, 4, 10);
-    assert_eq!((c.lr(0), c.lr(9)), (1.0, 1.0), "HF `constant` ignores warm-up");
+    assert_eq!(
+        (c.lr(0), c.lr(9)),
+        (1.0, 1.0),
+        "HF `constant` ignores warm-up"
+    );
     let w = sched(SchedulerKind::ConstantWithWarmup, 4, 10);
-    assert_eq!([w.lr(0), w.lr(1), w.lr(3), w.lr(4), w.lr(100)], [0.0, 0.25, 0.75, 1.0, 1.0]);
+    assert_eq!(
+        [w.lr(0), w.lr(1), w.lr(3), w.lr(4), w.lr(100)],
+        [0.0, 0.25, 0.75, 1.0, 1.0]
+    );
 }
 
 #[test]

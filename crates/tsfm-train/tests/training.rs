@@ -8,8 +8,8 @@ use std::path::Path;
 use common::{Sine, Tiny, device, lock, weights};
 use tsfm_train::state::LogEntry;
 use tsfm_train::{
-    FinetuneSpec, IntervalStrategy, OptimizerKind, RunLength, SaveStrategy, SchedulerKind, TrainError, Trainer,
-    TrainingArgs,
+    FinetuneSpec, IntervalStrategy, OptimizerKind, RunLength, SaveStrategy, SchedulerKind,
+    TrainError, Trainer, TrainingArgs,
 };
 
 fn base_args() -> TrainingArgs {
@@ -50,13 +50,34 @@ fn run_length_follows_hf() {
     };
     // 20 windows / 3 = 7 batches, 4 updates an epoch.
     let len = RunLength::new(&args, 20).unwrap();
-    assert_eq!((len.batches_per_epoch, len.updates_per_epoch, len.max_steps, len.num_epochs), (7, 4, 10, 3));
-    let steps = TrainingArgs { max_steps: 9, ..args.clone() };
+    assert_eq!(
+        (
+            len.batches_per_epoch,
+            len.updates_per_epoch,
+            len.max_steps,
+            len.num_epochs
+        ),
+        (7, 4, 10, 3)
+    );
+    let steps = TrainingArgs {
+        max_steps: 9,
+        ..args.clone()
+    };
     let len = RunLength::new(&steps, 20).unwrap();
-    assert_eq!((len.max_steps, len.num_epochs), (9, 3), "max_steps overrides epochs");
-    let drop = TrainingArgs { dataloader_drop_last: true, ..args };
+    assert_eq!(
+        (len.max_steps, len.num_epochs),
+        (9, 3),
+        "max_steps overrides epochs"
+    );
+    let drop = TrainingArgs {
+        dataloader_drop_last: true,
+        ..args
+    };
     assert_eq!(RunLength::new(&drop, 20).unwrap().batches_per_epoch, 6);
-    assert!(matches!(RunLength::new(&drop, 2), Err(TrainError::EmptyData { .. })));
+    assert!(matches!(
+        RunLength::new(&drop, 2),
+        Err(TrainError::EmptyData { .. })
+    ));
 }
 
 #[test]
@@ -76,7 +97,9 @@ fn accumulating_two_batches_of_4_equals_one_batch_of_8() {
             ..base_args()
         };
         let mut trainer = Trainer::new(args, dir.path(), device()).unwrap();
-        let out = trainer.train(Tiny::new(&device(), 3, 0.0), &data, None).unwrap();
+        let out = trainer
+            .train(Tiny::new(&device(), 3, 0.0), &data, None)
+            .unwrap();
         (weights(&out.model), out.metrics.train_loss)
     };
     let (w8, l8) = run(8, 1);
@@ -110,7 +133,9 @@ fn early_stopping_stops_at_the_expected_step() {
         ..base_args()
     };
     let mut trainer = Trainer::new(args, dir.path(), device()).unwrap();
-    let out = trainer.train(Tiny::new(&device(), 5, 0.1), &data, Some(&eval)).unwrap();
+    let out = trainer
+        .train(Tiny::new(&device(), 5, 0.1), &data, Some(&eval))
+        .unwrap();
     assert_eq!(out.metrics.global_step, 6);
     assert!(out.metrics.stopped_early);
     let evals: Vec<(u64, f64)> = read_log(dir.path())
@@ -118,7 +143,10 @@ fn early_stopping_stops_at_the_expected_step() {
         .filter_map(|e| e.get("eval_loss").map(|l| (e.step, l)))
         .collect();
     assert_eq!(evals.iter().map(|e| e.0).collect::<Vec<_>>(), vec![2, 4, 6]);
-    assert!((evals[2].1 - evals[0].1).abs() < 1.0, "changes stay below the threshold");
+    assert!(
+        (evals[2].1 - evals[0].1).abs() < 1.0,
+        "changes stay below the threshold"
+    );
 }
 
 #[test]
@@ -142,23 +170,48 @@ fn save_total_limit_keeps_the_best_and_latest_and_reloads_the_best() {
         ..base_args()
     };
     let mut trainer = Trainer::new(args, dir.path(), device()).unwrap();
-    let out = trainer.train(Tiny::new(&device(), 7, 0.0), &data, Some(&eval)).unwrap();
-    assert_eq!(checkpoint_dirs(dir.path()), vec!["checkpoint-10", "checkpoint-2"]);
-    assert_eq!(out.metrics.best_model_checkpoint.as_deref(), Some("checkpoints/checkpoint-2"));
+    let out = trainer
+        .train(Tiny::new(&device(), 7, 0.0), &data, Some(&eval))
+        .unwrap();
+    assert_eq!(
+        checkpoint_dirs(dir.path()),
+        vec!["checkpoint-10", "checkpoint-2"]
+    );
+    assert_eq!(
+        out.metrics.best_model_checkpoint.as_deref(),
+        Some("checkpoints/checkpoint-2")
+    );
     assert_eq!(out.metrics.global_step, 10);
     // The returned model is the one saved at step 2.
-    let saved = burn::store::ModuleRecord::load(dir.path().join("checkpoints/checkpoint-2/model.bpk")).unwrap();
+    let saved =
+        burn::store::ModuleRecord::load(dir.path().join("checkpoints/checkpoint-2/model.bpk"))
+            .unwrap();
     use burn::module::Module;
     let best = Tiny::new(&device(), 99, 0.0).load_record(saved);
     assert_eq!(weights(&out.model), weights(&best));
     let state: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.path().join("checkpoints/checkpoint-10/trainer_state.json")).unwrap(),
+        &std::fs::read_to_string(
+            dir.path()
+                .join("checkpoints/checkpoint-10/trainer_state.json"),
+        )
+        .unwrap(),
     )
     .unwrap();
     assert_eq!(state["global_step"], 10);
     assert_eq!(state["best_global_step"], 2);
-    for file in ["optimizer.safetensors", "scheduler.json", "rng_state.json", "config.json"] {
-        assert!(dir.path().join("checkpoints/checkpoint-10").join(file).is_file(), "{file}");
+    for file in [
+        "optimizer.safetensors",
+        "scheduler.json",
+        "rng_state.json",
+        "config.json",
+    ] {
+        assert!(
+            dir.path()
+                .join("checkpoints/checkpoint-10")
+                .join(file)
+                .is_file(),
+            "{file}"
+        );
     }
 }
 
@@ -175,7 +228,9 @@ fn head_only_trains_only_the_head() {
     };
     let init = weights(&Tiny::new(&device(), 11, 0.2));
     let mut trainer = Trainer::new(args, dir.path(), device()).unwrap();
-    let out = trainer.train(Tiny::new(&device(), 11, 0.2), &data, None).unwrap();
+    let out = trainer
+        .train(Tiny::new(&device(), 11, 0.2), &data, None)
+        .unwrap();
     let after = weights(&out.model);
     for (path, v) in &init {
         if path.starts_with("backbone") {
@@ -185,7 +240,10 @@ fn head_only_trains_only_the_head() {
         }
     }
     let total = (6 * 8 + 8) + (8 * 2 + 2);
-    assert_eq!((out.metrics.total_params, out.metrics.trainable_params), (total, 8 * 2 + 2));
+    assert_eq!(
+        (out.metrics.total_params, out.metrics.trainable_params),
+        (total, 8 * 2 + 2)
+    );
 }
 
 #[test]
@@ -204,11 +262,24 @@ fn a_nan_loss_stops_the_run_and_keeps_earlier_checkpoints() {
         ..base_args()
     };
     let mut trainer = Trainer::new(args, dir.path(), device()).unwrap();
-    let err = trainer.train(Tiny::new(&device(), 13, 0.0), &data, None).err().unwrap();
-    assert!(matches!(err, TrainError::NonFiniteLoss { step: 6 }), "{err}");
+    let err = trainer
+        .train(Tiny::new(&device(), 13, 0.0), &data, None)
+        .err()
+        .unwrap();
+    assert!(
+        matches!(err, TrainError::NonFiniteLoss { step: 6 }),
+        "{err}"
+    );
     assert!(err.to_string().contains("step 6"));
-    assert_eq!(checkpoint_dirs(dir.path()), vec!["checkpoint-2", "checkpoint-4"]);
-    assert_eq!(read_log(dir.path()).len(), 5, "one log line per finished step");
+    assert_eq!(
+        checkpoint_dirs(dir.path()),
+        vec!["checkpoint-2", "checkpoint-4"]
+    );
+    assert_eq!(
+        read_log(dir.path()).len(),
+        5,
+        "one log line per finished step"
+    );
 }
 
 #[test]
@@ -225,10 +296,25 @@ fn logs_follow_hf_fields_and_strategies() {
         ..base_args()
     };
     let mut trainer = Trainer::new(args, dir.path(), device()).unwrap();
-    let out = trainer.train(Tiny::new(&device(), 17, 0.0), &data, Some(&eval)).unwrap();
+    let out = trainer
+        .train(Tiny::new(&device(), 17, 0.0), &data, Some(&eval))
+        .unwrap();
     let log = read_log(dir.path());
-    let steps: Vec<(u64, bool)> = log.iter().map(|e| (e.step, e.get("eval_loss").is_some())).collect();
-    assert_eq!(steps, vec![(2, false), (3, true), (4, false), (6, false), (6, true), (6, false)]);
+    let steps: Vec<(u64, bool)> = log
+        .iter()
+        .map(|e| (e.step, e.get("eval_loss").is_some()))
+        .collect();
+    assert_eq!(
+        steps,
+        vec![
+            (2, false),
+            (3, true),
+            (4, false),
+            (6, false),
+            (6, true),
+            (6, false)
+        ]
+    );
     // Learning rate logged after the scheduler step, as HF: lr(step) = 1e-2 * (6 - step) / 6.
     assert!((log[0].get("learning_rate").unwrap() - 1e-2 * 4.0 / 6.0).abs() < 1e-15);
     assert!((log[0].epoch - 2.0 / 3.0).abs() < 1e-12);
@@ -242,13 +328,26 @@ fn logs_follow_hf_fields_and_strategies() {
 
 #[test]
 fn invalid_settings_name_their_key() {
+    let _g = lock();
     let check = |args: TrainingArgs, key: &str| match Trainer::new(args, "unused", device()) {
         Err(TrainError::InvalidArgs { key: k, .. }) => assert_eq!(k, key),
         Err(e) => panic!("{e}"),
         Ok(_) => panic!("accepted"),
     };
-    check(TrainingArgs { gradient_accumulation_steps: 0, ..Default::default() }, "gradient_accumulation_steps");
-    check(TrainingArgs { load_best_model_at_end: true, ..Default::default() }, "eval_strategy");
+    check(
+        TrainingArgs {
+            gradient_accumulation_steps: 0,
+            ..Default::default()
+        },
+        "gradient_accumulation_steps",
+    );
+    check(
+        TrainingArgs {
+            load_best_model_at_end: true,
+            ..Default::default()
+        },
+        "eval_strategy",
+    );
     check(
         TrainingArgs {
             load_best_model_at_end: true,
@@ -259,10 +358,26 @@ fn invalid_settings_name_their_key() {
         },
         "save_steps",
     );
-    check(TrainingArgs { metric_for_best_model: Some("mae".into()), ..Default::default() }, "metric_for_best_model");
+    check(
+        TrainingArgs {
+            metric_for_best_model: Some("mae".into()),
+            ..Default::default()
+        },
+        "metric_for_best_model",
+    );
     let data = Sine::new(8);
     let dir = tempfile::tempdir().unwrap();
-    let args = TrainingArgs { loss: tsfm_train::LossSpec::Quantile, ..base_args() };
-    let err = Trainer::new(args, dir.path(), device()).unwrap().train(Tiny::new(&device(), 1, 0.0), &data, None);
-    assert!(matches!(err, Err(TrainError::UnsupportedLoss { model: "tiny", .. })));
+    let args = TrainingArgs {
+        loss: tsfm_train::LossSpec::Quantile,
+        ..base_args()
+    };
+    let err = Trainer::new(args, dir.path(), device()).unwrap().train(
+        Tiny::new(&device(), 1, 0.0),
+        &data,
+        None,
+    );
+    assert!(matches!(
+        err,
+        Err(TrainError::UnsupportedLoss { model: "tiny", .. })
+    ));
 }

@@ -1,7 +1,5 @@
 //! `training:` (+ batch sizes from `data:`/`evaluation:`) -> `tsfm_train::TrainingArgs`.
-use tsfm_config::{
-    Config, FinetuneMode, Loss, OptimizerType, Resume, SchedulerType, Strategy,
-};
+use tsfm_config::{Config, FinetuneMode, Loss, OptimizerType, Resume, SchedulerType, Strategy};
 use tsfm_train::{
     FinetuneSpec, IntervalStrategy, LossSpec, OptimizerKind, ResumeFrom, SaveStrategy,
     SchedulerKind, TrainingArgs,
@@ -72,7 +70,10 @@ pub fn training_args(config: &Config, steps_per_epoch: u64) -> anyhow::Result<Tr
         lr_scheduler_type,
         warmup_steps: t.warmup_steps,
         warmup_ratio: t.warmup_ratio,
-        lr_gamma: t.lr_scheduler.gamma.powf(1.0 / steps_per_epoch.max(1) as f64),
+        lr_gamma: t
+            .lr_scheduler
+            .gamma
+            .powf(1.0 / steps_per_epoch.max(1) as f64),
         one_cycle_pct_start: t.lr_scheduler.pct_start,
         loss,
         finetune_mode,
@@ -89,7 +90,10 @@ pub fn training_args(config: &Config, steps_per_epoch: u64) -> anyhow::Result<Tr
         load_best_model_at_end: t.load_best_model_at_end,
         metric_for_best_model: Some(metric),
         greater_is_better: t.greater_is_better,
-        early_stopping_patience: t.early_stopping.enabled.then_some(t.early_stopping.patience as u32),
+        early_stopping_patience: t
+            .early_stopping
+            .enabled
+            .then_some(t.early_stopping.patience as u32),
         early_stopping_threshold: t.early_stopping.threshold,
         seed: t.seed,
         data_seed: None,

@@ -30,7 +30,10 @@ fn prepare(args: DataPrepareArgs, debug: bool) -> Result<()> {
                 .dataset
                 .clone()
                 .ok_or_else(|| user_error("--dataset: give the dataset a name"))?;
-            let cache = args.cache_dir.clone().unwrap_or_else(|| "cache/data".into());
+            let cache = args
+                .cache_dir
+                .clone()
+                .unwrap_or_else(|| "cache/data".into());
             (dataset, SourceOptions::new(kind, raw), cache)
         }
         _ => {
@@ -44,7 +47,10 @@ fn prepare(args: DataPrepareArgs, debug: bool) -> Result<()> {
             if let Some(raw) = &args.raw {
                 opts.raw_path = raw.clone();
             }
-            let dataset = args.dataset.clone().unwrap_or_else(|| data.source_name.clone());
+            let dataset = args
+                .dataset
+                .clone()
+                .unwrap_or_else(|| data.source_name.clone());
             let cache = args
                 .cache_dir
                 .clone()

@@ -1,3 +1,4 @@
 pub mod config;
 pub mod data;
+pub mod predict;
 pub mod runs;

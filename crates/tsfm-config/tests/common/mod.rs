@@ -39,11 +39,7 @@ impl Root {
     }
 
     pub fn load(&self, file: &str, overrides: &[Override]) -> Result<Resolved, ConfigErrors> {
-        load(
-            Some(self.path()),
-            Some(&self.path().join(file)),
-            overrides,
-        )
+        load(Some(self.path()), Some(&self.path().join(file)), overrides)
     }
 
     /// The error lines of a load that must fail, with the root directory shown as `ROOT`.
@@ -65,7 +61,9 @@ impl Root {
 
 /// `--set` overrides from `key=value` strings.
 pub fn sets(args: &[&str]) -> Vec<Override> {
-    args.iter().map(|a| Override::parse_set(a).unwrap()).collect()
+    args.iter()
+        .map(|a| Override::parse_set(a).unwrap())
+        .collect()
 }
 
 /// The error lines of BASE with these `--set` overrides.

@@ -11,7 +11,9 @@ use burn::module::{Module, ModuleVisitor, Param};
 use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, TensorData};
-use tsfm_models::{FinetuneMode, Forecast, ForecastInput, Forecaster, LossKind, ModelError, ParamCounts};
+use tsfm_models::{
+    FinetuneMode, Forecast, ForecastInput, Forecaster, LossKind, ModelError, ParamCounts,
+};
 use tsfm_train::WindowSource;
 
 pub const CONTEXT: usize = 6;
@@ -143,7 +145,12 @@ pub fn weights<M: Module>(m: &M) -> BTreeMap<String, Vec<f32>> {
             self.path.pop();
         }
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            let v = param.val().into_data().convert::<f32>().try_into_vec::<f32>().unwrap();
+            let v = param
+                .val()
+                .into_data()
+                .convert::<f32>()
+                .try_into_vec::<f32>()
+                .unwrap();
             self.out.insert(self.path.join("."), v);
         }
     }
@@ -193,11 +200,23 @@ impl WindowSource for Sine {
         let mut fut = Vec::new();
         for &i in indices {
             past.extend((i..i + CONTEXT).map(Self::value));
-            fut.extend((i + CONTEXT..i + CONTEXT + HORIZON).map(|t| if nan { f32::NAN } else { Self::value(t) * scale }));
+            fut.extend((i + CONTEXT..i + CONTEXT + HORIZON).map(|t| {
+                if nan {
+                    f32::NAN
+                } else {
+                    Self::value(t) * scale
+                }
+            }));
         }
         let b = indices.len();
-        let mut input = ForecastInput::context(Tensor::from_data(TensorData::new(past, [b, CONTEXT, 1]), device));
-        input.future_values = Some(Tensor::from_data(TensorData::new(fut, [b, HORIZON, 1]), device));
+        let mut input = ForecastInput::context(Tensor::from_data(
+            TensorData::new(past, [b, CONTEXT, 1]),
+            device,
+        ));
+        input.future_values = Some(Tensor::from_data(
+            TensorData::new(fut, [b, HORIZON, 1]),
+            device,
+        ));
         input
     }
 }
