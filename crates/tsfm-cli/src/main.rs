@@ -22,6 +22,12 @@ fn main() {
         let user = exit::is_user_error(&err);
         if debug {
             eprintln!("error: {err:?}");
+        } else if let Some(errors) = err.downcast_ref::<tsfm_config::ConfigErrors>() {
+            let n = errors.len();
+            eprintln!("error: {n} problem{} in the configuration:", if n == 1 { "" } else { "s" });
+            for problem in errors.iter() {
+                eprintln!("  {problem}");
+            }
         } else {
             eprintln!("error: {}", exit::message(&err));
         }

@@ -99,7 +99,7 @@ fn the_default_experiment_is_the_quick_ttm_demo() {
     assert_eq!(r, built_in(DEFAULT_EXPERIMENT));
     let c = &r.config;
     assert_eq!(c.model.model_type, ModelType::Ttm);
-    assert_eq!(c.model.model_path, "data/models/ttm-demo");
+    assert_eq!(c.model.model_path, "data/models/ttm-tiny");
     assert_eq!(c.model.device, Device::Auto);
     assert_eq!(
         (c.context_length(), c.prediction_length()),

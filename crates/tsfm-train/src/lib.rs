@@ -2,6 +2,30 @@
 //! `Trainer` semantics: PyTorch-exact optimizers, HF learning-rate schedules, global-norm
 //! clipping, gradient accumulation, evaluation/saving/logging strategies, early stopping,
 //! fine-tune modes, and checkpoints that resume bit for bit.
+//!
+//! ```text
+//! let mut trainer = Trainer::new(args, run_dir, Device::flex())?;
+//! trainer.add_callback(Box::new(progress_bar));
+//! let out = trainer.train(model, &train_windows, Some(&val_windows))?;
+//! out.metrics.write_json(&run_dir.join("metrics.json"))?;
+//! out.model.save_pretrained(&run_dir.join("model"))?;
+//! ```
+//!
+//! Semantics, and where they differ from HF on purpose:
+//! - An epoch has `ceil(batches / gradient_accumulation_steps)` optimizer steps; the last one
+//!   takes the micro-batches left over, each loss still divided by the accumulation steps (as
+//!   HF's non-`num_items_in_batch` path). `max_steps > 0` overrides `num_train_epochs`.
+//! - The logged `learning_rate` is the rate of the next step (HF logs after the scheduler
+//!   step); [`StepProgress::learning_rate`] is the rate the step used. Losses are not rounded.
+//! - `exponential` is `lr * gamma^(step - warmup)` after a linear warm-up.
+//! - Weight decay skips biases and layer-norm weights, as HF's `get_decay_parameter_names`.
+//! - Dropout is reseeded before every micro-batch from `(seed, step, micro-batch)`, so there
+//!   is no generator state to checkpoint; Burn's flex backend keeps one global generator, so
+//!   two trainings in one process must not run at the same time if they are to be
+//!   reproducible.
+//! - A checkpoint holds `model.bpk` (Burn record, exact), the model's own `save_pretrained`
+//!   files, `optimizer.safetensors` (moments by module path), `scheduler.json`,
+//!   `rng_state.json` and `trainer_state.json` (HF fields plus the data-loader position).
 pub mod args;
 pub mod callbacks;
 pub mod checkpoint;

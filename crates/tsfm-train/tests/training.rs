@@ -381,3 +381,55 @@ fn invalid_settings_name_their_key() {
         Err(TrainError::UnsupportedLoss { model: "tiny", .. })
     ));
 }
+
+#[derive(Default)]
+struct Collect(std::rc::Rc<std::cell::RefCell<Vec<tsfm_train::StepProgress>>>);
+
+impl tsfm_train::TrainerCallback for Collect {
+    fn on_step_end(&mut self, p: &tsfm_train::StepProgress) -> tsfm_train::Control {
+        self.0.borrow_mut().push(p.clone());
+        tsfm_train::Control::Continue
+    }
+}
+
+#[test]
+fn progress_callback_sees_every_step_and_metrics_json_round_trips() {
+    let _g = lock();
+    let dir = tempfile::tempdir().unwrap();
+    let data = Sine::new(8);
+    let args = TrainingArgs {
+        max_steps: 4,
+        warmup_steps: 2,
+        learning_rate: 0.1,
+        ..base_args()
+    };
+    let seen = Collect::default();
+    let shared = seen.0.clone();
+    let mut trainer = Trainer::new(args, dir.path(), device()).unwrap();
+    trainer.add_callback(Box::new(seen));
+    let out = trainer
+        .train(Tiny::new(&device(), 3, 0.0), &data, None)
+        .unwrap();
+    let steps = shared.borrow();
+    let got: Vec<(u64, f64, u64)> = steps
+        .iter()
+        .map(|p| (p.global_step, p.learning_rate, p.max_steps))
+        .collect();
+    // Linear with 2 warm-up steps over 4: the rate used by steps 1..4 is lr(0..3).
+    assert_eq!(
+        got,
+        vec![(1, 0.0, 4), (2, 0.05, 4), (3, 0.1, 4), (4, 0.05, 4)]
+    );
+    assert!(
+        steps
+            .iter()
+            .all(|p| p.loss > 0.0 && p.samples_per_second > 0.0)
+    );
+    assert_eq!(steps.last().unwrap().eta_seconds, 0.0);
+    let path = dir.path().join("metrics.json");
+    out.metrics.write_json(&path).unwrap();
+    let back: tsfm_train::TrainMetrics =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(back, out.metrics);
+    assert_eq!(back.trainable_params, back.total_params);
+}

@@ -1,0 +1,169 @@
+//! The `tsfm` binary as a user runs it: output, files and exit codes.
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+}
+
+fn tsfm(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tsfm"))
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("tsfm runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn config_show_prints_the_merged_config_with_overrides() {
+    let out = tsfm(
+        &[
+            "config", "show", "--config", "configs/experiments/ttm_demo.yaml",
+            "--set", "training.learning_rate=5e-5", "--batch-size", "16",
+        ],
+        &repo(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let yaml: serde_yaml::Value = serde_yaml::from_str(&stdout(&out)).unwrap();
+    assert_eq!(yaml["training"]["learning_rate"].as_f64(), Some(5e-5));
+    assert_eq!(yaml["data"]["batch_size"].as_u64(), Some(16));
+    assert_eq!(yaml["model"]["model_type"].as_str(), Some("ttm"));
+    assert_eq!(yaml["output"]["experiment_name"].as_str(), Some("ttm_demo"));
+}
+
+#[test]
+fn the_embedded_default_resolves_from_any_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tsfm(&["config", "validate"], tmp.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).starts_with("config OK: experiment `ttm_demo`"), "{}", stdout(&out));
+}
+
+#[test]
+fn a_config_with_three_mistakes_lists_all_three_and_exits_2() {
+    let out = tsfm(
+        &[
+            "config", "validate", "--set", "training.learnin_rate=1",
+            "--set", "data.batch_size=-3", "--set", "model.device=gpu",
+        ],
+        &repo(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        stderr(&out),
+        "error: 3 problems in the configuration:\n\
+         \x20 --set: data.batch_size: expected a non-negative integer, got `-3`\n\
+         \x20 --set: model.device: expected `auto`, `cpu`, `cuda` or `cuda:N`, got the string `gpu`\n\
+         \x20 --set: training.learnin_rate: unknown key; did you mean `learning_rate`?\n"
+    );
+}
+
+#[test]
+fn train_validate_config_stops_before_training() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tsfm(&["train", "--validate-config"], tmp.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).starts_with("config OK"));
+    assert!(!tmp.path().join("tsfm_results").exists());
+}
+
+#[test]
+fn runs_list_on_an_empty_tree_says_so() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tsfm(&["runs", "list"], tmp.path());
+    assert!(out.status.success());
+    assert_eq!(stdout(&out), "no runs under tsfm_results/models\n");
+    let out = tsfm(&["runs", "show", "nope"], tmp.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).starts_with("error: no run matches \"nope\""));
+}
+
+/// Two series, 40 five-minute steps; `a` has one missing value.
+fn write_input(dir: &Path) -> PathBuf {
+    let mut text = String::from("id,timestamp,value\n");
+    for (id, offset) in [("a", 6.0f64), ("b", 9.0)] {
+        for i in 0..40 {
+            let minutes = 8 * 60 + 5 * i;
+            let value = if id == "a" && i == 10 {
+                String::new()
+            } else {
+                format!("{:.3}", offset + (i as f64 / 6.0).sin())
+            };
+            text.push_str(&format!("{id},2024-01-01T{:02}:{:02}:00,{value}\n", minutes / 60, minutes % 60));
+        }
+    }
+    let path = dir.join("input.csv");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn predict_writes_the_documented_csv_and_matches_tsfm_public() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = write_input(tmp.path());
+    let output = tmp.path().join("out.csv");
+    let model = repo().join("data/models/ttm-tiny");
+    let out = tsfm(
+        &[
+            "predict", "--model-path", model.to_str().unwrap(), "--input", input.to_str().unwrap(),
+            "--output", output.to_str().unwrap(),
+        ],
+        tmp.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = std::fs::read_to_string(&output).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "id,timestamp,step,point");
+    assert_eq!(lines.len(), 1 + 2 * 16);
+    assert!(lines[1].starts_with("a,2024-01-01T11:20:00,1,"));
+    assert!(lines[16].starts_with("a,2024-01-01T12:35:00,16,"));
+    // Series `b` (the last 32 values) through tsfm_public 0.3.11's
+    // TinyTimeMixerForPrediction.from_pretrained("data/models/ttm-tiny"): first 4 steps.
+    let expected = [9.357879638671875, 9.202134132385254, 8.946111679077148, 8.728222846984863];
+    for (step, want) in expected.iter().enumerate() {
+        let cells: Vec<&str> = lines[17 + step].split(',').collect();
+        assert_eq!(cells[0], "b");
+        assert_eq!(cells[2], (step + 1).to_string());
+        let got: f64 = cells[3].parse().unwrap();
+        assert!((got - want).abs() < 1e-4, "step {}: {got} vs {want}", step + 1);
+    }
+}
+
+#[test]
+fn predict_refuses_what_the_model_cannot_do_with_exit_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = write_input(tmp.path());
+    let model = repo().join("data/models/ttm-tiny");
+    let out = tsfm(
+        &[
+            "predict", "--model-path", model.to_str().unwrap(), "--input", input.to_str().unwrap(),
+            "--output", "o.csv", "--horizon", "99",
+        ],
+        tmp.path(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(stderr(&out), "error: --horizon 99: this ttm checkpoint forecasts 1 to 16 steps\n");
+
+    let out = tsfm(
+        &["predict", "--model-path", "no/such-model", "--input", input.to_str().unwrap(), "--output", "o.csv"],
+        tmp.path(),
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+
+    let bad = tmp.path().join("bad.csv");
+    std::fs::write(&bad, "id,timestamp,value\na,2024-01-01T00:00:00,abc\n").unwrap();
+    let out = tsfm(
+        &["predict", "--model-path", model.to_str().unwrap(), "--input", bad.to_str().unwrap(), "--output", "o.csv"],
+        tmp.path(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("bad.csv:2"), "{}", stderr(&out));
+}
