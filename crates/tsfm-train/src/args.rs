@@ -168,6 +168,10 @@ pub struct TrainingArgs {
     pub one_cycle_pct_start: f64,
     pub one_cycle_div_factor: f64,
     pub one_cycle_final_div_factor: f64,
+    /// Cosine waves of the `cosine` schedule (HF `num_cycles`, default 0.5).
+    pub cosine_num_cycles: f64,
+    /// Floor of `linear`/`cosine` as a fraction of `learning_rate` (0: decay to zero, as HF).
+    pub min_lr_ratio: f64,
 
     pub loss: LossSpec,
     pub finetune_mode: FinetuneSpec,
@@ -223,6 +227,8 @@ impl Default for TrainingArgs {
             one_cycle_pct_start: 0.3,
             one_cycle_div_factor: 25.0,
             one_cycle_final_div_factor: 1e4,
+            cosine_num_cycles: 0.5,
+            min_lr_ratio: 0.0,
             loss: LossSpec::Mse,
             finetune_mode: FinetuneSpec::Full,
             logging_strategy: IntervalStrategy::Steps,

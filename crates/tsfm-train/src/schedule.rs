@@ -21,6 +21,16 @@ pub struct LrSchedule {
     pub pct_start: f64,
     pub div_factor: f64,
     pub final_div_factor: f64,
+    /// `cosine`: cosine waves over the decay (HF default 0.5: from 1 down to 0 once).
+    #[serde(default = "half")]
+    pub num_cycles: f64,
+    /// `linear`/`cosine`: the floor as a fraction of the base rate (HF `cosine_with_min_lr`).
+    #[serde(default)]
+    pub min_lr_ratio: f64,
+}
+
+fn half() -> f64 {
+    0.5
 }
 
 /// HF `get_warmup_steps`: explicit steps win, else `ceil(ratio * total)`.
@@ -43,6 +53,8 @@ impl LrSchedule {
             pct_start: args.one_cycle_pct_start,
             div_factor: args.one_cycle_div_factor,
             final_div_factor: args.one_cycle_final_div_factor,
+            num_cycles: args.cosine_num_cycles,
+            min_lr_ratio: args.min_lr_ratio,
         }
     }
 
@@ -73,7 +85,8 @@ impl LrSchedule {
                     warm(s)
                 } else {
                     let t = self.total_steps as f64;
-                    ((t - s) / (t - w).max(1.0)).max(0.0)
+                    let decay = ((t - s) / (t - w).max(1.0)).max(0.0);
+                    self.min_lr_ratio + (1.0 - self.min_lr_ratio) * decay
                 }
             }
             SchedulerKind::Cosine => {
@@ -83,7 +96,8 @@ impl LrSchedule {
                     let t = self.total_steps as f64;
                     let progress = (s - w) / (t - w).max(1.0);
                     // num_cycles = 0.5: one half cosine from 1 down to 0.
-                    (0.5 * (1.0 + (PI * 0.5 * 2.0 * progress).cos())).max(0.0)
+                    let decay = (0.5 * (1.0 + (PI * self.num_cycles * 2.0 * progress).cos())).max(0.0);
+                    self.min_lr_ratio + (1.0 - self.min_lr_ratio) * decay
                 }
             }
             SchedulerKind::Exponential => {

@@ -85,3 +85,37 @@ fn warmup_ratio_rounds_up_like_hf() {
     assert_eq!(s.warmup_steps, 2);
     assert_eq!(s.lr(1), 0.5);
 }
+
+#[test]
+fn cosine_cycles_and_min_lr_ratio_follow_hf_cosine_with_min_lr() {
+    let args = TrainingArgs {
+        lr_scheduler_type: SchedulerKind::Cosine,
+        learning_rate: 1.0,
+        warmup_steps: 0,
+        cosine_num_cycles: 1.0,
+        min_lr_ratio: 0.1,
+        ..Default::default()
+    };
+    let s = LrSchedule::from_args(&args, 8);
+    // progress 0.25 with one full wave: 0.5 * (1 + cos(pi/2)) = 0.5 -> 0.1 + 0.9 * 0.5
+    close(s.lr(2), 0.55);
+    // progress 0.5: cos(pi) = -1 -> the floor
+    close(s.lr(4), 0.1);
+    // progress 1: back up to the base rate
+    close(s.lr(8), 1.0);
+}
+
+#[test]
+fn linear_decays_to_the_min_lr_ratio_floor() {
+    let args = TrainingArgs {
+        lr_scheduler_type: SchedulerKind::Linear,
+        learning_rate: 2.0,
+        min_lr_ratio: 0.25,
+        ..Default::default()
+    };
+    let s = LrSchedule::from_args(&args, 10);
+    close(s.lr(0), 2.0);
+    // half way: 2 * (0.25 + 0.75 * 0.5)
+    close(s.lr(5), 1.25);
+    close(s.lr(10), 0.5);
+}

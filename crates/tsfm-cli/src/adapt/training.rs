@@ -75,6 +75,18 @@ pub fn training_args(config: &Config, steps_per_epoch: u64) -> anyhow::Result<Tr
             .gamma
             .powf(1.0 / steps_per_epoch.max(1) as f64),
         one_cycle_pct_start: t.lr_scheduler.pct_start,
+        // OneCycleLR ends at initial / final_div_factor = lr / (div_factor * final_div_factor).
+        one_cycle_final_div_factor: if t.lr_scheduler.min_lr_ratio > 0.0 {
+            1.0 / (TrainingArgs::default().one_cycle_div_factor * t.lr_scheduler.min_lr_ratio)
+        } else {
+            TrainingArgs::default().one_cycle_final_div_factor
+        },
+        cosine_num_cycles: t.lr_scheduler.num_cycles,
+        min_lr_ratio: if t.lr_scheduler.kind == SchedulerType::OneCycle {
+            0.0
+        } else {
+            t.lr_scheduler.min_lr_ratio
+        },
         loss,
         finetune_mode,
         logging_steps: t.logging_steps,
