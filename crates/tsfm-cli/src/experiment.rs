@@ -33,3 +33,176 @@ fn check_param(model: &ModelConfig, key: &str, actual: usize) -> anyhow::Result<
         _ => Ok(()),
     }
 }
+
+use std::cell::RefCell;
+use std::path::{Path, PathBuf};
+
+use tsfm_config::Config;
+use tsfm_data::cache::CacheManager;
+use tsfm_data::{Batch, Prepared, WindowSet};
+use tsfm_models::ForecastInput;
+
+use crate::adapt;
+use crate::tensors::tensor3;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Split {
+    Train,
+    Val,
+    Test,
+}
+
+impl Split {
+    pub fn name(self) -> &'static str {
+        match self {
+            Split::Train => "train",
+            Split::Val => "val",
+            Split::Test => "test",
+        }
+    }
+}
+
+/// A dataset read through the cache and preprocessed into windows.
+pub struct ExperimentData {
+    pub dataset: String,
+    pub prepared: Prepared,
+    /// SHA-256 of the raw files (first 16 hex digits each), for the run manifest.
+    pub fingerprint: String,
+    /// Unit of the target in reports (`mmol/L` for glucose sources).
+    pub units: String,
+    pub cache_dir: PathBuf,
+}
+
+/// Load (or build) the processed cache for `config.data` and run the preprocessing pipeline.
+pub fn prepare_data(config: &Config, context: usize, horizon: usize) -> anyhow::Result<ExperimentData> {
+    prepare_data_with(config, context, horizon, None)
+}
+
+/// As [`prepare_data`], reusing a saved scaler (evaluation of a trained run).
+pub fn prepare_data_with(
+    config: &Config,
+    context: usize,
+    horizon: usize,
+    scaler: Option<tsfm_data::scaler::Scaler>,
+) -> anyhow::Result<ExperimentData> {
+    let data = &config.data;
+    let opts = adapt::data::source_options(data);
+    let cache = CacheManager::new(&data.cache_dir);
+    let loaded = cache.load(&data.source_name, &opts)?;
+    for warning in &loaded.manifest.warnings {
+        eprintln!("warning: {warning}");
+    }
+    let fingerprint = loaded
+        .manifest
+        .raw_files
+        .iter()
+        .map(|f| f.sha256.chars().take(16).collect::<String>())
+        .collect::<Vec<_>>()
+        .join("-");
+    let units = loaded
+        .series
+        .first()
+        .and_then(|s| s.unit.clone())
+        .unwrap_or_else(|| "units".to_string());
+    let ids: Vec<String> = loaded.series.iter().map(|s| s.id.clone()).collect();
+    let options = adapt::data::pipeline_options(data, &ids, context, horizon)?;
+    let prepared = match scaler {
+        Some(scaler) => tsfm_data::run_with_scaler(loaded.series, &options, scaler)?,
+        None => tsfm_data::run_pipeline(loaded.series, &options)?,
+    };
+    Ok(ExperimentData {
+        dataset: data.source_name.clone(),
+        prepared,
+        fingerprint,
+        units,
+        cache_dir: cache.processed_dir(&data.source_name)?,
+    })
+}
+
+/// Validation data must exist when the run selects or stops on it.
+pub fn check_validation(config: &Config, data: &ExperimentData) -> anyhow::Result<()> {
+    let t = &config.training;
+    let needed = t.early_stopping.enabled || t.load_best_model_at_end;
+    data.prepared.require_validation(needed)?;
+    Ok(())
+}
+
+impl ExperimentData {
+    pub fn windows(&self, split: Split) -> &WindowSet {
+        match split {
+            Split::Train => &self.prepared.train,
+            Split::Val => &self.prepared.val,
+            Split::Test => &self.prepared.test,
+        }
+    }
+
+    pub fn train_len(&self) -> usize {
+        self.prepared.train.len()
+    }
+
+    pub fn describe(&self) -> String {
+        let r = &self.prepared.report;
+        format!(
+            "data:   `{}`: {} series, {} rows on the grid ({} short gaps interpolated, {} segments kept, {} too short), windows train {} / val {} / test {}, target in {}",
+            self.dataset,
+            r.series,
+            r.rows,
+            r.gaps_interpolated,
+            r.segments_kept,
+            r.segments_dropped,
+            r.windows_train,
+            r.windows_val,
+            r.windows_test,
+            self.units
+        )
+    }
+
+    pub fn save_scaler(&self, path: &Path) -> anyhow::Result<()> {
+        self.prepared.scaler.save(path)?;
+        Ok(())
+    }
+
+    /// The windows of `split` as the trainer reads them.
+    pub fn source(&self, split: Split) -> TensorWindows<'_> {
+        TensorWindows {
+            set: self.windows(split),
+            batch: RefCell::new(Batch::default()),
+        }
+    }
+}
+
+/// A window set handing out tensor batches; reuses one host buffer.
+pub struct TensorWindows<'a> {
+    pub set: &'a WindowSet,
+    batch: RefCell<Batch>,
+}
+
+impl TensorWindows<'_> {
+    /// Fill the host batch for `indices` and build the model input from it.
+    pub fn input(&self, indices: &[usize], device: &Device) -> (ForecastInput, Batch) {
+        let mut b = self.batch.borrow_mut();
+        self.set.fill_batch(indices, &mut b);
+        let past = [b.batch, b.context, b.channels];
+        let future = [b.batch, b.horizon, b.channels];
+        let input = ForecastInput {
+            past_values: tensor3(b.past_values.clone(), past, device),
+            past_observed_mask: Some(tensor3(b.past_observed_mask.clone(), past, device)),
+            future_values: Some(tensor3(b.future_values.clone(), future, device)),
+            future_observed_mask: Some(tensor3(b.future_observed_mask.clone(), future, device)),
+            past_covariates: None,
+            future_covariates: (b.n_future > 0)
+                .then(|| tensor3(b.future_covariates.clone(), [b.batch, b.horizon, b.n_future], device)),
+        };
+        (input, b.clone())
+    }
+}
+
+impl tsfm_train::WindowSource for TensorWindows<'_> {
+    fn len(&self) -> usize {
+        self.set.len()
+    }
+
+    fn batch(&self, indices: &[usize], device: &Device) -> ForecastInput {
+        self.input(indices, device).0
+    }
+}

@@ -3,6 +3,7 @@ mod adapt;
 mod cli;
 mod commands;
 mod device;
+mod evaluation;
 mod exit;
 mod experiment;
 mod load;
@@ -39,6 +40,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Runs(command) => commands::runs::run(command),
         Command::Config(command) => commands::config::run(command, cli.debug),
+        Command::Train(args) => commands::train::run(args, cli.debug),
         Command::Predict(args) => commands::predict::run(args),
         Command::Data(command) => commands::data::run(command, cli.debug),
         _ => Err(exit::user_error(

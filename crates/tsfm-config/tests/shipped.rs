@@ -105,7 +105,7 @@ fn the_default_experiment_is_the_quick_ttm_demo() {
         (c.context_length(), c.prediction_length()),
         (Some(32), Some(16))
     );
-    assert_eq!(c.data.raw_path, "data/demo/brist1d/train.csv");
+    assert_eq!(c.data.raw_path, "data/demo/brist1d/train.csv.gz");
     assert_eq!(c.data.source.as_str(), "bris_t1d");
     assert_eq!((c.data.resolution_min, c.data.batch_size), (5, 64));
     assert_eq!(

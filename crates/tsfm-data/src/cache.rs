@@ -98,7 +98,11 @@ impl CacheManager {
         let raw = fingerprint(opts)?;
         let out = sources::load(opts)?;
         let manifest = write_atomically(&dir, dataset, opts, raw, &out)?;
-        Ok(Prepared { manifest, series: out.series, rebuilt: true })
+        Ok(Prepared {
+            manifest,
+            series: out.series,
+            rebuilt: true,
+        })
     }
 
     /// Reads the cache when it is up to date with `opts` and the raw files; otherwise prepares.
@@ -110,7 +114,11 @@ impl CacheManager {
             && m.raw_files == fingerprint(opts)?
         {
             let series = read_series(&dir, &m)?;
-            return Ok(Prepared { manifest: m, series, rebuilt: false });
+            return Ok(Prepared {
+                manifest: m,
+                series,
+                rebuilt: false,
+            });
         }
         self.prepare(dataset, opts)
     }
@@ -122,7 +130,10 @@ impl CacheManager {
         let m = read_manifest_if_any(&dir)?.ok_or_else(|| {
             DataError::options(
                 "dataset",
-                format!("no prepared data for \"{dataset}\" under {}; run `tsfm data prepare` first", self.root.display()),
+                format!(
+                    "no prepared data for \"{dataset}\" under {}; run `tsfm data prepare` first",
+                    self.root.display()
+                ),
             )
         })?;
         let s = read_series(&dir, &m)?;
@@ -134,14 +145,18 @@ fn check_dataset_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name != "."
         && name != ".."
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
         && !name.starts_with('.');
     if ok {
         Ok(())
     } else {
         Err(DataError::options(
             "dataset",
-            format!("\"{name}\" is not a valid dataset name; use letters, digits, '-', '_' and '.'"),
+            format!(
+                "\"{name}\" is not a valid dataset name; use letters, digits, '-', '_' and '.'"
+            ),
         ))
     }
 }
@@ -164,7 +179,11 @@ pub fn fingerprint(opts: &SourceOptions) -> Result<Vec<RawFileEntry>> {
                 h.update(&buf[..n]);
             }
             let sha256 = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
-            Ok(RawFileEntry { path: p.display().to_string(), bytes, sha256 })
+            Ok(RawFileEntry {
+                path: p.display().to_string(),
+                bytes,
+                sha256,
+            })
         })
         .collect()
 }
@@ -174,13 +193,23 @@ pub fn fingerprint(opts: &SourceOptions) -> Result<Vec<RawFileEntry>> {
 pub fn sanitize_id(id: &str) -> String {
     let mut s: String = id
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
         .take(80)
         .collect();
     while s.starts_with('.') {
         s.replace_range(0..1, "_");
     }
-    if s.is_empty() { "series".to_string() } else { s }
+    if s.is_empty() {
+        "series".to_string()
+    } else {
+        s
+    }
 }
 
 /// File names for ids, unique even when sanitising maps two ids to one name (or two names
@@ -192,7 +221,11 @@ fn file_names(ids: &[&str]) -> Vec<String> {
             let stem = sanitize_id(id);
             let mut name = format!("{stem}.parquet");
             if !seen.insert(name.to_ascii_lowercase()) {
-                let h: String = Sha256::digest(id.as_bytes()).iter().take(4).map(|b| format!("{b:02x}")).collect();
+                let h: String = Sha256::digest(id.as_bytes())
+                    .iter()
+                    .take(4)
+                    .map(|b| format!("{b:02x}"))
+                    .collect();
                 name = format!("{stem}-{h}.parquet");
                 seen.insert(name.to_ascii_lowercase());
             }
@@ -247,7 +280,8 @@ fn write_atomically(
             warnings: out.warnings.clone(),
             categories: out.categories.clone(),
         };
-        let json = serde_json::to_string_pretty(&manifest).map_err(|e| DataError::Internal(e.to_string()))?;
+        let json = serde_json::to_string_pretty(&manifest)
+            .map_err(|e| DataError::Internal(e.to_string()))?;
         let mpath = tmp.join(MANIFEST_FILE);
         std::fs::write(&mpath, json).map_err(|e| DataError::io(&mpath, e))?;
         swap_in(&tmp, dir)?;
@@ -291,16 +325,19 @@ fn read_manifest_if_any(dir: &Path) -> Result<Option<Manifest>> {
 }
 
 fn pq_err(path: &Path) -> impl Fn(parquet::errors::ParquetError) -> DataError + '_ {
-    move |e| DataError::Cache { path: path.to_path_buf(), message: e.to_string() }
+    move |e| DataError::Cache {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    }
 }
 
 /// Writes one series as a Parquet file (one row group, Snappy pages).
 pub fn write_series(path: &Path, s: &Series) -> Result<()> {
     use parquet::basic::{Compression, LogicalType, Repetition, TimeUnit, Type as Physical};
     use parquet::data_type::{DoubleType, Int64Type};
+    use parquet::file::metadata::KeyValue;
     use parquet::file::properties::WriterProperties;
     use parquet::file::writer::SerializedFileWriter;
-    use parquet::file::metadata::KeyValue;
     use parquet::schema::types::Type;
 
     let err = pq_err(path);
@@ -319,7 +356,12 @@ pub fn write_series(path: &Path, s: &Series) -> Result<()> {
                 .map_err(&err)?,
         ));
     }
-    let schema = Arc::new(Type::group_type_builder("series").with_fields(fields).build().map_err(&err)?);
+    let schema = Arc::new(
+        Type::group_type_builder("series")
+            .with_fields(fields)
+            .build()
+            .map_err(&err)?,
+    );
     let meta = vec![
         KeyValue::new("tsfm.id".to_string(), s.id.clone()),
         KeyValue::new("tsfm.interval_min".to_string(), s.interval_min.to_string()),
@@ -335,12 +377,22 @@ pub fn write_series(path: &Path, s: &Series) -> Result<()> {
     let mut w = SerializedFileWriter::new(file, schema, props).map_err(&err)?;
     let mut rg = w.next_row_group().map_err(&err)?;
     let millis: Vec<i64> = s.timestamps.iter().map(|t| t * 1000).collect();
-    let mut col = rg.next_column().map_err(&err)?.ok_or_else(|| DataError::Internal("no column".into()))?;
-    col.typed::<Int64Type>().write_batch(&millis, None, None).map_err(&err)?;
+    let mut col = rg
+        .next_column()
+        .map_err(&err)?
+        .ok_or_else(|| DataError::Internal("no column".into()))?;
+    col.typed::<Int64Type>()
+        .write_batch(&millis, None, None)
+        .map_err(&err)?;
     col.close().map_err(&err)?;
     for c in &s.channels {
-        let mut col = rg.next_column().map_err(&err)?.ok_or_else(|| DataError::Internal("no column".into()))?;
-        col.typed::<DoubleType>().write_batch(&c.values, None, None).map_err(&err)?;
+        let mut col = rg
+            .next_column()
+            .map_err(&err)?
+            .ok_or_else(|| DataError::Internal("no column".into()))?;
+        col.typed::<DoubleType>()
+            .write_batch(&c.values, None, None)
+            .map_err(&err)?;
         col.close().map_err(&err)?;
     }
     rg.close().map_err(&err)?;
@@ -362,8 +414,15 @@ pub fn read_series_file(path: &Path) -> Result<Series> {
         .key_value_metadata()
         .map(|v| v.iter().map(|k| (k.key.clone(), k.value.clone())).collect())
         .unwrap_or_default();
-    let bad = |m: &str| DataError::Cache { path: path.to_path_buf(), message: m.to_string() };
-    let id = kv.get("tsfm.id").cloned().flatten().ok_or_else(|| bad("no tsfm.id metadata"))?;
+    let bad = |m: &str| DataError::Cache {
+        path: path.to_path_buf(),
+        message: m.to_string(),
+    };
+    let id = kv
+        .get("tsfm.id")
+        .cloned()
+        .flatten()
+        .ok_or_else(|| bad("no tsfm.id metadata"))?;
     let interval_min = kv
         .get("tsfm.interval_min")
         .cloned()
@@ -376,8 +435,13 @@ pub fn read_series_file(path: &Path) -> Result<Series> {
         return Err(bad("first column is not timestamp"));
     }
     let mut timestamps: Vec<i64> = Vec::new();
-    let mut channels: Vec<Channel> =
-        cols[1..].iter().map(|c| Channel { name: c.name().to_string(), values: Vec::new() }).collect();
+    let mut channels: Vec<Channel> = cols[1..]
+        .iter()
+        .map(|c| Channel {
+            name: c.name().to_string(),
+            values: Vec::new(),
+        })
+        .collect();
     for g in 0..md.num_row_groups() {
         let rg = reader.get_row_group(g).map_err(&err)?;
         let n = md.row_group(g).num_rows() as usize;
@@ -386,7 +450,9 @@ pub fn read_series_file(path: &Path) -> Result<Series> {
                 ColumnReader::Int64ColumnReader(mut r) if i == 0 => {
                     let mut v = Vec::with_capacity(n);
                     while v.len() < n {
-                        let (recs, _, _) = r.read_records(n - v.len(), None, None, &mut v).map_err(&err)?;
+                        let (recs, _, _) = r
+                            .read_records(n - v.len(), None, None, &mut v)
+                            .map_err(&err)?;
                         if recs == 0 {
                             break;
                         }
@@ -397,7 +463,9 @@ pub fn read_series_file(path: &Path) -> Result<Series> {
                     let v = &mut channels[i - 1].values;
                     let target = v.len() + n;
                     while v.len() < target {
-                        let (recs, _, _) = r.read_records(target - v.len(), None, None, v).map_err(&err)?;
+                        let (recs, _, _) = r
+                            .read_records(target - v.len(), None, None, v)
+                            .map_err(&err)?;
                         if recs == 0 {
                             break;
                         }
@@ -410,7 +478,13 @@ pub fn read_series_file(path: &Path) -> Result<Series> {
     if channels.iter().any(|c| c.values.len() != timestamps.len()) {
         return Err(bad("columns have different lengths"));
     }
-    Ok(Series { id, timestamps, interval_min, channels, unit })
+    Ok(Series {
+        id,
+        timestamps,
+        interval_min,
+        channels,
+        unit,
+    })
 }
 
 fn read_series(dir: &Path, m: &Manifest) -> Result<Vec<Series>> {
@@ -420,7 +494,10 @@ fn read_series(dir: &Path, m: &Manifest) -> Result<Vec<Series>> {
             let p = dir.join(&e.file);
             let s = read_series_file(&p)?;
             if s.id != e.id || s.len() != e.rows {
-                return Err(DataError::Cache { path: p, message: "does not match manifest.json".into() });
+                return Err(DataError::Cache {
+                    path: p,
+                    message: "does not match manifest.json".into(),
+                });
             }
             Ok(s)
         })

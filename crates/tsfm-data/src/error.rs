@@ -143,7 +143,10 @@ mod tests {
             Some("GlucoseValue"),
             "GlucoseValue \"abc\" is not a number",
         );
-        assert_eq!(e.to_string(), "HDeviceCGM.txt:41: GlucoseValue \"abc\" is not a number");
+        assert_eq!(
+            e.to_string(),
+            "HDeviceCGM.txt:41: GlucoseValue \"abc\" is not a number"
+        );
         assert!(e.is_user_error());
         assert_eq!(e.input_kind(), Some(InputErrorKind::NotANumber));
     }

@@ -39,14 +39,32 @@ fn row(name: &str, series: &[&Series]) -> SummaryRow {
     SummaryRow {
         series: name.to_string(),
         rows,
-        interval_min: if intervals.len() == 1 { Some(intervals[0]) } else { None },
-        start: series.iter().filter_map(|s| s.timestamps.first().copied()).min(),
-        end: series.iter().filter_map(|s| s.timestamps.last().copied()).max(),
-        missing_pct: if rows == 0 { 0.0 } else { 100.0 * missing as f64 / rows as f64 },
+        interval_min: if intervals.len() == 1 {
+            Some(intervals[0])
+        } else {
+            None
+        },
+        start: series
+            .iter()
+            .filter_map(|s| s.timestamps.first().copied())
+            .min(),
+        end: series
+            .iter()
+            .filter_map(|s| s.timestamps.last().copied())
+            .max(),
+        missing_pct: if rows == 0 {
+            0.0
+        } else {
+            100.0 * missing as f64 / rows as f64
+        },
         target_min: target.iter().copied().reduce(f64::min),
         target_median: median(target.iter().copied()),
         target_max: target.iter().copied().reduce(f64::max),
-        unit: if units.len() == 1 { units[0].clone() } else { Some("mixed".into()) },
+        unit: if units.len() == 1 {
+            units[0].clone()
+        } else {
+            Some("mixed".into())
+        },
     }
 }
 
@@ -61,14 +79,26 @@ pub fn summarize(series: &[Series]) -> Vec<SummaryRow> {
 /// Renders rows as an aligned plain-text table (header, one line per row, newline-terminated).
 pub fn render_table(rows: &[SummaryRow]) -> String {
     let num = |v: Option<f64>| v.map_or("-".to_string(), |x| format!("{x:.1}"));
-    let header = ["series", "rows", "interval", "start", "end", "missing %", "min", "median", "max", "unit"];
+    let header = [
+        "series",
+        "rows",
+        "interval",
+        "start",
+        "end",
+        "missing %",
+        "min",
+        "median",
+        "max",
+        "unit",
+    ];
     let body: Vec<[String; 10]> = rows
         .iter()
         .map(|r| {
             [
                 r.series.clone(),
                 r.rows.to_string(),
-                r.interval_min.map_or("mixed".into(), |i| format!("{i} min")),
+                r.interval_min
+                    .map_or("mixed".into(), |i| format!("{i} min")),
                 r.start.map_or("-".into(), format_datetime),
                 r.end.map_or("-".into(), format_datetime),
                 format!("{:.1}", r.missing_pct),
@@ -120,9 +150,14 @@ mod tests {
     fn s(id: &str, t0: i64, vals: &[f64], interval: u32) -> Series {
         Series {
             id: id.into(),
-            timestamps: (0..vals.len() as i64).map(|i| t0 + i * interval as i64 * 60).collect(),
+            timestamps: (0..vals.len() as i64)
+                .map(|i| t0 + i * interval as i64 * 60)
+                .collect(),
             interval_min: interval,
-            channels: vec![Channel { name: "bg".into(), values: vals.to_vec() }],
+            channels: vec![Channel {
+                name: "bg".into(),
+                values: vals.to_vec(),
+            }],
             unit: Some("mmol/L".into()),
         }
     }

@@ -8,7 +8,9 @@ use tsfm_data::cache::{CacheManager, Manifest, sanitize_id};
 use tsfm_data::sources::{SourceKind, SourceOptions, load};
 
 fn fixture(rel: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(rel)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(rel)
 }
 
 /// Every file under `dir` with its bytes.
@@ -16,7 +18,10 @@ fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     let mut m = BTreeMap::new();
     for e in std::fs::read_dir(dir).unwrap() {
         let p = e.unwrap().path();
-        m.insert(p.file_name().unwrap().to_string_lossy().to_string(), std::fs::read(&p).unwrap());
+        m.insert(
+            p.file_name().unwrap().to_string_lossy().to_string(),
+            std::fs::read(&p).unwrap(),
+        );
     }
     m
 }
@@ -24,7 +29,10 @@ fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
 fn same_series(a: &[Series], b: &[Series]) {
     assert_eq!(a.len(), b.len());
     for (x, y) in a.iter().zip(b) {
-        assert_eq!((&x.id, &x.timestamps, x.interval_min, &x.unit), (&y.id, &y.timestamps, y.interval_min, &y.unit));
+        assert_eq!(
+            (&x.id, &x.timestamps, x.interval_min, &x.unit),
+            (&y.id, &y.timestamps, y.interval_min, &y.unit)
+        );
         assert_eq!(x.channels.len(), y.channels.len());
         for (cx, cy) in x.channels.iter().zip(&y.channels) {
             assert_eq!(cx.name, cy.name);
@@ -50,17 +58,30 @@ fn prepare_load_rebuild_and_atomic_failure() {
     let dir = tmp.path().join("cache/demo/processed");
     let files: Vec<String> = snapshot(&dir).into_keys().collect();
     assert_eq!(files, ["manifest.json", "p01.parquet", "p02.parquet"]);
-    let m: Manifest = serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
+    let m: Manifest =
+        serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(m, first.manifest);
     assert_eq!(m.source_kind, "bris_t1d");
     assert_eq!(m.pipeline_version, tsfm_data::cache::PIPELINE_VERSION);
     assert_eq!(m.raw_files.len(), 1);
     // Size and SHA-256 of train_small.csv as listed in the demo's manifest.json.
     assert_eq!(m.raw_files[0].bytes, 931_074);
-    assert_eq!(m.raw_files[0].sha256, "3eade6043f288653e6f8b1657131eaa285fa12858a36fecbf1f299421e5373cc");
-    let rows: Vec<(&str, usize, u32, Option<&str>)> =
-        m.series.iter().map(|e| (e.id.as_str(), e.rows, e.interval_min, e.unit.as_deref())).collect();
-    assert_eq!(rows, [("p01", 373, 5, Some("mmol/L")), ("p02", 377, 5, Some("mmol/L"))]);
+    assert_eq!(
+        m.raw_files[0].sha256,
+        "3eade6043f288653e6f8b1657131eaa285fa12858a36fecbf1f299421e5373cc"
+    );
+    let rows: Vec<(&str, usize, u32, Option<&str>)> = m
+        .series
+        .iter()
+        .map(|e| (e.id.as_str(), e.rows, e.interval_min, e.unit.as_deref()))
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("p01", 373, 5, Some("mmol/L")),
+            ("p02", 377, 5, Some("mmol/L"))
+        ]
+    );
     assert_eq!(m.options, opts);
 
     // The cache holds exactly what the source produced.
@@ -93,7 +114,11 @@ fn prepare_load_rebuild_and_atomic_failure() {
     std::fs::copy(fixture("bad/brist1d_nonnumeric_bg.csv"), &raw).unwrap();
     let err = cache.prepare("demo", &opts5).unwrap_err();
     assert!(err.is_user_error());
-    assert!(err.to_string().contains(":5: bg-0:00 \"HIGH\" is not a number"), "{err}");
+    assert!(
+        err.to_string()
+            .contains(":5: bg-0:00 \"HIGH\" is not a number"),
+        "{err}"
+    );
     assert_eq!(snapshot(&dir), before);
     let leftovers: Vec<String> = std::fs::read_dir(tmp.path().join("cache/demo"))
         .unwrap()
@@ -110,7 +135,10 @@ fn bad_dataset_names_are_refused() {
     let opts = SourceOptions::new(SourceKind::Csv, "x.csv");
     for name in ["", "..", "a/b", ".hidden"] {
         let err = cache.prepare(name, &opts).unwrap_err();
-        assert!(err.to_string().starts_with("data option `dataset`:"), "{err}");
+        assert!(
+            err.to_string().starts_with("data option `dataset`:"),
+            "{err}"
+        );
     }
 }
 
@@ -130,11 +158,21 @@ fn series_ids_are_sanitised_and_kept_unique() {
     )
     .unwrap();
     let cache = CacheManager::new(tmp.path().join("cache"));
-    let p = cache.prepare("ids", &SourceOptions::new(SourceKind::Csv, &csv)).unwrap();
-    let files: Vec<(&str, &str)> = p.manifest.series.iter().map(|e| (e.id.as_str(), e.file.as_str())).collect();
+    let p = cache
+        .prepare("ids", &SourceOptions::new(SourceKind::Csv, &csv))
+        .unwrap();
+    let files: Vec<(&str, &str)> = p
+        .manifest
+        .series
+        .iter()
+        .map(|e| (e.id.as_str(), e.file.as_str()))
+        .collect();
     assert_eq!(files.len(), 4);
     assert_eq!(files[0], ("A", "A.parquet"));
-    assert!(files[1].0 == "a" && files[1].1.starts_with("a-") && files[1].1.ends_with(".parquet"), "{files:?}");
+    assert!(
+        files[1].0 == "a" && files[1].1.starts_with("a-") && files[1].1.ends_with(".parquet"),
+        "{files:?}"
+    );
     assert_eq!(files[2], ("a/b", "a_b.parquet"));
     assert!(files[3].1.starts_with("a_b-"), "{files:?}");
     let (_, back) = cache.read("ids").unwrap();

@@ -8,11 +8,17 @@ use tsfm_data::error::InputErrorKind as K;
 use tsfm_data::sources::{SourceKind, SourceOptions, load};
 
 fn bad(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/bad").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/bad")
+        .join(name)
 }
 
 fn opts(name: &str) -> SourceOptions {
-    let kind = if name.starts_with("brist1d") { SourceKind::BrisT1d } else { SourceKind::Aleppo };
+    let kind = if name.starts_with("brist1d") {
+        SourceKind::BrisT1d
+    } else {
+        SourceKind::Aleppo
+    };
     SourceOptions::new(kind, bad(name))
 }
 
@@ -29,12 +35,20 @@ fn expect_error(name: &str, kind: K, message: &str) {
 
 #[test]
 fn brist1d_empty() {
-    expect_error("brist1d_empty.csv", K::Empty, ": empty input: the file has no header row");
+    expect_error(
+        "brist1d_empty.csv",
+        K::Empty,
+        ": empty input: the file has no header row",
+    );
 }
 
 #[test]
 fn brist1d_header_only() {
-    expect_error("brist1d_header_only.csv", K::NoRows, ": the file has a header but no data rows");
+    expect_error(
+        "brist1d_header_only.csv",
+        K::NoRows,
+        ": the file has a header but no data rows",
+    );
 }
 
 #[test]
@@ -48,7 +62,11 @@ fn brist1d_truncated_row() {
 
 #[test]
 fn brist1d_nonnumeric_bg() {
-    expect_error("brist1d_nonnumeric_bg.csv", K::NotANumber, ":5: bg-0:00 \"HIGH\" is not a number");
+    expect_error(
+        "brist1d_nonnumeric_bg.csv",
+        K::NotANumber,
+        ":5: bg-0:00 \"HIGH\" is not a number",
+    );
 }
 
 #[test]
@@ -71,16 +89,28 @@ fn brist1d_wrong_units_refused_then_converted_when_stated() {
     let mut o = opts("brist1d_wrong_units_mgdl.csv");
     o.unit_override = Some("mg/dL".into());
     let out = load(&o).unwrap();
-    let bg: Vec<f64> =
-        out.series.iter().flat_map(|s| s.channel("bg").unwrap().values.clone()).filter(|v| !v.is_nan()).collect();
+    let bg: Vec<f64> = out
+        .series
+        .iter()
+        .flat_map(|s| s.channel("bg").unwrap().values.clone())
+        .filter(|v| !v.is_nan())
+        .collect();
     let median = tsfm_data::units::median(bg.iter().copied()).unwrap();
     assert!((median - 142.0 / 18.0182).abs() < 1e-9, "{median}");
-    assert!(out.warnings.iter().any(|w| w.contains("converted from mg/dL")));
+    assert!(
+        out.warnings
+            .iter()
+            .any(|w| w.contains("converted from mg/dL"))
+    );
 }
 
 #[test]
 fn brist1d_missing_column() {
-    expect_error("brist1d_missing_column.csv", K::MissingColumn, ":1: missing column \"bg-3:00\" in the header");
+    expect_error(
+        "brist1d_missing_column.csv",
+        K::MissingColumn,
+        ":1: missing column \"bg-3:00\" in the header",
+    );
 }
 
 #[test]
@@ -94,12 +124,20 @@ fn brist1d_semicolon() {
 
 #[test]
 fn aleppo_empty() {
-    expect_error("aleppo_empty.txt", K::Empty, ": empty input: the file has no header row");
+    expect_error(
+        "aleppo_empty.txt",
+        K::Empty,
+        ": empty input: the file has no header row",
+    );
 }
 
 #[test]
 fn aleppo_header_only() {
-    expect_error("aleppo_header_only.txt", K::NoRows, ": the file has a header but no data rows");
+    expect_error(
+        "aleppo_header_only.txt",
+        K::NoRows,
+        ": the file has a header but no data rows",
+    );
 }
 
 #[test]
@@ -113,15 +151,29 @@ fn aleppo_truncated_row() {
 
 #[test]
 fn aleppo_nonnumeric_glucose() {
-    expect_error("aleppo_nonnumeric_glucose.txt", K::NotANumber, ":7: GlucoseValue \"High\" is not a number");
+    expect_error(
+        "aleppo_nonnumeric_glucose.txt",
+        K::NotANumber,
+        ":7: GlucoseValue \"High\" is not a number",
+    );
 }
 
 #[test]
 fn aleppo_duplicate_timestamps_resolved_by_max_recid_with_warning() {
     let out = load(&opts("aleppo_duplicate_timestamps.txt")).unwrap();
-    let w = out.warnings.iter().find(|w| w.contains("different GlucoseValue")).expect("warning");
-    assert!(w.starts_with("aleppo_duplicate_timestamps.txt: 3 readings with the same PtID and time"), "{w}");
-    assert!(w.contains("line 32 (RecID 500031) vs line 102 (RecID 1400031)"), "{w}");
+    let w = out
+        .warnings
+        .iter()
+        .find(|w| w.contains("different GlucoseValue"))
+        .expect("warning");
+    assert!(
+        w.starts_with("aleppo_duplicate_timestamps.txt: 3 readings with the same PtID and time"),
+        "{w}"
+    );
+    assert!(
+        w.contains("line 32 (RecID 500031) vs line 102 (RecID 1400031)"),
+        "{w}"
+    );
     // The conflicting copy is the original + 37 mg/dL with a larger RecID: that one is kept.
     let text = std::fs::read_to_string(bad("aleppo_duplicate_timestamps.txt")).unwrap();
     let lines: Vec<&str> = text.lines().collect();
@@ -162,12 +214,20 @@ fn aleppo_comma_delimited() {
 
 #[test]
 fn aleppo_bad_time() {
-    expect_error("aleppo_bad_time.txt", K::BadTime, ":6: DeviceTm \"25:61:00\" is not a time of day HH:MM:SS");
+    expect_error(
+        "aleppo_bad_time.txt",
+        K::BadTime,
+        ":6: DeviceTm \"25:61:00\" is not a time of day HH:MM:SS",
+    );
 }
 
 #[test]
 fn aleppo_missing_column() {
-    expect_error("aleppo_missing_column.txt", K::MissingColumn, ":1: missing column \"GlucoseValue\" in the header");
+    expect_error(
+        "aleppo_missing_column.txt",
+        K::MissingColumn,
+        ":1: missing column \"GlucoseValue\" in the header",
+    );
 }
 
 #[test]
@@ -183,5 +243,8 @@ fn aleppo_out_of_range() {
 fn missing_raw_path_is_an_option_error() {
     let err = load(&SourceOptions::new(SourceKind::Aleppo, bad("nope"))).unwrap_err();
     assert!(err.is_user_error());
-    assert!(err.to_string().starts_with("data option `raw_path`: "), "{err}");
+    assert!(
+        err.to_string().starts_with("data option `raw_path`: "),
+        "{err}"
+    );
 }

@@ -26,7 +26,14 @@ fn bg(s: i64) -> f64 {
 }
 
 /// A row ending at absolute slot `end`; `every` = 3 leaves bg only at every third offset.
-fn row(id: &str, p: &str, end: i64, every: i64, activity: &dyn Fn(i64) -> &'static str, target: Option<f64>) -> String {
+fn row(
+    id: &str,
+    p: &str,
+    end: i64,
+    every: i64,
+    activity: &dyn Fn(i64) -> &'static str,
+    target: Option<f64>,
+) -> String {
     let m = end.rem_euclid(288) * 5;
     let mut r = format!("{id},{p},{:02}:{:02}:00", m / 60, m % 60);
     for (c, _) in NUMERIC_CHANNELS.iter().enumerate() {
@@ -36,7 +43,13 @@ fn row(id: &str, p: &str, end: i64, every: i64, activity: &dyn Fn(i64) -> &'stat
                 0 if k % every == 0 => format!("{:.1}", bg(s)),
                 0 => String::new(),
                 1 => "0.1".into(),
-                2 => if s.rem_euclid(288) == 96 { "30".into() } else { String::new() },
+                2 => {
+                    if s.rem_euclid(288) == 96 {
+                        "30".into()
+                    } else {
+                        String::new()
+                    }
+                }
                 3 => format!("{}", 60 + s.rem_euclid(3)),
                 _ => "10".into(),
             };
@@ -105,7 +118,15 @@ fn rebuilds_series_with_day_rollover_gaps_and_15_min_participants() {
     assert_eq!(act_codes[at(280)], 1.0);
     assert_eq!(act_codes[at(281)], 2.0);
     assert!(act_codes[at(282)].is_nan());
-    assert_eq!(a.channel("carbs").unwrap().values.iter().filter(|v| !v.is_nan()).count(), 0);
+    assert_eq!(
+        a.channel("carbs")
+            .unwrap()
+            .values
+            .iter()
+            .filter(|v| !v.is_nan())
+            .count(),
+        0
+    );
 
     let b = &out.series[1];
     assert_eq!((b.id.as_str(), b.interval_min), ("pB", 15));
@@ -122,10 +143,20 @@ fn rebuilds_series_with_day_rollover_gaps_and_15_min_participants() {
     // Coarse slots end at 10:30 - k x 15 min; carbs 30 g at 08:00 (slot 96) is the last 5-min
     // cell of the slot ending at 08:00, and appears once.
     let carbs = &b.channel("carbs").unwrap().values;
-    let j = b.timestamps.iter().position(|&t| t == base + 96 * 300).unwrap();
+    let j = b
+        .timestamps
+        .iter()
+        .position(|&t| t == base + 96 * 300)
+        .unwrap();
     assert_eq!(carbs[j], 30.0);
     assert_eq!(carbs.iter().filter(|v| !v.is_nan()).count(), 1);
-    assert!(out.warnings.iter().any(|w| w.contains("series pB is sampled every 15 min")), "{:?}", out.warnings);
+    assert!(
+        out.warnings
+            .iter()
+            .any(|w| w.contains("series pB is sampled every 15 min")),
+        "{:?}",
+        out.warnings
+    );
 
     opts.resolution_min = Some(5);
     let only5 = load(&opts).unwrap();
@@ -143,7 +174,11 @@ fn repeated_time_is_refused() {
     let p = write(
         dir.path(),
         "train.csv",
-        &[header(true), row("x_0", "x", 100, 1, &|_| "", Some(5.0)), row("x_1", "x", 100, 1, &|_| "", Some(5.0))],
+        &[
+            header(true),
+            row("x_0", "x", 100, 1, &|_| "", Some(5.0)),
+            row("x_1", "x", 100, 1, &|_| "", Some(5.0)),
+        ],
     );
     let err = load(&SourceOptions::new(SourceKind::BrisT1d, &p)).unwrap_err();
     assert_eq!(
@@ -169,11 +204,23 @@ fn test_contexts_keep_ids_and_detect_15_min_rows() {
     let (ctx, warnings) = load_test_contexts(&p, &opts, Some(&known)).unwrap();
     assert!(warnings.is_empty());
     assert_eq!(ctx.len(), 2);
-    assert_eq!((ctx[0].id.as_str(), ctx[0].p_num.as_str()), ("p01_99", "p01"));
+    assert_eq!(
+        (ctx[0].id.as_str(), ctx[0].p_num.as_str()),
+        ("p01_99", "p01")
+    );
     assert_eq!(ctx[0].time_of_day_s, 100 * 300);
     assert_eq!((ctx[0].series.len(), ctx[0].series.interval_min), (72, 5));
     assert_eq!(ctx[0].series.id, "p01_99");
-    assert_eq!(*ctx[0].series.channel("activity").unwrap().values.last().unwrap(), 1.0);
+    assert_eq!(
+        *ctx[0]
+            .series
+            .channel("activity")
+            .unwrap()
+            .values
+            .last()
+            .unwrap(),
+        1.0
+    );
     assert_eq!(ctx[0].target, None);
     let base = parse_datetime("2020-01-01").unwrap();
     assert_eq!(*ctx[0].series.timestamps.last().unwrap(), base + 100 * 300);

@@ -16,25 +16,48 @@ use tsfm_data::sources::clock::format_datetime;
 use tsfm_data::sources::{SourceKind, SourceOptions, load};
 
 fn demo(rel: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data/demo").join(rel)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../data/demo")
+        .join(rel)
 }
 
 fn observed(s: &Series) -> usize {
-    s.channel("bg").unwrap().values.iter().filter(|v| !v.is_nan()).count()
+    s.channel("bg")
+        .unwrap()
+        .values
+        .iter()
+        .filter(|v| !v.is_nan())
+        .count()
 }
 
 /// Rows whose time of day is in 00:00-06:00.
 fn nocturnal(s: &Series) -> usize {
-    s.timestamps.iter().filter(|t| t.rem_euclid(86_400) < 6 * 3600).count()
+    s.timestamps
+        .iter()
+        .filter(|t| t.rem_euclid(86_400) < 6 * 3600)
+        .count()
 }
 
 #[test]
 fn brist1d_demo_train() {
-    let out = load(&SourceOptions::new(SourceKind::BrisT1d, demo("brist1d/train.csv.gz"))).unwrap();
+    let out = load(&SourceOptions::new(
+        SourceKind::BrisT1d,
+        demo("brist1d/train.csv.gz"),
+    ))
+    .unwrap();
     let got: Vec<(&str, usize, u32, usize, usize, String)> = out
         .series
         .iter()
-        .map(|s| (s.id.as_str(), s.len(), s.interval_min, observed(s), nocturnal(s), format_datetime(s.timestamps[0])))
+        .map(|s| {
+            (
+                s.id.as_str(),
+                s.len(),
+                s.interval_min,
+                observed(s),
+                nocturnal(s),
+                format_datetime(s.timestamps[0]),
+            )
+        })
         .collect();
     let expected = [
         ("p01", 2868, 5, 2708, 720, "2020-01-01 07:20"),
@@ -48,31 +71,59 @@ fn brist1d_demo_train() {
     for (g, e) in got.iter().zip(expected) {
         assert_eq!((g.0, g.1, g.2, g.3, g.4, g.5.as_str()), e);
     }
-    assert!(out.series.iter().all(|s| s.unit.as_deref() == Some("mmol/L")));
-    let names: Vec<&str> = out.series[0].channels.iter().map(|c| c.name.as_str()).collect();
-    assert_eq!(names, ["bg", "insulin", "carbs", "hr", "steps", "cals", "activity"]);
+    assert!(
+        out.series
+            .iter()
+            .all(|s| s.unit.as_deref() == Some("mmol/L"))
+    );
+    let names: Vec<&str> = out.series[0]
+        .channels
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect();
+    assert_eq!(
+        names,
+        ["bg", "insulin", "carbs", "hr", "steps", "cals", "activity"]
+    );
     assert_eq!(
         out.warnings,
-        ["series p04 is sampled every 15 min (not 5): kept at its own interval; set resolution_min: 5 to drop it"]
+        [
+            "series p04 is sampled every 15 min (not 5): kept at its own interval; set resolution_min: 5 to drop it"
+        ]
     );
     // First row of p01 (13:15) has bg-5:55 = 8.0 and bg-0:00 = 8.9.
     let bg = &out.series[0].channel("bg").unwrap().values;
     assert_eq!((bg[0], bg[71]), (8.0, 8.9));
     // Logged carbs: sum over the train period in the truth (carbs_logged_g), 1385 g for p01.
-    let carbs: f64 = out.series[0].channel("carbs").unwrap().values.iter().filter(|v| !v.is_nan()).sum();
+    let carbs: f64 = out.series[0]
+        .channel("carbs")
+        .unwrap()
+        .values
+        .iter()
+        .filter(|v| !v.is_nan())
+        .sum();
     assert_eq!(carbs, 1385.0);
 }
 
 #[test]
 fn brist1d_demo_test_contexts_match_targets() {
-    let train = load(&SourceOptions::new(SourceKind::BrisT1d, demo("brist1d/train.csv.gz"))).unwrap();
+    let train = load(&SourceOptions::new(
+        SourceKind::BrisT1d,
+        demo("brist1d/train.csv.gz"),
+    ))
+    .unwrap();
     let path = demo("brist1d/test.csv");
     let opts = SourceOptions::new(SourceKind::BrisT1d, &path);
-    let (ctx, warnings) = load_test_contexts(&path, &opts, Some(&train.categories["activity"])).unwrap();
+    let (ctx, warnings) =
+        load_test_contexts(&path, &opts, Some(&train.categories["activity"])).unwrap();
     assert!(warnings.is_empty(), "{warnings:?}");
     assert_eq!(ctx.len(), 34);
     assert_eq!(ctx[0].id, "p05_2738");
-    let fifteen: Vec<&str> = ctx.iter().filter(|c| c.series.interval_min == 15).map(|c| c.p_num.as_str()).collect();
+    let fifteen: Vec<&str> = ctx
+        .iter()
+        .filter(|c| c.series.interval_min == 15)
+        .map(|c| c.p_num.as_str())
+        .collect();
     assert_eq!(fifteen, ["p04"; 5]);
     let targets = load_targets(&demo("brist1d/test_targets.csv")).unwrap();
     assert_eq!(targets.len(), 34);
@@ -82,9 +133,24 @@ fn brist1d_demo_test_contexts_match_targets() {
 
 #[test]
 fn aleppo_demo() {
-    let out = load(&SourceOptions::new(SourceKind::Aleppo, demo("aleppo/Data Tables"))).unwrap();
-    let got: Vec<(&str, usize, u32, usize, usize)> =
-        out.series.iter().map(|s| (s.id.as_str(), s.len(), s.interval_min, observed(s), nocturnal(s))).collect();
+    let out = load(&SourceOptions::new(
+        SourceKind::Aleppo,
+        demo("aleppo/Data Tables"),
+    ))
+    .unwrap();
+    let got: Vec<(&str, usize, u32, usize, usize)> = out
+        .series
+        .iter()
+        .map(|s| {
+            (
+                s.id.as_str(),
+                s.len(),
+                s.interval_min,
+                observed(s),
+                nocturnal(s),
+            )
+        })
+        .collect();
     assert_eq!(
         got,
         [
@@ -96,7 +162,11 @@ fn aleppo_demo() {
             ("88", 2881, 5, 2792, 720),
         ]
     );
-    assert!(out.series.iter().all(|s| s.unit.as_deref() == Some("mmol/L")));
+    assert!(
+        out.series
+            .iter()
+            .all(|s| s.unit.as_deref() == Some("mmol/L"))
+    );
     assert_eq!(
         out.warnings,
         [
@@ -115,6 +185,10 @@ fn aleppo_demo() {
     assert!((ins[1] - 1.3 / 12.0).abs() < 1e-12, "{}", ins[1]);
     // Wizard carbs 90 g at day -2 12:18 land in the slot ending 12:20.
     let carbs = &s.channel("carbs").unwrap().values;
-    let j = s.timestamps.iter().position(|&t| format_datetime(t) == "2019-12-30 12:20").unwrap();
+    let j = s
+        .timestamps
+        .iter()
+        .position(|&t| format_datetime(t) == "2019-12-30 12:20")
+        .unwrap();
     assert_eq!(carbs[j], 90.0);
 }

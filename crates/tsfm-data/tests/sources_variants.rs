@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use tsfm_data::sources::{SourceKind, SourceOptions, SourceOutput, load};
 
 fn data(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
 }
 
 fn run(kind: SourceKind, name: &str) -> SourceOutput {
@@ -36,10 +38,22 @@ fn brist1d_bom_and_crlf_equal_clean() {
     let clean = run(SourceKind::BrisT1d, "train_small.csv");
     // 300 rows each; p01 spans 301 five-minute steps (2 rows missing), p02 305 (6 missing);
     // plus the row's own slot and the first row's 71 lags (checked with pandas).
-    let lens: Vec<(&str, usize)> = clean.series.iter().map(|s| (s.id.as_str(), s.len())).collect();
+    let lens: Vec<(&str, usize)> = clean
+        .series
+        .iter()
+        .map(|s| (s.id.as_str(), s.len()))
+        .collect();
     assert_eq!(lens, [("p01", 373), ("p02", 377)]);
-    assert_same(&clean, &run(SourceKind::BrisT1d, "variants/brist1d_train_small_bom.csv"), "bom");
-    assert_same(&clean, &run(SourceKind::BrisT1d, "variants/brist1d_train_small_crlf.csv"), "crlf");
+    assert_same(
+        &clean,
+        &run(SourceKind::BrisT1d, "variants/brist1d_train_small_bom.csv"),
+        "bom",
+    );
+    assert_same(
+        &clean,
+        &run(SourceKind::BrisT1d, "variants/brist1d_train_small_crlf.csv"),
+        "crlf",
+    );
 }
 
 #[test]

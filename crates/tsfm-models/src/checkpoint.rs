@@ -69,7 +69,11 @@ fn io_err(path: &Path, source: std::io::Error) -> ModelError {
 
 /// The HuggingFace hub cache directory from the environment (no network, no existence check).
 pub fn default_hf_cache_dir() -> Option<PathBuf> {
-    let env = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let env = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
     if let Some(p) = env("HF_HUB_CACHE") {
         return Some(p);
     }
@@ -146,7 +150,9 @@ pub fn resolve_checkpoint_in(
             Err(_) => {
                 return Err(checkpoint_err(
                     &ref_file,
-                    format!("revision `{revision}` of {repo} is not in the local cache; {download_hint}"),
+                    format!(
+                        "revision `{revision}` of {repo} is not in the local cache; {download_hint}"
+                    ),
                 ));
             }
         }
@@ -175,18 +181,27 @@ fn ensure_config(dir: &Path) -> Result<(), ModelError> {
 }
 
 /// Reads `config.json` of a checkpoint directory as a JSON object.
-pub fn read_config_json(dir: &Path) -> Result<serde_json::Map<String, serde_json::Value>, ModelError> {
+pub fn read_config_json(
+    dir: &Path,
+) -> Result<serde_json::Map<String, serde_json::Value>, ModelError> {
     let path = dir.join(CONFIG_FILE);
     let text = fs::read_to_string(&path).map_err(|e| io_err(&path, e))?;
     let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
         checkpoint_err(
             &path,
-            format!("invalid JSON at line {} column {}: {e}", e.line(), e.column()),
+            format!(
+                "invalid JSON at line {} column {}: {e}",
+                e.line(),
+                e.column()
+            ),
         )
     })?;
     match value {
         serde_json::Value::Object(m) => Ok(m),
-        _ => Err(checkpoint_err(&path, "expected a JSON object at the top level")),
+        _ => Err(checkpoint_err(
+            &path,
+            "expected a JSON object at the top level",
+        )),
     }
 }
 
@@ -204,13 +219,17 @@ pub fn detect_model_type(dir: &Path) -> Result<String, ModelError> {
     let chronos_config = cfg.get("chronos_config").and_then(|v| v.as_object());
     let is_bolt = architectures.iter().any(|a| a.contains("ChronosBolt"))
         || chronos_config.is_some_and(|c| c.contains_key("input_patch_size"))
-        || cfg.get("chronos_pipeline_class").and_then(|v| v.as_str()) == Some("ChronosBoltPipeline");
+        || cfg.get("chronos_pipeline_class").and_then(|v| v.as_str())
+            == Some("ChronosBoltPipeline");
     match model_type {
         "tinytimemixer" => Ok("ttm".into()),
         "t5" if is_bolt => Ok("chronos_bolt".into()),
         "t5" if chronos_config.is_some() => Ok("chronos".into()),
         m if m.starts_with("timesfm") => Ok("timesfm".into()),
-        "" => Err(checkpoint_err(&path, "no `model_type` key; cannot tell which model this is")),
+        "" => Err(checkpoint_err(
+            &path,
+            "no `model_type` key; cannot tell which model this is",
+        )),
         other => Err(checkpoint_err(
             &path,
             format!(
@@ -226,14 +245,25 @@ fn weights_missing_error(dir: &Path) -> ModelError {
     if let Ok(entries) = fs::read_dir(dir) {
         for e in entries.flatten() {
             let p = e.path();
-            if p.extension().and_then(|x| x.to_str()).is_some_and(|x| PICKLE_EXTENSIONS.contains(&x)) {
-                pickles.push(p.file_name().unwrap_or_default().to_string_lossy().into_owned());
+            if p.extension()
+                .and_then(|x| x.to_str())
+                .is_some_and(|x| PICKLE_EXTENSIONS.contains(&x))
+            {
+                pickles.push(
+                    p.file_name()
+                        .unwrap_or_default()
+                        .to_string_lossy()
+                        .into_owned(),
+                );
             }
         }
     }
     pickles.sort();
     if pickles.is_empty() {
-        checkpoint_err(&dir.join(WEIGHTS_FILE), "missing: no safetensors weights in this checkpoint")
+        checkpoint_err(
+            &dir.join(WEIGHTS_FILE),
+            "missing: no safetensors weights in this checkpoint",
+        )
     } else {
         checkpoint_err(
             dir,
@@ -256,8 +286,8 @@ pub fn load_checkpoint_tensors(dir: &Path) -> Result<TensorMap, ModelError> {
     let index = dir.join(WEIGHTS_INDEX_FILE);
     if index.is_file() {
         let text = fs::read_to_string(&index).map_err(|e| io_err(&index, e))?;
-        let v: serde_json::Value =
-            serde_json::from_str(&text).map_err(|e| checkpoint_err(&index, format!("invalid JSON: {e}")))?;
+        let v: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| checkpoint_err(&index, format!("invalid JSON: {e}")))?;
         let map = v
             .get("weight_map")
             .and_then(|m| m.as_object())
@@ -276,7 +306,11 @@ pub fn load_checkpoint_tensors(dir: &Path) -> Result<TensorMap, ModelError> {
 
 /// Reads one `.safetensors` file, converting every float tensor to `f32`.
 pub fn load_safetensors(path: &Path) -> Result<TensorMap, ModelError> {
-    if path.extension().and_then(|x| x.to_str()).is_some_and(|x| PICKLE_EXTENSIONS.contains(&x)) {
+    if path
+        .extension()
+        .and_then(|x| x.to_str())
+        .is_some_and(|x| PICKLE_EXTENSIONS.contains(&x))
+    {
         return Err(checkpoint_err(
             path,
             "pickle weights are never loaded (they can execute code); convert to safetensors",
@@ -287,7 +321,8 @@ pub fn load_safetensors(path: &Path) -> Result<TensorMap, ModelError> {
         .map_err(|e| checkpoint_err(path, format!("not a valid safetensors file: {e}")))?;
     let mut out = TensorMap::new();
     for (name, view) in st.tensors() {
-        let data = view_to_f32(&view).map_err(|m| checkpoint_err(path, format!("tensor `{name}`: {m}")))?;
+        let data = view_to_f32(&view)
+            .map_err(|m| checkpoint_err(path, format!("tensor `{name}`: {m}")))?;
         out.insert(name, HostTensor::new(view.shape().to_vec(), data));
     }
     Ok(out)
@@ -296,7 +331,10 @@ pub fn load_safetensors(path: &Path) -> Result<TensorMap, ModelError> {
 fn view_to_f32(view: &TensorView<'_>) -> Result<Vec<f32>, String> {
     let b = view.data();
     let out = match view.dtype() {
-        Dtype::F32 => b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
+        Dtype::F32 => b
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect(),
         Dtype::F64 => b
             .chunks_exact(8)
             .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")) as f32)
@@ -305,7 +343,10 @@ fn view_to_f32(view: &TensorView<'_>) -> Result<Vec<f32>, String> {
             .chunks_exact(2)
             .map(|c| f32::from_bits((u16::from_le_bytes([c[0], c[1]]) as u32) << 16))
             .collect(),
-        Dtype::F16 => b.chunks_exact(2).map(|c| f16_to_f32(u16::from_le_bytes([c[0], c[1]]))).collect(),
+        Dtype::F16 => b
+            .chunks_exact(2)
+            .map(|c| f16_to_f32(u16::from_le_bytes([c[0], c[1]])))
+            .collect(),
         other => return Err(format!("dtype {other:?} is not a float type")),
     };
     Ok(out)
@@ -360,7 +401,10 @@ pub fn save_safetensors(path: &Path, tensors: &TensorMap) -> Result<(), ModelErr
 /// Writes a file through a temporary sibling and a rename, so a crash leaves the old file intact.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ModelError> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     let result = (|| {
         let mut f = fs::File::create(&tmp)?;

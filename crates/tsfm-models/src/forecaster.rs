@@ -61,7 +61,9 @@ pub struct Forecast {
 pub enum LossKind {
     Mse,
     Mae,
-    Huber { delta: f32 },
+    Huber {
+        delta: f32,
+    },
     /// Mean pinball loss over the model's quantile levels.
     Quantile,
     /// The loss the model was pre-trained with.

@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use burn::tensor::Device;
 use tsfm_models::checkpoint::{load_checkpoint_tensors, read_config_json};
 use tsfm_models::ttm::{TtmInput, TtmModel};
-use tsfm_models::{Forecaster, ModelError, detect_model_type, load_forecaster_ttm, resolve_checkpoint_in};
+use tsfm_models::{
+    Forecaster, ModelError, detect_model_type, load_forecaster_ttm, resolve_checkpoint_in,
+};
 use ttm_common::*;
 
 const SHA_MAIN: &str = "1111111111111111111111111111111111111111";
@@ -25,7 +27,9 @@ fn copy_model(to: &Path) {
 /// A hub cache laid out like huggingface_hub's: refs/<rev> -> snapshots/<sha>/.
 fn fake_cache() -> (tempfile::TempDir, PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
-    let repo = tmp.path().join("models--ibm-granite--granite-timeseries-ttm-r2");
+    let repo = tmp
+        .path()
+        .join("models--ibm-granite--granite-timeseries-ttm-r2");
     fs::create_dir_all(repo.join("refs")).unwrap();
     fs::write(repo.join("refs/main"), SHA_MAIN).unwrap();
     fs::write(repo.join("refs/512-96-r2"), format!("{SHA_BRANCH}\n")).unwrap();
@@ -44,7 +48,10 @@ fn hub_ids_resolve_through_refs_to_snapshots() {
             .join("models--ibm-granite--granite-timeseries-ttm-r2/snapshots")
             .join(sha)
     };
-    assert_eq!(resolve_checkpoint_in(id, None, Some(&cache)).unwrap(), snap(SHA_MAIN));
+    assert_eq!(
+        resolve_checkpoint_in(id, None, Some(&cache)).unwrap(),
+        snap(SHA_MAIN)
+    );
     assert_eq!(
         resolve_checkpoint_in(&format!("{id}@512-96-r2"), None, Some(&cache)).unwrap(),
         snap(SHA_BRANCH)
@@ -62,14 +69,30 @@ fn hub_ids_resolve_through_refs_to_snapshots() {
 #[test]
 fn missing_revision_or_repo_says_how_to_download() {
     let (_tmp, cache) = fake_cache();
-    let e = resolve_checkpoint_in("ibm-granite/granite-timeseries-ttm-r2@1024-96-r2", None, Some(&cache))
+    let e = resolve_checkpoint_in(
+        "ibm-granite/granite-timeseries-ttm-r2@1024-96-r2",
+        None,
+        Some(&cache),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("revision `1024-96-r2`"), "{e}");
+    assert!(
+        e.contains(
+            "huggingface-cli download ibm-granite/granite-timeseries-ttm-r2 --revision 1024-96-r2"
+        ),
+        "{e}"
+    );
+    let e = resolve_checkpoint_in("ibm-granite/other", None, Some(&cache))
         .unwrap_err()
         .to_string();
-    assert!(e.contains("revision `1024-96-r2`"), "{e}");
-    assert!(e.contains("huggingface-cli download ibm-granite/granite-timeseries-ttm-r2 --revision 1024-96-r2"), "{e}");
-    let e = resolve_checkpoint_in("ibm-granite/other", None, Some(&cache)).unwrap_err().to_string();
-    assert!(e.contains("ibm-granite/other is not in the local HuggingFace cache"), "{e}");
-    let e = resolve_checkpoint_in("no/such/thing", None, Some(&cache)).unwrap_err().to_string();
+    assert!(
+        e.contains("ibm-granite/other is not in the local HuggingFace cache"),
+        "{e}"
+    );
+    let e = resolve_checkpoint_in("no/such/thing", None, Some(&cache))
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("not a directory and not a hub id"), "{e}");
 }
 
@@ -85,7 +108,11 @@ fn a_local_directory_loads_directly() {
 #[test]
 fn pickle_only_checkpoints_are_refused() {
     let tmp = tempfile::tempdir().unwrap();
-    fs::copy(model_dir().join("config.json"), tmp.path().join("config.json")).unwrap();
+    fs::copy(
+        model_dir().join("config.json"),
+        tmp.path().join("config.json"),
+    )
+    .unwrap();
     fs::write(tmp.path().join("pytorch_model.bin"), b"not loaded").unwrap();
     let err = load_checkpoint_tensors(tmp.path()).unwrap_err();
     let msg = err.to_string();
@@ -93,7 +120,9 @@ fn pickle_only_checkpoints_are_refused() {
     assert!(msg.contains("pytorch_model.bin"), "{msg}");
     assert!(msg.contains("never loaded"), "{msg}");
     assert!(msg.contains("safetensors"), "{msg}");
-    let e = TtmModel::from_pretrained(tmp.path(), &Device::flex()).unwrap_err().to_string();
+    let e = TtmModel::from_pretrained(tmp.path(), &Device::flex())
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("pickle"), "{e}");
 }
 
@@ -126,10 +155,17 @@ fn unknown_config_keys_are_reported_as_warnings() {
     copy_model(tmp.path());
     let mut cfg = read_config_json(tmp.path()).unwrap();
     cfg.insert("my_new_key".into(), serde_json::json!(true));
-    fs::write(tmp.path().join("config.json"), serde_json::to_string(&cfg).unwrap()).unwrap();
+    fs::write(
+        tmp.path().join("config.json"),
+        serde_json::to_string(&cfg).unwrap(),
+    )
+    .unwrap();
     let (_, warnings) = TtmModel::from_pretrained(tmp.path(), &Device::flex()).unwrap();
     assert_eq!(warnings.len(), 1);
-    assert!(warnings[0].contains("unknown config key `my_new_key` = true"), "{warnings:?}");
+    assert!(
+        warnings[0].contains("unknown config key `my_new_key` = true"),
+        "{warnings:?}"
+    );
 }
 
 #[test]
@@ -147,14 +183,21 @@ fn save_pretrained_round_trips_names_shapes_values_and_outputs() {
 
     let cfg_in = read_config_json(&model_dir()).unwrap();
     let cfg_out = read_config_json(&out).unwrap();
-    assert_eq!(cfg_in.keys().collect::<Vec<_>>(), cfg_out.keys().collect::<Vec<_>>());
+    assert_eq!(
+        cfg_in.keys().collect::<Vec<_>>(),
+        cfg_out.keys().collect::<Vec<_>>()
+    );
     assert_eq!(cfg_out["d_model"], 20);
     assert_eq!(cfg_out["num_patches"], 4);
 
     let (reloaded, warnings) = TtmModel::from_pretrained(&out, &device).unwrap();
     assert!(warnings.is_empty(), "{warnings:?}");
     let past = to_tensor::<3>(&fixture("inputs.safetensors")["past_values"], &device);
-    let a = to_host(model.forward(&TtmInput::new(past.clone()), false).prediction);
+    let a = to_host(
+        model
+            .forward(&TtmInput::new(past.clone()), false)
+            .prediction,
+    );
     let b = to_host(reloaded.forward(&TtmInput::new(past), false).prediction);
     assert_eq!(a, b);
 }
@@ -165,7 +208,16 @@ fn mismatched_weights_name_the_tensor() {
     copy_model(tmp.path());
     let mut cfg = read_config_json(tmp.path()).unwrap();
     cfg.insert("decoder_d_model".into(), serde_json::json!(16));
-    fs::write(tmp.path().join("config.json"), serde_json::to_string(&cfg).unwrap()).unwrap();
-    let e = TtmModel::from_pretrained(tmp.path(), &Device::flex()).unwrap_err().to_string();
-    assert!(e.contains("`decoder.adapter.weight` has shape [8, 20], config.json implies [16, 20]"), "{e}");
+    fs::write(
+        tmp.path().join("config.json"),
+        serde_json::to_string(&cfg).unwrap(),
+    )
+    .unwrap();
+    let e = TtmModel::from_pretrained(tmp.path(), &Device::flex())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("`decoder.adapter.weight` has shape [8, 20], config.json implies [16, 20]"),
+        "{e}"
+    );
 }

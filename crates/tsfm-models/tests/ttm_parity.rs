@@ -6,7 +6,7 @@ mod ttm_common;
 
 use burn::tensor::Device;
 use tsfm_models::ttm::{TtmInput, TtmModel};
-use tsfm_models::{Forecaster, ForecastInput, LossKind};
+use tsfm_models::{ForecastInput, Forecaster, LossKind};
 use ttm_common::*;
 
 fn load(device: &Device) -> TtmModel {
@@ -24,7 +24,11 @@ fn forward_matches_prediction_loc_scale_and_every_hidden_state() {
     let past = to_tensor::<3>(&inputs["past_values"], &device);
     let out = model.forward(&TtmInput::new(past), true);
 
-    assert_close("prediction_outputs", &to_host(out.prediction), &expected["prediction_outputs"]);
+    assert_close(
+        "prediction_outputs",
+        &to_host(out.prediction),
+        &expected["prediction_outputs"],
+    );
     assert_close("loc", &to_host(out.loc), &expected["loc"]);
     assert_close("scale", &to_host(out.scale), &expected["scale"]);
     assert_close(
@@ -38,7 +42,10 @@ fn forward_matches_prediction_loc_scale_and_every_hidden_state() {
         &expected["decoder_hidden_state"],
     );
     let hidden = out.hidden_states.expect("requested");
-    let n_expected = expected.keys().filter(|k| k.starts_with("hidden_states.")).count();
+    let n_expected = expected
+        .keys()
+        .filter(|k| k.starts_with("hidden_states."))
+        .count();
     assert_eq!(n_expected, 18);
     assert_eq!(hidden.len(), n_expected);
     for (i, h) in hidden.into_iter().enumerate() {
@@ -54,11 +61,22 @@ fn masked_context_matches_reference() {
     let inputs = fixture("inputs.safetensors");
     let expected = fixture("outputs.safetensors");
     let mut input = TtmInput::new(to_tensor::<3>(&inputs["masked_past_values"], &device));
-    input.past_observed_mask = Some(to_tensor::<3>(&inputs["masked_past_observed_mask"], &device));
+    input.past_observed_mask = Some(to_tensor::<3>(
+        &inputs["masked_past_observed_mask"],
+        &device,
+    ));
     let out = model.forward(&input, false);
-    assert_close("masked_prediction_outputs", &to_host(out.prediction), &expected["masked_prediction_outputs"]);
+    assert_close(
+        "masked_prediction_outputs",
+        &to_host(out.prediction),
+        &expected["masked_prediction_outputs"],
+    );
     assert_close("masked_loc", &to_host(out.loc), &expected["masked_loc"]);
-    assert_close("masked_scale", &to_host(out.scale), &expected["masked_scale"]);
+    assert_close(
+        "masked_scale",
+        &to_host(out.scale),
+        &expected["masked_scale"],
+    );
 }
 
 #[test]
@@ -67,10 +85,17 @@ fn forecaster_forecast_equals_reference_prediction() {
     let model = load(&device);
     let inputs = fixture("inputs.safetensors");
     let expected = fixture("outputs.safetensors");
-    let f = model.forecast(&ForecastInput::context(to_tensor::<3>(&inputs["past_values"], &device)));
+    let f = model.forecast(&ForecastInput::context(to_tensor::<3>(
+        &inputs["past_values"],
+        &device,
+    )));
     assert!(f.quantiles.is_none());
     assert!(f.quantile_levels.is_empty());
-    assert_close("forecast.point", &to_host(f.point), &expected["prediction_outputs"]);
+    assert_close(
+        "forecast.point",
+        &to_host(f.point),
+        &expected["prediction_outputs"],
+    );
 }
 
 #[test]

@@ -9,7 +9,7 @@ use tsfm_train::Trainer;
 
 use crate::cli::TrainArgs;
 use crate::exit::user_error;
-use crate::experiment::{self, ExperimentData};
+use crate::experiment;
 use crate::{adapt, device, evaluation, load, progress};
 
 pub fn run(args: TrainArgs, debug: bool) -> Result<()> {
@@ -88,9 +88,9 @@ fn train_model<F: Forecaster>(
     let outcome = (|| -> Result<(F, tsfm_train::TrainMetrics)> {
         let mut trainer = Trainer::new(training_args.clone(), &run.path, device.clone())?;
         trainer.add_callback(Box::new(progress::ProgressLine::new(training_args.logging_steps)));
-        let train = data.source(experiment::Split::Train, &device);
-        let val = data.source(experiment::Split::Val, &device);
-        let eval = (!val.is_empty()).then_some(&val as &dyn tsfm_train::WindowSource);
+        let train = data.source(experiment::Split::Train);
+        let val = data.source(experiment::Split::Val);
+        let eval = (!val.set.is_empty()).then_some(&val as &dyn tsfm_train::WindowSource);
         let output = trainer.train(model, &train, eval)?;
         Ok((output.model, output.metrics))
     })();

@@ -96,19 +96,41 @@ struct When {
 
 impl When {
     fn bind(t: &Table) -> Result<When> {
-        Ok(When { pt: t.col("PtID")?, days: t.col("DeviceDtTmDaysFromEnroll")?, tm: t.col("DeviceTm")? })
+        Ok(When {
+            pt: t.col("PtID")?,
+            days: t.col("DeviceDtTmDaysFromEnroll")?,
+            tm: t.col("DeviceTm")?,
+        })
     }
 
     /// (PtID, naive time in seconds) of a row.
-    fn read(&self, path: &Path, line: u64, rec: &csv::ByteRecord, base: i64) -> Result<(String, i64)> {
+    fn read(
+        &self,
+        path: &Path,
+        line: u64,
+        rec: &csv::ByteRecord,
+        base: i64,
+    ) -> Result<(String, i64)> {
         let pt = cell(rec, self.pt);
         if pt.is_empty() {
-            return Err(DataError::input(InputErrorKind::BadValue, path, Some(line), Some("PtID"), "PtID is empty"));
+            return Err(DataError::input(
+                InputErrorKind::BadValue,
+                path,
+                Some(line),
+                Some("PtID"),
+                "PtID is empty",
+            ));
         }
         let d = cell(rec, self.days);
-        let days: i64 = d
-            .parse()
-            .map_err(|_| bad_time(path, line, "DeviceDtTmDaysFromEnroll", d, "a whole number of days"))?;
+        let days: i64 = d.parse().map_err(|_| {
+            bad_time(
+                path,
+                line,
+                "DeviceDtTmDaysFromEnroll",
+                d,
+                "a whole number of days",
+            )
+        })?;
         let tm = cell(rec, self.tm);
         let sod = super::clock::parse_time_of_day(tm)
             .filter(|_| tm.len() == 8)
@@ -117,9 +139,15 @@ impl When {
     }
 }
 
-fn num(path: &Path, line: u64, rec: &csv::ByteRecord, col: usize, name: &str) -> Result<Option<f64>> {
+fn num(
+    path: &Path,
+    line: u64,
+    rec: &csv::ByteRecord,
+    col: usize,
+    name: &str,
+) -> Result<Option<f64>> {
     let s = cell(rec, col);
-    parse_opt_f64(s).map_err(|()| not_a_number(path, line, name, s))
+    parse_opt_f64(s).map_err(|_| not_a_number(path, line, name, s))
 }
 
 struct Reading {
@@ -146,7 +174,9 @@ fn read_cgm(path: &Path, base: i64, warnings: &mut Vec<String>) -> Result<Vec<Re
             continue;
         }
         let r = cell(rec, rec_col);
-        let rec_id: i64 = r.parse().map_err(|_| not_a_number(path, line, "RecID", r))?;
+        let rec_id: i64 = r
+            .parse()
+            .map_err(|_| not_a_number(path, line, "RecID", r))?;
         let (pt, time) = when.read(path, line, rec, base)?;
         let g = cell(rec, gv_col);
         let value = match parse_opt_f64(g) {
@@ -160,34 +190,75 @@ fn read_cgm(path: &Path, base: i64, warnings: &mut Vec<String>) -> Result<Vec<Re
                     "GlucoseValue is empty",
                 ));
             }
-            Err(()) => return Err(not_a_number(path, line, "GlucoseValue", g)),
+            Err(_) => return Err(not_a_number(path, line, "GlucoseValue", g)),
         };
-        out.push(Reading { line, rec_id, pt, t: time, value });
+        out.push(Reading {
+            line,
+            rec_id,
+            pt,
+            t: time,
+            value,
+        });
     }
     if rows == 0 {
-        return Err(DataError::input(InputErrorKind::NoRows, path, None, None, "the file has a header but no data rows"));
+        return Err(DataError::input(
+            InputErrorKind::NoRows,
+            path,
+            None,
+            None,
+            "the file has a header but no data rows",
+        ));
     }
     if out.is_empty() {
-        return Err(DataError::input(InputErrorKind::NoRows, path, None, None, "no rows with RecordType CGM"));
+        return Err(DataError::input(
+            InputErrorKind::NoRows,
+            path,
+            None,
+            None,
+            "no rows with RecordType CGM",
+        ));
     }
     if calibrations > 0 {
-        warnings.push(format!("{}: {calibrations} non-CGM rows (calibrations) dropped", file_name(path)));
+        warnings.push(format!(
+            "{}: {calibrations} non-CGM rows (calibrations) dropped",
+            file_name(path)
+        ));
     }
     Ok(out)
 }
 
 /// Checks units and range, maps sentinels, converts to mmol/L (in place).
-fn normalise_values(path: &Path, readings: &mut [Reading], stated: Option<GlucoseUnit>, warnings: &mut Vec<String>) -> Result<()> {
+fn normalise_values(
+    path: &Path,
+    readings: &mut [Reading],
+    stated: Option<GlucoseUnit>,
+    warnings: &mut Vec<String>,
+) -> Result<()> {
     let unit = match stated {
         Some(u) => u,
         None => {
-            check_glucose_unit(path, "GlucoseValue", GlucoseUnit::MgDl, readings.iter().map(|r| r.value))?;
+            check_glucose_unit(
+                path,
+                "GlucoseValue",
+                GlucoseUnit::MgDl,
+                readings.iter().map(|r| r.value),
+            )?;
             GlucoseUnit::MgDl
         }
     };
-    let to_mgdl = |v: f64| if unit == GlucoseUnit::MgDl { v } else { v * MGDL_PER_MMOLL };
+    let to_mgdl = |v: f64| {
+        if unit == GlucoseUnit::MgDl {
+            v
+        } else {
+            v * MGDL_PER_MMOLL
+        }
+    };
     // Half a mmol/L display step of tolerance so 2.2 and 22.3 mmol/L are accepted.
-    let tol = if unit == GlucoseUnit::MgDl { 0.0 } else { 0.05 * MGDL_PER_MMOLL };
+    let tol = if unit == GlucoseUnit::MgDl {
+        0.0
+    } else {
+        0.05 * MGDL_PER_MMOLL
+    };
     let (mut low, mut high) = (0usize, 0usize);
     for r in readings.iter_mut() {
         let mg = to_mgdl(r.value);
@@ -257,7 +328,9 @@ fn dedupe(path: &Path, mut readings: Vec<Reading>, warnings: &mut Vec<String>) -
     }
     let name = file_name(path);
     if exact > 0 {
-        warnings.push(format!("{name}: {exact} exact duplicate readings (overlapping uploads) removed"));
+        warnings.push(format!(
+            "{name}: {exact} exact duplicate readings (overlapping uploads) removed"
+        ));
     }
     if conflicts > 0 {
         warnings.push(format!(
@@ -310,7 +383,13 @@ fn read_uploads(path: &Path) -> Result<HashMap<String, String>> {
     Ok(m)
 }
 
-fn read_bolus(path: &Path, base: i64, uploads: &HashMap<String, String>, pumps: &mut BTreeMap<String, Pump>, warnings: &mut Vec<String>) -> Result<()> {
+fn read_bolus(
+    path: &Path,
+    base: i64,
+    uploads: &HashMap<String, String>,
+    pumps: &mut BTreeMap<String, Pump>,
+    warnings: &mut Vec<String>,
+) -> Result<()> {
     let mut t = Table::open(path, b'|')?;
     let when = When::bind(&t)?;
     let normal = t.col("Normal")?;
@@ -357,7 +436,12 @@ fn read_bolus(path: &Path, base: i64, uploads: &HashMap<String, String>, pumps: 
     Ok(())
 }
 
-fn read_basal(path: &Path, base: i64, pumps: &mut BTreeMap<String, Pump>, warnings: &mut Vec<String>) -> Result<()> {
+fn read_basal(
+    path: &Path,
+    base: i64,
+    pumps: &mut BTreeMap<String, Pump>,
+    warnings: &mut Vec<String>,
+) -> Result<()> {
     let mut t = Table::open(path, b'|')?;
     let when = When::bind(&t)?;
     let kind = t.col("BasalType")?;
@@ -388,7 +472,10 @@ fn read_basal(path: &Path, base: i64, pumps: &mut BTreeMap<String, Pump>, warnin
         }
     }
     if skipped > 0 {
-        warnings.push(format!("{}: {skipped} basal rows without a positive Duration skipped", file_name(path)));
+        warnings.push(format!(
+            "{}: {skipped} basal rows without a positive Duration skipped",
+            file_name(path)
+        ));
     }
     Ok(())
 }
@@ -423,7 +510,9 @@ fn pump_channels(p: Option<&Pump>, start: i64, n: usize) -> (Vec<f64>, Vec<f64>)
             carbs[j] = if carbs[j].is_nan() { g } else { carbs[j] + g };
         }
     }
-    let Some((lo, hi)) = p.span() else { return (insulin, carbs) };
+    let Some((lo, hi)) = p.span() else {
+        return (insulin, carbs);
+    };
     // Minute m covers [m0 + 60 m, m0 + 60 (m+1)); the minute axis spans the slots' windows.
     let m0 = start - SLOT_S;
     let minutes = n * 5 + 5;
@@ -433,7 +522,9 @@ fn pump_channels(p: Option<&Pump>, start: i64, n: usize) -> (Vec<f64>, Vec<f64>)
     sched.sort_by_key(|s| s.0);
     for (i, &(a, b, r)) in sched.iter().enumerate() {
         let b = sched.get(i + 1).map_or(b, |next| b.min(next.0));
-        rate[minute_of(a)..minute_of(b)].iter_mut().for_each(|x| *x = r);
+        rate[minute_of(a)..minute_of(b)]
+            .iter_mut()
+            .for_each(|x| *x = r);
     }
     let mut ov = p.overrides.clone();
     ov.sort_by_key(|o| o.0);
@@ -459,7 +550,11 @@ fn pump_channels(p: Option<&Pump>, start: i64, n: usize) -> (Vec<f64>, Vec<f64>)
     }
     for &(e, u) in &p.boluses {
         if let Some(j) = slot_of(e) {
-            insulin[j] = if insulin[j].is_nan() { u } else { insulin[j] + u };
+            insulin[j] = if insulin[j].is_nan() {
+                u
+            } else {
+                insulin[j] + u
+            };
         }
     }
     (insulin, carbs)
@@ -479,9 +574,14 @@ pub fn load(opts: &SourceOptions) -> Result<SourceOutput> {
 
     let mut pumps: BTreeMap<String, Pump> = BTreeMap::new();
     let uploads_path = dir.join(UPLOADS_FILE);
-    let uploads = if uploads_path.is_file() { read_uploads(&uploads_path)? } else { HashMap::new() };
+    let uploads = if uploads_path.is_file() {
+        read_uploads(&uploads_path)?
+    } else {
+        HashMap::new()
+    };
     let mut missing = Vec::new();
-    for (f, is_present) in [BOLUS_FILE, BASAL_FILE, WIZARD_FILE].map(|f| (f, dir.join(f).is_file())) {
+    for (f, is_present) in [BOLUS_FILE, BASAL_FILE, WIZARD_FILE].map(|f| (f, dir.join(f).is_file()))
+    {
         if !is_present {
             missing.push(f);
             continue;
@@ -526,9 +626,18 @@ pub fn load(opts: &SourceOptions) -> Result<SourceOutput> {
             timestamps: (0..n as i64).map(|j| start + j * SLOT_S).collect(),
             interval_min: 5,
             channels: vec![
-                Channel { name: "bg".into(), values: bg },
-                Channel { name: "insulin".into(), values: insulin },
-                Channel { name: "carbs".into(), values: carbs },
+                Channel {
+                    name: "bg".into(),
+                    values: bg,
+                },
+                Channel {
+                    name: "insulin".into(),
+                    values: insulin,
+                },
+                Channel {
+                    name: "carbs".into(),
+                    values: carbs,
+                },
             ],
             unit: Some(MMOL_PER_L.to_string()),
         });

@@ -112,8 +112,19 @@ impl Layout {
         for (k, slot) in activity.iter_mut().enumerate() {
             *slot = t.col(&lag_column(ACTIVITY, k))?;
         }
-        let target = if need_target { Some(t.col(TARGET_COLUMN)?) } else { t.find(TARGET_COLUMN) };
-        Ok(Layout { id, p_num, time, lags, activity, target })
+        let target = if need_target {
+            Some(t.col(TARGET_COLUMN)?)
+        } else {
+            t.find(TARGET_COLUMN)
+        };
+        Ok(Layout {
+            id,
+            p_num,
+            time,
+            lags,
+            activity,
+            target,
+        })
     }
 }
 
@@ -139,8 +150,7 @@ impl Labels {
     /// intern id to final code, and the final label list.
     fn finish(&self, known: &[String]) -> (Vec<f64>, Vec<String>) {
         let mut order: Vec<String> = known.to_vec();
-        let unseen: BTreeSet<&String> =
-            self.names.iter().filter(|n| !known.contains(n)).collect();
+        let unseen: BTreeSet<&String> = self.names.iter().filter(|n| !known.contains(n)).collect();
         order.extend(unseen.into_iter().cloned());
         let remap = self
             .names
@@ -160,7 +170,11 @@ struct RowCells {
 
 impl RowCells {
     fn new() -> Self {
-        RowCells { num: [[f64::NAN; LAGS]; 6], act: [f64::NAN; LAGS], target: f64::NAN }
+        RowCells {
+            num: [[f64::NAN; LAGS]; 6],
+            act: [f64::NAN; LAGS],
+            target: f64::NAN,
+        }
     }
 }
 
@@ -179,13 +193,17 @@ fn read_cells(
             let s = cell(rec, col);
             out.num[c][k] = match parse_opt_f64(s) {
                 Ok(v) => v.unwrap_or(f64::NAN),
-                Err(()) => return Err(not_a_number(path, line, &header[col], s)),
+                Err(_) => return Err(not_a_number(path, line, &header[col], s)),
             };
         }
     }
     for k in 0..LAGS {
         let s = cell(rec, layout.activity[k]);
-        out.act[k] = if s.is_empty() { f64::NAN } else { labels.intern(s) as f64 };
+        out.act[k] = if s.is_empty() {
+            f64::NAN
+        } else {
+            labels.intern(s) as f64
+        };
     }
     out.target = match layout.target {
         None => f64::NAN,
@@ -193,7 +211,7 @@ fn read_cells(
             let s = cell(rec, col);
             match parse_opt_f64(s) {
                 Ok(v) => v.unwrap_or(f64::NAN),
-                Err(()) => return Err(not_a_number(path, line, TARGET_COLUMN, s)),
+                Err(_) => return Err(not_a_number(path, line, TARGET_COLUMN, s)),
             }
         }
     };
@@ -275,7 +293,10 @@ impl Builder {
         let mut channels: Vec<Channel> = NUMERIC_CHANNELS
             .iter()
             .chain(std::iter::once(&ACTIVITY))
-            .map(|n| Channel { name: n.to_string(), values: Vec::with_capacity(count) })
+            .map(|n| Channel {
+                name: n.to_string(),
+                values: Vec::with_capacity(count),
+            })
             .collect();
         for j in 0..count {
             let lo = first + j * g;
@@ -299,8 +320,14 @@ impl Builder {
                 };
                 ch.values.push(if c == 0 { unit.to_mmol(v) } else { v });
             }
-            let act = self.values[6][lo..=hi].iter().rev().find(|x| !x.is_nan()).copied();
-            channels[6].values.push(act.map_or(f64::NAN, |a| remap[a as usize]));
+            let act = self.values[6][lo..=hi]
+                .iter()
+                .rev()
+                .find(|x| !x.is_nan())
+                .copied();
+            channels[6]
+                .values
+                .push(act.map_or(f64::NAN, |a| remap[a as usize]));
         }
         Series {
             id: self.p_num,
@@ -425,14 +452,24 @@ pub fn load_train(opts: &SourceOptions) -> Result<SourceOutput> {
             "the file has a header but no data rows",
         ));
     }
-    let unit = glucose_unit(&path, unit_override, builders.iter().flat_map(|b| b.values[0].iter().copied()))?;
+    let unit = glucose_unit(
+        &path,
+        unit_override,
+        builders.iter().flat_map(|b| b.values[0].iter().copied()),
+    )?;
     let known = known_labels(&path, None)?;
     let (remap, order) = labels.finish(&known);
     let mut out = SourceOutput::default();
     if unit_override == Some(GlucoseUnit::MgDl) {
-        out.warnings.push(format!("{}: bg converted from mg/dL (unit_override)", file_name(&path)));
+        out.warnings.push(format!(
+            "{}: bg converted from mg/dL (unit_override)",
+            file_name(&path)
+        ));
     }
-    out.series = builders.into_iter().map(|b| b.finish(&remap, unit)).collect();
+    out.series = builders
+        .into_iter()
+        .map(|b| b.finish(&remap, unit))
+        .collect();
     out.series.sort_by(|a, b| a.id.cmp(&b.id));
     out.categories.insert(ACTIVITY.to_string(), order);
     Ok(out)
@@ -524,7 +561,9 @@ pub fn load_test_contexts(
     let unit = glucose_unit(
         path,
         unit_override,
-        pending.iter().flat_map(|(_, b, _)| b.values[0].iter().copied()),
+        pending
+            .iter()
+            .flat_map(|(_, b, _)| b.values[0].iter().copied()),
     )?;
     let known = known_labels(path, known_activities)?;
     let (remap, order) = labels.finish(&known);

@@ -142,11 +142,20 @@ mod tests {
             assert_eq!(parse_time_of_day(bad), None, "{bad}");
         }
         assert_eq!(parse_date("2024-02-30"), None);
-        assert_eq!(parse_datetime("2024-03-06T01:02:03Z"), Some(19_788 * 86_400 + 3723));
-        assert_eq!(parse_datetime("2024-03-06 01:02"), Some(19_788 * 86_400 + 3720));
+        assert_eq!(
+            parse_datetime("2024-03-06T01:02:03Z"),
+            Some(19_788 * 86_400 + 3723)
+        );
+        assert_eq!(
+            parse_datetime("2024-03-06 01:02"),
+            Some(19_788 * 86_400 + 3720)
+        );
         assert_eq!(parse_datetime("2024-03-06"), Some(19_788 * 86_400));
         assert_eq!(parse_datetime("2024-03-06T01:02:03+01:00"), None);
-        assert_eq!(format_datetime(19_788 * 86_400 + 3723), "2024-03-06 01:02:03");
+        assert_eq!(
+            format_datetime(19_788 * 86_400 + 3723),
+            "2024-03-06 01:02:03"
+        );
         assert_eq!(format_datetime(-60), "1969-12-31 23:59");
     }
 }

@@ -28,7 +28,10 @@ type Rows = BTreeMap<String, Vec<(i64, u64, Vec<f64>)>>;
 
 fn column_names(opts: &SourceOptions, header: &[String]) -> Result<Vec<String>> {
     if opts.target_columns.is_empty() {
-        return Err(DataError::options("target_columns", "name at least one target column"));
+        return Err(DataError::options(
+            "target_columns",
+            "name at least one target column",
+        ));
     }
     let mut names = opts.target_columns.clone();
     match &opts.covariate_columns {
@@ -39,7 +42,10 @@ fn column_names(opts: &SourceOptions, header: &[String]) -> Result<Vec<String>> 
                 .filter(|h| {
                     !h.eq_ignore_ascii_case(&opts.id_column)
                         && !h.eq_ignore_ascii_case(&opts.timestamp_column)
-                        && !opts.target_columns.iter().any(|t| t.eq_ignore_ascii_case(h))
+                        && !opts
+                            .target_columns
+                            .iter()
+                            .any(|t| t.eq_ignore_ascii_case(h))
                 })
                 .cloned(),
         ),
@@ -53,7 +59,10 @@ pub fn load_csv(opts: &SourceOptions) -> Result<SourceOutput> {
     let path = opts.raw_path.as_path();
     let delim = opts.delimiter.unwrap_or(',');
     if !delim.is_ascii() {
-        return Err(DataError::options("delimiter", format!("'{delim}' is not a single-byte character")));
+        return Err(DataError::options(
+            "delimiter",
+            format!("'{delim}' is not a single-byte character"),
+        ));
     }
     let mut t = Table::open(path, delim as u8)?;
     let id_col = t.col(&opts.id_column)?;
@@ -103,9 +112,16 @@ pub fn load_parquet(opts: &SourceOptions) -> Result<SourceOutput> {
     let bad = |m: String| DataError::input(InputErrorKind::BadValue, path, None, None, m);
     let file = std::fs::File::open(path).map_err(|e| DataError::io(path, e))?;
     if file.metadata().map(|m| m.len()).unwrap_or(0) == 0 {
-        return Err(DataError::input(InputErrorKind::Empty, path, None, None, "empty input (0 bytes)"));
+        return Err(DataError::input(
+            InputErrorKind::Empty,
+            path,
+            None,
+            None,
+            "empty input (0 bytes)",
+        ));
     }
-    let reader = SerializedFileReader::new(file).map_err(|e| bad(format!("not a readable Parquet file: {e}")))?;
+    let reader = SerializedFileReader::new(file)
+        .map_err(|e| bad(format!("not a readable Parquet file: {e}")))?;
     let header: Vec<String> = reader
         .metadata()
         .file_metadata()
@@ -116,23 +132,42 @@ pub fn load_parquet(opts: &SourceOptions) -> Result<SourceOutput> {
         .collect();
     let find = |n: &str| header.iter().position(|h| h.eq_ignore_ascii_case(n));
     let missing = |n: &str| {
-        DataError::input(InputErrorKind::MissingColumn, path, None, Some(n), format!("missing column \"{n}\""))
+        DataError::input(
+            InputErrorKind::MissingColumn,
+            path,
+            None,
+            Some(n),
+            format!("missing column \"{n}\""),
+        )
     };
     let id_name = header[find(&opts.id_column).ok_or_else(|| missing(&opts.id_column))?].clone();
-    let ts_name = header[find(&opts.timestamp_column).ok_or_else(|| missing(&opts.timestamp_column))?].clone();
+    let ts_name = header
+        [find(&opts.timestamp_column).ok_or_else(|| missing(&opts.timestamp_column))?]
+    .clone();
     let names = column_names(opts, &header)?;
     let real: Vec<String> = names
         .iter()
         .map(|n| find(n).map(|i| header[i].clone()).ok_or_else(|| missing(n)))
         .collect::<Result<_>>()?;
     let mut rows: Rows = BTreeMap::new();
-    let iter = reader.get_row_iter(None).map_err(|e| bad(format!("cannot read rows: {e}")))?;
+    let iter = reader
+        .get_row_iter(None)
+        .map_err(|e| bad(format!("cannot read rows: {e}")))?;
     for (i, row) in iter.enumerate() {
         let line = i as u64 + 1; // row number (1-based) stands in for a line
         let row = row.map_err(|e| bad(format!("row {line}: {e}")))?;
-        let fields: BTreeMap<&str, &Field> = row.get_column_iter().map(|(n, f)| (n.as_str(), f)).collect();
+        let fields: BTreeMap<&str, &Field> = row
+            .get_column_iter()
+            .map(|(n, f)| (n.as_str(), f))
+            .collect();
         let cell_err = |col: &str, what: String| {
-            DataError::input(InputErrorKind::BadValue, path, Some(line), Some(col), format!("row {line}: {col} {what}"))
+            DataError::input(
+                InputErrorKind::BadValue,
+                path,
+                Some(line),
+                Some(col),
+                format!("row {line}: {col} {what}"),
+            )
         };
         let id = match fields.get(id_name.as_str()) {
             Some(Field::Str(s)) => s.clone(),
@@ -174,7 +209,13 @@ pub fn load_parquet(opts: &SourceOptions) -> Result<SourceOutput> {
 
 fn build(opts: &SourceOptions, path: &Path, names: &[String], rows: Rows) -> Result<SourceOutput> {
     if rows.is_empty() {
-        return Err(DataError::input(InputErrorKind::NoRows, path, None, None, "the file has a header but no data rows"));
+        return Err(DataError::input(
+            InputErrorKind::NoRows,
+            path,
+            None,
+            None,
+            "the file has a header but no data rows",
+        ));
     }
     let (unit, conv) = match &opts.unit_override {
         None => (None, None),
@@ -216,21 +257,41 @@ fn build(opts: &SourceOptions, path: &Path, names: &[String], rows: Rows) -> Res
                 format!("series \"{id}\" is sampled every {s} s; intervals must be whole minutes"),
             ));
         }
-        let mut channels: Vec<Channel> =
-            names.iter().map(|n| Channel { name: n.clone(), values: Vec::with_capacity(rs.len()) }).collect();
+        let mut channels: Vec<Channel> = names
+            .iter()
+            .map(|n| Channel {
+                name: n.clone(),
+                values: Vec::with_capacity(rs.len()),
+            })
+            .collect();
         for (_, _, vals) in &rs {
             for (c, v) in channels.iter_mut().zip(vals) {
                 c.values.push(*v);
             }
         }
         if let Some(g) = conv {
-            channels[0].values.iter_mut().for_each(|v| *v = g.to_mmol(*v));
+            channels[0]
+                .values
+                .iter_mut()
+                .for_each(|v| *v = g.to_mmol(*v));
         }
-        pending.push((step, Series { id, timestamps, interval_min: 0, channels, unit: unit.clone() }));
+        pending.push((
+            step,
+            Series {
+                id,
+                timestamps,
+                interval_min: 0,
+                channels,
+                unit: unit.clone(),
+            },
+        ));
     }
     let fallback = (|| {
         let mut counts: BTreeMap<i64, usize> = BTreeMap::new();
-        pending.iter().filter_map(|p| p.0).for_each(|s| *counts.entry(s).or_default() += 1);
+        pending
+            .iter()
+            .filter_map(|p| p.0)
+            .for_each(|s| *counts.entry(s).or_default() += 1);
         let best = counts.values().copied().max()?;
         counts.into_iter().find(|&(_, c)| c == best).map(|(s, _)| s)
     })();
@@ -245,7 +306,10 @@ fn build(opts: &SourceOptions, path: &Path, names: &[String], rows: Rows) -> Res
             ));
         };
         if step.is_none() {
-            out.warnings.push(format!("series {} has one row; interval taken from the others", s.id));
+            out.warnings.push(format!(
+                "series {} has one row; interval taken from the others",
+                s.id
+            ));
         }
         s.interval_min = (st / 60) as u32;
         out.series.push(s);

@@ -132,7 +132,10 @@ impl SourceOptions {
         clock::parse_date(&self.base_date).ok_or_else(|| {
             DataError::options(
                 "base_date",
-                format!("\"{}\" is not a date; write it as YYYY-MM-DD", self.base_date),
+                format!(
+                    "\"{}\" is not a date; write it as YYYY-MM-DD",
+                    self.base_date
+                ),
             )
         })
     }
@@ -191,7 +194,10 @@ pub fn raw_files(opts: &SourceOptions) -> Result<Vec<PathBuf>> {
 fn apply_resolution(opts: &SourceOptions, mut out: SourceOutput) -> Result<SourceOutput> {
     if let Some(r) = opts.resolution_min {
         if r == 0 {
-            return Err(DataError::options("resolution_min", "must be at least 1 minute"));
+            return Err(DataError::options(
+                "resolution_min",
+                "must be at least 1 minute",
+            ));
         }
         let (keep, drop): (Vec<Series>, Vec<Series>) =
             out.series.into_iter().partition(|s| s.interval_min == r);
@@ -204,14 +210,20 @@ fn apply_resolution(opts: &SourceOptions, mut out: SourceOutput) -> Result<Sourc
         if keep.is_empty() && !drop.is_empty() {
             return Err(DataError::options(
                 "resolution_min",
-                format!("no series is sampled every {r} min; the intervals found are {:?}",
-                    drop.iter().map(|s| s.interval_min).collect::<std::collections::BTreeSet<_>>()),
+                format!(
+                    "no series is sampled every {r} min; the intervals found are {:?}",
+                    drop.iter()
+                        .map(|s| s.interval_min)
+                        .collect::<std::collections::BTreeSet<_>>()
+                ),
             ));
         }
         out.series = keep;
     } else {
         for s in &out.series {
-            if s.interval_min != 5 && opts.kind != SourceKind::Csv && opts.kind != SourceKind::Parquet
+            if s.interval_min != 5
+                && opts.kind != SourceKind::Csv
+                && opts.kind != SourceKind::Parquet
             {
                 out.warnings.push(format!(
                     "series {} is sampled every {} min (not 5): kept at its own interval; set \

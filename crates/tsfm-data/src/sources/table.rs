@@ -22,7 +22,10 @@ pub struct Table {
 /// Opens a reader over the file's bytes, decompressing `.gz` and skipping a UTF-8 BOM.
 pub fn open_bytes(path: &Path) -> Result<Box<dyn Read>> {
     let file = File::open(path).map_err(|e| DataError::io(path, e))?;
-    let inner: Box<dyn Read> = if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("gz")) {
+    let inner: Box<dyn Read> = if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("gz"))
+    {
         Box::new(flate2::read::MultiGzDecoder::new(BufReader::new(file)))
     } else {
         Box::new(file)
@@ -62,7 +65,13 @@ impl Table {
             record: csv::ByteRecord::new(),
         };
         let empty = || {
-            DataError::input(InputErrorKind::Empty, path, None, None, "empty input: the file has no header row")
+            DataError::input(
+                InputErrorKind::Empty,
+                path,
+                None,
+                None,
+                "empty input: the file has no header row",
+            )
         };
         if !t.read_raw()? {
             return Err(empty());
@@ -85,7 +94,13 @@ impl Table {
     fn read_raw(&mut self) -> Result<bool> {
         self.reader.read_byte_record(&mut self.record).map_err(|e| {
             let line = e.position().map(|p| p.line());
-            DataError::input(InputErrorKind::BadValue, &self.path, line, None, format!("cannot read row: {e}"))
+            DataError::input(
+                InputErrorKind::BadValue,
+                &self.path,
+                line,
+                None,
+                format!("cannot read row: {e}"),
+            )
         })
     }
 
@@ -97,7 +112,9 @@ impl Table {
     }
 
     pub fn find(&self, name: &str) -> Option<usize> {
-        self.header.iter().position(|h| h.eq_ignore_ascii_case(name))
+        self.header
+            .iter()
+            .position(|h| h.eq_ignore_ascii_case(name))
     }
 
     /// The error for a missing required column.
@@ -106,17 +123,28 @@ impl Table {
         let mut msg = format!("missing column \"{name}\" in the header");
         if self.header.len() == 1 {
             let h = &self.header[0];
-            let found = [',', ';', '|', '\t'].into_iter().find(|&c| c != expected && h.contains(c));
+            let found = [',', ';', '|', '\t']
+                .into_iter()
+                .find(|&c| c != expected && h.contains(c));
             match found {
                 Some(c) => msg.push_str(&format!(
                     " (the header is one field; the file looks '{}'-delimited, expected '{}')",
                     show_delim(c),
                     show_delim(expected)
                 )),
-                None => msg.push_str(&format!(" (expected a '{}'-delimited header)", show_delim(expected))),
+                None => msg.push_str(&format!(
+                    " (expected a '{}'-delimited header)",
+                    show_delim(expected)
+                )),
             }
         }
-        DataError::input(InputErrorKind::MissingColumn, &self.path, Some(1), Some(name), msg)
+        DataError::input(
+            InputErrorKind::MissingColumn,
+            &self.path,
+            Some(1),
+            Some(name),
+            msg,
+        )
     }
 
     /// Reads the next data row; `None` at the end. Blank lines are skipped; a row whose field
@@ -149,22 +177,32 @@ impl Table {
 }
 
 fn show_delim(c: char) -> String {
-    if c == '\t' { "\\t".to_string() } else { c.to_string() }
+    if c == '\t' {
+        "\\t".to_string()
+    } else {
+        c.to_string()
+    }
 }
 
 /// A cell as trimmed text (lossy for invalid UTF-8, which is then reported as a bad value).
 pub fn cell(rec: &csv::ByteRecord, i: usize) -> &str {
-    std::str::from_utf8(&rec[i]).map(str::trim).unwrap_or("\u{FFFD}")
+    std::str::from_utf8(&rec[i])
+        .map(str::trim)
+        .unwrap_or("\u{FFFD}")
 }
 
-/// Parses a finite number; empty cells are `Ok(None)`; anything else is `Err(())`.
-pub fn parse_opt_f64(s: &str) -> Result<Option<f64>, ()> {
+/// A cell that is neither empty nor a finite number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotNumeric;
+
+/// Parses a finite number; empty cells are `Ok(None)`; anything else is `Err(NotNumeric)`.
+pub fn parse_opt_f64(s: &str) -> Result<Option<f64>, NotNumeric> {
     if s.is_empty() {
         return Ok(None);
     }
     match s.parse::<f64>() {
         Ok(v) if v.is_finite() => Ok(Some(v)),
-        _ => Err(()),
+        _ => Err(NotNumeric),
     }
 }
 

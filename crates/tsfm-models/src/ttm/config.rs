@@ -146,30 +146,96 @@ impl Default for TtmConfig {
 
 /// Keys `PretrainedConfig` (transformers 4.x and 5.x) writes for every model: metadata only.
 const HF_GENERIC_KEYS: &[&str] = &[
-    "architectures", "model_type", "transformers_version", "dtype", "torch_dtype", "_name_or_path",
-    "return_dict", "output_hidden_states", "output_attentions", "torchscript", "use_bfloat16",
-    "pruned_heads", "tie_word_embeddings", "chunk_size_feed_forward", "is_encoder_decoder",
-    "is_decoder", "add_cross_attention", "tie_encoder_decoder", "id2label", "label2id",
-    "problem_type", "tokenizer_class", "prefix", "bos_token_id", "pad_token_id", "eos_token_id",
-    "sep_token_id", "decoder_start_token_id", "task_specific_params", "finetuning_task",
-    "cross_attention_hidden_size", "_attn_implementation_autoset", "_commit_hash",
-    "max_length", "min_length", "do_sample", "early_stopping", "num_beams", "num_beam_groups",
-    "diversity_penalty", "temperature", "top_k", "top_p", "typical_p", "repetition_penalty",
-    "length_penalty", "no_repeat_ngram_size", "encoder_no_repeat_ngram_size", "bad_words_ids",
-    "num_return_sequences", "output_scores", "return_dict_in_generate", "forced_bos_token_id",
-    "forced_eos_token_id", "remove_invalid_values", "exponential_decay_length_penalty",
-    "suppress_tokens", "begin_suppress_tokens", "tf_legacy_loss",
+    "architectures",
+    "model_type",
+    "transformers_version",
+    "dtype",
+    "torch_dtype",
+    "_name_or_path",
+    "return_dict",
+    "output_hidden_states",
+    "output_attentions",
+    "torchscript",
+    "use_bfloat16",
+    "pruned_heads",
+    "tie_word_embeddings",
+    "chunk_size_feed_forward",
+    "is_encoder_decoder",
+    "is_decoder",
+    "add_cross_attention",
+    "tie_encoder_decoder",
+    "id2label",
+    "label2id",
+    "problem_type",
+    "tokenizer_class",
+    "prefix",
+    "bos_token_id",
+    "pad_token_id",
+    "eos_token_id",
+    "sep_token_id",
+    "decoder_start_token_id",
+    "task_specific_params",
+    "finetuning_task",
+    "cross_attention_hidden_size",
+    "_attn_implementation_autoset",
+    "_commit_hash",
+    "max_length",
+    "min_length",
+    "do_sample",
+    "early_stopping",
+    "num_beams",
+    "num_beam_groups",
+    "diversity_penalty",
+    "temperature",
+    "top_k",
+    "top_p",
+    "typical_p",
+    "repetition_penalty",
+    "length_penalty",
+    "no_repeat_ngram_size",
+    "encoder_no_repeat_ngram_size",
+    "bad_words_ids",
+    "num_return_sequences",
+    "output_scores",
+    "return_dict_in_generate",
+    "forced_bos_token_id",
+    "forced_eos_token_id",
+    "remove_invalid_values",
+    "exponential_decay_length_penalty",
+    "suppress_tokens",
+    "begin_suppress_tokens",
+    "tf_legacy_loss",
 ];
 
 /// granite-tsfm keys with no effect on a point forecast or its MSE/MAE/Huber/pinball loss
 /// (initialisation, sampling, r3 loss weights): accepted and kept for `save_pretrained`.
 const INERT_KEYS: &[&str] = &[
-    "init_linear", "init_embed", "init_processing", "patch_last", "mask_value", "use_fft_embedding",
-    "point_extra_weight", "trend_loss_weight", "residual_loss_weight", "joint_loss_weight",
-    "forecast_loss_type", "light_mode", "mq_hidden", "mq_kernel_size", "mq_eps",
-    "mq_use_decoder_pool", "mq_q50_type", "mq_cond_path", "mq_cond_mode", "mq_decoder_d_model",
-    "mq_use_positional", "combine_quantiles_via_variance", "quantile_levels",
-    "penalize_large_width_ratio", "width_penalty_mode", "gate_groups",
+    "init_linear",
+    "init_embed",
+    "init_processing",
+    "patch_last",
+    "mask_value",
+    "use_fft_embedding",
+    "point_extra_weight",
+    "trend_loss_weight",
+    "residual_loss_weight",
+    "joint_loss_weight",
+    "forecast_loss_type",
+    "light_mode",
+    "mq_hidden",
+    "mq_kernel_size",
+    "mq_eps",
+    "mq_use_decoder_pool",
+    "mq_q50_type",
+    "mq_cond_path",
+    "mq_cond_mode",
+    "mq_decoder_d_model",
+    "mq_use_positional",
+    "combine_quantiles_via_variance",
+    "quantile_levels",
+    "penalize_large_width_ratio",
+    "width_penalty_mode",
+    "gate_groups",
 ];
 
 /// TTM-r3 features this port does not implement: each key must hold its neutral value.
@@ -223,7 +289,10 @@ impl TtmConfig {
         if let Some(mt) = raw.get("model_type").and_then(|v| v.as_str())
             && mt != "tinytimemixer"
         {
-            return Err(invalid("model_type", format!("{source}: `{mt}` is not a TinyTimeMixer checkpoint")));
+            return Err(invalid(
+                "model_type",
+                format!("{source}: `{mt}` is not a TinyTimeMixer checkpoint"),
+            ));
         }
         let typed = serde_json::to_value(TtmConfig::default()).expect("config serialises");
         let typed_keys: Vec<String> = typed.as_object().expect("object").keys().cloned().collect();
@@ -233,7 +302,9 @@ impl TtmConfig {
                 if !is_neutral(v, neutral) {
                     return Err(invalid(
                         k,
-                        format!("{source}: value {v} enables a TTM-r3 feature this port does not implement (supported: {neutral})"),
+                        format!(
+                            "{source}: value {v} enables a TTM-r3 feature this port does not implement (supported: {neutral})"
+                        ),
                     ));
                 }
                 continue;
@@ -243,7 +314,9 @@ impl TtmConfig {
                 || HF_GENERIC_KEYS.contains(&k.as_str())
                 || INERT_KEYS.contains(&k.as_str());
             if !known {
-                warnings.push(format!("{source}: unknown config key `{k}` = {v} (ignored)"));
+                warnings.push(format!(
+                    "{source}: unknown config key `{k}` = {v} (ignored)"
+                ));
             }
         }
         let mut filtered = Map::new();
@@ -258,66 +331,129 @@ impl TtmConfig {
         let config: TtmConfig = serde_json::from_value(Value::Object(filtered))
             .map_err(|e| ModelError::Invalid(format!("{source}: {e}")))?;
         config.validate()?;
-        Ok(ParsedTtmConfig { config, raw, warnings })
+        Ok(ParsedTtmConfig {
+            config,
+            raw,
+            warnings,
+        })
     }
 
     /// Checks the combinations granite-tsfm checks, plus the features this port rejects.
     pub fn validate(&self) -> Result<(), ModelError> {
         if self.patch_length != self.patch_stride {
-            return Err(invalid("patch_stride", "patch_length should be same as patch_stride (granite-tsfm requires it)"));
+            return Err(invalid(
+                "patch_stride",
+                "patch_length should be same as patch_stride (granite-tsfm requires it)",
+            ));
         }
         if self.patch_length == 0 || self.context_length <= self.patch_length {
-            return Err(invalid("context_length", "has to be greater than patch_length"));
+            return Err(invalid(
+                "context_length",
+                "has to be greater than patch_length",
+            ));
         }
         for (k, m) in [("mode", &self.mode), ("decoder_mode", &self.decoder_mode)] {
             if m != "common_channel" && m != "mix_channel" {
-                return Err(invalid(k, format!("`{m}` is not one of common_channel, mix_channel")));
+                return Err(invalid(
+                    k,
+                    format!("`{m}` is not one of common_channel, mix_channel"),
+                ));
             }
         }
         if self.norm_mlp.to_lowercase().contains("batch") {
-            return Err(invalid("norm_mlp", "BatchNorm is not supported; use LayerNorm"));
+            return Err(invalid(
+                "norm_mlp",
+                "BatchNorm is not supported; use LayerNorm",
+            ));
         }
         if self.self_attn {
-            return Err(invalid("self_attn", "self-attention in the patch mixer is not supported"));
+            return Err(invalid(
+                "self_attn",
+                "self-attention in the patch mixer is not supported",
+            ));
         }
         if self.categorical_vocab_size_list.is_some() {
-            return Err(invalid("categorical_vocab_size_list", "static categorical embeddings are not supported"));
+            return Err(invalid(
+                "categorical_vocab_size_list",
+                "static categorical embeddings are not supported",
+            ));
         }
         if self.masked_context_length.is_some() {
-            return Err(invalid("masked_context_length", "masked pre-training is not supported"));
+            return Err(invalid(
+                "masked_context_length",
+                "masked pre-training is not supported",
+            ));
         }
         match self.loss.as_deref() {
             None | Some("mse") | Some("mae") | Some("huber") | Some("pinball") => {}
-            Some("nll") => return Err(invalid("loss", "nll / distribution heads are disabled in granite-tsfm too")),
-            Some(o) => return Err(invalid("loss", format!("`{o}` is not one of mse, mae, huber, pinball"))),
+            Some("nll") => {
+                return Err(invalid(
+                    "loss",
+                    "nll / distribution heads are disabled in granite-tsfm too",
+                ));
+            }
+            Some(o) => {
+                return Err(invalid(
+                    "loss",
+                    format!("`{o}` is not one of mse, mae, huber, pinball"),
+                ));
+            }
         }
-        if self.use_positional_encoding && !matches!(self.positional_encoding_type.as_str(), "sincos" | "random") {
-            return Err(invalid("positional_encoding_type", "must be sincos or random"));
+        if self.use_positional_encoding
+            && !matches!(self.positional_encoding_type.as_str(), "sincos" | "random")
+        {
+            return Err(invalid(
+                "positional_encoding_type",
+                "must be sincos or random",
+            ));
         }
         self.gate()?;
         if let Some(f) = self.prediction_filter_length
             && (f == 0 || f > self.prediction_length)
         {
-            return Err(invalid("prediction_filter_length", "should be positive and at most prediction_length"));
+            return Err(invalid(
+                "prediction_filter_length",
+                "should be positive and at most prediction_length",
+            ));
         }
         for (k, idx) in [
-            ("prediction_channel_indices", &self.prediction_channel_indices),
+            (
+                "prediction_channel_indices",
+                &self.prediction_channel_indices,
+            ),
             ("exogenous_channel_indices", &self.exogenous_channel_indices),
         ] {
             if let Some(idx) = idx
                 && let Some(bad) = idx.iter().find(|&&i| i >= self.num_input_channels)
             {
-                return Err(invalid(k, format!("index {bad} >= num_input_channels {}", self.num_input_channels)));
+                return Err(invalid(
+                    k,
+                    format!(
+                        "index {bad} >= num_input_channels {}",
+                        self.num_input_channels
+                    ),
+                ));
             }
         }
         for (k, levels, d) in [
-            ("adaptive_patching_levels", self.adaptive_patching_levels, self.d_model),
-            ("decoder_adaptive_patching_levels", self.decoder_adaptive_patching_levels, self.decoder_d_model),
+            (
+                "adaptive_patching_levels",
+                self.adaptive_patching_levels,
+                self.d_model,
+            ),
+            (
+                "decoder_adaptive_patching_levels",
+                self.decoder_adaptive_patching_levels,
+                self.decoder_d_model,
+            ),
         ] {
             for level in 0..levels.max(0) as u32 {
                 let f = adaptive_factor(d, level);
                 if d % f != 0 {
-                    return Err(invalid(k, "d_model should be divisible by 2^i for every level i"));
+                    return Err(invalid(
+                        k,
+                        "d_model should be divisible by 2^i for every level i",
+                    ));
                 }
             }
         }
@@ -326,7 +462,10 @@ impl TtmConfig {
         {
             return Err(invalid(
                 "num_patches",
-                format!("{n} does not match context_length/patch_length (expected {})", self.computed_num_patches()),
+                format!(
+                    "{n} does not match context_length/patch_length (expected {})",
+                    self.computed_num_patches()
+                ),
             ));
         }
         Ok(())
@@ -336,7 +475,10 @@ impl TtmConfig {
         match self.gate_mode.as_deref() {
             None | Some("softmax") => Ok(GateMode::Softmax),
             Some("sigmoid") => Ok(GateMode::Sigmoid),
-            Some(o) => Err(invalid("gate_mode", format!("`{o}` is not supported (softmax, sigmoid)"))),
+            Some(o) => Err(invalid(
+                "gate_mode",
+                format!("`{o}` is not supported (softmax, sigmoid)"),
+            )),
         }
     }
 
@@ -351,24 +493,32 @@ impl TtmConfig {
 
     /// `(context - patch) / stride + 1`, plus one for the frequency prefix token.
     pub fn computed_num_patches(&self) -> usize {
-        let base = (self.context_length.max(self.patch_length) - self.patch_length) / self.patch_stride + 1;
+        let base = (self.context_length.max(self.patch_length) - self.patch_length)
+            / self.patch_stride
+            + 1;
         base + usize::from(self.resolution_prefix_tuning)
     }
 
     /// Patches seen by the mixers (including the frequency prefix token).
     pub fn num_patches(&self) -> usize {
-        self.num_patches.unwrap_or_else(|| self.computed_num_patches())
+        self.num_patches
+            .unwrap_or_else(|| self.computed_num_patches())
     }
 
     /// Channels the model forecasts.
     pub fn forecast_channels(&self) -> Vec<usize> {
-        match (&self.prediction_channel_indices, &self.exogenous_channel_indices) {
+        match (
+            &self.prediction_channel_indices,
+            &self.exogenous_channel_indices,
+        ) {
             (Some(p), _) => {
                 let mut p = p.clone();
                 p.sort_unstable();
                 p
             }
-            (None, Some(e)) => (0..self.num_input_channels).filter(|c| !e.contains(c)).collect(),
+            (None, Some(e)) => (0..self.num_input_channels)
+                .filter(|c| !e.contains(c))
+                .collect(),
             (None, None) => (0..self.num_input_channels).collect(),
         }
     }
@@ -382,7 +532,8 @@ impl TtmConfig {
 
     /// Steps of each forecast (after `prediction_filter_length`).
     pub fn output_length(&self) -> usize {
-        self.prediction_filter_length.unwrap_or(self.prediction_length)
+        self.prediction_filter_length
+            .unwrap_or(self.prediction_length)
     }
 
     /// The JSON written by `save_pretrained`: the original keys, updated with the typed fields.
@@ -393,9 +544,11 @@ impl TtmConfig {
                 out.insert(k, v);
             }
         }
-        out.entry("model_type").or_insert_with(|| Value::String("tinytimemixer".into()));
-        out.entry("architectures")
-            .or_insert_with(|| Value::Array(vec![Value::String("TinyTimeMixerForPrediction".into())]));
+        out.entry("model_type")
+            .or_insert_with(|| Value::String("tinytimemixer".into()));
+        out.entry("architectures").or_insert_with(|| {
+            Value::Array(vec![Value::String("TinyTimeMixerForPrediction".into())])
+        });
         out.insert("num_patches".into(), Value::from(self.num_patches()));
         out
     }
@@ -419,15 +572,21 @@ mod tests {
 
     #[test]
     fn unknown_keys_become_warnings() {
-        let p = parse(json!({"model_type": "tinytimemixer", "context_length": 64, "my_extra": 3})).unwrap();
-        assert_eq!(p.warnings, vec!["config.json: unknown config key `my_extra` = 3 (ignored)".to_string()]);
+        let p = parse(json!({"model_type": "tinytimemixer", "context_length": 64, "my_extra": 3}))
+            .unwrap();
+        assert_eq!(
+            p.warnings,
+            vec!["config.json: unknown config key `my_extra` = 3 (ignored)".to_string()]
+        );
         assert_eq!(p.config.context_length, 64);
         assert_eq!(p.config.num_patches(), 8);
     }
 
     #[test]
     fn r3_features_are_rejected_with_the_key() {
-        let e = parse(json!({"register_tokens": 4})).unwrap_err().to_string();
+        let e = parse(json!({"register_tokens": 4}))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("`register_tokens`"), "{e}");
         let e = parse(json!({"patch_stride": 4})).unwrap_err().to_string();
         assert!(e.contains("`patch_stride`"), "{e}");
@@ -437,7 +596,8 @@ mod tests {
 
     #[test]
     fn forecast_channels_exclude_exogenous() {
-        let p = parse(json!({"num_input_channels": 4, "exogenous_channel_indices": [3, 1]})).unwrap();
+        let p =
+            parse(json!({"num_input_channels": 4, "exogenous_channel_indices": [3, 1]})).unwrap();
         assert_eq!(p.config.forecast_channels(), vec![0, 2]);
         assert_eq!(p.config.exogenous_channels(), vec![1, 3]);
     }

@@ -26,8 +26,13 @@ pub struct PredictionHead {
 
 impl PredictionHead {
     pub fn load(vb: &VarBuilder<'_>, cfg: &TtmConfig) -> Result<Self, ModelError> {
-        let head_d = if cfg.use_decoder { cfg.decoder_d_model } else { cfg.d_model };
-        let selects = cfg.prediction_channel_indices.is_some() || cfg.exogenous_channel_indices.is_some();
+        let head_d = if cfg.use_decoder {
+            cfg.decoder_d_model
+        } else {
+            cfg.d_model
+        };
+        let selects =
+            cfg.prediction_channel_indices.is_some() || cfg.exogenous_channel_indices.is_some();
         Ok(Self {
             dropout_layer: DropoutConfig::new(cfg.head_dropout).init(),
             base_forecast_block: Linear::load(
@@ -47,7 +52,12 @@ impl PredictionHead {
     /// `hidden` `[b, c, n, d]` -> `[b, horizon, forecast channels]` in scaled units.
     /// `past_values` / `future_values` are the un-scaled `[b, t, c]` inputs (granite feeds the
     /// channel mixer un-scaled context, so do we).
-    pub fn forward(&self, hidden: Tensor<4>, past_values: &Tensor<3>, future_values: Option<&Tensor<3>>) -> Tensor<3> {
+    pub fn forward(
+        &self,
+        hidden: Tensor<4>,
+        past_values: &Tensor<3>,
+        future_values: Option<&Tensor<3>>,
+    ) -> Tensor<3> {
         let h = self.dropout_layer.forward(hidden.flatten::<3>(2, 3));
         let mut y = self.base_forecast_block.forward(h).swap_dims(1, 2);
         if let Some(sel) = &self.channel_select {
@@ -69,7 +79,13 @@ pub fn select_channels(x: Tensor<3>, channels: &[usize]) -> Tensor<3> {
     if channels.len() == n && channels.iter().enumerate().all(|(i, &c)| i == c) {
         return x;
     }
-    Tensor::cat(channels.iter().map(|&c| x.clone().narrow(2, c, 1)).collect(), 2)
+    Tensor::cat(
+        channels
+            .iter()
+            .map(|&c| x.clone().narrow(2, c, 1))
+            .collect(),
+        2,
+    )
 }
 
 /// `ForecastChannelHeadMixer`: each forecast step sees its neighbours (`fcm_context_length`
@@ -139,7 +155,12 @@ impl ForecastChannelHeadMixer {
         })
     }
 
-    fn forward(&self, base: Tensor<3>, past_values: &Tensor<3>, future_values: Option<&Tensor<3>>) -> Tensor<3> {
+    fn forward(
+        &self,
+        base: Tensor<3>,
+        past_values: &Tensor<3>,
+        future_values: Option<&Tensor<3>>,
+    ) -> Tensor<3> {
         let [b, horizon, _] = base.dims();
         let residual = base.clone();
         let mut vars = base;
@@ -151,8 +172,12 @@ impl ForecastChannelHeadMixer {
         };
         let mut prepend = (k > 0).then(|| recent(&self.forecast_channels));
         if !self.exogenous_channels.is_empty() {
-            let future = future_values.expect("future values of the exogenous channels are required");
-            let exog = select_channels(future.clone().narrow(1, 0, horizon), &self.exogenous_channels);
+            let future =
+                future_values.expect("future values of the exogenous channels are required");
+            let exog = select_channels(
+                future.clone().narrow(1, 0, horizon),
+                &self.exogenous_channels,
+            );
             vars = Tensor::cat(vec![vars, exog], 2);
             prepend = prepend.map(|p| Tensor::cat(vec![p, recent(&self.exogenous_channels)], 2));
         }
@@ -165,7 +190,9 @@ impl ForecastChannelHeadMixer {
             };
             let extended = Tensor::cat(vec![head, vars, dummy], 1);
             // Overlapping windows of 2k+1 steps around each forecast step: [b, h, vars, 2k+1].
-            let windows: Vec<Tensor<3>> = (0..2 * k + 1).map(|j| extended.clone().narrow(1, j, horizon)).collect();
+            let windows: Vec<Tensor<3>> = (0..2 * k + 1)
+                .map(|j| extended.clone().narrow(1, j, horizon))
+                .collect();
             let mut w: Tensor<4> = Tensor::stack(windows, 3);
             if let (Some(emb), Some(mixer)) = (&self.fcm_embedding, &self.exog_mixer) {
                 w = mixer.forward(emb.forward(w), &mut None);

@@ -106,7 +106,13 @@ pub struct Mlp {
 }
 
 impl Mlp {
-    pub fn load(vb: &VarBuilder<'_>, d_in: usize, d_out: usize, expansion: usize, dropout: f64) -> Result<Self, ModelError> {
+    pub fn load(
+        vb: &VarBuilder<'_>,
+        d_in: usize,
+        d_out: usize,
+        expansion: usize,
+        dropout: f64,
+    ) -> Result<Self, ModelError> {
         let hidden = d_in * expansion;
         Ok(Self {
             fc1: Linear::load(&vb.pp("fc1"), d_in, hidden)?,

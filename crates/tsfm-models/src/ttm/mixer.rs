@@ -26,8 +26,14 @@ pub struct MixerDims {
     pub eps: f64,
 }
 
-fn gating(vb: &VarBuilder<'_>, on: bool, size: usize, mode: GateMode) -> Result<Option<GatedAttention>, ModelError> {
-    on.then(|| GatedAttention::load(&vb.pp("gating_block"), size, mode)).transpose()
+fn gating(
+    vb: &VarBuilder<'_>,
+    on: bool,
+    size: usize,
+    mode: GateMode,
+) -> Result<Option<GatedAttention>, ModelError> {
+    on.then(|| GatedAttention::load(&vb.pp("gating_block"), size, mode))
+        .transpose()
 }
 
 /// Mixes along the patch (time) axis: norm -> MLP over patches -> gate -> residual.
@@ -42,7 +48,13 @@ impl PatchMixerBlock {
     fn load(vb: &VarBuilder<'_>, d: &MixerDims) -> Result<Self, ModelError> {
         Ok(Self {
             norm: NormLayer::load(&vb.pp("norm"), d.d_model, d.eps)?,
-            mlp: Mlp::load(&vb.pp("mlp"), d.num_patches, d.num_patches, d.expansion, d.dropout)?,
+            mlp: Mlp::load(
+                &vb.pp("mlp"),
+                d.num_patches,
+                d.num_patches,
+                d.expansion,
+                d.dropout,
+            )?,
             gating_block: gating(vb, d.gated_attn, d.num_patches, d.gate)?,
         })
     }
@@ -97,7 +109,13 @@ impl ChannelFeatureMixerBlock {
     fn load(vb: &VarBuilder<'_>, d: &MixerDims) -> Result<Self, ModelError> {
         Ok(Self {
             norm: NormLayer::load(&vb.pp("norm"), d.d_model, d.eps)?,
-            mlp: Mlp::load(&vb.pp("mlp"), d.num_channels, d.num_channels, d.expansion, d.dropout)?,
+            mlp: Mlp::load(
+                &vb.pp("mlp"),
+                d.num_channels,
+                d.num_channels,
+                d.expansion,
+                d.dropout,
+            )?,
             gating_block: gating(vb, d.gated_attn, d.num_channels, d.gate)?,
         })
     }

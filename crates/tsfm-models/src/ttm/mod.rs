@@ -42,7 +42,10 @@ pub fn load_forecaster_ttm(dir_or_hub_id: &str, device: &Device) -> Result<TtmMo
 }
 
 /// Like [`load_forecaster_ttm`], also returning the warnings.
-pub fn load_ttm_with_warnings(dir_or_hub_id: &str, device: &Device) -> Result<(TtmModel, Vec<String>), ModelError> {
+pub fn load_ttm_with_warnings(
+    dir_or_hub_id: &str,
+    device: &Device,
+) -> Result<(TtmModel, Vec<String>), ModelError> {
     let dir = checkpoint::resolve_checkpoint(dir_or_hub_id)?;
     let kind = checkpoint::detect_model_type(&dir)?;
     if kind != "ttm" {
@@ -127,7 +130,11 @@ impl TtmModel {
                 cov_idx += 1;
             }
         }
-        let past_values = if c == targets.len() { past.clone() } else { Tensor::cat(columns, 2) };
+        let past_values = if c == targets.len() {
+            past.clone()
+        } else {
+            Tensor::cat(columns, 2)
+        };
         let past_observed_mask = input.past_observed_mask.as_ref().map(|m| {
             if c == targets.len() {
                 m.clone()
@@ -177,7 +184,9 @@ impl TtmModel {
         let kind = match kind {
             LossKind::Native => match self.config.loss.as_deref() {
                 Some("mae") => LossKind::Mae,
-                Some("huber") => LossKind::Huber { delta: self.config.huber_delta as f32 },
+                Some("huber") => LossKind::Huber {
+                    delta: self.config.huber_delta as f32,
+                },
                 Some("pinball") => {
                     return reduce(pinball(diff, self.config.quantile), future_mask, h);
                 }
@@ -252,7 +261,12 @@ impl Forecaster for TtmModel {
             .as_ref()
             .expect("Forecaster::loss needs future_values");
         let out = self.forward(&self.to_ttm_input(input), false);
-        self.loss_from_prediction(out.prediction, future, input.future_observed_mask.as_ref(), loss)
+        self.loss_from_prediction(
+            out.prediction,
+            future,
+            input.future_observed_mask.as_ref(),
+            loss,
+        )
     }
 
     fn supports_loss(&self, kind: LossKind) -> bool {

@@ -28,7 +28,8 @@ pub struct FrequencyModule {
 
 impl FrequencyModule {
     fn forward(&self, tokens: Tensor<1, Int>) -> Tensor<2> {
-        self._3.forward(gelu(self._1.forward(self._0.forward(tokens))))
+        self._3
+            .forward(gelu(self._1.forward(self._0.forward(tokens))))
     }
 }
 
@@ -173,7 +174,9 @@ impl TtmModel {
             None
         };
         let positional_encoder = if cfg.use_positional_encoding {
-            let p = enc.pp("positional_encoder").get("position_enc", [cfg.num_patches(), cfg.d_model])?;
+            let p = enc
+                .pp("positional_encoder")
+                .get("position_enc", [cfg.num_patches(), cfg.d_model])?;
             // granite's sincos table is a frozen parameter; the random one is trained.
             let p = if cfg.positional_encoding_type == "sincos" {
                 p.set_require_grad(false)
@@ -198,7 +201,13 @@ impl TtmModel {
                     .transpose()?,
                 decoder_raw_embedding: cfg
                     .decoder_raw_residual
-                    .then(|| Linear::load(&d.pp("decoder_raw_embedding"), cfg.patch_length, cfg.decoder_d_model))
+                    .then(|| {
+                        Linear::load(
+                            &d.pp("decoder_raw_embedding"),
+                            cfg.patch_length,
+                            cfg.decoder_d_model,
+                        )
+                    })
                     .transpose()?,
                 decoder_block: MixerBlock::load(&d.pp("decoder_block"), &decoder_dims(cfg)?)?,
             })
@@ -220,18 +229,22 @@ impl TtmModel {
 
     /// Loads a checkpoint directory (`config.json` + `model.safetensors`). Returns the model and
     /// warnings (unknown config keys, unused checkpoint tensors).
-    pub fn from_pretrained(dir: &Path, device: &burn::tensor::Device) -> Result<(Self, Vec<String>), ModelError> {
+    pub fn from_pretrained(
+        dir: &Path,
+        device: &burn::tensor::Device,
+    ) -> Result<(Self, Vec<String>), ModelError> {
         let raw = checkpoint::read_config_json(dir)?;
         let source = dir.join(checkpoint::CONFIG_FILE).display().to_string();
         let parsed = TtmConfig::from_json(raw, &source)?;
         let tensors = checkpoint::load_checkpoint_tensors(dir)?;
         let (model, unused) = Self::from_tensors(parsed.config, parsed.raw, tensors, device)?;
         let mut warnings = parsed.warnings;
-        warnings.extend(
-            unused
-                .into_iter()
-                .map(|n| format!("{}: tensor `{n}` is not used by this config (ignored)", dir.display())),
-        );
+        warnings.extend(unused.into_iter().map(|n| {
+            format!(
+                "{}: tensor `{n}` is not used by this config (ignored)",
+                dir.display()
+            )
+        }));
         Ok((model, warnings))
     }
 
@@ -251,16 +264,24 @@ impl TtmModel {
             path: dir.display().to_string(),
             source,
         })?;
-        let json = serde_json::to_string_pretty(&Value::Object(self.config.to_json(&self.raw_config)))
-            .expect("config serialises");
+        let json =
+            serde_json::to_string_pretty(&Value::Object(self.config.to_json(&self.raw_config)))
+                .expect("config serialises");
         checkpoint::save_safetensors(&dir.join(checkpoint::WEIGHTS_FILE), &self.hf_state_dict())?;
-        checkpoint::write_atomic(&dir.join(checkpoint::CONFIG_FILE), format!("{json}\n").as_bytes())
+        checkpoint::write_atomic(
+            &dir.join(checkpoint::CONFIG_FILE),
+            format!("{json}\n").as_bytes(),
+        )
     }
 
     /// The full forward pass of `TinyTimeMixerForPrediction`.
     pub fn forward(&self, input: &TtmInput, output_hidden_states: bool) -> TtmOutput {
         let cfg = &self.config;
-        let (past, mask) = fit_context(&input.past_values, input.past_observed_mask.as_ref(), cfg.context_length);
+        let (past, mask) = fit_context(
+            &input.past_values,
+            input.past_observed_mask.as_ref(),
+            cfg.context_length,
+        );
         let observed = mask.unwrap_or_else(|| past.ones_like());
         let (scaled, loc, scl) = scale(cfg.scaling_kind(), past.clone(), observed);
         let n_data_patches = cfg.num_patches() - usize::from(cfg.resolution_prefix_tuning);
@@ -270,12 +291,14 @@ impl TtmModel {
         let enc = &self.backbone.encoder;
         let mut h = enc.patcher.forward(patches.clone());
         if let Some(fm) = &enc.freq_mod {
-            let tokens = input
-                .freq_token
-                .clone()
-                .expect("this checkpoint uses resolution_prefix_tuning: a frequency token is required");
+            let tokens = input.freq_token.clone().expect(
+                "this checkpoint uses resolution_prefix_tuning: a frequency token is required",
+            );
             let [b, c, _, d] = h.dims();
-            let emb = fm.forward(tokens).reshape([b, 1, 1, d]).expand([b, c, 1, d]);
+            let emb = fm
+                .forward(tokens)
+                .reshape([b, 1, 1, d])
+                .expand([b, c, 1, d]);
             h = Tensor::cat(vec![emb, h], 2);
         }
         if let Some(pe) = &enc.positional_encoder {
@@ -308,9 +331,11 @@ impl TtmModel {
             None => backbone_hidden_state.clone(),
         };
 
-        let y = self
-            .head
-            .forward(decoder_hidden_state.clone(), &past, input.future_values.as_ref());
+        let y = self.head.forward(
+            decoder_hidden_state.clone(),
+            &past,
+            input.future_values.as_ref(),
+        );
         let (loc, scl) = match &self.head.channel_select {
             Some(sel) => (select_channels(loc, sel), select_channels(scl, sel)),
             None => (loc, scl),
@@ -367,7 +392,9 @@ impl TtmModel {
         let frozen = match self.finetune {
             FinetuneMode::Full => frozen_pe,
             FinetuneMode::FrozenBackbone => self.backbone.num_params(),
-            FinetuneMode::HeadOnly => self.backbone.num_params() + self.decoder.as_ref().map_or(0, |d| d.num_params()),
+            FinetuneMode::HeadOnly => {
+                self.backbone.num_params() + self.decoder.as_ref().map_or(0, |d| d.num_params())
+            }
         };
         self.num_params() - frozen
     }
@@ -379,7 +406,11 @@ impl TtmModel {
 
 /// granite-tsfm's length handling: keep the last `len` steps, or left-pad with zeros (the mask,
 /// when given, with zeros too).
-pub fn fit_context(past: &Tensor<3>, mask: Option<&Tensor<3>>, len: usize) -> (Tensor<3>, Option<Tensor<3>>) {
+pub fn fit_context(
+    past: &Tensor<3>,
+    mask: Option<&Tensor<3>>,
+    len: usize,
+) -> (Tensor<3>, Option<Tensor<3>>) {
     let fit = |x: &Tensor<3>| {
         let [b, t, c] = x.dims();
         if t > len {

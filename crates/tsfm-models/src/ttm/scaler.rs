@@ -13,7 +13,11 @@ const STD_MINIMUM_SCALE: f64 = 1e-5;
 const MEAN_MINIMUM_SCALE: f64 = 1e-10;
 
 /// `(scaled, loc, scale)`; inputs `[batch, time, channels]`, loc/scale `[batch, 1, channels]`.
-pub fn scale(kind: TtmScaling, x: Tensor<3>, observed: Tensor<3>) -> (Tensor<3>, Tensor<3>, Tensor<3>) {
+pub fn scale(
+    kind: TtmScaling,
+    x: Tensor<3>,
+    observed: Tensor<3>,
+) -> (Tensor<3>, Tensor<3>, Tensor<3>) {
     match kind {
         TtmScaling::Std => {
             let denom = observed.clone().sum_dim(1).clamp_min(1.0);
@@ -33,7 +37,9 @@ pub fn scale(kind: TtmScaling, x: Tensor<3>, observed: Tensor<3>) -> (Tensor<3>,
             let batch_obs = num_observed.clone().sum_dim(0).clamp_min(1.0);
             let default_scale = (batch_sum / batch_obs).expand(scale.shape());
             let none_observed = num_observed.lower_equal_elem(0.0);
-            let scale = scale.mask_where(none_observed, default_scale).clamp_min(MEAN_MINIMUM_SCALE);
+            let scale = scale
+                .mask_where(none_observed, default_scale)
+                .clamp_min(MEAN_MINIMUM_SCALE);
             let scaled = x / scale.clone();
             let loc = scale.zeros_like();
             (scaled, loc, scale)
@@ -41,7 +47,11 @@ pub fn scale(kind: TtmScaling, x: Tensor<3>, observed: Tensor<3>) -> (Tensor<3>,
         TtmScaling::None => {
             let [b, _, c] = x.dims();
             let device = x.device();
-            (x, Tensor::zeros([b, 1, c], &device), Tensor::ones([b, 1, c], &device))
+            (
+                x,
+                Tensor::zeros([b, 1, c], &device),
+                Tensor::ones([b, 1, c], &device),
+            )
         }
     }
 }

@@ -57,7 +57,11 @@ impl WeightSource {
     /// Checkpoint tensors no layer asked for.
     pub fn unused(&self) -> Vec<String> {
         let s = self.store.borrow();
-        s.tensors.keys().filter(|k| !s.used.contains(*k)).cloned().collect()
+        s.tensors
+            .keys()
+            .filter(|k| !s.used.contains(*k))
+            .cloned()
+            .collect()
     }
 }
 
@@ -111,13 +115,22 @@ impl<'a> VarBuilder<'a> {
     }
 
     /// A parameter with the HF shape `shape`.
-    pub fn get<const D: usize>(&self, name: &str, shape: [usize; D]) -> Result<Param<Tensor<D>>, ModelError> {
+    pub fn get<const D: usize>(
+        &self,
+        name: &str,
+        shape: [usize; D],
+    ) -> Result<Param<Tensor<D>>, ModelError> {
         let t = self.take(name, &shape)?;
         Ok(param_from_host(t, self.device))
     }
 
     /// A PyTorch `Linear` weight `[out, in]`, returned as Burn's `[in, out]`.
-    pub fn get_linear_weight(&self, name: &str, d_in: usize, d_out: usize) -> Result<Param<Tensor<2>>, ModelError> {
+    pub fn get_linear_weight(
+        &self,
+        name: &str,
+        d_in: usize,
+        d_out: usize,
+    ) -> Result<Param<Tensor<2>>, ModelError> {
         let t = self.take(name, &[d_out, d_in])?.transposed_2d();
         Ok(param_from_host(t, self.device))
     }
@@ -142,7 +155,11 @@ impl NamedCollector<'_> {
             // Enum variants are an implementation detail, not part of the HF name.
             .filter(|(_, ty)| !ty.starts_with("Enum:"))
             // `_0`, `_1` fields stand for `nn.Sequential` indices (`freq_mod.0`).
-            .map(|(n, _)| n.strip_prefix('_').filter(|r| r.chars().all(|c| c.is_ascii_digit())).unwrap_or(n))
+            .map(|(n, _)| {
+                n.strip_prefix('_')
+                    .filter(|r| r.chars().all(|c| c.is_ascii_digit()))
+                    .unwrap_or(n)
+            })
             .collect();
         parts.join(".")
     }
@@ -156,7 +173,8 @@ impl NamedCollector<'_> {
 
 impl ModuleVisitor for NamedCollector<'_> {
     fn enter_module(&mut self, name: &str, container_type: &str) {
-        self.path.push((name.to_string(), container_type.to_string()));
+        self.path
+            .push((name.to_string(), container_type.to_string()));
     }
 
     fn exit_module(&mut self, _name: &str, _container_type: &str) {

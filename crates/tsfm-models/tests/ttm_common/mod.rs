@@ -30,7 +30,11 @@ pub fn to_tensor<const D: usize>(t: &HostTensor, device: &Device) -> Tensor<D> {
 
 pub fn to_host<const D: usize>(t: Tensor<D>) -> HostTensor {
     let shape = t.dims().to_vec();
-    let data = t.into_data().convert::<f32>().try_to_vec::<f32>().expect("f32 data");
+    let data = t
+        .into_data()
+        .convert::<f32>()
+        .try_to_vec::<f32>()
+        .expect("f32 data");
     HostTensor::new(shape, data)
 }
 
@@ -40,7 +44,7 @@ pub fn assert_close(name: &str, actual: &HostTensor, expected: &HostTensor) {
     let mut worst = (0usize, 0f32);
     for (i, (a, e)) in actual.data.iter().zip(&expected.data).enumerate() {
         let excess = (a - e).abs() - (ATOL + RTOL * e.abs());
-        if !(excess <= worst.1) {
+        if excess > worst.1 || excess.is_nan() {
             worst = (i, excess);
         }
     }

@@ -1,0 +1,354 @@
+//! The preprocessing pipeline: grid -> gaps -> imputation -> split -> scale -> windows.
+
+use crate::calendar::{N_CALENDAR, hour_of_day};
+use crate::features::{derivation, on_board};
+use crate::gaps::{DEFAULT_MAX_GAP_MINUTES, interpolate_short_gaps, segments};
+use crate::grid::{modal_interval, regularize};
+use crate::impute::{Imputation, impute, observed_mask};
+use crate::preprocess_error::PreprocessError;
+use crate::scaler::{Scaler, ScalingMethod, ScalingScope};
+use crate::series::Series;
+use crate::split::{MIN_VALIDATION_WINDOWS, Role, SplitSpec};
+use crate::window::{ProcessedSeries, WindowSet};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PipelineOptions {
+    /// Forecast target channel (e.g. `bg`).
+    pub target: String,
+    /// Channels fed as past covariates, after the target, in this order. `iob` / `cob` are
+    /// derived from `insulin` / `carbs` (see [`crate::features`]) when the data lacks them.
+    pub past_covariates: Vec<String>,
+    /// Longest target gap filled by linear interpolation: missing steps × interval ≤ this.
+    /// Longer gaps split the series into segments.
+    pub max_gap_minutes: u32,
+    /// Imputation per covariate column; others use `default_imputation`.
+    pub imputation: BTreeMap<String, Imputation>,
+    pub default_imputation: Imputation,
+    pub scaling: ScalingMethod,
+    pub scaling_scope: ScalingScope,
+    pub split: SplitSpec,
+    pub context_length: usize,
+    pub horizon: usize,
+    /// Step between consecutive window origins (all splits).
+    pub stride: usize,
+    /// Hour-of-day sin/cos as known-future covariates.
+    pub calendar: bool,
+}
+
+impl Default for PipelineOptions {
+    fn default() -> Self {
+        PipelineOptions {
+            target: "bg".into(),
+            past_covariates: Vec::new(),
+            max_gap_minutes: DEFAULT_MAX_GAP_MINUTES,
+            imputation: BTreeMap::new(),
+            default_imputation: Imputation::Linear,
+            scaling: ScalingMethod::Standard,
+            scaling_scope: ScalingScope::Global,
+            split: SplitSpec::default(),
+            context_length: 512,
+            horizon: 96,
+            stride: 1,
+            calendar: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PipelineReport {
+    pub series: usize,
+    /// Series with fewer than two readings (no interval), left out.
+    pub series_skipped: usize,
+    pub input_rows: usize,
+    /// Rows on the regular grid.
+    pub rows: usize,
+    pub gaps_interpolated: usize,
+    pub segments_kept: usize,
+    /// Segments shorter than context_length + horizon.
+    pub segments_dropped: usize,
+    pub windows_train: usize,
+    pub windows_val: usize,
+    pub windows_test: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub series: Arc<[ProcessedSeries]>,
+    pub scaler: Scaler,
+    pub train: WindowSet,
+    pub val: WindowSet,
+    pub test: WindowSet,
+    pub report: PipelineReport,
+}
+
+impl Prepared {
+    /// Errors when validation windows are needed (early stopping / best-model selection) but
+    /// the validation split is empty or tiny.
+    pub fn require_validation(&self, needed: bool) -> Result<(), PreprocessError> {
+        if needed && self.val.len() < MIN_VALIDATION_WINDOWS {
+            return Err(PreprocessError::ValidationTooSmall {
+                windows: self.val.len(),
+                minimum: MIN_VALIDATION_WINDOWS,
+            });
+        }
+        Ok(())
+    }
+
+    /// Windows whose context ends at a local time of day (see [`WindowSet::anchored`]).
+    pub fn anchored(
+        &self,
+        role: Option<Role>,
+        time_of_day_seconds: i64,
+        context: usize,
+        horizon: usize,
+    ) -> WindowSet {
+        WindowSet::anchored(
+            self.series.clone(),
+            role,
+            time_of_day_seconds,
+            context,
+            horizon,
+        )
+    }
+
+    /// Scaled target values of series `series_index` back to data units, in place.
+    pub fn unscale_target(&self, series_index: usize, values: &mut [f32]) {
+        let a = self.scaler.affine(&self.series[series_index].id, 0);
+        values
+            .iter_mut()
+            .for_each(|v| *v = a.invert(*v as f64) as f32);
+    }
+}
+
+/// Runs the pipeline and fits a new scaler on the training range.
+pub fn run(series: Vec<Series>, opts: &PipelineOptions) -> Result<Prepared, PreprocessError> {
+    let prepared = run_inner(series, opts, None)?;
+    if prepared.train.is_empty() {
+        return Err(PreprocessError::NoTrainingWindows {
+            needed: opts.context_length + opts.horizon,
+        });
+    }
+    Ok(prepared)
+}
+
+/// Runs the pipeline with an already fitted scaler (evaluation / prediction of a saved model).
+pub fn run_with_scaler(
+    series: Vec<Series>,
+    opts: &PipelineOptions,
+    scaler: Scaler,
+) -> Result<Prepared, PreprocessError> {
+    run_inner(series, opts, Some(scaler))
+}
+
+fn check_options(opts: &PipelineOptions) -> Result<(), PreprocessError> {
+    for (option, v) in [
+        ("context_length", opts.context_length),
+        ("horizon", opts.horizon),
+        ("stride", opts.stride),
+    ] {
+        if v == 0 {
+            return Err(PreprocessError::BadOption {
+                option,
+                message: "must be at least 1".into(),
+            });
+        }
+    }
+    opts.split.validate()
+}
+
+/// One series before scaling: channel values in data units plus masks.
+struct Staged {
+    grid: Series,
+    /// Per channel (target first): values before imputation (for fitting), after imputation.
+    raw: Vec<Vec<f64>>,
+    filled: Vec<Vec<f64>>,
+    masks: Vec<Vec<f32>>,
+    segments: Vec<std::ops::Range<usize>>,
+    splits: crate::split::SplitRanges,
+}
+
+fn stage(
+    s: &Series,
+    opts: &PipelineOptions,
+    report: &mut PipelineReport,
+) -> Result<Staged, PreprocessError> {
+    let names: Vec<&String> = std::iter::once(&opts.target)
+        .chain(&opts.past_covariates)
+        .collect();
+    for (i, name) in names.iter().enumerate() {
+        let derivable = i > 0 && derivation(name).is_some_and(|(src, _)| s.channel(src).is_some());
+        if s.channel(name).is_none() && !derivable {
+            return Err(if i == 0 {
+                PreprocessError::MissingTarget {
+                    series: s.id.clone(),
+                    column: (*name).clone(),
+                    available: s
+                        .channels
+                        .iter()
+                        .map(|c| c.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                }
+            } else {
+                PreprocessError::MissingCovariate {
+                    series: s.id.clone(),
+                    column: (*name).clone(),
+                }
+            });
+        }
+    }
+    let mut grid = regularize(s)?;
+    let interval = modal_interval(&grid.timestamps).expect("grid has an interval");
+    // IOB/COB requested but not in the data: derive them from insulin/carbs on the grid.
+    for name in &opts.past_covariates {
+        if grid.channel(name).is_none()
+            && let Some((src, tmax)) = derivation(name)
+        {
+            let doses = &grid.channel(src).expect("checked above").values;
+            let values = on_board(doses, interval as f64 / 60.0, tmax);
+            grid.channels.push(crate::series::Channel {
+                name: name.clone(),
+                values,
+            });
+        }
+    }
+    let max_gap_steps = (opts.max_gap_minutes as i64 * 60 / interval) as usize;
+    let mut raw = Vec::new();
+    let mut filled = Vec::new();
+    let mut masks = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        let mut v = grid.channel(name).expect("checked above").values.clone();
+        masks.push(observed_mask(&v));
+        raw.push(v.clone());
+        if i == 0 {
+            report.gaps_interpolated += interpolate_short_gaps(&mut v, max_gap_steps);
+        } else {
+            let strategy = opts
+                .imputation
+                .get(*name)
+                .copied()
+                .unwrap_or(opts.default_imputation);
+            impute(&mut v, strategy);
+        }
+        filled.push(v);
+    }
+    let (segs, dropped) = segments(&filled[0], opts.context_length + opts.horizon);
+    report.segments_kept += segs.len();
+    report.segments_dropped += dropped;
+    let splits = opts.split.assign(&grid.id, &grid.timestamps, &segs);
+    Ok(Staged {
+        grid,
+        raw,
+        filled,
+        masks,
+        segments: segs,
+        splits,
+    })
+}
+
+fn run_inner(
+    series: Vec<Series>,
+    opts: &PipelineOptions,
+    scaler: Option<Scaler>,
+) -> Result<Prepared, PreprocessError> {
+    check_options(opts)?;
+    let mut report = PipelineReport::default();
+    let mut staged = Vec::new();
+    for s in &series {
+        report.input_rows += s.len();
+        if s.len() < 2 {
+            report.series_skipped += 1;
+            continue;
+        }
+        staged.push(stage(s, opts, &mut report)?);
+    }
+    report.series = staged.len();
+    let names: Vec<String> = std::iter::once(opts.target.clone())
+        .chain(opts.past_covariates.iter().cloned())
+        .collect();
+    let scaler = match scaler {
+        Some(s) => {
+            for n in &names {
+                s.channel_index(n)?;
+            }
+            s
+        }
+        None => {
+            // Only the training range of each series (observed values) influences the fit.
+            let data: Vec<(&str, Vec<&[f64]>)> = staged
+                .iter()
+                .map(|st| {
+                    let r = st.splits.train.clone();
+                    (
+                        st.grid.id.as_str(),
+                        st.raw.iter().map(|v| &v[r.clone()]).collect(),
+                    )
+                })
+                .collect();
+            Scaler::fit(opts.scaling, opts.scaling_scope, names.clone(), &data)
+        }
+    };
+    let n_future = if opts.calendar { N_CALENDAR } else { 0 };
+    let processed: Vec<ProcessedSeries> = staged
+        .into_iter()
+        .map(|st| {
+            let n = st.grid.len();
+            let ch = names.len();
+            let mut values = vec![0.0f32; n * ch];
+            let mut observed = vec![0.0f32; n * ch];
+            for (c, name) in names.iter().enumerate() {
+                let a = scaler.affine(&st.grid.id, scaler.channel_index(name).expect("checked"));
+                for t in 0..n {
+                    let x = st.filled[c][t];
+                    values[t * ch + c] = if x.is_nan() { 0.0 } else { a.apply(x) as f32 };
+                    observed[t * ch + c] = st.masks[c][t];
+                }
+            }
+            let future = if opts.calendar {
+                st.grid
+                    .timestamps
+                    .iter()
+                    .flat_map(|&t| hour_of_day(t))
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            report.rows += n;
+            let mut filled = st.filled;
+            ProcessedSeries {
+                id: st.grid.id,
+                unit: st.grid.unit,
+                interval_min: st.grid.interval_min,
+                timestamps: st.grid.timestamps,
+                channel_names: names.clone(),
+                values,
+                observed,
+                future,
+                n_future,
+                raw_target: filled.swap_remove(0),
+                segments: st.segments,
+                splits: st.splits,
+            }
+        })
+        .collect();
+    let data: Arc<[ProcessedSeries]> = processed.into();
+    let (c, h, stride) = (opts.context_length, opts.horizon, opts.stride);
+    let train = WindowSet::for_role(data.clone(), Role::Train, c, h, stride);
+    let val = WindowSet::for_role(data.clone(), Role::Val, c, h, stride);
+    let test = WindowSet::for_role(data.clone(), Role::Test, c, h, stride);
+    report.windows_train = train.len();
+    report.windows_val = val.len();
+    report.windows_test = test.len();
+    Ok(Prepared {
+        series: data,
+        scaler,
+        train,
+        val,
+        test,
+        report,
+    })
+}

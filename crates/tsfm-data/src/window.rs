@@ -1,0 +1,305 @@
+//! Windows over processed series: (series, start) pairs, filled into reusable flat buffers.
+//!
+//! A window is `context` steps of history followed by `horizon` forecast steps, entirely inside
+//! one segment (never across a long gap). Its *origin* is the index of the first forecast step.
+//! The trainer shuffles indices (seeded) and converts the flat `Batch` buffers into tensors.
+
+use crate::calendar::N_CALENDAR;
+use crate::series::SECONDS_PER_DAY;
+use crate::split::{Role, SplitRanges};
+use std::ops::Range;
+use std::sync::Arc;
+
+/// One series after the pipeline: on a regular grid, imputed, scaled, with masks.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProcessedSeries {
+    pub id: String,
+    pub unit: Option<String>,
+    pub interval_min: u32,
+    pub timestamps: Vec<i64>,
+    /// Target first, then past covariates.
+    pub channel_names: Vec<String>,
+    /// Scaled values, row-major `[len, channels]`. The target is 0 outside segments (never
+    /// read by a window); everything else is imputed.
+    pub values: Vec<f32>,
+    /// 1 where the value was observed before gap interpolation/imputation, `[len, channels]`.
+    pub observed: Vec<f32>,
+    /// Known-future covariates (calendar), `[len, n_future]`; empty when calendar is off.
+    pub future: Vec<f32>,
+    pub n_future: usize,
+    /// Target in data units after the grid and short-gap interpolation; NaN where missing.
+    pub raw_target: Vec<f64>,
+    pub segments: Vec<Range<usize>>,
+    pub splits: SplitRanges,
+}
+
+impl ProcessedSeries {
+    pub fn n_channels(&self) -> usize {
+        self.channel_names.len()
+    }
+}
+
+/// Flat buffers for one batch; `fill_batch` resizes them in place and reuses the allocation.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Batch {
+    pub batch: usize,
+    pub context: usize,
+    pub horizon: usize,
+    pub channels: usize,
+    pub n_future: usize,
+    /// `[batch, context, channels]`
+    pub past_values: Vec<f32>,
+    pub past_observed_mask: Vec<f32>,
+    /// `[batch, horizon, channels]`
+    pub future_values: Vec<f32>,
+    pub future_observed_mask: Vec<f32>,
+    /// `[batch, horizon, n_future]` (calendar features of the forecast steps)
+    pub future_covariates: Vec<f32>,
+    pub series_index: Vec<usize>,
+    /// Timestamp of the first forecast step of each window.
+    pub origin_timestamp: Vec<i64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct WindowSet {
+    data: Arc<[ProcessedSeries]>,
+    pub context: usize,
+    pub horizon: usize,
+    /// `(series index, first context index)`.
+    windows: Vec<(usize, usize)>,
+}
+
+impl WindowSet {
+    /// Windows whose horizon lies in `role`'s range of each series, every `stride` steps.
+    /// Train windows keep their context inside the train range too; val/test windows may take
+    /// context from the preceding period (granite-tsfm behaviour).
+    pub fn for_role(
+        data: Arc<[ProcessedSeries]>,
+        role: Role,
+        context: usize,
+        horizon: usize,
+        stride: usize,
+    ) -> WindowSet {
+        let mut windows = Vec::new();
+        for (si, s) in data.iter().enumerate() {
+            let r = s.splits.get(role);
+            let ctx_floor = if role == Role::Train { r.start } else { 0 };
+            for seg in &s.segments {
+                let first = (seg.start.max(ctx_floor) + context).max(r.start);
+                let end = seg.end.min(r.end);
+                if end < horizon || first > end - horizon {
+                    continue;
+                }
+                let last = end - horizon;
+                windows.extend(
+                    (first..=last)
+                        .step_by(stride.max(1))
+                        .map(|o| (si, o - context)),
+                );
+            }
+        }
+        WindowSet {
+            data,
+            context,
+            horizon,
+            windows,
+        }
+    }
+
+    /// Windows whose context ends at `time_of_day_seconds` local time: the last context step is
+    /// at that time and the forecast starts one interval later (midnight-anchored nocturnal
+    /// evaluation: `0`, with horizon 8 h). With `role`, only horizons inside that split.
+    pub fn anchored(
+        data: Arc<[ProcessedSeries]>,
+        role: Option<Role>,
+        time_of_day_seconds: i64,
+        context: usize,
+        horizon: usize,
+    ) -> WindowSet {
+        let mut windows = Vec::new();
+        for (si, s) in data.iter().enumerate() {
+            let r = role.map_or(0..s.timestamps.len(), |role| s.splits.get(role));
+            for seg in &s.segments {
+                let first = (seg.start + context).max(r.start);
+                let end = seg.end.min(r.end);
+                for o in first..(end + 1).saturating_sub(horizon) {
+                    if s.timestamps[o - 1].rem_euclid(SECONDS_PER_DAY) == time_of_day_seconds {
+                        windows.push((si, o - context));
+                    }
+                }
+            }
+        }
+        WindowSet {
+            data,
+            context,
+            horizon,
+            windows,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.windows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.windows.is_empty()
+    }
+
+    /// `(series index, first context index)` of every window.
+    pub fn windows(&self) -> &[(usize, usize)] {
+        &self.windows
+    }
+
+    pub fn data(&self) -> &[ProcessedSeries] {
+        &self.data
+    }
+
+    pub fn n_channels(&self) -> usize {
+        self.data.first().map_or(0, |s| s.n_channels())
+    }
+
+    pub fn n_future(&self) -> usize {
+        self.data.first().map_or(N_CALENDAR, |s| s.n_future)
+    }
+
+    /// The target of window `i`'s horizon in data units (NaN never occurs inside segments).
+    pub fn raw_future_target(&self, i: usize) -> &[f64] {
+        let (si, start) = self.windows[i];
+        let o = start + self.context;
+        &self.data[si].raw_target[o..o + self.horizon]
+    }
+
+    /// Fills `out` with the windows at `indices` (positions in this set).
+    pub fn fill_batch(&self, indices: &[usize], out: &mut Batch) {
+        let (c, h, ch, nf) = (
+            self.context,
+            self.horizon,
+            self.n_channels(),
+            self.n_future(),
+        );
+        let b = indices.len();
+        out.batch = b;
+        out.context = c;
+        out.horizon = h;
+        out.channels = ch;
+        out.n_future = nf;
+        out.past_values.resize(b * c * ch, 0.0);
+        out.past_observed_mask.resize(b * c * ch, 0.0);
+        out.future_values.resize(b * h * ch, 0.0);
+        out.future_observed_mask.resize(b * h * ch, 0.0);
+        out.future_covariates.resize(b * h * nf, 0.0);
+        out.series_index.clear();
+        out.origin_timestamp.clear();
+        for (k, &i) in indices.iter().enumerate() {
+            let (si, start) = self.windows[i];
+            let s = &self.data[si];
+            let o = start + c;
+            let past = start * ch..o * ch;
+            let fut = o * ch..(o + h) * ch;
+            out.past_values[k * c * ch..(k + 1) * c * ch].copy_from_slice(&s.values[past.clone()]);
+            out.past_observed_mask[k * c * ch..(k + 1) * c * ch].copy_from_slice(&s.observed[past]);
+            out.future_values[k * h * ch..(k + 1) * h * ch].copy_from_slice(&s.values[fut.clone()]);
+            out.future_observed_mask[k * h * ch..(k + 1) * h * ch]
+                .copy_from_slice(&s.observed[fut]);
+            out.future_covariates[k * h * nf..(k + 1) * h * nf]
+                .copy_from_slice(&s.future[o * nf..(o + h) * nf]);
+            out.series_index.push(si);
+            out.origin_timestamp.push(s.timestamps[o]);
+        }
+    }
+}
+
+#[cfg(test)]
+// One-segment lists like `[0..10]` are meant, not a list of the numbers in the range.
+#[allow(clippy::single_range_in_vec_init)]
+mod tests {
+    use super::*;
+
+    /// 2 channels: value = index (target), 100 + index (covariate); calendar off.
+    fn toy(len: usize, segments: Vec<Range<usize>>, splits: SplitRanges) -> ProcessedSeries {
+        let mut values = Vec::new();
+        for i in 0..len {
+            values.push(i as f32);
+            values.push(100.0 + i as f32);
+        }
+        ProcessedSeries {
+            id: "a".into(),
+            unit: None,
+            interval_min: 60,
+            timestamps: (0..len as i64).map(|i| i * 3600).collect(),
+            channel_names: vec!["y".into(), "x".into()],
+            observed: vec![1.0; len * 2],
+            values,
+            future: vec![],
+            n_future: 0,
+            raw_target: (0..len).map(|i| i as f64).collect(),
+            segments,
+            splits,
+        }
+    }
+
+    #[test]
+    fn role_windows_respect_segments_and_splits() {
+        let splits = SplitRanges {
+            train: 0..12,
+            val: 12..16,
+            test: 16..20,
+        };
+        let data: Arc<[ProcessedSeries]> = vec![toy(20, vec![0..9, 10..20], splits)].into();
+        // context 3, horizon 2: segment 0..9 -> origins 3..=7; segment 10..20 (train part 10..12) none.
+        let train = WindowSet::for_role(data.clone(), Role::Train, 3, 2, 1);
+        assert_eq!(train.windows(), &[(0, 0), (0, 1), (0, 2), (0, 3), (0, 4)]);
+        let strided = WindowSet::for_role(data.clone(), Role::Train, 3, 2, 2);
+        assert_eq!(strided.windows(), &[(0, 0), (0, 2), (0, 4)]);
+        // val horizons in 12..16, context may start in train (from 10, the segment start).
+        let val = WindowSet::for_role(data.clone(), Role::Val, 3, 2, 1);
+        assert_eq!(val.windows(), &[(0, 10), (0, 11)]);
+        let test = WindowSet::for_role(data, Role::Test, 3, 2, 1);
+        assert_eq!(test.windows(), &[(0, 13), (0, 14), (0, 15)]);
+    }
+
+    #[test]
+    fn fill_batch_exact_and_reuses_buffers() {
+        let splits = SplitRanges {
+            train: 0..20,
+            val: 20..20,
+            test: 20..20,
+        };
+        let data: Arc<[ProcessedSeries]> = vec![toy(20, vec![0..20], splits)].into();
+        let w = WindowSet::for_role(data, Role::Train, 2, 1, 1);
+        let mut b = Batch::default();
+        w.fill_batch(&[3, 0], &mut b);
+        assert_eq!(
+            b.past_values,
+            vec![3.0, 103.0, 4.0, 104.0, 0.0, 100.0, 1.0, 101.0]
+        );
+        assert_eq!(b.future_values, vec![5.0, 105.0, 2.0, 102.0]);
+        assert_eq!(b.origin_timestamp, vec![5 * 3600, 2 * 3600]);
+        assert_eq!(b.series_index, vec![0, 0]);
+        assert_eq!(w.raw_future_target(3), &[5.0]);
+        let ptr = b.past_values.as_ptr();
+        w.fill_batch(&[1, 2], &mut b);
+        assert_eq!(ptr, b.past_values.as_ptr());
+        assert_eq!(
+            b.past_values,
+            vec![1.0, 101.0, 2.0, 102.0, 2.0, 102.0, 3.0, 103.0]
+        );
+    }
+
+    #[test]
+    fn anchored_at_time_of_day() {
+        // hourly for 3 days: context 4 ends at 00:00 (index 24 and 48), horizon 8.
+        let splits = SplitRanges {
+            train: 0..72,
+            val: 72..72,
+            test: 72..72,
+        };
+        let data: Arc<[ProcessedSeries]> = vec![toy(72, vec![0..72], splits)].into();
+        let w = WindowSet::anchored(data.clone(), None, 0, 4, 8);
+        assert_eq!(w.windows(), &[(0, 21), (0, 45)]);
+        let mut b = Batch::default();
+        w.fill_batch(&[0], &mut b);
+        assert_eq!(b.origin_timestamp, vec![25 * 3600]);
+        assert!(WindowSet::anchored(data, Some(Role::Test), 0, 4, 8).is_empty());
+    }
+}

@@ -1,0 +1,58 @@
+//! The saved evaluation report (pretty JSON, written atomically).
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::evaluator::MetricsReport;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("report {path}: cannot write (check the directory exists and is writable): {source}")]
+    Write { path: PathBuf, source: std::io::Error },
+    #[error("report {path}: cannot read: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("report {path}: invalid JSON at line {}, column {}: {source}", source.line(), source.column())]
+    Json { path: PathBuf, source: serde_json::Error },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DataInfo {
+    pub dataset: String,
+    pub split: String,
+    pub units: String,
+    pub n_windows: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvaluationReport {
+    pub model: String,
+    pub experiment: String,
+    pub run_id: String,
+    /// RFC 3339 time of the evaluation.
+    pub timestamp: String,
+    pub data: DataInfo,
+    pub metrics: MetricsReport,
+}
+
+impl EvaluationReport {
+    /// Writes pretty JSON to `path` via a temporary file in the same directory and a rename, so
+    /// readers never see a half-written report.
+    pub fn write_json(&self, path: &Path) -> Result<(), ReportError> {
+        let err = |source| ReportError::Write { path: path.to_path_buf(), source };
+        let text = serde_json::to_string_pretty(self).map_err(|e| err(std::io::Error::other(e)))?;
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let tmp = path.with_file_name(format!(".{name}.tmp{}", std::process::id()));
+        std::fs::write(&tmp, text).map_err(err)?;
+        std::fs::rename(&tmp, path).map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            err(e)
+        })
+    }
+
+    pub fn read_json(path: &Path) -> Result<Self, ReportError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ReportError::Read { path: path.to_path_buf(), source })?;
+        serde_json::from_str(&text).map_err(|source| ReportError::Json { path: path.to_path_buf(), source })
+    }
+}

@@ -1,0 +1,95 @@
+//! The `Forecaster` side of TTM: fine-tune modes, parameter counts, loss kinds, context length.
+
+mod ttm_common;
+
+use burn::Tensor;
+use burn::tensor::Device;
+use tsfm_models::ttm::{TtmInput, TtmModel};
+use tsfm_models::{FinetuneMode, ForecastInput, Forecaster, LossKind};
+use ttm_common::*;
+
+fn load(device: &Device) -> TtmModel {
+    TtmModel::from_pretrained(&model_dir(), device).unwrap().0
+}
+
+#[test]
+fn finetune_modes_set_trainable_counts_and_stop_gradients() {
+    let device = Device::flex().autodiff();
+    let full = load(&device);
+    assert_eq!(full.param_counts().total, 11_230);
+    assert_eq!(full.param_counts().trainable, 11_230);
+    let frozen = load(&device).apply_finetune_mode(FinetuneMode::FrozenBackbone);
+    assert_eq!(frozen.param_counts().trainable, 1_128 + 528);
+    let head = load(&device)
+        .apply_finetune_mode(FinetuneMode::HeadOnly)
+        .with_dropout(false);
+    assert_eq!(head.param_counts().trainable, 528);
+
+    let inputs = fixture("inputs.safetensors");
+    let mut batch = ForecastInput::context(to_tensor::<3>(&inputs["past_values"], &device));
+    batch.future_values = Some(to_tensor::<3>(&inputs["future_values"], &device));
+    let grads = head.loss(&batch, LossKind::Mse).backward();
+    let names: Vec<String> = head.hf_gradients(&grads).into_keys().collect();
+    assert_eq!(
+        names,
+        vec![
+            "head.base_forecast_block.bias",
+            "head.base_forecast_block.weight"
+        ]
+    );
+}
+
+#[test]
+fn loss_kinds_follow_their_definitions() {
+    let device = Device::flex();
+    let model = load(&device);
+    assert!(model.supports_loss(LossKind::Mse));
+    assert!(!model.supports_loss(LossKind::Quantile));
+    let pred = Tensor::<3>::from_data([[[1.0f32], [2.0], [4.0]]], &device);
+    let target = Tensor::<3>::from_data([[[1.5f32], [0.0], [4.0]]], &device);
+    let value = |k| to_host(model.loss_from_prediction(pred.clone(), &target, None, k)).data[0];
+    assert!((value(LossKind::Mse) - (0.25 + 4.0) / 3.0).abs() < 1e-6);
+    assert!((value(LossKind::Mae) - 2.5 / 3.0).abs() < 1e-6);
+    // Huber(delta 1): 0.5*0.5^2 = 0.125 and 1*(2-0.5) = 1.5.
+    assert!((value(LossKind::Huber { delta: 1.0 }) - 1.625 / 3.0).abs() < 1e-6);
+    let mask = Tensor::<3>::from_data([[[1.0f32], [0.0], [1.0]]], &device);
+    let masked = model.loss_from_prediction(pred, &target, Some(&mask), LossKind::Mse);
+    assert!((to_host(masked).data[0] - 0.125).abs() < 1e-6);
+}
+
+#[test]
+fn longer_context_keeps_the_last_steps_and_short_context_is_left_padded() {
+    let device = Device::flex();
+    let model = load(&device);
+    let past = to_tensor::<3>(&fixture("inputs.safetensors")["past_values"], &device);
+    let reference = to_host(
+        model
+            .forward(&TtmInput::new(past.clone()), false)
+            .prediction,
+    );
+    let longer = Tensor::cat(
+        vec![Tensor::<3>::ones([4, 5, 1], &device) * 7.0, past.clone()],
+        1,
+    );
+    assert_eq!(
+        to_host(model.forward(&TtmInput::new(longer), false).prediction),
+        reference
+    );
+
+    let short = past.clone().narrow(1, 8, 24);
+    let mut a = TtmInput::new(short.clone());
+    a.past_observed_mask = Some(short.ones_like());
+    let padded = Tensor::cat(vec![Tensor::<3>::zeros([4, 8, 1], &device), short], 1);
+    let mut b = TtmInput::new(padded);
+    b.past_observed_mask = Some(Tensor::cat(
+        vec![
+            Tensor::<3>::zeros([4, 8, 1], &device),
+            Tensor::ones([4, 24, 1], &device),
+        ],
+        1,
+    ));
+    assert_eq!(
+        to_host(model.forward(&a, false).prediction),
+        to_host(model.forward(&b, false).prediction)
+    );
+}
