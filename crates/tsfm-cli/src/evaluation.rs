@@ -51,7 +51,13 @@ pub fn predict_split<F: Forecaster>(
             let origin = start + context;
             let ch = s.n_channels();
             let truth = (origin..origin + horizon)
-                .map(|t| if s.observed[t * ch] > 0.0 { s.raw_target[t] } else { f64::NAN })
+                .map(|t| {
+                    if s.observed[t * ch] > 0.0 {
+                        s.raw_target[t]
+                    } else {
+                        f64::NAN
+                    }
+                })
                 .collect();
             out.push(WindowPrediction {
                 series_id: s.id.clone(),
@@ -110,8 +116,18 @@ pub fn evaluate_split<F: Forecaster>(
     config: &Config,
     device: &Device,
 ) -> anyhow::Result<SplitResult> {
-    let predictions = predict_split(model, data, split, config.evaluation.eval_batch_size as usize, device);
-    let interval = predictions.first().map(|p| p.interval_min).unwrap_or(5).max(1);
+    let predictions = predict_split(
+        model,
+        data,
+        split,
+        config.evaluation.eval_batch_size as usize,
+        device,
+    );
+    let interval = predictions
+        .first()
+        .map(|p| p.interval_min)
+        .unwrap_or(5)
+        .max(1);
     let mut headline = Vec::new();
     for &minutes in &config.evaluation.horizons_min {
         let step = (minutes / interval as u64) as usize;
@@ -129,7 +145,11 @@ pub fn evaluate_split<F: Forecaster>(
             }
         }
         if n > 0 {
-            headline.push((format!("{minutes}min"), (sm / n as f64).sqrt(), (sp / n as f64).sqrt()));
+            headline.push((
+                format!("{minutes}min"),
+                (sm / n as f64).sqrt(),
+                (sp / n as f64).sqrt(),
+            ));
         }
     }
     Ok(SplitResult {

@@ -74,7 +74,11 @@ pub struct ExperimentData {
 }
 
 /// Load (or build) the processed cache for `config.data` and run the preprocessing pipeline.
-pub fn prepare_data(config: &Config, context: usize, horizon: usize) -> anyhow::Result<ExperimentData> {
+pub fn prepare_data(
+    config: &Config,
+    context: usize,
+    horizon: usize,
+) -> anyhow::Result<ExperimentData> {
     prepare_data_with(config, context, horizon, None)
 }
 
@@ -190,8 +194,13 @@ impl TensorWindows<'_> {
             future_values: Some(tensor3(b.future_values.clone(), future, device)),
             future_observed_mask: Some(tensor3(b.future_observed_mask.clone(), future, device)),
             past_covariates: None,
-            future_covariates: (b.n_future > 0)
-                .then(|| tensor3(b.future_covariates.clone(), [b.batch, b.horizon, b.n_future], device)),
+            future_covariates: (b.n_future > 0).then(|| {
+                tensor3(
+                    b.future_covariates.clone(),
+                    [b.batch, b.horizon, b.n_future],
+                    device,
+                )
+            }),
         };
         (input, b.clone())
     }

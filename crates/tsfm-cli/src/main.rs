@@ -25,7 +25,10 @@ fn main() {
             eprintln!("error: {err:?}");
         } else if let Some(errors) = err.downcast_ref::<tsfm_config::ConfigErrors>() {
             let n = errors.len();
-            eprintln!("error: {n} problem{} in the configuration:", if n == 1 { "" } else { "s" });
+            eprintln!(
+                "error: {n} problem{} in the configuration:",
+                if n == 1 { "" } else { "s" }
+            );
             for problem in errors.iter() {
                 eprintln!("  {problem}");
             }

@@ -3,7 +3,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
 }
 
 fn tsfm(args: &[&str], cwd: &Path) -> Output {
@@ -26,8 +29,14 @@ fn stderr(o: &Output) -> String {
 fn config_show_prints_the_merged_config_with_overrides() {
     let out = tsfm(
         &[
-            "config", "show", "--config", "configs/experiments/ttm_demo.yaml",
-            "--set", "training.learning_rate=5e-5", "--batch-size", "16",
+            "config",
+            "show",
+            "--config",
+            "configs/experiments/ttm_demo.yaml",
+            "--set",
+            "training.learning_rate=5e-5",
+            "--batch-size",
+            "16",
         ],
         &repo(),
     );
@@ -44,15 +53,25 @@ fn the_embedded_default_resolves_from_any_directory() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tsfm(&["config", "validate"], tmp.path());
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stdout(&out).starts_with("config OK: experiment `ttm_demo`"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).starts_with("config OK: experiment `ttm_demo`"),
+        "{}",
+        stdout(&out)
+    );
 }
 
 #[test]
 fn a_config_with_three_mistakes_lists_all_three_and_exits_2() {
     let out = tsfm(
         &[
-            "config", "validate", "--set", "training.learnin_rate=1",
-            "--set", "data.batch_size=-3", "--set", "model.device=gpu",
+            "config",
+            "validate",
+            "--set",
+            "training.learnin_rate=1",
+            "--set",
+            "data.batch_size=-3",
+            "--set",
+            "model.device=gpu",
         ],
         &repo(),
     );
@@ -97,7 +116,11 @@ fn write_input(dir: &Path) -> PathBuf {
             } else {
                 format!("{:.3}", offset + (i as f64 / 6.0).sin())
             };
-            text.push_str(&format!("{id},2024-01-01T{:02}:{:02}:00,{value}\n", minutes / 60, minutes % 60));
+            text.push_str(&format!(
+                "{id},2024-01-01T{:02}:{:02}:00,{value}\n",
+                minutes / 60,
+                minutes % 60
+            ));
         }
     }
     let path = dir.join("input.csv");
@@ -113,8 +136,13 @@ fn predict_writes_the_documented_csv_and_matches_tsfm_public() {
     let model = repo().join("data/models/ttm-tiny");
     let out = tsfm(
         &[
-            "predict", "--model-path", model.to_str().unwrap(), "--input", input.to_str().unwrap(),
-            "--output", output.to_str().unwrap(),
+            "predict",
+            "--model-path",
+            model.to_str().unwrap(),
+            "--input",
+            input.to_str().unwrap(),
+            "--output",
+            output.to_str().unwrap(),
         ],
         tmp.path(),
     );
@@ -127,13 +155,22 @@ fn predict_writes_the_documented_csv_and_matches_tsfm_public() {
     assert!(lines[16].starts_with("a,2024-01-01T12:35:00,16,"));
     // Series `b` (the last 32 values) through tsfm_public 0.3.11's
     // TinyTimeMixerForPrediction.from_pretrained("data/models/ttm-tiny"): first 4 steps.
-    let expected = [9.357879638671875, 9.202134132385254, 8.946111679077148, 8.728222846984863];
+    let expected = [
+        9.357879638671875,
+        9.202134132385254,
+        8.946111679077148,
+        8.728222846984863,
+    ];
     for (step, want) in expected.iter().enumerate() {
         let cells: Vec<&str> = lines[17 + step].split(',').collect();
         assert_eq!(cells[0], "b");
         assert_eq!(cells[2], (step + 1).to_string());
         let got: f64 = cells[3].parse().unwrap();
-        assert!((got - want).abs() < 1e-4, "step {}: {got} vs {want}", step + 1);
+        assert!(
+            (got - want).abs() < 1e-4,
+            "step {}: {got} vs {want}",
+            step + 1
+        );
     }
 }
 
@@ -144,16 +181,34 @@ fn predict_refuses_what_the_model_cannot_do_with_exit_2() {
     let model = repo().join("data/models/ttm-tiny");
     let out = tsfm(
         &[
-            "predict", "--model-path", model.to_str().unwrap(), "--input", input.to_str().unwrap(),
-            "--output", "o.csv", "--horizon", "99",
+            "predict",
+            "--model-path",
+            model.to_str().unwrap(),
+            "--input",
+            input.to_str().unwrap(),
+            "--output",
+            "o.csv",
+            "--horizon",
+            "99",
         ],
         tmp.path(),
     );
     assert_eq!(out.status.code(), Some(2));
-    assert_eq!(stderr(&out), "error: --horizon 99: this ttm checkpoint forecasts 1 to 16 steps\n");
+    assert_eq!(
+        stderr(&out),
+        "error: --horizon 99: this ttm checkpoint forecasts 1 to 16 steps\n"
+    );
 
     let out = tsfm(
-        &["predict", "--model-path", "no/such-model", "--input", input.to_str().unwrap(), "--output", "o.csv"],
+        &[
+            "predict",
+            "--model-path",
+            "no/such-model",
+            "--input",
+            input.to_str().unwrap(),
+            "--output",
+            "o.csv",
+        ],
         tmp.path(),
     );
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
@@ -161,9 +216,169 @@ fn predict_refuses_what_the_model_cannot_do_with_exit_2() {
     let bad = tmp.path().join("bad.csv");
     std::fs::write(&bad, "id,timestamp,value\na,2024-01-01T00:00:00,abc\n").unwrap();
     let out = tsfm(
-        &["predict", "--model-path", model.to_str().unwrap(), "--input", bad.to_str().unwrap(), "--output", "o.csv"],
+        &[
+            "predict",
+            "--model-path",
+            model.to_str().unwrap(),
+            "--input",
+            bad.to_str().unwrap(),
+            "--output",
+            "o.csv",
+        ],
         tmp.path(),
     );
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("bad.csv:2"), "{}", stderr(&out));
+}
+
+/// A short real training run on the bundled demo data, everything under a temp dir.
+#[test]
+fn train_writes_the_full_run_layout() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = repo();
+    let raw = repo.join("data/demo/brist1d/train.csv.gz");
+    let model = repo.join("data/models/ttm-tiny");
+    let set = |kv: &str| ["--set".to_string(), kv.to_string()];
+    let mut args: Vec<String> = vec!["train".into()];
+    for kv in [
+        format!("data.raw_path={}", raw.display()),
+        format!("model.model_path={}", model.display()),
+        "model.params.context_length=32".into(),
+        "model.params.prediction_length=16".into(),
+        "training.max_steps=12".into(),
+        "training.eval_steps=6".into(),
+        "training.save_steps=6".into(),
+        "training.logging_steps=3".into(),
+        "data.batch_size=32".into(),
+    ] {
+        args.extend(set(&kv));
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = tsfm(&args, tmp.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let printed = stdout(&out);
+    assert!(printed.contains("test split RMSE (mmol/L):"), "{printed}");
+    assert!(printed.contains("60min: model "), "{printed}");
+
+    let experiment = tmp.path().join("tsfm_results/models/ttm/ttm_demo");
+    let best = std::fs::read_link(experiment.join("best_model")).unwrap();
+    let run = experiment.join(&best);
+    for file in [
+        "config.yaml",
+        "run.json",
+        "metrics.json",
+        "logs/train.jsonl",
+        "model/config.json",
+        "model/model.safetensors",
+        "model/scaler.json",
+        "checkpoints/checkpoint-12/trainer_state.json",
+    ] {
+        assert!(
+            run.join(file).is_file(),
+            "{file} missing in {}",
+            run.display()
+        );
+    }
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("run.json")).unwrap()).unwrap();
+    assert_eq!(manifest["status"], "completed");
+    assert_eq!(manifest["seed"], 42);
+    // 16 hex digits of the SHA-256 of each raw file (train.csv.gz, and activities.txt beside it).
+    let fingerprint = manifest["data_fingerprint"].as_str().unwrap();
+    assert!(
+        fingerprint
+            .split('-')
+            .all(|p| p.len() == 16 && p.chars().all(|c| c.is_ascii_hexdigit())),
+        "{fingerprint}"
+    );
+    let metrics: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("metrics.json")).unwrap()).unwrap();
+    assert_eq!(metrics["global_step"], 12);
+    assert_eq!(metrics["total_params"], 11230);
+    assert!(metrics["best_eval_loss"].as_f64().is_some());
+    // The saved model loads again and forecasts.
+    let input = write_input(tmp.path());
+    let out = tsfm(
+        &[
+            "predict",
+            "--model-path",
+            run.join("model").to_str().unwrap(),
+            "--input",
+            input.to_str().unwrap(),
+            "--output",
+            "p.csv",
+        ],
+        tmp.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let history = std::fs::read_to_string(
+        tmp.path()
+            .join("tsfm_results/results/ttm/ttm_demo/run_history.csv"),
+    )
+    .unwrap();
+    assert!(history.starts_with("timestamp,run_id,kind,model,experiment,seed,global_step,train_loss,best_eval_loss,rmse_30min"));
+    assert_eq!(history.lines().count(), 2);
+    let listed = tsfm(&["runs", "list"], tmp.path());
+    assert!(stdout(&listed).contains(best.to_str().unwrap()));
+}
+
+#[test]
+fn train_dry_run_reports_model_data_and_steps() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = repo();
+    let out = tsfm(
+        &[
+            "train",
+            "--dry-run",
+            "--set",
+            &format!(
+                "data.raw_path={}",
+                repo.join("data/demo/brist1d/train.csv.gz").display()
+            ),
+            "--set",
+            &format!(
+                "model.model_path={}",
+                repo.join("data/models/ttm-tiny").display()
+            ),
+            "--set",
+            "model.params.context_length=32",
+            "--set",
+            "model.params.prediction_length=16",
+        ],
+        tmp.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("11230 parameters, 11230 trainable"), "{text}");
+    assert!(text.contains("steps:  300 optimizer steps"), "{text}");
+    assert!(text.contains("windows train "), "{text}");
+    assert!(!tmp.path().join("tsfm_results").exists());
+}
+
+#[test]
+fn a_checkpoint_shape_that_disagrees_with_the_config_is_a_user_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = repo();
+    let out = tsfm(
+        &[
+            "train",
+            "--dry-run",
+            "--set",
+            &format!(
+                "model.model_path={}",
+                repo.join("data/models/ttm-tiny").display()
+            ),
+            "--set",
+            "model.params.context_length=64",
+            "--set",
+            "model.params.prediction_length=16",
+        ],
+        tmp.path(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("model.params.context_length: the config says 64 but the checkpoint"),
+        "{}",
+        stderr(&out)
+    );
 }

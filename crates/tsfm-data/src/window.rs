@@ -170,6 +170,13 @@ impl WindowSet {
     }
 
     /// Fills `out` with the windows at `indices` (positions in this set).
+    /// Order of the windows in `epoch` for `seed`: a Fisher-Yates shuffle driven by SplitMix64
+    /// seeded from (seed, epoch). A pure function of its inputs, so a trainer resuming mid-epoch
+    /// recomputes the same order and skips the windows it already consumed.
+    pub fn epoch_order(&self, epoch: u64, seed: u64) -> Vec<usize> {
+        epoch_order(self.windows.len(), epoch, seed)
+    }
+
     pub fn fill_batch(&self, indices: &[usize], out: &mut Batch) {
         let (c, h, ch, nf) = (
             self.context,
@@ -209,11 +216,43 @@ impl WindowSet {
     }
 }
 
+/// Seeded, resumable permutation of `0..n` for one epoch (see [`WindowSet::epoch_order`]).
+pub fn epoch_order(n: usize, epoch: u64, seed: u64) -> Vec<usize> {
+    let mut state = seed ^ epoch.wrapping_add(1).wrapping_mul(0xD1B5_4A32_D192_ED03);
+    let mut next = || {
+        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    };
+    let mut order: Vec<usize> = (0..n).collect();
+    for i in (1..n).rev() {
+        let j = (next() % (i as u64 + 1)) as usize;
+        order.swap(i, j);
+    }
+    order
+}
+
 #[cfg(test)]
 // One-segment lists like `[0..10]` are meant, not a list of the numbers in the range.
 #[allow(clippy::single_range_in_vec_init)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn epoch_order_is_a_reproducible_permutation() {
+        let a = epoch_order(100, 3, 42);
+        assert_eq!(a, epoch_order(100, 3, 42));
+        let mut sorted = a.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, (0..100).collect::<Vec<_>>());
+        assert_ne!(a, (0..100).collect::<Vec<_>>());
+        assert_ne!(a, epoch_order(100, 4, 42));
+        assert_ne!(a, epoch_order(100, 3, 43));
+        assert!(epoch_order(0, 0, 0).is_empty());
+        assert_eq!(epoch_order(1, 0, 0), vec![0]);
+    }
 
     /// 2 channels: value = index (target), 100 + index (covariate); calendar off.
     fn toy(len: usize, segments: Vec<Range<usize>>, splits: SplitRanges) -> ProcessedSeries {

@@ -12,12 +12,22 @@
 pub const LINEAR_K: usize = 6;
 
 pub fn persistence(context: &[f64], horizon: usize) -> Vec<f64> {
-    let last = context.iter().rev().copied().find(|v| v.is_finite()).unwrap_or(f64::NAN);
+    let last = context
+        .iter()
+        .rev()
+        .copied()
+        .find(|v| v.is_finite())
+        .unwrap_or(f64::NAN);
     vec![last; horizon]
 }
 
 /// `season_min` minutes (1440 for 24 h) at `interval_min` sampling.
-pub fn seasonal_naive(context: &[f64], horizon: usize, interval_min: u32, season_min: u32) -> Vec<f64> {
+pub fn seasonal_naive(
+    context: &[f64],
+    horizon: usize,
+    interval_min: u32,
+    season_min: u32,
+) -> Vec<f64> {
     let season = (season_min / interval_min.max(1)) as usize;
     let n = context.len();
     (1..=horizon)

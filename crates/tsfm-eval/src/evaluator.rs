@@ -128,7 +128,7 @@ pub struct Evaluator {
 
 /// Step index (0-based) of a horizon in minutes, if it is a whole step within `horizon`.
 fn horizon_step(minutes: u32, interval_min: u32, horizon: usize) -> Option<usize> {
-    (interval_min > 0 && minutes > 0 && minutes % interval_min == 0)
+    (interval_min > 0 && minutes > 0 && minutes.is_multiple_of(interval_min))
         .then(|| (minutes / interval_min) as usize)
         .filter(|&s| s <= horizon)
         .map(|s| s - 1)
@@ -190,10 +190,13 @@ impl Evaluator {
         let mut at_h: BTreeMap<u32, PointAccumulator> = BTreeMap::new();
         let mut per_series: BTreeMap<String, PointAccumulator> = BTreeMap::new();
         let (mut day, mut night) = (PointAccumulator::default(), PointAccumulator::default());
-        let (mut ep, mut ep_night, mut episodes) = (PointAccumulator::default(), PointAccumulator::default(), 0);
+        let (mut ep, mut ep_night, mut episodes) =
+            (PointAccumulator::default(), PointAccumulator::default(), 0);
         let mut glucose = gu.map(|u| {
-            let hz: BTreeMap<u32, GlucoseAccumulator> =
-                horizons_min.iter().map(|&m| (m, GlucoseAccumulator::new(u))).collect();
+            let hz: BTreeMap<u32, GlucoseAccumulator> = horizons_min
+                .iter()
+                .map(|&m| (m, GlucoseAccumulator::new(u)))
+                .collect();
             (
                 GlucoseAccumulator::new(u),
                 hz,
@@ -205,7 +208,8 @@ impl Evaluator {
         // Baselines: (baseline accumulator, model accumulator on the same targets), overall and per horizon.
         let names = ["persistence", "seasonal_naive_24h", "linear_k6"];
         type Pair = (PointAccumulator, PointAccumulator);
-        let mut base: Vec<(Pair, BTreeMap<u32, Pair>)> = names.iter().map(|_| Default::default()).collect();
+        let mut base: Vec<(Pair, BTreeMap<u32, Pair>)> =
+            names.iter().map(|_| Default::default()).collect();
 
         for r in &self.rows {
             let midnight = is_midnight_origin(r.origin_ts);
@@ -224,7 +228,11 @@ impl Evaluator {
                 });
                 if acc.levels() == q.levels.as_slice() {
                     for (s, &y) in r.truth.iter().enumerate() {
-                        let v: Vec<f64> = q.values.iter().map(|l| l.get(s).copied().unwrap_or(f64::NAN)).collect();
+                        let v: Vec<f64> = q
+                            .values
+                            .iter()
+                            .map(|l| l.get(s).copied().unwrap_or(f64::NAN))
+                            .collect();
                         acc.push(y, &v);
                     }
                 } else {
@@ -237,7 +245,11 @@ impl Evaluator {
                 series.push(y, p, sc);
                 per_step[s].push(y, p, sc);
                 step_minutes[s] = (s as u32 + 1) * r.interval_min;
-                if nights[s] { night.push(y, p, sc) } else { day.push(y, p, sc) }
+                if nights[s] {
+                    night.push(y, p, sc)
+                } else {
+                    day.push(y, p, sc)
+                }
                 if midnight {
                     ep.push(y, p, sc);
                     if nights[s] {
@@ -279,8 +291,10 @@ impl Evaluator {
             }
         }
 
-        let per_series: BTreeMap<String, PointMetrics> =
-            per_series.into_iter().map(|(k, a)| (k, a.finish())).collect();
+        let per_series: BTreeMap<String, PointMetrics> = per_series
+            .into_iter()
+            .map(|(k, a)| (k, a.finish()))
+            .collect();
         let series_list: Vec<PointMetrics> = per_series.values().cloned().collect();
         let baselines = names
             .iter()
@@ -317,17 +331,29 @@ impl Evaluator {
                 .enumerate()
                 .map(|(s, (a, &minutes))| {
                     let m = a.finish();
-                    StepMetrics { step: s + 1, minutes, n: m.n, rmse: m.rmse, mae: m.mae }
+                    StepMetrics {
+                        step: s + 1,
+                        minutes,
+                        n: m.n,
+                        rmse: m.rmse,
+                        mae: m.mae,
+                    }
                 })
                 .collect(),
-            at_horizons: at_h.into_iter().map(|(m, a)| (key(m), a.finish())).collect(),
+            at_horizons: at_h
+                .into_iter()
+                .map(|(m, a)| (key(m), a.finish()))
+                .collect(),
             per_series,
             nocturnal: NocturnalReport {
                 midnight_episodes: episodes,
                 episode: ep.finish(),
                 episode_night: ep_night.finish(),
             },
-            day_night: DayNightReport { day: day.finish(), night: night.finish() },
+            day_night: DayNightReport {
+                day: day.finish(),
+                night: night.finish(),
+            },
             glucose: glucose.zip(gu).map(|((g, gh, e1, e2), u)| GlucoseReport {
                 units: u,
                 overall: g.finish(),

@@ -9,11 +9,20 @@ use crate::evaluator::MetricsReport;
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
     #[error("report {path}: cannot write (check the directory exists and is writable): {source}")]
-    Write { path: PathBuf, source: std::io::Error },
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("report {path}: cannot read: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("report {path}: invalid JSON at line {}, column {}: {source}", source.line(), source.column())]
-    Json { path: PathBuf, source: serde_json::Error },
+    Json {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -39,9 +48,15 @@ impl EvaluationReport {
     /// Writes pretty JSON to `path` via a temporary file in the same directory and a rename, so
     /// readers never see a half-written report.
     pub fn write_json(&self, path: &Path) -> Result<(), ReportError> {
-        let err = |source| ReportError::Write { path: path.to_path_buf(), source };
+        let err = |source| ReportError::Write {
+            path: path.to_path_buf(),
+            source,
+        };
         let text = serde_json::to_string_pretty(self).map_err(|e| err(std::io::Error::other(e)))?;
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let tmp = path.with_file_name(format!(".{name}.tmp{}", std::process::id()));
         std::fs::write(&tmp, text).map_err(err)?;
         std::fs::rename(&tmp, path).map_err(|e| {
@@ -51,8 +66,13 @@ impl EvaluationReport {
     }
 
     pub fn read_json(path: &Path) -> Result<Self, ReportError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ReportError::Read { path: path.to_path_buf(), source })?;
-        serde_json::from_str(&text).map_err(|source| ReportError::Json { path: path.to_path_buf(), source })
+        let text = std::fs::read_to_string(path).map_err(|source| ReportError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        serde_json::from_str(&text).map_err(|source| ReportError::Json {
+            path: path.to_path_buf(),
+            source,
+        })
     }
 }

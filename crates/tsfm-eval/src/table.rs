@@ -9,7 +9,10 @@ pub struct TableRow {
 
 impl TableRow {
     pub fn new(label: impl Into<String>) -> Self {
-        Self { label: label.into(), metrics: Vec::new() }
+        Self {
+            label: label.into(),
+            metrics: Vec::new(),
+        }
     }
 
     pub fn with(mut self, name: impl Into<String>, value: Option<f64>) -> Self {
@@ -33,12 +36,19 @@ fn columns(rows: &[TableRow]) -> Vec<String> {
 /// Cells as strings: header first, values with 4 decimals.
 fn cells(rows: &[TableRow], label_header: &str) -> Vec<Vec<String>> {
     let cols = columns(rows);
-    let mut out = vec![std::iter::once(label_header.to_string()).chain(cols.iter().cloned()).collect()];
+    let mut out = vec![
+        std::iter::once(label_header.to_string())
+            .chain(cols.iter().cloned())
+            .collect(),
+    ];
     for r in rows {
         let mut line = vec![r.label.clone()];
         for c in &cols {
             let v = r.metrics.iter().find(|(n, _)| n == c).and_then(|(_, v)| *v);
-            line.push(v.filter(|v| v.is_finite()).map_or("—".to_string(), |v| format!("{v:.4}")));
+            line.push(
+                v.filter(|v| v.is_finite())
+                    .map_or("—".to_string(), |v| format!("{v:.4}")),
+            );
         }
         out.push(line);
     }
@@ -49,7 +59,13 @@ fn cells(rows: &[TableRow], label_header: &str) -> Vec<Vec<String>> {
 pub fn render_text(rows: &[TableRow], label_header: &str) -> String {
     let cells = cells(rows, label_header);
     let widths: Vec<usize> = (0..cells[0].len())
-        .map(|i| cells.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+        .map(|i| {
+            cells
+                .iter()
+                .map(|r| r[i].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
         .collect();
     let mut s = String::new();
     for (k, r) in cells.iter().enumerate() {
@@ -57,7 +73,13 @@ pub fn render_text(rows: &[TableRow], label_header: &str) -> String {
             .iter()
             .zip(&widths)
             .enumerate()
-            .map(|(i, (c, &w))| if i == 0 { format!("{c:<w$}") } else { format!("{c:>w$}") })
+            .map(|(i, (c, &w))| {
+                if i == 0 {
+                    format!("{c:<w$}")
+                } else {
+                    format!("{c:>w$}")
+                }
+            })
             .collect();
         s.push_str(line.join("  ").trim_end());
         s.push('\n');
@@ -77,7 +99,9 @@ pub fn render_markdown(rows: &[TableRow], label_header: &str) -> String {
     for (k, r) in cells.iter().enumerate() {
         s.push_str(&format!("| {} |\n", r.join(" | ")));
         if k == 0 {
-            let rule: Vec<&str> = (0..r.len()).map(|i| if i == 0 { "---" } else { "---:" }).collect();
+            let rule: Vec<&str> = (0..r.len())
+                .map(|i| if i == 0 { "---" } else { "---:" })
+                .collect();
             s.push_str(&format!("| {} |\n", rule.join(" | ")));
         }
     }

@@ -93,7 +93,8 @@ fn interval_fallback_and_brier() {
     assert_eq!(m.pit_histogram[2], 1.0);
     close(Some(interp_cdf(&levels, &[3.0, 4.0, 5.0], 9.0)), 0.9);
     close(Some(interp_cdf(&levels, &[3.0, 4.0, 5.0], 5.0)), 0.8);
-    let std = QuantileAccumulator::new(&[0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.975], None);
+    let std =
+        QuantileAccumulator::new(&[0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.975], None);
     let mut std = std;
     std.push(0.0, &[-4.0, -3.0, -2.0, -1.0, 0.0, 1.0, 2.0, 3.0, 4.0]);
     let noms: Vec<f64> = std.finish().intervals.iter().map(|i| i.nominal).collect();
@@ -197,8 +198,13 @@ fn event_detection() {
     let below2 = [5.0, 3.8, 3.8, 5.0, 5.0, 5.0];
     assert!(detect_events(&below2, 3.9, 5, 15).is_empty());
     // Two runs separated by a 10-min recovery are one event.
-    let merged = [5.0, 3.8, 3.8, 3.8, 5.0, 5.0, 3.8, 3.8, 3.8, 5.0, 5.0, 5.0, 5.0];
-    assert_eq!(detect_events(&merged, 3.9, 5, 15), vec![Event { start: 1, end: 8 }]);
+    let merged = [
+        5.0, 3.8, 3.8, 3.8, 5.0, 5.0, 3.8, 3.8, 3.8, 5.0, 5.0, 5.0, 5.0,
+    ];
+    assert_eq!(
+        detect_events(&merged, 3.9, 5, 15),
+        vec![Event { start: 1, end: 8 }]
+    );
     // A 15-min recovery ends the event.
     let split = [3.8, 3.8, 3.8, 5.0, 5.0, 5.0, 3.8, 3.8, 3.8];
     assert_eq!(
@@ -207,9 +213,15 @@ fn event_detection() {
     );
     // A gap breaks a run; it is not interpolated.
     let gap = [3.8, 3.8, NAN, 3.8, 3.8, 3.8];
-    assert_eq!(detect_events(&gap, 3.9, 5, 15), vec![Event { start: 3, end: 5 }]);
+    assert_eq!(
+        detect_events(&gap, 3.9, 5, 15),
+        vec![Event { start: 3, end: 5 }]
+    );
     // At 15-min sampling one reading is enough.
-    assert_eq!(detect_events(&[5.0, 2.9, 5.0], 3.0, 15, 15), vec![Event { start: 1, end: 1 }]);
+    assert_eq!(
+        detect_events(&[5.0, 2.9, 5.0], 3.0, 15, 15),
+        vec![Event { start: 1, end: 1 }]
+    );
     assert_eq!(median(&[3.0, 1.0, 2.0, 10.0]), Some(2.5));
     assert_eq!(median(&[]), None);
 }
@@ -228,7 +240,10 @@ fn event_scoring_in_evaluator() {
     });
     let r = ev.finish("mmol/L", &[30, 60]);
     let e = &r.glucose.as_ref().unwrap().hypo_level1;
-    assert_eq!((e.true_events, e.predicted_events, e.false_alarms), (1, 2, 1));
+    assert_eq!(
+        (e.true_events, e.predicted_events, e.false_alarms),
+        (1, 2, 1)
+    );
     close(e.sensitivity, 1.0);
     close(e.precision, 0.5);
     close(e.f1, 2.0 / 3.0);
@@ -337,7 +352,10 @@ fn baseline_skill_in_evaluator() {
     assert!(!s.available);
     assert_eq!(s.skill, None);
     // 15 min is beyond the horizon and 7 min is not a whole step.
-    assert_eq!(r.at_horizons.keys().cloned().collect::<Vec<_>>(), vec!["10min", "5min"]);
+    assert_eq!(
+        r.at_horizons.keys().cloned().collect::<Vec<_>>(),
+        vec!["10min", "5min"]
+    );
     close(r.overall.mase, 0.25);
     let q = r.probabilistic.as_ref().unwrap();
     assert_eq!(q.n, 2);

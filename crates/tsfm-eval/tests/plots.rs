@@ -10,7 +10,9 @@ use tsfm_eval::plots::{
 
 /// Fresh output dir under cargo's per-target temp dir (kept after the run for inspection).
 fn out_dir(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("tsfm-eval-plots").join(name);
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("tsfm-eval-plots")
+        .join(name);
     let _ = fs::remove_dir_all(&dir);
     dir
 }
@@ -18,7 +20,12 @@ fn out_dir(name: &str) -> PathBuf {
 /// Asserts the PNG signature and returns the IHDR (width, height).
 fn png_size(path: &Path) -> (u32, u32) {
     let bytes = fs::read(path).unwrap();
-    assert!(bytes.len() > 1000, "{} is only {} bytes", path.display(), bytes.len());
+    assert!(
+        bytes.len() > 1000,
+        "{} is only {} bytes",
+        path.display(),
+        bytes.len()
+    );
     assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
     assert_eq!(&bytes[12..16], b"IHDR");
     let w = u32::from_be_bytes(bytes[16..20].try_into().unwrap());
@@ -28,7 +35,11 @@ fn png_size(path: &Path) -> (u32, u32) {
 
 fn svg_text(path: &Path) -> String {
     let text = fs::read_to_string(path).unwrap();
-    assert!(text.starts_with("<svg"), "{} does not start with <svg", path.display());
+    assert!(
+        text.starts_with("<svg"),
+        "{} does not start with <svg",
+        path.display()
+    );
     assert!(text.trim_end().ends_with("</svg>"));
     text
 }
@@ -45,9 +56,22 @@ fn assert_files(files: &PlotFiles, dir: &Path, stem: &str) {
     assert_eq!(names, [format!("{stem}.png"), format!("{stem}.svg")]);
 }
 
-fn assert_contains(svg: &str, needles: &[&str]) {
+/// The trimmed content of every `<text>` element (plotters puts it on its own line).
+fn svg_labels(svg: &str) -> Vec<String> {
+    svg.split("</text>")
+        .filter_map(|chunk| chunk.rfind("<text").map(|i| &chunk[i..]))
+        .filter_map(|t| t.find('>').map(|j| t[j + 1..].trim().to_string()))
+        .collect()
+}
+
+/// Each needle must be the exact text of some label.
+fn assert_labels(svg: &str, needles: &[&str]) {
+    let labels = svg_labels(svg);
     for n in needles {
-        assert!(svg.contains(n), "SVG lacks {n:?}");
+        assert!(
+            labels.iter().any(|l| l == n),
+            "SVG has no label {n:?}; labels: {labels:?}"
+        );
     }
 }
 
@@ -69,8 +93,14 @@ fn window(title: &str, day: i64, gap: bool) -> ForecastPlotWindow {
     let truth: Vec<f64> = (0..12).map(|h| 4.4 - 0.09 * h as f64).collect();
     let point: Vec<f64> = (0..12).map(|h| 4.5 - 0.05 * h as f64).collect();
     let band = |k: f64| {
-        let lo = point.iter().enumerate().map(|(h, p)| p - k * (1.0 + h as f64).sqrt() * 0.15);
-        let hi = point.iter().enumerate().map(|(h, p)| p + k * (1.0 + h as f64).sqrt() * 0.15);
+        let lo = point
+            .iter()
+            .enumerate()
+            .map(|(h, p)| p - k * (1.0 + h as f64).sqrt() * 0.15);
+        let hi = point
+            .iter()
+            .enumerate()
+            .map(|(h, p)| p + k * (1.0 + h as f64).sqrt() * 0.15);
         (lo.collect::<Vec<_>>(), hi.collect::<Vec<_>>())
     };
     let (lo80, hi80) = band(1.28);
@@ -97,11 +127,12 @@ fn forecast_windows_grid_of_four() {
     // 2 x 2 panels of 500 x 340 plus a 70 px title/legend strip.
     assert_eq!(png_size(&files.png), (1000, 750));
     let svg = svg_text(&files.svg);
-    assert_contains(
+    assert_labels(
         &svg,
         &[
             "Forecasts vs. truth",
             "patient 559, night 1",
+            "patient 559, night 2",
             "patient 559, night 4",
             "local time (HH:MM)",
             "glucose (mmol/L)",
@@ -109,10 +140,10 @@ fn forecast_windows_grid_of_four() {
             "10–90 % band",
             "25–75 % band",
             "forecast (point)",
-            ">truth<",
-            ">context<",
-            ">23:00<",
-            ">00:00<",
+            "truth",
+            "context",
+            "23:00",
+            "00:00",
         ],
     );
 }
@@ -125,7 +156,7 @@ fn forecast_single_window_generic_units() {
     let files = forecast_windows(&dir, "one", &[w], "kW").unwrap();
     assert_eq!(png_size(&files.png), (1000, 620));
     let svg = svg_text(&files.svg);
-    assert_contains(&svg, &["value (kW)", "load, 2024-03-02"]);
+    assert_labels(&svg, &["value (kW)", "load, 2024-03-02"]);
     assert!(!svg.contains("hypo threshold"));
     assert!(!svg.contains("% band"));
 }
@@ -138,7 +169,10 @@ fn forecast_rejects_mismatched_lengths_naming_the_file() {
     let err = forecast_windows(&dir, "bad", &[w], "mmol/L").unwrap_err();
     assert!(matches!(&err, PlotError::Input { path, .. } if *path == dir.join("bad.png")));
     let msg = err.to_string();
-    assert!(msg.contains("target_ts has 12 values but truth has 12 and point has 11"), "{msg}");
+    assert!(
+        msg.contains("target_ts has 12 values but truth has 12 and point has 11"),
+        "{msg}"
+    );
     assert!(msg.contains("bad.png"), "{msg}");
     let err = forecast_windows(&dir, "none", &[], "mmol/L").unwrap_err();
     assert!(err.to_string().contains("no forecast windows"));
@@ -148,13 +182,26 @@ fn forecast_rejects_mismatched_lengths_naming_the_file() {
 #[test]
 fn loss_curves_writes_both_formats() {
     let dir = out_dir("loss");
-    let train: Vec<(u64, f64)> = (0..200).map(|s| (s * 10, 2.0 / (1.0 + s as f64 * 0.05) + 0.3)).collect();
-    let eval: Vec<(u64, f64)> = (0..10).map(|k| (k * 200, 2.2 / (1.0 + k as f64) + 0.4)).collect();
+    let train: Vec<(u64, f64)> = (0..200)
+        .map(|s| (s * 10, 2.0 / (1.0 + s as f64 * 0.05) + 0.3))
+        .collect();
+    let eval: Vec<(u64, f64)> = (0..10)
+        .map(|k| (k * 200, 2.2 / (1.0 + k as f64) + 0.4))
+        .collect();
     let files = loss_curves(&dir, "loss", &train, &eval).unwrap();
     assert_files(&files, &dir, "loss");
     assert_eq!(png_size(&files.png), (1000, 600));
     let svg = svg_text(&files.svg);
-    assert_contains(&svg, &["Training and evaluation loss", ">step<", ">loss<", ">train<", ">eval<"]);
+    assert_labels(
+        &svg,
+        &[
+            "Training and evaluation loss",
+            "step",
+            "loss",
+            "train",
+            "eval",
+        ],
+    );
 }
 
 #[test]
@@ -163,7 +210,7 @@ fn clarke_grid_draws_zones_and_counts_hidden_points() {
     let mut reference = vec![];
     let mut predicted = vec![];
     for i in 0..400 {
-        let x = 40.0 + (i as f64 * 0.77) % 340.0;
+        let x = 40.0 + (i as f64 * 0.77) % 260.0;
         reference.push(x);
         predicted.push(x * (0.7 + ((i * 37) % 60) as f64 / 100.0));
     }
@@ -173,49 +220,77 @@ fn clarke_grid_draws_zones_and_counts_hidden_points() {
     assert_files(&files, &dir, "clarke");
     assert_eq!(png_size(&files.png), (820, 820));
     let svg = svg_text(&files.svg);
-    assert_contains(
+    assert_labels(
         &svg,
         &[
             "reference glucose (mg/dL)",
             "predicted glucose (mg/dL)",
-            "n = 400, 2 outside 0–400 or missing not shown",
-            ">A<",
-            ">B<",
-            ">C<",
-            ">D<",
-            ">E<",
+            "Clarke error grid (n = 400, 2 outside 0–400 or missing not shown)",
+            "A",
+            "B",
+            "C",
+            "D",
+            "E",
         ],
     );
     let err = clarke_grid(&dir, "x", &[1.0], &[]).unwrap_err();
-    assert!(err.to_string().contains("1 reference values but 0 predicted"));
+    assert!(
+        err.to_string()
+            .contains("1 reference values but 0 predicted")
+    );
 }
 
 #[test]
 fn rmse_by_horizon_one_line_per_model() {
     let dir = out_dir("rmse");
     let series = vec![
-        ("ttm fine-tuned".to_string(), vec![(5.0, 6.0), (30.0, 18.0), (60.0, 31.0)]),
-        ("persistence".to_string(), vec![(5.0, 7.5), (30.0, 22.0), (60.0, 38.5)]),
+        (
+            "ttm fine-tuned".to_string(),
+            vec![(5.0, 6.0), (30.0, 18.0), (60.0, 31.0)],
+        ),
+        (
+            "persistence".to_string(),
+            vec![(5.0, 7.5), (30.0, 22.0), (60.0, 38.5)],
+        ),
     ];
     let files = rmse_by_horizon(&dir, "rmse", &series, "mg/dL").unwrap();
     assert_eq!(png_size(&files.png), (1000, 600));
     let svg = svg_text(&files.svg);
-    assert_contains(&svg, &["RMSE (mg/dL)", "horizon (minutes)", "ttm fine-tuned", "persistence"]);
+    assert_labels(
+        &svg,
+        &[
+            "RMSE (mg/dL)",
+            "horizon (minutes)",
+            "ttm fine-tuned",
+            "persistence",
+        ],
+    );
 }
 
 #[test]
 fn calibration_has_diagonal_and_series() {
     let dir = out_dir("calibration");
     let series = vec![
-        ("chronos-bolt".to_string(), vec![(0.5, 0.42), (0.8, 0.71), (0.9, 0.83), (0.98, 0.95)]),
-        ("ttm + conformal".to_string(), vec![(0.5, 0.51), (0.8, 0.79), (0.9, 0.9), (0.98, 0.97)]),
+        (
+            "chronos-bolt".to_string(),
+            vec![(0.5, 0.42), (0.8, 0.71), (0.9, 0.83), (0.98, 0.95)],
+        ),
+        (
+            "ttm + conformal".to_string(),
+            vec![(0.5, 0.51), (0.8, 0.79), (0.9, 0.9), (0.98, 0.97)],
+        ),
     ];
     let files = calibration(&dir, "calib", &series).unwrap();
     assert_eq!(png_size(&files.png), (800, 750));
     let svg = svg_text(&files.svg);
-    assert_contains(
+    assert_labels(
         &svg,
-        &["nominal coverage", "observed coverage", "ideal (observed = nominal)", "chronos-bolt"],
+        &[
+            "nominal coverage",
+            "observed coverage",
+            "ideal (observed = nominal)",
+            "chronos-bolt",
+        ],
     );
 }
 
@@ -230,12 +305,21 @@ fn metric_bars_labels_every_bar() {
     let files = metric_bars(&dir, "rmse_bars", "RMSE 60 min (mmol/L)", &bars).unwrap();
     assert_eq!(png_size(&files.png), (1000, 600));
     let svg = svg_text(&files.svg);
-    assert_contains(
+    assert_labels(
         &svg,
-        &["RMSE 60 min (mmol/L)", "chronos-bolt-small zero-shot", "persistence", ">1.235<", ">0.980<", ">n/a<"],
+        &[
+            "RMSE 60 min (mmol/L)",
+            "chronos-bolt-small zero-shot",
+            "persistence",
+            "1.235",
+            "0.980",
+            "n/a",
+        ],
     );
     // Many bars grow the figure so labels do not overlap.
-    let many: Vec<(String, f64)> = (0..12).map(|i| (format!("model {i}"), i as f64 - 3.0)).collect();
+    let many: Vec<(String, f64)> = (0..12)
+        .map(|i| (format!("model {i}"), i as f64 - 3.0))
+        .collect();
     let files = metric_bars(&dir, "many", "MAE", &many).unwrap();
     assert_eq!(png_size(&files.png), (1000, 760));
 }

@@ -1,6 +1,8 @@
 //! Report file round trip and table rendering.
 
-use tsfm_eval::{DataInfo, EvaluationReport, Evaluator, TableRow, WindowEval, render_markdown, render_text};
+use tsfm_eval::{
+    DataInfo, EvaluationReport, Evaluator, TableRow, WindowEval, render_markdown, render_text,
+};
 
 #[test]
 fn report_round_trip_atomic() {
@@ -19,7 +21,12 @@ fn report_round_trip_atomic() {
         experiment: "exp".into(),
         run_id: "r1".into(),
         timestamp: "2026-11-27T00:00:00Z".into(),
-        data: DataInfo { dataset: "demo".into(), split: "test".into(), units: "mmol/L".into(), n_windows: 1 },
+        data: DataInfo {
+            dataset: "demo".into(),
+            split: "test".into(),
+            units: "mmol/L".into(),
+            n_windows: 1,
+        },
         metrics: ev.finish("mmol/L", &[5]),
     };
     let dir = tempfile::tempdir().unwrap();
@@ -29,7 +36,10 @@ fn report_round_trip_atomic() {
     assert_eq!(back.metrics.overall.n, 1);
     assert_eq!(back.metrics.overall.mae, Some(0.5));
     assert_eq!(back.model, "ttm");
-    let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
     assert_eq!(names, vec![std::ffi::OsString::from("eval.json")]);
     let err = EvaluationReport::read_json(&dir.path().join("missing.json")).unwrap_err();
     assert!(err.to_string().contains("missing.json"));
@@ -38,8 +48,12 @@ fn report_round_trip_atomic() {
 #[test]
 fn tables() {
     let rows = vec![
-        TableRow::new("ttm").with("rmse", Some(1.23456)).with("mae", Some(1.0)),
-        TableRow::new("persistence").with("rmse", Some(2.0)).with("mard", None),
+        TableRow::new("ttm")
+            .with("rmse", Some(1.23456))
+            .with("mae", Some(1.0)),
+        TableRow::new("persistence")
+            .with("rmse", Some(2.0))
+            .with("mard", None),
     ];
     let text = render_text(&rows, "model");
     let expected = "model          rmse     mae  mard\n\

@@ -96,7 +96,8 @@ impl LrSchedule {
                     let t = self.total_steps as f64;
                     let progress = (s - w) / (t - w).max(1.0);
                     // num_cycles = 0.5: one half cosine from 1 down to 0.
-                    let decay = (0.5 * (1.0 + (PI * self.num_cycles * 2.0 * progress).cos())).max(0.0);
+                    let decay =
+                        (0.5 * (1.0 + (PI * self.num_cycles * 2.0 * progress).cos())).max(0.0);
                     self.min_lr_ratio + (1.0 - self.min_lr_ratio) * decay
                 }
             }

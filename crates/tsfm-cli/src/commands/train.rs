@@ -24,6 +24,9 @@ pub fn run(args: TrainArgs, debug: bool) -> Result<()> {
     }
     let config = &resolved.config;
     let device = device::resolve(config.model.device)?;
+    // Before any model is built: Burn draws lazily initialised parameters and dropout masks
+    // from the device's generator.
+    tsfm_train::set_seed(&device, config.training.seed);
     match config.model.model_type {
         ModelType::Ttm => {
             let model = experiment::load_ttm(&config.model, &device)?;
@@ -59,7 +62,11 @@ fn train_model<F: Forecaster>(
             model.context_length(),
             model.prediction_length(),
             counts.total,
-            model.clone().apply_finetune_mode(training_args.finetune_mode.mode()).param_counts().trainable,
+            model
+                .clone()
+                .apply_finetune_mode(training_args.finetune_mode.mode())
+                .param_counts()
+                .trainable,
             config.training.finetune_mode,
         );
         println!("{}", data.describe());
@@ -79,7 +86,12 @@ fn train_model<F: Forecaster>(
     let run = open_run_dir(&layout, model_name, experiment_name, args, &training_args)?;
     std::fs::write(run.config_path(), resolved.to_yaml())
         .with_context(|| format!("writing {}", run.config_path().display()))?;
-    let mut manifest = RunManifest::start(&run.run_id, model_name, experiment_name, config.training.seed);
+    let mut manifest = RunManifest::start(
+        &run.run_id,
+        model_name,
+        experiment_name,
+        config.training.seed,
+    );
     manifest.data_fingerprint = Some(data.fingerprint.clone());
     manifest.write(&run.manifest_path())?;
     eprintln!("run directory: {}", run.path.display());
@@ -87,7 +99,9 @@ fn train_model<F: Forecaster>(
 
     let outcome = (|| -> Result<(F, tsfm_train::TrainMetrics)> {
         let mut trainer = Trainer::new(training_args.clone(), &run.path, device.clone())?;
-        trainer.add_callback(Box::new(progress::ProgressLine::new(training_args.logging_steps)));
+        trainer.add_callback(Box::new(progress::ProgressLine::new(
+            training_args.logging_steps,
+        )));
         let train = data.source(experiment::Split::Train);
         let val = data.source(experiment::Split::Val);
         let eval = (!val.set.is_empty()).then_some(&val as &dyn tsfm_train::WindowSource);
@@ -117,7 +131,12 @@ fn train_model<F: Forecaster>(
     manifest.finish(None);
     manifest.write(&run.manifest_path())?;
 
-    let is_best = is_new_best(&layout, model_name, experiment_name, train_metrics.best_eval_loss)?;
+    let is_best = is_new_best(
+        &layout,
+        model_name,
+        experiment_name,
+        train_metrics.best_eval_loss,
+    )?;
     if is_best {
         layout.update_best_model(&run)?;
     }
@@ -135,7 +154,10 @@ fn train_model<F: Forecaster>(
         ("train_loss", format!("{:.6}", train_metrics.train_loss)),
         (
             "best_eval_loss",
-            train_metrics.best_eval_loss.map(|l| format!("{l:.6}")).unwrap_or_default(),
+            train_metrics
+                .best_eval_loss
+                .map(|l| format!("{l:.6}"))
+                .unwrap_or_default(),
         ),
     ];
     row.extend(test.history_columns());
@@ -148,7 +170,10 @@ fn train_model<F: Forecaster>(
     if is_best {
         println!(
             "best_model: {} -> {}",
-            layout.experiment_dir(model_name, experiment_name)?.join("best_model").display(),
+            layout
+                .experiment_dir(model_name, experiment_name)?
+                .join("best_model")
+                .display(),
             run.run_id
         );
     }
@@ -174,15 +199,22 @@ fn open_run_dir(
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        return Ok(RunDir { path, model: model.into(), experiment: experiment.into(), run_id });
+        return Ok(RunDir {
+            path,
+            model: model.into(),
+            experiment: experiment.into(),
+            run_id,
+        });
     }
     match &training.resume_from_checkpoint {
         Some(ResumeFrom::Path(checkpoint)) => {
             // .../{run}/checkpoints/checkpoint-N
-            let run_path = checkpoint
-                .parent()
-                .and_then(Path::parent)
-                .ok_or_else(|| user_error(format!("--resume: {} is not inside a run's checkpoints/ folder", checkpoint.display())))?;
+            let run_path = checkpoint.parent().and_then(Path::parent).ok_or_else(|| {
+                user_error(format!(
+                    "--resume: {} is not inside a run's checkpoints/ folder",
+                    checkpoint.display()
+                ))
+            })?;
             Ok(RunDir::open(run_path)?)
         }
         Some(ResumeFrom::Latest(true)) => {
@@ -204,15 +236,26 @@ fn open_run_dir(
 }
 
 fn has_checkpoint(run: &Path) -> bool {
-    tsfm_train::checkpoint::latest_checkpoint(run).ok().flatten().is_some()
+    tsfm_train::checkpoint::latest_checkpoint(run)
+        .ok()
+        .flatten()
+        .is_some()
 }
 
 /// Lower best eval loss than the run `best_model` points at (or no best yet).
-fn is_new_best(layout: &RunLayout, model: &str, experiment: &str, loss: Option<f64>) -> Result<bool> {
+fn is_new_best(
+    layout: &RunLayout,
+    model: &str,
+    experiment: &str,
+    loss: Option<f64>,
+) -> Result<bool> {
     let Some(current) = layout.best_model(model, experiment)? else {
         return Ok(true);
     };
-    let metrics: PathBuf = layout.experiment_dir(model, experiment)?.join(current).join("metrics.json");
+    let metrics: PathBuf = layout
+        .experiment_dir(model, experiment)?
+        .join(current)
+        .join("metrics.json");
     let previous = std::fs::read_to_string(&metrics)
         .ok()
         .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())

@@ -33,14 +33,23 @@ fn min_readings(interval_min: u32, min_minutes: u32) -> usize {
 fn longest_recovery(values: &[f64], threshold: f64) -> usize {
     let (mut best, mut cur) = (0, 0);
     for &v in values {
-        cur = if v.is_finite() && v >= threshold { cur + 1 } else { 0 };
+        cur = if v.is_finite() && v >= threshold {
+            cur + 1
+        } else {
+            0
+        };
         best = best.max(cur);
     }
     best
 }
 
 /// Detects events below `threshold` (see the module docs).
-pub fn detect_events(values: &[f64], threshold: f64, interval_min: u32, min_minutes: u32) -> Vec<Event> {
+pub fn detect_events(
+    values: &[f64],
+    threshold: f64,
+    interval_min: u32,
+    min_minutes: u32,
+) -> Vec<Event> {
     let need = min_readings(interval_min, min_minutes);
     let mut runs = Vec::new();
     let mut start = None;
@@ -50,7 +59,10 @@ pub fn detect_events(values: &[f64], threshold: f64, interval_min: u32, min_minu
             (true, None) => start = Some(i),
             (false, Some(s)) => {
                 if i - s >= need {
-                    runs.push(Event { start: s, end: i - 1 });
+                    runs.push(Event {
+                        start: s,
+                        end: i - 1,
+                    });
                 }
                 start = None;
             }
@@ -72,8 +84,14 @@ pub fn detect_events(values: &[f64], threshold: f64, interval_min: u32, min_minu
 /// Which true and which predicted events overlap at least one event of the other side.
 pub fn match_events(truth: &[Event], pred: &[Event]) -> (Vec<bool>, Vec<bool>) {
     let overlaps = |a: &Event, b: &Event| a.start <= b.end && b.start <= a.end;
-    let t = truth.iter().map(|a| pred.iter().any(|b| overlaps(a, b))).collect();
-    let p = pred.iter().map(|b| truth.iter().any(|a| overlaps(a, b))).collect();
+    let t = truth
+        .iter()
+        .map(|a| pred.iter().any(|b| overlaps(a, b)))
+        .collect();
+    let p = pred
+        .iter()
+        .map(|b| truth.iter().any(|a| overlaps(a, b)))
+        .collect();
     (t, p)
 }
 
@@ -133,7 +151,8 @@ impl EventAccumulator {
         for (e, &m) in te.iter().zip(&tm) {
             if m {
                 self.detected += 1;
-                self.leads.push(((e.start + 1) as u32 * interval_min) as f64);
+                self.leads
+                    .push(((e.start + 1) as u32 * interval_min) as f64);
             }
         }
         for (e, &m) in pe.iter().zip(&pm) {
@@ -180,5 +199,9 @@ pub fn median(v: &[f64]) -> Option<f64> {
     let mut s = v.to_vec();
     s.sort_by(f64::total_cmp);
     let m = s.len() / 2;
-    Some(if s.len() % 2 == 1 { s[m] } else { (s[m - 1] + s[m]) / 2.0 })
+    Some(if s.len() % 2 == 1 {
+        s[m]
+    } else {
+        (s[m - 1] + s[m]) / 2.0
+    })
 }

@@ -92,7 +92,8 @@ pub fn clarke_zone(x: f64, y: f64) -> Zone {
         || ((130.0..=180.0).contains(&x) && y <= 1.4 * x - 182.0)
     {
         Zone::C
-    } else if (x >= 240.0 && (70.0..=180.0).contains(&y)) || (x <= 70.0 && (70.0..=180.0).contains(&y))
+    } else if (x >= 240.0 && (70.0..=180.0).contains(&y))
+        || (x <= 70.0 && (70.0..=180.0).contains(&y))
     {
         Zone::D
     } else {
@@ -114,12 +115,30 @@ fn polyline(pts: &[(f64, f64)], t: f64) -> f64 {
 }
 
 // Parkes type 1 boundaries (Pfützner et al. 2013 vertices), x = reference, y = prediction.
-const UPPER_AB: [(f64, f64); 5] = [(0., 50.), (30., 50.), (140., 170.), (280., 380.), (430., 550.)];
+const UPPER_AB: [(f64, f64); 5] = [
+    (0., 50.),
+    (30., 50.),
+    (140., 170.),
+    (280., 380.),
+    (430., 550.),
+];
 const UPPER_BC: [(f64, f64); 5] = [(0., 60.), (30., 60.), (50., 80.), (70., 110.), (260., 550.)];
-const UPPER_CD: [(f64, f64); 5] = [(0., 100.), (25., 100.), (50., 125.), (80., 215.), (125., 550.)];
+const UPPER_CD: [(f64, f64); 5] = [
+    (0., 100.),
+    (25., 100.),
+    (50., 125.),
+    (80., 215.),
+    (125., 550.),
+];
 const UPPER_DE: [(f64, f64); 3] = [(0., 150.), (35., 155.), (50., 550.)];
 // Lower lines stored as (y, x): x as a function of y, since they start with a vertical segment.
-const LOWER_AB: [(f64, f64); 5] = [(0., 50.), (30., 50.), (145., 170.), (300., 385.), (450., 550.)];
+const LOWER_AB: [(f64, f64); 5] = [
+    (0., 50.),
+    (30., 50.),
+    (145., 170.),
+    (300., 385.),
+    (450., 550.),
+];
 const LOWER_BC: [(f64, f64); 4] = [(0., 120.), (30., 120.), (130., 260.), (250., 550.)];
 const LOWER_CD: [(f64, f64); 3] = [(0., 250.), (40., 250.), (150., 550.)];
 
@@ -191,7 +210,13 @@ pub struct ZoneShares {
 impl ZoneShares {
     fn from_counts(c: &[usize; 5], n: usize) -> Self {
         let s = |i: usize| if n > 0 { c[i] as f64 / n as f64 } else { 0.0 };
-        Self { a: s(0), b: s(1), c: s(2), d: s(3), e: s(4) }
+        Self {
+            a: s(0),
+            b: s(1),
+            c: s(2),
+            d: s(3),
+            e: s(4),
+        }
     }
 }
 
@@ -222,7 +247,16 @@ pub struct GlucoseAccumulator {
 
 impl GlucoseAccumulator {
     pub fn new(units: GlucoseUnits) -> Self {
-        Self { units, n: 0, ard: 0.0, n_ard: 0, clarke: [0; 5], parkes: [0; 5], pen_se: 0.0, agree: 0 }
+        Self {
+            units,
+            n: 0,
+            ard: 0.0,
+            n_ard: 0,
+            clarke: [0; 5],
+            parkes: [0; 5],
+            pen_se: 0.0,
+            agree: 0,
+        }
     }
 
     /// Adds one (truth, prediction) pair in the accumulator's units; NaN pairs are skipped.

@@ -19,7 +19,11 @@ const LEVEL_TOL: f64 = 1e-6;
 
 pub fn pinball(truth: f64, quantile: f64, level: f64) -> f64 {
     let d = truth - quantile;
-    if d >= 0.0 { level * d } else { (level - 1.0) * d }
+    if d >= 0.0 {
+        level * d
+    } else {
+        (level - 1.0) * d
+    }
 }
 
 /// Interpolated CDF at `y` from levels (ascending) and their quantile values.
@@ -116,7 +120,13 @@ impl QuantileAccumulator {
         }
         let intervals = pairs
             .into_iter()
-            .map(|(nominal, lo, hi)| IntervalAcc { nominal, lo, hi, covered: 0, width: 0.0 })
+            .map(|(nominal, lo, hi)| IntervalAcc {
+                nominal,
+                lo,
+                hi,
+                covered: 0,
+                width: 0.0,
+            })
             .collect();
         Self {
             levels: levels.to_vec(),
@@ -137,7 +147,9 @@ impl QuantileAccumulator {
 
     /// Adds one target with its quantile values (one per level); NaN truth is skipped.
     pub fn push(&mut self, truth: f64, values: &[f64]) {
-        if !truth.is_finite() || values.len() != self.levels.len() || values.iter().any(|v| !v.is_finite())
+        if !truth.is_finite()
+            || values.len() != self.levels.len()
+            || values.iter().any(|v| !v.is_finite())
         {
             return;
         }
@@ -165,10 +177,19 @@ impl QuantileAccumulator {
     pub fn finish(&self) -> ProbabilisticMetrics {
         let n = self.n as f64;
         let has = self.n > 0;
-        let ql: Vec<f64> = self.pinball.iter().map(|p| if has { p / n } else { f64::NAN }).collect();
+        let ql: Vec<f64> = self
+            .pinball
+            .iter()
+            .map(|p| if has { p / n } else { f64::NAN })
+            .collect();
         let nl = self.levels.len() as f64;
-        let wql = (has && self.abs_y > 0.0)
-            .then(|| self.pinball.iter().map(|p| 2.0 * p / self.abs_y).sum::<f64>() / nl);
+        let wql = (has && self.abs_y > 0.0).then(|| {
+            self.pinball
+                .iter()
+                .map(|p| 2.0 * p / self.abs_y)
+                .sum::<f64>()
+                / nl
+        });
         let crps = has.then(|| ql.iter().map(|q| 2.0 * q).sum::<f64>() / nl);
         ProbabilisticMetrics {
             levels: self.levels.clone(),
@@ -188,7 +209,11 @@ impl QuantileAccumulator {
             } else {
                 Vec::new()
             },
-            pit_histogram: self.pit.iter().map(|&c| if has { c as f64 / n } else { 0.0 }).collect(),
+            pit_histogram: self
+                .pit
+                .iter()
+                .map(|&c| if has { c as f64 / n } else { 0.0 })
+                .collect(),
             brier: self.brier_threshold.filter(|_| has).map(|_| self.brier / n),
             brier_threshold: self.brier_threshold,
             skipped_windows: self.skipped_windows,

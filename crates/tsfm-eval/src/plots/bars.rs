@@ -7,7 +7,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::output::{DrawResult, Figure, render};
-use super::style::{FONT, color};
+use super::style::{FONT, color, tick};
 use super::{PlotError, PlotFiles};
 
 struct Bars<'a> {
@@ -52,7 +52,11 @@ impl Figure for Bars<'_> {
         let span = if hi - lo > 0.0 { hi - lo } else { 1.0 };
         // Room on the right (and left for negatives) for the value labels.
         let x0 = if lo < 0.0 { lo - 0.18 * span } else { 0.0 };
-        let x1 = if hi > 0.0 || lo >= 0.0 { hi + 0.18 * span } else { 0.0 };
+        let x1 = if hi > 0.0 || lo >= 0.0 {
+            hi + 0.18 * span
+        } else {
+            0.0
+        };
         let label_style = TextStyle::from((FONT, 15).into_font());
         let widest = self
             .bars
@@ -69,7 +73,8 @@ impl Figure for Bars<'_> {
             .y_label_area_size(widest + 20)
             .build_cartesian_2d(
                 x0..x1,
-                (-50..n as i32 * 100 - 50).with_key_points((0..n as i32).map(|i| i * 100).collect()),
+                (-50..n as i32 * 100 - 50)
+                    .with_key_points((0..n as i32).map(|i| i * 100).collect()),
             )?;
         let names: Vec<&str> = self.bars.iter().map(|b| b.0.as_str()).collect();
         // Integer y in hundredths of a row (plotters' key points need an integer axis to
@@ -88,6 +93,7 @@ impl Figure for Bars<'_> {
             .disable_y_mesh()
             .y_labels(4 * n + 1)
             .y_label_formatter(&name_at)
+            .x_label_formatter(&tick)
             .x_desc(self.metric)
             .label_style((FONT, 15))
             .axis_desc_style((FONT, 17))
@@ -106,7 +112,8 @@ impl Figure for Bars<'_> {
                     color(i).filled(),
                 )))?;
             }
-            let style = TextStyle::from((FONT, 15).into_font()).pos(Pos::new(anchor_h, VPos::Center));
+            let style =
+                TextStyle::from((FONT, 15).into_font()).pos(Pos::new(anchor_h, VPos::Center));
             let pad = if left { 0.01 } else { -0.01 } * (x1 - x0);
             chart.draw_series(std::iter::once(Text::new(text, (x_text + pad, y), style)))?;
         }

@@ -7,7 +7,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::output::{DrawResult, Figure, render};
-use super::style::{FONT, color};
+use super::style::{FONT, color, tick};
 use super::{PlotError, PlotFiles};
 
 const MAX: f64 = 400.0;
@@ -16,18 +16,18 @@ const MAX: f64 = 400.0;
 /// GLUCOSE.md §2: A is within ±20 % (or both < 70), upper C is y ≥ x + 110, lower C is
 /// y ≤ 1.4x − 182, D and E are bounded by 70/180/240.
 const BOUNDARIES: [[(f64, f64); 2]; 12] = [
-    [(0.0, 70.0), (175.0 / 3.0, 70.0)],        // A upper: flat part below x = 58.3
-    [(175.0 / 3.0, 70.0), (MAX / 1.2, MAX)],   // A upper: y = 1.2x
-    [(70.0, 0.0), (70.0, 56.0)],               // A lower: vertical at 70
-    [(70.0, 56.0), (MAX, 0.8 * MAX)],          // A lower: y = 0.8x
-    [(70.0, 84.0), (70.0, MAX)],               // D/E left edge
-    [(0.0, 180.0), (70.0, 180.0)],             // E upper-left floor
-    [(70.0, 180.0), (290.0, MAX)],             // upper C: y = x + 110
-    [(180.0, 0.0), (180.0, 70.0)],             // E lower-right edge
-    [(180.0, 70.0), (MAX, 70.0)],              // E lower-right ceiling
-    [(240.0, 70.0), (240.0, 180.0)],           // D right edge
-    [(240.0, 180.0), (MAX, 180.0)],            // D right ceiling
-    [(130.0, 0.0), (180.0, 70.0)],             // lower C: y = 1.4x − 182
+    [(0.0, 70.0), (175.0 / 3.0, 70.0)], // A upper: flat part below x = 58.3
+    [(175.0 / 3.0, 70.0), (MAX / 1.2, MAX)], // A upper: y = 1.2x
+    [(70.0, 0.0), (70.0, 56.0)],        // A lower: vertical at 70
+    [(70.0, 56.0), (MAX, 0.8 * MAX)],   // A lower: y = 0.8x
+    [(70.0, 84.0), (70.0, MAX)],        // D/E left edge
+    [(0.0, 180.0), (70.0, 180.0)],      // E upper-left floor
+    [(70.0, 180.0), (290.0, MAX)],      // upper C: y = x + 110
+    [(180.0, 0.0), (180.0, 70.0)],      // E lower-right edge
+    [(180.0, 70.0), (MAX, 70.0)],       // E lower-right ceiling
+    [(240.0, 70.0), (240.0, 180.0)],    // D right edge
+    [(240.0, 180.0), (MAX, 180.0)],     // D right ceiling
+    [(130.0, 0.0), (180.0, 70.0)],      // lower C: y = 1.4x − 182
 ];
 
 /// Zone letters at conventional positions (reference, predicted).
@@ -110,6 +110,8 @@ impl Figure for Clarke<'_> {
             .y_desc("predicted glucose (mg/dL)")
             .x_labels(9)
             .y_labels(9)
+            .x_label_formatter(&tick)
+            .y_label_formatter(&tick)
             .label_style((FONT, 15))
             .axis_desc_style((FONT, 17))
             .light_line_style(WHITE.mix(0.0))
@@ -128,7 +130,8 @@ impl Figure for Clarke<'_> {
         for seg in BOUNDARIES {
             chart.draw_series(LineSeries::new(seg, BLACK.stroke_width(2)))?;
         }
-        let style = TextStyle::from((FONT, 26).into_font()).pos(Pos::new(HPos::Center, VPos::Center));
+        let style =
+            TextStyle::from((FONT, 26).into_font()).pos(Pos::new(HPos::Center, VPos::Center));
         for (letter, x, y) in LABELS {
             chart.draw_series(std::iter::once(Text::new(letter, (x, y), style.clone())))?;
         }

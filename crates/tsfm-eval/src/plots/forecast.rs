@@ -7,7 +7,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::output::{DrawResult, Figure, render};
-use super::style::{FONT, color, padded_range};
+use super::style::{FONT, color, padded_range, tick};
 use super::{PlotError, PlotFiles};
 
 /// One forecast origin to draw. Timestamps are naive local seconds since 1970-01-01;
@@ -186,7 +186,10 @@ impl Forecasts<'_> {
         };
         let line = |c: RGBColor, width: u32| {
             move |x: i32| -> DrawResult {
-                top.draw(&PathElement::new(vec![(x, y), (x + 28, y)], c.stroke_width(width)))?;
+                top.draw(&PathElement::new(
+                    vec![(x, y), (x + 28, y)],
+                    c.stroke_width(width),
+                ))?;
                 Ok(())
             }
         };
@@ -253,13 +256,19 @@ where
         (Some(a), _) => (a - 1800, a + 1800),
         _ => (0, 3600),
     };
+    // A little room right of the last forecast step so lines do not touch the frame.
+    let x1 = x1 + (x1 - x0) / 40;
     let thr = threshold(units);
     let values = w
         .context
         .iter()
         .chain(&w.truth)
         .chain(&w.point)
-        .chain(w.bands.iter().flat_map(|(_, _, lo, hi)| lo.iter().chain(hi)))
+        .chain(
+            w.bands
+                .iter()
+                .flat_map(|(_, _, lo, hi)| lo.iter().chain(hi)),
+        )
         .copied()
         .chain(thr);
     let (y0, y1) = padded_range(values).unwrap_or((0.0, 1.0));
@@ -274,6 +283,7 @@ where
         .configure_mesh()
         .x_label_formatter(&|t| hhmm(*t))
         .y_labels(6)
+        .y_label_formatter(&tick)
         .x_desc("local time (HH:MM)")
         .y_desc(y_label(units))
         .label_style((FONT, 13))

@@ -6,7 +6,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::output::{DrawResult, Figure, render};
-use super::style::{FONT, color, padded_range};
+use super::style::{FONT, color, padded_range, tick};
 use super::{PlotError, PlotFiles};
 
 /// A titled x/y line chart, one coloured line (optionally with markers) per series.
@@ -34,7 +34,10 @@ impl LineChart<'_> {
         let pts = || self.series.iter().flat_map(|(_, s)| s.iter());
         let x = padded_range(pts().map(|p| p.0)).unwrap_or((0.0, 1.0));
         let mut y = padded_range(pts().map(|p| p.1)).unwrap_or((0.0, 1.0));
-        let min_y = pts().map(|p| p.1).filter(|v| v.is_finite()).fold(f64::INFINITY, f64::min);
+        let min_y = pts()
+            .map(|p| p.1)
+            .filter(|v| v.is_finite())
+            .fold(f64::INFINITY, f64::min);
         if self.y_from_zero && min_y >= 0.0 {
             y.0 = 0.0;
         }
@@ -58,6 +61,8 @@ impl Figure for LineChart<'_> {
             .configure_mesh()
             .x_desc(self.x_desc)
             .y_desc(self.y_desc)
+            .x_label_formatter(&tick)
+            .y_label_formatter(&tick)
             .label_style((FONT, 15))
             .axis_desc_style((FONT, 17))
             .light_line_style(WHITE.mix(0.0))
@@ -72,7 +77,9 @@ impl Figure for LineChart<'_> {
                     BLACK.mix(0.5).stroke_width(2),
                 ))?
                 .label(*label)
-                .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK.mix(0.5).stroke_width(2)));
+                .legend(|(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], BLACK.mix(0.5).stroke_width(2))
+                });
         }
         for (i, (label, pts)) in self.series.iter().enumerate() {
             let c = color(i);
@@ -84,7 +91,9 @@ impl Figure for LineChart<'_> {
             chart
                 .draw_series(LineSeries::new(finite.clone(), c.stroke_width(2)))?
                 .label(label.as_str())
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(3)));
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(3))
+                });
             if self.markers {
                 chart.draw_series(finite.iter().map(|p| Circle::new(*p, 4, c.filled())))?;
             }

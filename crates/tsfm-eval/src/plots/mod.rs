@@ -36,7 +36,9 @@ pub enum PlotError {
     Draw { path: PathBuf, message: String },
     #[error("plot {path}: PNG encoding failed: {message}")]
     Encode { path: PathBuf, message: String },
-    #[error("plot {path}: cannot write file (check the directory exists and is writable): {source}")]
+    #[error(
+        "plot {path}: cannot write file (check the directory exists and is writable): {source}"
+    )]
     Io {
         path: PathBuf,
         #[source]

@@ -61,7 +61,10 @@ pub(crate) fn render(
     Ok(PlotFiles { png, svg })
 }
 
-fn draw_on<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, fig: &impl Figure) -> Result<(), String>
+fn draw_on<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    fig: &impl Figure,
+) -> Result<(), String>
 where
     DB::ErrorType: 'static,
 {

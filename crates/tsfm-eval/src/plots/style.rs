@@ -55,3 +55,30 @@ pub(crate) fn padded_range(values: impl IntoIterator<Item = f64>) -> Option<(f64
     let pad = 0.05 * (hi - lo);
     Some((lo - pad, hi + pad))
 }
+
+/// Axis tick text without float noise or a useless ".0" ("200", "0.25", "2.5").
+pub(crate) fn tick(v: &f64) -> String {
+    let s = format!("{v:.4}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s == "-0" {
+        "0".to_string()
+    } else {
+        s.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tick_text() {
+        assert_eq!(tick(&200.0), "200");
+        assert_eq!(tick(&0.30000000000000004), "0.3");
+        assert_eq!(tick(&2.5), "2.5");
+        assert_eq!(tick(&-0.00001), "0");
+        assert_eq!(padded_range([1.0, f64::NAN, 3.0]), Some((0.9, 3.1)));
+        assert_eq!(padded_range([2.0]), Some((1.0, 3.0)));
+        assert_eq!(padded_range([f64::NAN]), None);
+    }
+}
