@@ -151,7 +151,7 @@ pub struct CompareArgs {
 #[derive(Debug, Subcommand)]
 pub enum DataCommand {
     /// Turn raw files into the processed per-series cache and print a summary.
-    Prepare(DataPrepareArgs),
+    Prepare(Box<DataPrepareArgs>),
     /// Show the cached summary of a prepared dataset.
     Inspect(DataInspectArgs),
 }

@@ -1,6 +1,7 @@
 //! Forecasting a split's windows and scoring them in the data's units.
 use burn::tensor::Device;
 use tsfm_config::Config;
+use tsfm_eval::{Evaluator, MetricsReport, WindowEval};
 use tsfm_models::Forecaster;
 
 use crate::experiment::{ExperimentData, Split};
@@ -76,34 +77,75 @@ pub fn predict_split<F: Forecaster>(
 pub struct SplitResult {
     pub split: Split,
     pub units: String,
-    pub report: serde_json::Value,
-    /// (label, model RMSE, persistence RMSE) at the configured horizons.
-    pub headline: Vec<(String, f64, f64)>,
+    pub report: MetricsReport,
+    pub predictions: Vec<WindowPrediction>,
 }
 
 impl SplitResult {
+    /// (label, model RMSE, persistence RMSE) at each named horizon.
+    pub fn headline(&self) -> Vec<(String, Option<f64>, Option<f64>)> {
+        let persistence = self.report.baselines.get("persistence");
+        self.report
+            .at_horizons
+            .iter()
+            .map(|(label, m)| {
+                let p = persistence
+                    .and_then(|b| b.at_horizons.get(label))
+                    .and_then(|m| m.rmse);
+                (label.clone(), m.rmse, p)
+            })
+            .collect()
+    }
+
     pub fn summary(&self) -> String {
-        let mut text = format!("{} split RMSE ({}):\n", self.split.name(), self.units);
-        for (label, model, persistence) in &self.headline {
+        let fmt = |v: Option<f64>| v.map(|v| format!("{v:.3}")).unwrap_or_else(|| "n/a".into());
+        let mut text = format!(
+            "{} split RMSE ({}, {} windows, pooled):\n",
+            self.split.name(),
+            self.units,
+            self.report.n_windows
+        );
+        for (label, model, persistence) in self.headline() {
+            let skill = match (model, persistence) {
+                (Some(m), Some(p)) if p > 0.0 => format!("{:+.1}%", 100.0 * (1.0 - m / p)),
+                _ => "n/a".into(),
+            };
             text.push_str(&format!(
-                "  {label:>6}: model {model:.3}   persistence {persistence:.3}   skill {:+.1}%\n",
-                100.0 * (1.0 - model / persistence)
+                "  {label:>6}: model {}   persistence {}   skill {skill}\n",
+                fmt(model),
+                fmt(persistence)
             ));
         }
-        text.trim_end().to_string()
+        let n = &self.report.nocturnal;
+        if n.midnight_episodes > 0 {
+            text.push_str(&format!(
+                "  nocturnal: {} midnight-anchored episodes, RMSE {}\n",
+                n.midnight_episodes,
+                fmt(n.episode.rmse)
+            ));
+        }
+        text.push_str(&format!(
+            "  night (00:00-06:00 targets) RMSE {}   day RMSE {}",
+            fmt(self.report.day_night.night.rmse),
+            fmt(self.report.day_night.day.rmse)
+        ));
+        text
     }
 
     pub fn history_columns(&self) -> Vec<(&'static str, String)> {
         let mut cols = Vec::new();
-        for (label, model, persistence) in &self.headline {
+        let v = |x: Option<f64>| x.map(|x| format!("{x:.4}")).unwrap_or_default();
+        for (label, model, persistence) in self.headline() {
             let (m, p): (&'static str, &'static str) = match label.as_str() {
                 "30min" => ("rmse_30min", "persistence_rmse_30min"),
                 "60min" => ("rmse_60min", "persistence_rmse_60min"),
                 _ => continue,
             };
-            cols.push((m, format!("{model:.4}")));
-            cols.push((p, format!("{persistence:.4}")));
+            cols.push((m, v(model)));
+            cols.push((p, v(persistence)));
         }
+        cols.push(("rmse", v(self.report.overall.rmse)));
+        cols.push(("mae", v(self.report.overall.mae)));
         cols
     }
 }
@@ -123,39 +165,24 @@ pub fn evaluate_split<F: Forecaster>(
         config.evaluation.eval_batch_size as usize,
         device,
     );
-    let interval = predictions
-        .first()
-        .map(|p| p.interval_min)
-        .unwrap_or(5)
-        .max(1);
-    let mut headline = Vec::new();
-    for &minutes in &config.evaluation.horizons_min {
-        let step = (minutes / interval as u64) as usize;
-        if step == 0 || predictions.first().is_some_and(|p| step > p.point.len()) {
-            continue;
-        }
-        let (mut sm, mut sp, mut n) = (0.0, 0.0, 0usize);
-        for p in &predictions {
-            let y = p.truth[step - 1];
-            let last = p.context.iter().rev().find(|v| v.is_finite()).copied();
-            if let (true, Some(last)) = (y.is_finite(), last) {
-                sm += (p.point[step - 1] - y).powi(2);
-                sp += (last - y).powi(2);
-                n += 1;
-            }
-        }
-        if n > 0 {
-            headline.push((
-                format!("{minutes}min"),
-                (sm / n as f64).sqrt(),
-                (sp / n as f64).sqrt(),
-            ));
-        }
+    let mut evaluator = Evaluator::new();
+    for p in &predictions {
+        evaluator.add(WindowEval {
+            series_id: p.series_id.clone(),
+            origin_ts: p.origin_ts,
+            interval_min: p.interval_min,
+            context: p.context.clone(),
+            truth: p.truth.clone(),
+            point: p.point.clone(),
+            quantiles: None,
+        });
     }
+    let horizons: Vec<u32> = config.evaluation.horizons_min.iter().map(|&m| m as u32).collect();
+    let report = evaluator.finish(&data.units, &horizons);
     Ok(SplitResult {
         split,
         units: data.units.clone(),
-        report: serde_json::json!({ "windows": predictions.len() }),
-        headline,
+        report,
+        predictions,
     })
 }

@@ -14,6 +14,7 @@ pub fn is_user_error(err: &anyhow::Error) -> bool {
     err.chain().any(|cause| {
         cause.is::<UserError>()
             || cause.is::<tsfm_config::ConfigErrors>()
+            || cause.is::<tsfm_data::PreprocessError>()
             || cause
                 .downcast_ref::<tsfm_models::ModelError>()
                 .is_some_and(|e| {

@@ -35,7 +35,7 @@ fn check_param(model: &ModelConfig, key: &str, actual: usize) -> anyhow::Result<
 }
 
 use std::cell::RefCell;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use tsfm_config::Config;
 use tsfm_data::cache::CacheManager;
@@ -70,7 +70,6 @@ pub struct ExperimentData {
     pub fingerprint: String,
     /// Unit of the target in reports (`mmol/L` for glucose sources).
     pub units: String,
-    pub cache_dir: PathBuf,
 }
 
 /// Load (or build) the processed cache for `config.data` and run the preprocessing pipeline.
@@ -119,7 +118,6 @@ pub fn prepare_data_with(
         prepared,
         fingerprint,
         units,
-        cache_dir: cache.processed_dir(&data.source_name)?,
     })
 }
 

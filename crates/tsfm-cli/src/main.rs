@@ -8,6 +8,7 @@ mod exit;
 mod experiment;
 mod load;
 mod progress;
+mod report_files;
 mod table;
 mod tensors;
 
@@ -44,6 +45,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Runs(command) => commands::runs::run(command),
         Command::Config(command) => commands::config::run(command, cli.debug),
         Command::Train(args) => commands::train::run(args, cli.debug),
+        Command::Evaluate(args) => commands::evaluate::run(args, cli.debug),
         Command::Predict(args) => commands::predict::run(args),
         Command::Data(command) => commands::data::run(command, cli.debug),
         _ => Err(exit::user_error(

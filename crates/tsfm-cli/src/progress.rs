@@ -47,7 +47,7 @@ impl TrainerCallback for ProgressLine {
         if self.terminal {
             let _ = write!(err, "\r{line}");
             let _ = err.flush();
-        } else if p.global_step % self.logging_steps == 0 || p.global_step == p.max_steps {
+        } else if p.global_step.is_multiple_of(self.logging_steps) || p.global_step == p.max_steps {
             let _ = writeln!(err, "{line}");
         }
         Control::Continue

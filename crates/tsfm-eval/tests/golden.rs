@@ -5,7 +5,7 @@ use tsfm_eval::metrics::events::{Event, detect_events, median};
 use tsfm_eval::metrics::glucose::{
     GlucoseAccumulator, GlucoseUnits, Zone, clarke_zone, grmse_penalty, parkes_zone_type1,
 };
-use tsfm_eval::metrics::point::{PointMetrics, mean_of, naive_scale, point_metrics};
+use tsfm_eval::metrics::point::{mean_of, naive_scale, point_metrics};
 use tsfm_eval::metrics::probabilistic::{QuantileAccumulator, interp_cdf, pinball};
 use tsfm_eval::nocturnal::{is_midnight_origin, is_night, second_of_day, target_ts};
 use tsfm_eval::{Evaluator, QuantileForecast, WindowEval};
@@ -362,5 +362,4 @@ fn baseline_skill_in_evaluator() {
     close(q.brier, 0.05f64.powi(2));
     assert_eq!(ev.rows().len(), 1);
     assert_eq!(ev.rows()[0].persistence, vec![6.0, 6.0]);
-    let _ = PointMetrics::default();
 }

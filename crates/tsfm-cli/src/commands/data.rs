@@ -12,7 +12,7 @@ use crate::load;
 
 pub fn run(command: DataCommand, debug: bool) -> Result<()> {
     match command {
-        DataCommand::Prepare(args) => prepare(args, debug),
+        DataCommand::Prepare(args) => prepare(*args, debug),
         DataCommand::Inspect(args) => inspect(args),
     }
 }

@@ -1,5 +1,6 @@
 pub mod config;
 pub mod data;
+pub mod evaluate;
 pub mod predict;
 pub mod runs;
 pub mod train;

@@ -1,0 +1,132 @@
+//! The plots of an evaluation: sample forecasts (night ones included), RMSE by horizon with
+//! the baselines, the Clarke error grid and the run's loss curves.
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use tsfm_eval::plots::{self, ForecastPlotWindow};
+
+use crate::evaluation::SplitResult;
+use crate::experiment::ExperimentData;
+
+const MGDL_PER_MMOLL: f64 = tsfm_data::MGDL_PER_MMOLL;
+
+pub fn write_plots(
+    dir: &Path,
+    result: &SplitResult,
+    data: &ExperimentData,
+    run: Option<&tsfm_runs::RunDir>,
+) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    let mut keep = |f: plots::PlotFiles| {
+        files.push(f.png);
+        files.push(f.svg);
+    };
+    let units = &result.units;
+    let preds = &result.predictions;
+    if preds.is_empty() {
+        return Ok(files);
+    }
+
+    // Six sample windows: three starting near midnight (the nights users care about), three
+    // spread over the rest of the split.
+    let mut picks: Vec<usize> = preds
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.origin_ts.rem_euclid(86_400) < p.interval_min as i64 * 60)
+        .map(|(i, _)| i)
+        .take(3)
+        .collect();
+    let spread = preds.len() / 4;
+    for k in 1..=3 {
+        if picks.len() < 6 {
+            picks.push((k * spread).min(preds.len() - 1));
+        }
+    }
+    let windows: Vec<ForecastPlotWindow> = picks
+        .iter()
+        .map(|&i| {
+            let p = &preds[i];
+            let step = p.interval_min as i64 * 60;
+            let n = p.context.len() as i64;
+            ForecastPlotWindow {
+                title: format!(
+                    "{} from {}",
+                    p.series_id,
+                    tsfm_data::sources::clock::format_datetime(p.origin_ts)
+                ),
+                context_ts: (0..n).map(|k| p.origin_ts - (n - k) * step).collect(),
+                context: p.context.clone(),
+                target_ts: (0..p.point.len() as i64).map(|k| p.origin_ts + k * step).collect(),
+                truth: p.truth.clone(),
+                point: p.point.clone(),
+                bands: Vec::new(),
+            }
+        })
+        .collect();
+    keep(plots::forecast_windows(dir, "forecast_samples", &windows, units)?);
+
+    // RMSE by horizon: the model at every step, the baselines at the named horizons.
+    let mut series = vec![(
+        "model".to_string(),
+        result
+            .report
+            .per_step
+            .iter()
+            .filter_map(|s| s.rmse.map(|r| (s.minutes as f64, r)))
+            .collect::<Vec<_>>(),
+    )];
+    for (name, baseline) in &result.report.baselines {
+        let points: Vec<(f64, f64)> = baseline
+            .at_horizons
+            .iter()
+            .filter_map(|(label, m)| {
+                let minutes: f64 = label.trim_end_matches("min").parse().ok()?;
+                Some((minutes, m.rmse?))
+            })
+            .collect();
+        if !points.is_empty() {
+            series.push((name.clone(), points));
+        }
+    }
+    keep(plots::rmse_by_horizon(dir, "rmse_by_horizon", &series, units)?);
+
+    // Clarke error grid (glucose only), every observed step.
+    let to_mgdl = match units.as_str() {
+        "mmol/L" => Some(MGDL_PER_MMOLL),
+        "mg/dL" => Some(1.0),
+        _ => None,
+    };
+    if let Some(factor) = to_mgdl {
+        let (mut reference, mut predicted) = (Vec::new(), Vec::new());
+        for p in preds {
+            for (t, f) in p.truth.iter().zip(&p.point) {
+                if t.is_finite() {
+                    reference.push(t * factor);
+                    predicted.push(f * factor);
+                }
+            }
+        }
+        keep(plots::clarke_grid(dir, "clarke_grid", &reference, &predicted)?);
+    }
+
+    if let Some(run) = run
+        && let Ok(text) = std::fs::read_to_string(run.train_log_path())
+    {
+        let (mut train, mut eval) = (Vec::new(), Vec::new());
+        for line in text.lines() {
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else { continue };
+            let step = v["step"].as_u64().unwrap_or(0);
+            if let Some(l) = v["loss"].as_f64() {
+                train.push((step, l));
+            }
+            if let Some(l) = v["eval_loss"].as_f64() {
+                eval.push((step, l));
+            }
+        }
+        if !train.is_empty() {
+            keep(plots::loss_curves(dir, "loss_curves", &train, &eval)?);
+        }
+    }
+    let _ = data;
+    Ok(files)
+}
