@@ -12,7 +12,8 @@ use crate::tensors::to_vec;
 pub struct WindowPrediction {
     pub series_id: String,
     pub interval_min: u32,
-    /// Local time of the first forecast step.
+    /// Local time of the last context reading (the forecast origin, as tsfm-eval counts it):
+    /// step h forecasts `origin_ts + h * interval`.
     pub origin_ts: i64,
     /// The context's target (short gaps interpolated, NaN where missing).
     pub context: Vec<f64>,
@@ -63,7 +64,7 @@ pub fn predict_split<F: Forecaster>(
             out.push(WindowPrediction {
                 series_id: s.id.clone(),
                 interval_min: s.interval_min,
-                origin_ts: batch.origin_timestamp[k],
+                origin_ts: batch.origin_timestamp[k] - s.interval_min as i64 * 60,
                 context: s.raw_target[start..origin].to_vec(),
                 truth,
                 point: forecast.iter().map(|&v| v as f64).collect(),
@@ -177,7 +178,12 @@ pub fn evaluate_split<F: Forecaster>(
             quantiles: None,
         });
     }
-    let horizons: Vec<u32> = config.evaluation.horizons_min.iter().map(|&m| m as u32).collect();
+    let horizons: Vec<u32> = config
+        .evaluation
+        .horizons_min
+        .iter()
+        .map(|&m| m as u32)
+        .collect();
     let report = evaluator.finish(&data.units, &horizons);
     Ok(SplitResult {
         split,

@@ -46,10 +46,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Config(command) => commands::config::run(command, cli.debug),
         Command::Train(args) => commands::train::run(args, cli.debug),
         Command::Evaluate(args) => commands::evaluate::run(args, cli.debug),
+        Command::Compare(args) => commands::compare::run(args),
         Command::Predict(args) => commands::predict::run(args),
         Command::Data(command) => commands::data::run(command, cli.debug),
-        _ => Err(exit::user_error(
-            "this command is not available in this build yet",
-        )),
     }
 }

@@ -27,12 +27,12 @@ pub fn write_plots(
         return Ok(files);
     }
 
-    // Six sample windows: three starting near midnight (the nights users care about), three
+    // Six sample windows: three whose context ends at midnight (the nights users care about), three
     // spread over the rest of the split.
     let mut picks: Vec<usize> = preds
         .iter()
         .enumerate()
-        .filter(|(_, p)| p.origin_ts.rem_euclid(86_400) < p.interval_min as i64 * 60)
+        .filter(|(_, p)| p.origin_ts.rem_euclid(86_400) == 0)
         .map(|(i, _)| i)
         .take(3)
         .collect();
@@ -50,20 +50,27 @@ pub fn write_plots(
             let n = p.context.len() as i64;
             ForecastPlotWindow {
                 title: format!(
-                    "{} from {}",
+                    "{}, context to {}",
                     p.series_id,
                     tsfm_data::sources::clock::format_datetime(p.origin_ts)
                 ),
-                context_ts: (0..n).map(|k| p.origin_ts - (n - k) * step).collect(),
+                context_ts: (0..n).map(|k| p.origin_ts - (n - 1 - k) * step).collect(),
                 context: p.context.clone(),
-                target_ts: (0..p.point.len() as i64).map(|k| p.origin_ts + k * step).collect(),
+                target_ts: (1..=p.point.len() as i64)
+                    .map(|k| p.origin_ts + k * step)
+                    .collect(),
                 truth: p.truth.clone(),
                 point: p.point.clone(),
                 bands: Vec::new(),
             }
         })
         .collect();
-    keep(plots::forecast_windows(dir, "forecast_samples", &windows, units)?);
+    keep(plots::forecast_windows(
+        dir,
+        "forecast_samples",
+        &windows,
+        units,
+    )?);
 
     // RMSE by horizon: the model at every step, the baselines at the named horizons.
     let mut series = vec![(
@@ -88,7 +95,12 @@ pub fn write_plots(
             series.push((name.clone(), points));
         }
     }
-    keep(plots::rmse_by_horizon(dir, "rmse_by_horizon", &series, units)?);
+    keep(plots::rmse_by_horizon(
+        dir,
+        "rmse_by_horizon",
+        &series,
+        units,
+    )?);
 
     // Clarke error grid (glucose only), every observed step.
     let to_mgdl = match units.as_str() {
@@ -106,7 +118,12 @@ pub fn write_plots(
                 }
             }
         }
-        keep(plots::clarke_grid(dir, "clarke_grid", &reference, &predicted)?);
+        keep(plots::clarke_grid(
+            dir,
+            "clarke_grid",
+            &reference,
+            &predicted,
+        )?);
     }
 
     if let Some(run) = run
@@ -114,7 +131,9 @@ pub fn write_plots(
     {
         let (mut train, mut eval) = (Vec::new(), Vec::new());
         for line in text.lines() {
-            let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else { continue };
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+                continue;
+            };
             let step = v["step"].as_u64().unwrap_or(0);
             if let Some(l) = v["loss"].as_f64() {
                 train.push((step, l));

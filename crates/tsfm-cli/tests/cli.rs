@@ -250,6 +250,7 @@ fn train_writes_the_full_run_layout() {
         "training.save_steps=6".into(),
         "training.logging_steps=3".into(),
         "data.batch_size=32".into(),
+        format!("data.cache_dir={}", tmp.path().join("cache").display()),
     ] {
         args.extend(set(&kv));
     }
@@ -257,7 +258,7 @@ fn train_writes_the_full_run_layout() {
     let out = tsfm(&args, tmp.path());
     assert!(out.status.success(), "{}", stderr(&out));
     let printed = stdout(&out);
-    assert!(printed.contains("test split RMSE (mmol/L):"), "{printed}");
+    assert!(printed.contains("test split RMSE (mmol/L, "), "{printed}");
     assert!(printed.contains("60min: model "), "{printed}");
 
     let experiment = tmp.path().join("tsfm_results/models/ttm/ttm_demo");
@@ -320,6 +321,56 @@ fn train_writes_the_full_run_layout() {
     assert_eq!(history.lines().count(), 2);
     let listed = tsfm(&["runs", "list"], tmp.path());
     assert!(stdout(&listed).contains(best.to_str().unwrap()));
+
+    // Evaluate the run again from its saved model and scaler: the same test numbers.
+    let run_id = format!("ttm/ttm_demo/{}", best.display());
+    let out = tsfm(&["evaluate", "--run", &run_id], tmp.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let evaluated = stdout(&out);
+    let headline = |text: &str| -> Vec<String> {
+        text.lines()
+            .filter(|l| l.contains("min: model"))
+            .map(str::to_string)
+            .collect()
+    };
+    assert_eq!(headline(&evaluated), headline(&printed));
+    let results = tmp.path().join("tsfm_results/results/ttm/ttm_demo");
+    let report: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(results.join("evaluation_report.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(report["data"]["units"], "mmol/L");
+    assert_eq!(report["data"]["split"], "test");
+    assert!(
+        report["metrics"]["baselines"]["persistence"]["at_horizons"]["60min"]["rmse"].is_number()
+    );
+    assert!(report["metrics"]["glucose"].is_object());
+    for plot in [
+        "forecast_samples",
+        "rmse_by_horizon",
+        "clarke_grid",
+        "loss_curves",
+    ] {
+        for ext in ["png", "svg"] {
+            assert!(
+                results.join(format!("plots/{plot}.{ext}")).is_file(),
+                "{plot}.{ext}"
+            );
+        }
+    }
+    assert!(run.join("evaluation_report.json").is_file());
+
+    let out = tsfm(&["compare", &run_id], tmp.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let table = stdout(&out);
+    assert!(table.contains("baseline: persistence"), "{table}");
+    assert!(table.contains("rmse_60min"), "{table}");
+    for file in ["comparison.md", "rmse_by_horizon.png", "rmse_60min.svg"] {
+        assert!(
+            results.join("comparison_plots").join(file).is_file(),
+            "{file}"
+        );
+    }
 }
 
 #[test]

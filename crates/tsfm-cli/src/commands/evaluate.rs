@@ -19,7 +19,11 @@ pub fn run(args: EvaluateArgs, debug: bool) -> Result<()> {
         "test" => Split::Test,
         "val" => Split::Val,
         "train" => Split::Train,
-        other => return Err(user_error(format!("--split: `{other}` is not test, val or train"))),
+        other => {
+            return Err(user_error(format!(
+                "--split: `{other}` is not test, val or train"
+            )));
+        }
     };
     // A run: its own resolved config, its saved model and scaler. Otherwise: zero-shot.
     let (resolved, model_dir, run) = match &args.run {
@@ -31,7 +35,11 @@ pub fn run(args: EvaluateArgs, debug: bool) -> Result<()> {
             let run = tsfm_runs::find_run(&save_dir, query)?;
             config_args.config = Some(run.config_path());
             config_args.model_path = Some(run.model_dir().to_string_lossy().into_owned());
-            (load::resolve(&config_args, debug)?, Some(run.model_dir()), Some(run))
+            (
+                load::resolve(&config_args, debug)?,
+                Some(run.model_dir()),
+                Some(run),
+            )
         }
         None => (load::resolve(&args.config, debug)?, None, None),
     };
@@ -65,8 +73,12 @@ fn evaluate_model<F: Forecaster>(
         }
         _ => None,
     };
-    let data =
-        experiment::prepare_data_with(config, model.context_length(), model.prediction_length(), scaler)?;
+    let data = experiment::prepare_data_with(
+        config,
+        model.context_length(),
+        model.prediction_length(),
+        scaler,
+    )?;
     let result = evaluation::evaluate_split(&model, &data, split, config, device)?;
 
     let model_name = config.model.model_type.as_str();
@@ -113,20 +125,36 @@ fn evaluate_model<F: Forecaster>(
 
     println!("{}", result.summary());
     println!("report:  {}", report_path.display());
-    println!("plots:   {} files in {}", plots.len(), results.join("plots").display());
+    println!(
+        "plots:   {} files in {}",
+        plots.len(),
+        results.join("plots").display()
+    );
     Ok(())
 }
 
 /// One row per (window, step): the forecasts people want to look at themselves.
 fn write_predictions(path: &Path, result: &SplitResult) -> Result<()> {
-    let mut text = String::from("id,origin,step,truth,point\n");
+    let mut text = String::from("id,origin,step,timestamp,truth,point\n");
     for p in &result.predictions {
         let origin = tsfm_data::sources::clock::format_datetime(p.origin_ts);
         for (k, (t, f)) in p.truth.iter().zip(&p.point).enumerate() {
-            let truth = if t.is_finite() { format!("{t:.4}") } else { String::new() };
-            text.push_str(&format!("{},{origin},{},{truth},{f:.4}\n", p.series_id, k + 1));
+            let truth = if t.is_finite() {
+                format!("{t:.4}")
+            } else {
+                String::new()
+            };
+            let at = tsfm_data::sources::clock::format_datetime(
+                p.origin_ts + (k as i64 + 1) * p.interval_min as i64 * 60,
+            );
+            text.push_str(&format!(
+                "{},{origin},{},{at},{truth},{f:.4}\n",
+                p.series_id,
+                k + 1
+            ));
         }
     }
-    tsfm_runs::write_atomic(path, text.as_bytes()).with_context(|| format!("writing {}", path.display()))?;
+    tsfm_runs::write_atomic(path, text.as_bytes())
+        .with_context(|| format!("writing {}", path.display()))?;
     Ok(())
 }
