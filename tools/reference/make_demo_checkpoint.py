@@ -2,7 +2,9 @@
 
 The demo fine-tunes from scratch on the bundled synthetic CGM data, so the checkpoint only fixes
 the architecture: a small TTM-r2-style model with an 8-hour context (96 x 5 min) and a 60-min
-horizon (12 x 5 min), no dropout (the demo trains for a few minutes, it does not overfit).
+horizon (12 x 5 min). `scaling=None`: the data pipeline already standardises each series, and
+per-window std scaling throws away the level that mean reversion needs. Dropout 0.2 stays: without
+it the model overfits the six patients within a few hundred steps.
 
 Usage: /work/pyenv/bin/python tools/reference/make_demo_checkpoint.py [OUT_DIR] [key=value ...]
 (granite-tsfm 0.3.11 + torch). Extra key=value pairs (JSON values) override the config, for
@@ -21,7 +23,7 @@ DEMO = dict(
     d_model=32, expansion_factor=2, num_layers=2, decoder_d_model=16, decoder_num_layers=2,
     adaptive_patching_levels=3, decoder_adaptive_patching_levels=0, mode="common_channel",
     decoder_mode="common_channel", gated_attn=True, self_attn=False, self_attn_heads=1,
-    norm_mlp="LayerNorm", norm_eps=1e-5, scaling="std", loss="mse", dropout=0.0, head_dropout=0.0,
+    norm_mlp="LayerNorm", norm_eps=1e-5, scaling=None, loss="mse", dropout=0.2, head_dropout=0.2,
     use_positional_encoding=False, resolution_prefix_tuning=False, frequency_token_vocab_size=5,
     use_decoder=True, decoder_raw_residual=False, distribution_output="student_t",
     num_parallel_samples=100, init_std=0.02, post_init=False,

@@ -401,7 +401,7 @@ fn train_dry_run_reports_model_data_and_steps() {
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
     assert!(text.contains("11230 parameters, 11230 trainable"), "{text}");
-    assert!(text.contains("steps:  300 optimizer steps"), "{text}");
+    assert!(text.contains("steps:  1500 optimizer steps"), "{text}");
     assert!(text.contains("windows train "), "{text}");
     assert!(!tmp.path().join("tsfm_results").exists());
 }

@@ -99,18 +99,18 @@ fn the_default_experiment_is_the_quick_ttm_demo() {
     assert_eq!(r, built_in(DEFAULT_EXPERIMENT));
     let c = &r.config;
     assert_eq!(c.model.model_type, ModelType::Ttm);
-    assert_eq!(c.model.model_path, "data/models/ttm-tiny");
+    assert_eq!(c.model.model_path, "data/models/ttm-demo");
     assert_eq!(c.model.device, Device::Auto);
     assert_eq!(
         (c.context_length(), c.prediction_length()),
-        (Some(32), Some(16))
+        (Some(96), Some(12))
     );
     assert_eq!(c.data.raw_path, "data/demo/brist1d/train.csv.gz");
     assert_eq!(c.data.source.as_str(), "bris_t1d");
     assert_eq!((c.data.resolution_min, c.data.batch_size), (5, 64));
     assert_eq!(
         (c.training.max_steps, c.training.num_epochs),
-        (Some(300), None)
+        (Some(1500), None)
     );
     assert_eq!(c.training.lr_scheduler.kind, SchedulerType::OneCycle);
     assert_eq!(c.training.optimizer.betas, [0.9, 0.999]);
