@@ -38,7 +38,7 @@ pub fn predict_split<F: Forecaster>(
     let mut out = Vec::with_capacity(set.len());
     let indices: Vec<usize> = (0..set.len()).collect();
     for chunk in indices.chunks(batch_size.max(1)) {
-        let (input, batch) = source.input(chunk, device);
+        let (input, first_steps) = source.input(chunk, device);
         let point = to_vec(model.forecast(&input).point);
         let steps = point.len() / chunk.len();
         let channels = steps / model.prediction_length();
@@ -64,7 +64,7 @@ pub fn predict_split<F: Forecaster>(
             out.push(WindowPrediction {
                 series_id: s.id.clone(),
                 interval_min: s.interval_min,
-                origin_ts: batch.origin_timestamp[k] - s.interval_min as i64 * 60,
+                origin_ts: first_steps[k] - s.interval_min as i64 * 60,
                 context: s.raw_target[start..origin].to_vec(),
                 truth,
                 point: forecast.iter().map(|&v| v as f64).collect(),

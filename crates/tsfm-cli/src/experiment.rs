@@ -180,8 +180,9 @@ pub struct TensorWindows<'a> {
 }
 
 impl TensorWindows<'_> {
-    /// Fill the host batch for `indices` and build the model input from it.
-    pub fn input(&self, indices: &[usize], device: &Device) -> (ForecastInput, Batch) {
+    /// Fill the host batch for `indices` and build the model input from it; also returns
+    /// each window's first forecast-step timestamp (the trainer ignores them).
+    pub fn input(&self, indices: &[usize], device: &Device) -> (ForecastInput, Vec<i64>) {
         let mut b = self.batch.borrow_mut();
         self.set.fill_batch(indices, &mut b);
         let past = [b.batch, b.context, b.channels];
@@ -200,7 +201,7 @@ impl TensorWindows<'_> {
                 )
             }),
         };
-        (input, b.clone())
+        (input, b.origin_timestamp.clone())
     }
 }
 

@@ -113,6 +113,17 @@ impl DataError {
         }
     }
 
+    /// A file with a header but no data rows: the same words for every source.
+    pub fn no_rows(path: &Path) -> Self {
+        Self::input(
+            InputErrorKind::NoRows,
+            path,
+            None,
+            None,
+            "the file has a header but no data rows",
+        )
+    }
+
     pub fn io(path: &Path, source: std::io::Error) -> Self {
         DataError::Io {
             path: path.to_path_buf(),

@@ -201,13 +201,7 @@ fn read_cgm(path: &Path, base: i64, warnings: &mut Vec<String>) -> Result<Vec<Re
         });
     }
     if rows == 0 {
-        return Err(DataError::input(
-            InputErrorKind::NoRows,
-            path,
-            None,
-            None,
-            "the file has a header but no data rows",
-        ));
+        return Err(DataError::no_rows(path));
     }
     if out.is_empty() {
         return Err(DataError::input(

@@ -550,13 +550,7 @@ pub fn load_test_contexts(
         pending.push((p_num, b, cells.target));
     }
     if pending.is_empty() {
-        return Err(DataError::input(
-            InputErrorKind::NoRows,
-            path,
-            None,
-            None,
-            "the file has a header but no data rows",
-        ));
+        return Err(DataError::no_rows(path));
     }
     let unit = glucose_unit(
         path,

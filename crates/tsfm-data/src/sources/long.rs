@@ -209,13 +209,7 @@ pub fn load_parquet(opts: &SourceOptions) -> Result<SourceOutput> {
 
 fn build(opts: &SourceOptions, path: &Path, names: &[String], rows: Rows) -> Result<SourceOutput> {
     if rows.is_empty() {
-        return Err(DataError::input(
-            InputErrorKind::NoRows,
-            path,
-            None,
-            None,
-            "the file has a header but no data rows",
-        ));
+        return Err(DataError::no_rows(path));
     }
     let (unit, conv) = match &opts.unit_override {
         None => (None, None),
