@@ -111,8 +111,14 @@ pub struct EvaluateArgs {
 
 #[derive(Debug, Args)]
 pub struct PredictArgs {
+    /// `--config F` alone forecasts with F's experiment's `best_model` (its preprocessing and
+    /// saved scaler); with `--model-path` too, with that checkpoint through F's preprocessing.
     #[command(flatten)]
     pub config: ConfigArgs,
+    /// A trained run directory (or `model/experiment/run_id`, or a run id): its model, its
+    /// preprocessing and its saved scaler.
+    #[arg(long)]
+    pub run: Option<String>,
     /// Input CSV or Parquet, long format `id,timestamp,value` (or several named channels).
     #[arg(long)]
     pub input: Option<PathBuf>,
@@ -128,9 +134,10 @@ pub struct PredictArgs {
     /// Chronos-T5 decoding: greedy or sample.
     #[arg(long)]
     pub decoding: Option<String>,
-    /// Samples per series for sampled decoding.
+    /// Samples per series for sampled decoding (at least 1).
     #[arg(long)]
     pub num_samples: Option<usize>,
+    /// Seed of sampled decoding.
     #[arg(long)]
     pub seed: Option<u64>,
 }

@@ -1,7 +1,7 @@
 //! Forecasting a split's windows and scoring them in the data's units.
 use burn::tensor::Device;
 use tsfm_config::Config;
-use tsfm_eval::{Evaluator, MetricsReport, WindowEval};
+use tsfm_eval::{Evaluator, MetricsReport, QuantileForecast, WindowEval};
 use tsfm_models::Forecaster;
 
 use crate::experiment::{ExperimentData, Split};
@@ -20,6 +20,9 @@ pub struct WindowPrediction {
     /// Observed targets of the horizon; NaN where nothing was observed (never interpolated).
     pub truth: Vec<f64>,
     pub point: Vec<f64>,
+    /// The model's quantiles of the target, when it gives them: levels ascending, values
+    /// `[level][step]` in data units.
+    pub quantiles: Option<QuantileForecast>,
 }
 
 /// Forecast every window of `split` (the model in inference mode), back in data units.
@@ -39,7 +42,10 @@ pub fn predict_split<F: Forecaster>(
     let indices: Vec<usize> = (0..set.len()).collect();
     for chunk in indices.chunks(batch_size.max(1)) {
         let (input, first_steps) = source.input(chunk, device);
-        let point = to_vec(model.forecast(&input).point);
+        let forecast = model.forecast(&input);
+        let levels: Vec<f64> = forecast.quantile_levels.iter().map(|&l| l as f64).collect();
+        let quantiles = forecast.quantiles.map(to_vec);
+        let point = to_vec(forecast.point);
         let steps = point.len() / chunk.len();
         let channels = steps / model.prediction_length();
         for (k, &i) in chunk.iter().enumerate() {
@@ -50,6 +56,24 @@ pub fn predict_split<F: Forecaster>(
                 .map(|h| point[k * steps + h * channels])
                 .collect();
             data.prepared.unscale_target(si, &mut forecast);
+            // [batch, steps, channels, levels]: the target channel of this window. Unscaling
+            // is increasing, so the levels keep their order.
+            let quantiles = quantiles.as_ref().map(|q| {
+                let nq = levels.len();
+                let values = (0..nq)
+                    .map(|l| {
+                        let mut v: Vec<f32> = (0..horizon)
+                            .map(|h| q[((k * steps) + h * channels) * nq + l])
+                            .collect();
+                        data.prepared.unscale_target(si, &mut v);
+                        v.iter().map(|&x| x as f64).collect()
+                    })
+                    .collect();
+                QuantileForecast {
+                    levels: levels.clone(),
+                    values,
+                }
+            });
             let origin = start + context;
             let ch = s.n_channels();
             let truth = (origin..origin + horizon)
@@ -68,6 +92,7 @@ pub fn predict_split<F: Forecaster>(
                 context: s.raw_target[start..origin].to_vec(),
                 truth,
                 point: forecast.iter().map(|&v| v as f64).collect(),
+                quantiles,
             });
         }
     }
@@ -80,6 +105,8 @@ pub struct SplitResult {
     pub units: String,
     pub report: MetricsReport,
     pub predictions: Vec<WindowPrediction>,
+    /// `evaluation.nocturnal.enabled`: whether night metrics are shown.
+    pub nocturnal: bool,
 }
 
 impl SplitResult {
@@ -117,19 +144,22 @@ impl SplitResult {
                 fmt(persistence)
             ));
         }
-        let n = &self.report.nocturnal;
-        if n.midnight_episodes > 0 {
+        if self.nocturnal {
+            let n = &self.report.nocturnal;
+            if n.midnight_episodes > 0 {
+                text.push_str(&format!(
+                    "  nocturnal: {} midnight-anchored episodes, RMSE {}\n",
+                    n.midnight_episodes,
+                    fmt(n.episode.rmse)
+                ));
+            }
             text.push_str(&format!(
-                "  nocturnal: {} midnight-anchored episodes, RMSE {}\n",
-                n.midnight_episodes,
-                fmt(n.episode.rmse)
+                "  night (00:00-06:00 targets) RMSE {}   day RMSE {}\n",
+                fmt(self.report.day_night.night.rmse),
+                fmt(self.report.day_night.day.rmse)
             ));
         }
-        text.push_str(&format!(
-            "  night (00:00-06:00 targets) RMSE {}   day RMSE {}",
-            fmt(self.report.day_night.night.rmse),
-            fmt(self.report.day_night.day.rmse)
-        ));
+        text.truncate(text.trim_end().len());
         text
     }
 
@@ -159,6 +189,7 @@ pub fn evaluate_split<F: Forecaster>(
     config: &Config,
     device: &Device,
 ) -> anyhow::Result<SplitResult> {
+    crate::experiment::check_fits(model, config, data, split, device)?;
     let predictions = predict_split(
         model,
         data,
@@ -175,7 +206,7 @@ pub fn evaluate_split<F: Forecaster>(
             context: p.context.clone(),
             truth: p.truth.clone(),
             point: p.point.clone(),
-            quantiles: None,
+            quantiles: p.quantiles.clone(),
         });
     }
     let horizons: Vec<u32> = config
@@ -190,5 +221,6 @@ pub fn evaluate_split<F: Forecaster>(
         units: data.units.clone(),
         report,
         predictions,
+        nocturnal: config.evaluation.nocturnal.enabled,
     })
 }

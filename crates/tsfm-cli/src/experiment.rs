@@ -173,6 +173,22 @@ impl ExperimentData {
     }
 }
 
+/// Forecast channels in every window set: the pipeline forecasts one target column.
+pub const TARGET_CHANNELS: usize = 1;
+
+/// `[batch, time, channels]` host values laid out as the pipeline stores them (the target
+/// first, then the past covariates) -> the Forecaster's `(targets, Some(covariates))`.
+pub fn split_channels(
+    values: &[f32],
+    shape: [usize; 3],
+    device: &Device,
+) -> (burn::Tensor<3>, Option<burn::Tensor<3>>) {
+    let all = tensor3(values.to_vec(), shape, device);
+    let n_cov = shape[2] - TARGET_CHANNELS;
+    let covariates = (n_cov > 0).then(|| all.clone().narrow(2, TARGET_CHANNELS, n_cov));
+    (all.narrow(2, 0, TARGET_CHANNELS), covariates)
+}
+
 /// A window set handing out tensor batches; reuses one host buffer.
 pub struct TensorWindows<'a> {
     pub set: &'a WindowSet,
@@ -187,12 +203,16 @@ impl TensorWindows<'_> {
         self.set.fill_batch(indices, &mut b);
         let past = [b.batch, b.context, b.channels];
         let future = [b.batch, b.horizon, b.channels];
+        let (past_values, past_covariates) = split_channels(&b.past_values, past, device);
+        let (past_observed_mask, _) = split_channels(&b.past_observed_mask, past, device);
+        let (future_values, _) = split_channels(&b.future_values, future, device);
+        let (future_observed_mask, _) = split_channels(&b.future_observed_mask, future, device);
         let input = ForecastInput {
-            past_values: tensor3(b.past_values.clone(), past, device),
-            past_observed_mask: Some(tensor3(b.past_observed_mask.clone(), past, device)),
-            future_values: Some(tensor3(b.future_values.clone(), future, device)),
-            future_observed_mask: Some(tensor3(b.future_observed_mask.clone(), future, device)),
-            past_covariates: None,
+            past_values,
+            past_observed_mask: Some(past_observed_mask),
+            future_values: Some(future_values),
+            future_observed_mask: Some(future_observed_mask),
+            past_covariates,
             future_covariates: (b.n_future > 0).then(|| {
                 tensor3(
                     b.future_covariates.clone(),
@@ -200,6 +220,7 @@ impl TensorWindows<'_> {
                     device,
                 )
             }),
+            freq_token: None,
         };
         (input, b.origin_timestamp.clone())
     }
@@ -213,4 +234,42 @@ impl tsfm_train::WindowSource for TensorWindows<'_> {
     fn batch(&self, indices: &[usize], device: &Device) -> ForecastInput {
         self.input(indices, device).0
     }
+}
+
+/// Exit-2 error for a checkpoint family this build detects but cannot run yet.
+pub fn not_supported_yet(kind: &str, source: &str) -> anyhow::Error {
+    user_error(format!(
+        "{source}: model type {kind} is recognised but not supported yet by this version of tsfm \
+         (supported: ttm)"
+    ))
+}
+
+/// Build one batch of `split` and let the model check it: a checkpoint whose channels do not
+/// match `data.past_covariates` (or that needs inputs the pipeline does not make) is a config
+/// error, reported before any work starts.
+pub fn check_fits<F: Forecaster>(
+    model: &F,
+    config: &Config,
+    data: &ExperimentData,
+    split: Split,
+    device: &Device,
+) -> anyhow::Result<()> {
+    let windows = data.source(split);
+    if windows.set.is_empty() {
+        return Ok(());
+    }
+    let (input, _) = windows.input(&[0], device);
+    model.check_input(&input).map_err(|e| {
+        user_error(format!(
+            "{}: {e}; the data gives the target `{}` plus past covariates [{}]: \
+             set data.past_covariates to match the checkpoint or use another checkpoint",
+            config.model.model_path,
+            config
+                .data
+                .target_columns
+                .first()
+                .map_or("", String::as_str),
+            config.data.past_covariates.join(", ")
+        ))
+    })
 }

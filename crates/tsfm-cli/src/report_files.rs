@@ -1,19 +1,18 @@
-//! The plots of an evaluation: sample forecasts (night ones included), RMSE by horizon with
-//! the baselines, the Clarke error grid and the run's loss curves.
+//! The plots of an evaluation: sample forecasts (night ones included, with quantile bands when
+//! the model gives quantiles), RMSE by horizon with the baselines, the Clarke error grid, the
+//! interval calibration (models with quantiles) and the run's loss curves.
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use tsfm_eval::plots::{self, ForecastPlotWindow};
 
-use crate::evaluation::SplitResult;
-use crate::experiment::ExperimentData;
+use crate::evaluation::{SplitResult, WindowPrediction};
 
 const MGDL_PER_MMOLL: f64 = tsfm_data::MGDL_PER_MMOLL;
 
 pub fn write_plots(
     dir: &Path,
     result: &SplitResult,
-    data: &ExperimentData,
     run: Option<&tsfm_runs::RunDir>,
 ) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
@@ -61,7 +60,7 @@ pub fn write_plots(
                     .collect(),
                 truth: p.truth.clone(),
                 point: p.point.clone(),
-                bands: Vec::new(),
+                bands: bands(p),
             }
         })
         .collect();
@@ -126,6 +125,22 @@ pub fn write_plots(
         )?);
     }
 
+    // Observed against nominal coverage of each central interval the quantiles give.
+    if let Some(prob) = &result.report.probabilistic {
+        let points: Vec<(f64, f64)> = prob
+            .intervals
+            .iter()
+            .map(|i| (i.nominal, i.coverage))
+            .collect();
+        if !points.is_empty() {
+            keep(plots::calibration(
+                dir,
+                "calibration",
+                &[("model".to_string(), points)],
+            )?);
+        }
+    }
+
     if let Some(run) = run
         && let Ok(text) = std::fs::read_to_string(run.train_log_path())
     {
@@ -146,6 +161,88 @@ pub fn write_plots(
             keep(plots::loss_curves(dir, "loss_curves", &train, &eval)?);
         }
     }
-    let _ = data;
     Ok(files)
+}
+
+/// Central bands `(lo level, hi level, lo, hi)` from symmetric quantile pairs (0.1 with 0.9).
+fn bands(p: &WindowPrediction) -> Vec<(f64, f64, Vec<f64>, Vec<f64>)> {
+    let Some(q) = &p.quantiles else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (i, &lo) in q.levels.iter().enumerate() {
+        if lo >= 0.5 {
+            break;
+        }
+        if let Some(j) = q
+            .levels
+            .iter()
+            .position(|&hi| (hi - (1.0 - lo)).abs() < 1e-9)
+        {
+            out.push((lo, q.levels[j], q.values[i].clone(), q.values[j].clone()));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::experiment::Split;
+    use tsfm_eval::{Evaluator, QuantileForecast, WindowEval};
+
+    /// A model with quantiles gets the calibration plot and bands; one without does not.
+    #[test]
+    fn calibration_plot_exactly_when_the_model_gives_quantiles() {
+        let window = |k: i64, quantiles: Option<QuantileForecast>| WindowPrediction {
+            series_id: "s".into(),
+            interval_min: 5,
+            origin_ts: 86_400 * 10 + k * 3600,
+            context: vec![6.0, 6.5, 7.0],
+            truth: vec![7.0, 7.5],
+            point: vec![7.2, 7.4],
+            quantiles,
+        };
+        let q = || QuantileForecast {
+            levels: vec![0.1, 0.5, 0.9],
+            values: vec![vec![6.5, 6.8], vec![7.2, 7.4], vec![7.6, 8.0]],
+        };
+        let result = |with_q: bool| {
+            let predictions: Vec<WindowPrediction> =
+                (0..8).map(|k| window(k, with_q.then(q))).collect();
+            let mut ev = Evaluator::new();
+            for p in &predictions {
+                ev.add(WindowEval {
+                    series_id: p.series_id.clone(),
+                    origin_ts: p.origin_ts,
+                    interval_min: p.interval_min,
+                    context: p.context.clone(),
+                    truth: p.truth.clone(),
+                    point: p.point.clone(),
+                    quantiles: p.quantiles.clone(),
+                });
+            }
+            SplitResult {
+                split: Split::Test,
+                units: "mmol/L".into(),
+                report: ev.finish("mmol/L", &[5, 10]),
+                predictions,
+                nocturnal: false,
+            }
+        };
+        let with = result(true);
+        assert_eq!(
+            bands(&with.predictions[0]),
+            vec![(0.1, 0.9, vec![6.5, 6.8], vec![7.6, 8.0])]
+        );
+        let tmp = tempfile::tempdir().unwrap();
+        let files = write_plots(tmp.path(), &with, None).unwrap();
+        assert!(files.contains(&tmp.path().join("calibration.png")));
+        assert!(tmp.path().join("calibration.svg").is_file());
+
+        let tmp = tempfile::tempdir().unwrap();
+        let files = write_plots(tmp.path(), &result(false), None).unwrap();
+        assert!(tmp.path().join("forecast_samples.png").is_file());
+        assert!(!files.iter().any(|f| f.ends_with("calibration.png")));
+    }
 }

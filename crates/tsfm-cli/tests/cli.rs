@@ -245,12 +245,15 @@ fn train_writes_the_full_run_layout() {
         format!("model.model_path={}", model.display()),
         "model.params.context_length=32".into(),
         "model.params.prediction_length=16".into(),
+        // ttm-tiny reads glucose alone.
+        "data.past_covariates=[]".into(),
         "training.max_steps=12".into(),
         "training.eval_steps=6".into(),
         "training.save_steps=6".into(),
         "training.logging_steps=3".into(),
         "data.batch_size=32".into(),
-        format!("data.cache_dir={}", tmp.path().join("cache").display()),
+        // Relative: resolved against the working directory, recorded absolute in the run.
+        "data.cache_dir=cache".into(),
     ] {
         args.extend(set(&kv));
     }
@@ -280,6 +283,13 @@ fn train_writes_the_full_run_layout() {
             run.display()
         );
     }
+    // The run's config names its data by absolute path, so `--run` works from any directory.
+    let run_config: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(run.join("config.yaml")).unwrap()).unwrap();
+    assert_eq!(
+        run_config["data"]["cache_dir"].as_str(),
+        Some(tmp.path().join("cache").to_str().unwrap())
+    );
     let manifest: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(run.join("run.json")).unwrap()).unwrap();
     assert_eq!(manifest["status"], "completed");
@@ -395,6 +405,9 @@ fn train_dry_run_reports_model_data_and_steps() {
             "model.params.context_length=32",
             "--set",
             "model.params.prediction_length=16",
+            // ttm-tiny reads glucose alone (the demo checkpoint also reads carbs and insulin).
+            "--set",
+            "data.past_covariates=[]",
         ],
         tmp.path(),
     );

@@ -325,7 +325,10 @@ pub enum ImputeStrategy {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Imputation {
-    /// Strategy for columns not listed in `columns`.
+    /// Strategy for columns not listed in `columns` and without a built-in channel default
+    /// (insulin, carbs, steps: zero; hr, cals: ffill; activity: -1; see
+    /// `tsfm_data::impute::default_for_channel`). The target is interpolated over gaps up to
+    /// `max_gap_minutes` whatever this says.
     pub strategy: ImputeStrategy,
     /// Per-column strategies, e.g. `{insulin: zero, carbs: zero}`.
     pub columns: std::collections::BTreeMap<String, ImputeStrategy>,
@@ -381,8 +384,11 @@ pub struct Features {
     pub insulin_action_hours: f64,
     /// Carbohydrate absorption time for COB, in hours.
     pub carb_absorption_hours: f64,
-    /// Time-of-day (sin/cos) and day-of-week features; known in the future.
+    /// Hour-of-day sin/cos features; known in the future.
     pub calendar: bool,
+    /// Day-of-week sin/cos (period 7 days) after the hour-of-day pair; needs `calendar` and
+    /// data with real dates (csv/parquet; the bris_t1d and aleppo sources synthesise dates).
+    pub day_of_week: bool,
 }
 
 impl Default for Features {
@@ -393,6 +399,7 @@ impl Default for Features {
             insulin_action_hours: 5.0,
             carb_absorption_hours: 3.0,
             calendar: false,
+            day_of_week: false,
         }
     }
 }

@@ -130,6 +130,7 @@ fn build() -> Ty {
         f("insulin_action_hours", Float),
         f("carb_absorption_hours", Float),
         f("calendar", Bool),
+        f("day_of_week", Bool),
     ]);
     let data = Struct(vec![
         req("source_name", Str),

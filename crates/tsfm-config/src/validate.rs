@@ -141,6 +141,24 @@ fn data(k: &mut Check, d: &DataConfig) {
             d.features.carb_absorption_hours,
         );
     }
+    if d.features.day_of_week {
+        if !d.features.calendar {
+            k.err(
+                "data.features.day_of_week",
+                "is an addition to the hour-of-day features; set data.features.calendar: true too",
+            );
+        }
+        // These sources have no real dates: days are counted from an arbitrary base day.
+        if matches!(d.source, DataSource::BrisT1d | DataSource::Aleppo) {
+            k.err(
+                "data.features.day_of_week",
+                format!(
+                    "the `{}` source has no real dates (days are synthesised from a base day), so the day of week carries no information; turn it off",
+                    d.source.as_str()
+                ),
+            );
+        }
+    }
 }
 
 fn split(k: &mut Check, s: &DataSplit) {

@@ -444,6 +444,32 @@ fn data_section_checks() {
 }
 
 #[test]
+fn day_of_week_needs_hour_of_day_and_real_dates() {
+    base_ok(&[
+        "data.features.calendar=true",
+        "data.features.day_of_week=true",
+    ]);
+    one(
+        &["data.features.day_of_week=true"],
+        "--set: data.features.day_of_week: is an addition to the hour-of-day features; set \
+         data.features.calendar: true too",
+    );
+    assert_eq!(
+        base_errors(&[
+            "data.source=aleppo",
+            "data.features.calendar=true",
+            "data.features.day_of_week=true",
+        ]),
+        [
+            "--set: data.features.day_of_week: the `aleppo` source has no real dates (days are \
+          synthesised from a base day), so the day of week carries no information; turn it off"
+        ]
+    );
+    let r = base_ok(&[]);
+    assert!(!r.config.data.features.day_of_week);
+}
+
+#[test]
 fn date_and_patient_splits() {
     one(
         &["data.data_split.method=dates"],

@@ -21,11 +21,12 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::{DataError, Result};
+use crate::progress::{self, Progress, ProgressEvent};
 use crate::series::{Channel, Series};
 use crate::sources::{self, SourceOptions, SourceOutput, clock};
 
 /// Bump when a source or the file layout changes what a prepare produces.
-pub const PIPELINE_VERSION: u32 = 1;
+pub const PIPELINE_VERSION: u32 = 2;
 pub const MANIFEST_FILE: &str = "manifest.json";
 pub const PROCESSED_DIR: &str = "processed";
 
@@ -94,10 +95,21 @@ impl CacheManager {
 
     /// Runs the source and writes the cache, replacing any previous one atomically.
     pub fn prepare(&self, dataset: &str, opts: &SourceOptions) -> Result<Prepared> {
+        self.prepare_with_progress(dataset, opts, &progress::ignore)
+    }
+
+    /// [`CacheManager::prepare`], reporting progress: [`ProgressEvent::Hashing`] per raw
+    /// file, [`ProgressEvent::Parsed`] per file parsed, [`ProgressEvent::Written`] per series.
+    pub fn prepare_with_progress(
+        &self,
+        dataset: &str,
+        opts: &SourceOptions,
+        progress: Progress,
+    ) -> Result<Prepared> {
         let dir = self.processed_dir(dataset)?;
-        let raw = fingerprint(opts)?;
-        let out = sources::load(opts)?;
-        let manifest = write_atomically(&dir, dataset, opts, raw, &out)?;
+        let raw = fingerprint_with_progress(opts, progress)?;
+        let out = sources::load_with_progress(opts, progress)?;
+        let manifest = write_atomically(&dir, dataset, opts, raw, &out, progress)?;
         Ok(Prepared {
             manifest,
             series: out.series,
@@ -113,7 +125,7 @@ impl CacheManager {
             && m.options == *opts
             && m.raw_files == fingerprint(opts)?
         {
-            let series = read_series(&dir, &m)?;
+            let series = read_series(&dir, &m, &progress::ignore)?;
             return Ok(Prepared {
                 manifest: m,
                 series,
@@ -126,6 +138,15 @@ impl CacheManager {
     /// Reads whatever the cache holds for `dataset` (for `tsfm data inspect`), without
     /// checking the raw files.
     pub fn read(&self, dataset: &str) -> Result<(Manifest, Vec<Series>)> {
+        self.read_with_progress(dataset, &progress::ignore)
+    }
+
+    /// [`CacheManager::read`], reporting [`ProgressEvent::Read`] per series.
+    pub fn read_with_progress(
+        &self,
+        dataset: &str,
+        progress: Progress,
+    ) -> Result<(Manifest, Vec<Series>)> {
         let dir = self.processed_dir(dataset)?;
         let m = read_manifest_if_any(&dir)?.ok_or_else(|| {
             DataError::options(
@@ -136,7 +157,7 @@ impl CacheManager {
                 ),
             )
         })?;
-        let s = read_series(&dir, &m)?;
+        let s = read_series(&dir, &m, progress)?;
         Ok((m, s))
     }
 }
@@ -163,10 +184,26 @@ fn check_dataset_name(name: &str) -> Result<()> {
 
 /// Size and SHA-256 of every raw file the source reads.
 pub fn fingerprint(opts: &SourceOptions) -> Result<Vec<RawFileEntry>> {
-    sources::raw_files(opts)?
+    fingerprint_with_progress(opts, &progress::ignore)
+}
+
+fn fingerprint_with_progress(
+    opts: &SourceOptions,
+    progress: Progress,
+) -> Result<Vec<RawFileEntry>> {
+    let files = sources::raw_files(opts)?;
+    let total = files.len();
+    files
         .into_iter()
-        .map(|p| {
+        .enumerate()
+        .map(|(index, p)| {
             let mut f = File::open(&p).map_err(|e| DataError::io(&p, e))?;
+            progress(ProgressEvent::Hashing {
+                index,
+                total,
+                path: p.clone(),
+                bytes: f.metadata().map(|m| m.len()).unwrap_or(0),
+            });
             let mut h = Sha256::new();
             let mut buf = vec![0u8; 1 << 16];
             let mut bytes = 0u64;
@@ -248,6 +285,7 @@ fn write_atomically(
     opts: &SourceOptions,
     raw_files: Vec<RawFileEntry>,
     out: &SourceOutput,
+    progress: Progress,
 ) -> Result<Manifest> {
     let parent = dir.parent().expect("processed dir has a parent");
     std::fs::create_dir_all(parent).map_err(|e| DataError::io(parent, e))?;
@@ -257,8 +295,14 @@ fn write_atomically(
         let ids: Vec<&str> = out.series.iter().map(|s| s.id.as_str()).collect();
         let names = file_names(&ids);
         let mut entries = Vec::with_capacity(out.series.len());
-        for (s, name) in out.series.iter().zip(names) {
+        let total = out.series.len();
+        for (index, (s, name)) in out.series.iter().zip(names).enumerate() {
             write_series(&tmp.join(&name), s)?;
+            progress(ProgressEvent::Written {
+                index,
+                total,
+                id: s.id.clone(),
+            });
             entries.push(SeriesEntry {
                 id: s.id.clone(),
                 file: name,
@@ -487,10 +531,12 @@ pub fn read_series_file(path: &Path) -> Result<Series> {
     })
 }
 
-fn read_series(dir: &Path, m: &Manifest) -> Result<Vec<Series>> {
+fn read_series(dir: &Path, m: &Manifest, progress: Progress) -> Result<Vec<Series>> {
+    let total = m.series.len();
     m.series
         .iter()
-        .map(|e| {
+        .enumerate()
+        .map(|(index, e)| {
             let p = dir.join(&e.file);
             let s = read_series_file(&p)?;
             if s.id != e.id || s.len() != e.rows {
@@ -499,6 +545,11 @@ fn read_series(dir: &Path, m: &Manifest) -> Result<Vec<Series>> {
                     message: "does not match manifest.json".into(),
                 });
             }
+            progress(ProgressEvent::Read {
+                index,
+                total,
+                id: s.id.clone(),
+            });
             Ok(s)
         })
         .collect()

@@ -18,6 +18,28 @@ pub enum Imputation {
     Mean,
 }
 
+/// The imputation a covariate gets when the options do not name it, by channel name (the
+/// BrisT1D / REPLACE-BG channel names). Names not listed here use the options' default.
+///
+/// * `insulin`, `carbs`: zero. They are events: no record means none given.
+/// * `steps`: zero. A count per interval; a missing count almost always means the watch
+///   recorded nothing (not worn, or no movement), and carrying a walk forward would invent
+///   activity.
+/// * `hr`: forward fill. A level, never zero in a living person; the last reading is the best
+///   guess and a drop to 0 would look like a huge signal.
+/// * `cals`: forward fill. Watch kcal per interval include the resting burn, so 0 is as
+///   impossible as hr = 0; unlike steps it is a level-like quantity.
+/// * `activity` (category codes 0..k): the constant -1, "no activity declared". Interpolating
+///   or carrying codes forward would invent activities.
+pub fn default_for_channel(name: &str) -> Option<Imputation> {
+    match name {
+        "insulin" | "carbs" | "steps" => Some(Imputation::Zero),
+        "hr" | "cals" => Some(Imputation::Ffill),
+        "activity" => Some(Imputation::Constant(-1.0)),
+        _ => None,
+    }
+}
+
 /// `1.0` where a value is observed, `0.0` where missing (before imputation).
 pub fn observed_mask(values: &[f64]) -> Vec<f32> {
     values
@@ -102,6 +124,21 @@ mod tests {
         let mut all = vec![N, N];
         impute(&mut all, Imputation::Mean);
         assert_eq!(all, vec![0.0, 0.0]);
+    }
+
+    #[test]
+    fn channel_defaults() {
+        assert_eq!(default_for_channel("insulin"), Some(Imputation::Zero));
+        assert_eq!(default_for_channel("carbs"), Some(Imputation::Zero));
+        assert_eq!(default_for_channel("steps"), Some(Imputation::Zero));
+        assert_eq!(default_for_channel("hr"), Some(Imputation::Ffill));
+        assert_eq!(default_for_channel("cals"), Some(Imputation::Ffill));
+        assert_eq!(
+            default_for_channel("activity"),
+            Some(Imputation::Constant(-1.0))
+        );
+        assert_eq!(default_for_channel("bg"), None);
+        assert_eq!(default_for_channel("temperature"), None);
     }
 
     #[test]

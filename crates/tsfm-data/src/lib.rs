@@ -13,6 +13,7 @@ pub mod grid;
 pub mod impute;
 pub mod pipeline;
 pub mod preprocess_error;
+pub mod progress;
 pub mod scaler;
 pub mod series;
 pub mod sources;
@@ -25,5 +26,6 @@ pub use pipeline::{
     PipelineOptions, PipelineReport, Prepared, run as run_pipeline, run_with_scaler,
 };
 pub use preprocess_error::PreprocessError;
+pub use progress::{Progress, ProgressEvent};
 pub use series::{Channel, MGDL_PER_MMOLL, SECONDS_PER_DAY, Series};
 pub use window::{Batch, ProcessedSeries, WindowSet};

@@ -1,10 +1,10 @@
 //! The preprocessing pipeline: grid -> gaps -> imputation -> split -> scale -> windows.
 
-use crate::calendar::{N_CALENDAR, hour_of_day};
+use crate::calendar::Calendar;
 use crate::features::{derivation, on_board};
 use crate::gaps::{DEFAULT_MAX_GAP_MINUTES, interpolate_short_gaps, segments};
 use crate::grid::{modal_interval, regularize};
-use crate::impute::{Imputation, impute, observed_mask};
+use crate::impute::{Imputation, default_for_channel, impute, observed_mask};
 use crate::preprocess_error::PreprocessError;
 use crate::scaler::{Scaler, ScalingMethod, ScalingScope};
 use crate::series::Series;
@@ -25,7 +25,9 @@ pub struct PipelineOptions {
     /// Longest target gap filled by linear interpolation: missing steps × interval ≤ this.
     /// Longer gaps split the series into segments.
     pub max_gap_minutes: u32,
-    /// Imputation per covariate column; others use `default_imputation`.
+    /// Imputation per covariate column; a column not listed here uses its channel's built-in
+    /// default ([`crate::impute::default_for_channel`]: insulin/carbs/steps zero, hr/cals
+    /// forward fill, activity -1), and any other column `default_imputation`.
     pub imputation: BTreeMap<String, Imputation>,
     pub default_imputation: Imputation,
     pub scaling: ScalingMethod,
@@ -37,6 +39,9 @@ pub struct PipelineOptions {
     pub stride: usize,
     /// Hour-of-day sin/cos as known-future covariates.
     pub calendar: bool,
+    /// Day-of-week sin/cos after the hour-of-day pair (needs `calendar`; see
+    /// [`crate::calendar`]). Meaningful only for data with real dates.
+    pub day_of_week: bool,
 }
 
 impl Default for PipelineOptions {
@@ -54,6 +59,17 @@ impl Default for PipelineOptions {
             horizon: 96,
             stride: 1,
             calendar: true,
+            day_of_week: false,
+        }
+    }
+}
+
+impl PipelineOptions {
+    /// The calendar features these options add per step.
+    pub fn calendar_features(&self) -> Calendar {
+        Calendar {
+            hour_of_day: self.calendar,
+            day_of_week: self.day_of_week,
         }
     }
 }
@@ -157,6 +173,13 @@ fn check_options(opts: &PipelineOptions) -> Result<(), PreprocessError> {
             });
         }
     }
+    if opts.day_of_week && !opts.calendar {
+        return Err(PreprocessError::BadOption {
+            option: "day_of_week",
+            message: "is an addition to the hour-of-day calendar features; turn `calendar` on too"
+                .into(),
+        });
+    }
     opts.split.validate()
 }
 
@@ -231,6 +254,7 @@ fn stage(
                 .imputation
                 .get(*name)
                 .copied()
+                .or_else(|| default_for_channel(name))
                 .unwrap_or(opts.default_imputation);
             impute(&mut v, strategy);
         }
@@ -292,7 +316,8 @@ fn run_inner(
             Scaler::fit(opts.scaling, opts.scaling_scope, names.clone(), &data)
         }
     };
-    let n_future = if opts.calendar { N_CALENDAR } else { 0 };
+    let calendar = opts.calendar_features();
+    let n_future = calendar.n_features();
     let processed: Vec<ProcessedSeries> = staged
         .into_iter()
         .map(|st| {
@@ -308,15 +333,10 @@ fn run_inner(
                     observed[t * ch + c] = st.masks[c][t];
                 }
             }
-            let future = if opts.calendar {
-                st.grid
-                    .timestamps
-                    .iter()
-                    .flat_map(|&t| hour_of_day(t))
-                    .collect()
-            } else {
-                Vec::new()
-            };
+            let mut future = Vec::with_capacity(n * n_future);
+            for &t in &st.grid.timestamps {
+                calendar.push(t, &mut future);
+            }
             report.rows += n;
             let mut filled = st.filled;
             ProcessedSeries {

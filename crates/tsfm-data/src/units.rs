@@ -94,9 +94,10 @@ pub fn check_glucose_unit(
             Some(column),
             format!(
                 "{column} has median {m:.1}, which looks like {} but this format is {}; \
-                 if that is right, set unit_override: \"{}\" to convert it",
+                 if that is right, state the unit (--unit \"{}\" or data.unit: \"{}\") to convert it",
                 looks_like.label(),
                 declared.label(),
+                looks_like.label(),
                 looks_like.label()
             ),
         ));
@@ -125,6 +126,10 @@ mod tests {
         assert_eq!(e.input_kind(), Some(InputErrorKind::WrongUnit));
         assert!(e.to_string().contains("median 130.0"), "{e}");
         let e = check_glucose_unit(p, "g", GlucoseUnit::MgDl, [7.3, 8.0]).unwrap_err();
-        assert!(e.to_string().contains("unit_override: \"mmol/L\""), "{e}");
+        assert!(
+            e.to_string()
+                .contains("(--unit \"mmol/L\" or data.unit: \"mmol/L\")"),
+            "{e}"
+        );
     }
 }

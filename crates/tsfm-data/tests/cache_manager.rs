@@ -180,3 +180,97 @@ fn series_ids_are_sanitised_and_kept_unique() {
     assert_eq!(back[2].channels[0].values, [1.0, 2.0]);
     assert_eq!(back[2].interval_min, 60);
 }
+
+/// Progress events of a prepare and a cache read of the REPLACE-BG demo, in order: one
+/// `Hashing` per raw file (the order `raw_files` lists them, with their sizes), one `Parsed`
+/// per table in the order the source reads them, one `Written` per series, then one `Read`
+/// per series when the cache is read back.
+#[test]
+fn prepare_and_read_report_progress_in_order() {
+    use std::cell::RefCell;
+    use tsfm_data::ProgressEvent as E;
+
+    let tables =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data/demo/aleppo/Data Tables");
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = CacheManager::new(tmp.path());
+    let events = RefCell::new(Vec::new());
+    let record = |e: E| events.borrow_mut().push(e);
+    let opts = SourceOptions::new(SourceKind::Aleppo, &tables);
+    let prepared = cache.prepare_with_progress("demo", &opts, &record).unwrap();
+    assert_eq!(prepared.series.len(), 6);
+
+    let files = [
+        ("HDeviceCGM.txt", 893_455),
+        ("HDeviceBolus.txt", 11_542),
+        ("HDeviceBasal.txt", 7_082),
+        ("HDeviceWizard.txt", 17_996),
+        ("HDeviceUploads.txt", 1_215),
+    ];
+    let mut expected: Vec<E> = files
+        .iter()
+        .enumerate()
+        .map(|(index, &(f, bytes))| E::Hashing {
+            index,
+            total: 5,
+            path: tables.join(f),
+            bytes,
+        })
+        .collect();
+    for f in [
+        "HDeviceCGM.txt",
+        "HDeviceUploads.txt",
+        "HDeviceBolus.txt",
+        "HDeviceBasal.txt",
+        "HDeviceWizard.txt",
+    ] {
+        expected.push(E::Parsed {
+            path: tables.join(f),
+        });
+    }
+    let ids = ["140", "152", "21", "35", "77", "88"];
+    for (index, id) in ids.iter().enumerate() {
+        expected.push(E::Written {
+            index,
+            total: 6,
+            id: id.to_string(),
+        });
+    }
+    assert_eq!(*events.borrow(), expected);
+
+    events.borrow_mut().clear();
+    let (_, series) = cache.read_with_progress("demo", &record).unwrap();
+    assert_eq!(series.len(), 6);
+    let read: Vec<E> = ids
+        .iter()
+        .enumerate()
+        .map(|(index, id)| E::Read {
+            index,
+            total: 6,
+            id: id.to_string(),
+        })
+        .collect();
+    assert_eq!(*events.borrow(), read);
+
+    // A failing prepare reports what it did before the error and writes nothing.
+    events.borrow_mut().clear();
+    let bad = fixture("bad/aleppo_bad_time.txt");
+    let err = cache
+        .prepare_with_progress(
+            "bad",
+            &SourceOptions::new(SourceKind::Aleppo, &bad),
+            &record,
+        )
+        .unwrap_err();
+    assert!(err.is_user_error());
+    assert_eq!(
+        *events.borrow(),
+        [E::Hashing {
+            index: 0,
+            total: 1,
+            path: bad.clone(),
+            bytes: std::fs::metadata(&bad).unwrap().len(),
+        }]
+    );
+    assert!(!tmp.path().join("bad").exists());
+}

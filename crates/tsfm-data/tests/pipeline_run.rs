@@ -1,5 +1,6 @@
 //! End-to-end pipeline checks on small synthetic series with exact expected values.
 
+use tsfm_data::impute::Imputation;
 use tsfm_data::pipeline::{PipelineOptions, run, run_with_scaler};
 use tsfm_data::scaler::{Affine, ScalingMethod};
 use tsfm_data::split::{Role, SplitSpec};
@@ -200,4 +201,95 @@ fn iob_is_derived_from_insulin() {
         run(vec![s], &o),
         Err(PreprocessError::MissingCovariate { .. })
     ));
+}
+
+#[test]
+fn day_of_week_follows_hour_of_day_in_future_covariates() {
+    // Start Monday 2024-03-04 00:00 (19786 days after 1970-01-01), 5-min steps.
+    let monday = 19_786 * 86_400;
+    let mut s = series("a", vec![5.0; 30], vec![60.0; 30]);
+    s.timestamps = (0..30).map(|i| monday + i * STEP).collect();
+    let o = PipelineOptions {
+        day_of_week: true,
+        ..opts(SplitSpec::Temporal {
+            train: 1.0,
+            val: 0.0,
+        })
+    };
+    let p = run(vec![s.clone()], &o).unwrap();
+    let ps = &p.series[0];
+    assert_eq!(ps.n_future, 4);
+    assert_eq!(ps.future.len(), 30 * 4);
+    // Monday 00:00: hour [0, 1], week [0, 1].
+    assert_eq!(&ps.future[..4], &[0.0, 1.0, 0.0, 1.0]);
+    // Step 12 = 01:00: hour angle 2pi/24, week angle 2pi/168.
+    let (h, w) = (std::f64::consts::TAU / 24.0, std::f64::consts::TAU / 168.0);
+    let expected = [h.sin(), h.cos(), w.sin(), w.cos()].map(|v| v as f32);
+    assert_eq!(&ps.future[48..52], &expected);
+    // Hour-of-day only: 2 features.
+    let o2 = PipelineOptions {
+        day_of_week: false,
+        ..o.clone()
+    };
+    assert_eq!(run(vec![s.clone()], &o2).unwrap().series[0].n_future, 2);
+    // Day-of-week without hour-of-day is refused, naming the option.
+    let o3 = PipelineOptions {
+        calendar: false,
+        ..o
+    };
+    assert_eq!(
+        run(vec![s], &o3).unwrap_err().to_string(),
+        "option `day_of_week`: is an addition to the hour-of-day calendar features; turn `calendar` on too"
+    );
+}
+
+#[test]
+fn covariates_get_their_channel_default_imputation_unless_named() {
+    const N: f64 = f64::NAN;
+    let mut s = series("a", vec![5.0; 6], vec![60.0, N, N, 72.0, N, N]);
+    for (name, values) in [
+        ("steps", vec![10.0, N, N, 4.0, N, N]),
+        ("cals", vec![8.0, N, 7.0, N, N, 9.0]),
+        ("insulin", vec![N, 0.5, N, N, 1.0, N]),
+        ("temp", vec![1.0, N, N, 4.0, N, N]),
+    ] {
+        s.channels.push(Channel {
+            name: name.into(),
+            values,
+        });
+    }
+    let mut o = PipelineOptions {
+        past_covariates: ["hr", "steps", "cals", "insulin", "temp"]
+            .map(String::from)
+            .into(),
+        context_length: 2,
+        horizon: 1,
+        scaling: ScalingMethod::None,
+        ..opts(SplitSpec::Temporal {
+            train: 1.0,
+            val: 0.0,
+        })
+    };
+    let column = |p: &tsfm_data::Prepared, c: usize| -> Vec<f32> {
+        p.series[0]
+            .values
+            .iter()
+            .skip(c)
+            .step_by(6)
+            .copied()
+            .collect()
+    };
+    let p = run(vec![s.clone()], &o).unwrap();
+    // hr and cals forward-filled, steps and insulin zero, `temp` (no built-in) linear.
+    assert_eq!(column(&p, 1), [60.0, 60.0, 60.0, 72.0, 72.0, 72.0]);
+    assert_eq!(column(&p, 2), [10.0, 0.0, 0.0, 4.0, 0.0, 0.0]);
+    assert_eq!(column(&p, 3), [8.0, 8.0, 7.0, 7.0, 7.0, 9.0]);
+    assert_eq!(column(&p, 4), [0.0, 0.5, 0.0, 0.0, 1.0, 0.0]);
+    assert_eq!(column(&p, 5), [1.0, 2.0, 3.0, 4.0, 4.0, 4.0]);
+    // A column named in the options wins over its built-in default.
+    o.imputation.insert("hr".into(), Imputation::Linear);
+    o.default_imputation = Imputation::Zero;
+    let p = run(vec![s], &o).unwrap();
+    assert_eq!(column(&p, 1), [60.0, 64.0, 68.0, 72.0, 72.0, 72.0]);
+    assert_eq!(column(&p, 5), [1.0, 0.0, 0.0, 4.0, 0.0, 0.0]);
 }

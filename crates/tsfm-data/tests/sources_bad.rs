@@ -84,7 +84,7 @@ fn brist1d_wrong_units_refused_then_converted_when_stated() {
         "brist1d_wrong_units_mgdl.csv",
         K::WrongUnit,
         ": bg has median 142.0, which looks like mg/dL but this format is mmol/L; if that is right, \
-         set unit_override: \"mg/dL\" to convert it",
+         state the unit (--unit \"mg/dL\" or data.unit: \"mg/dL\") to convert it",
     );
     let mut o = opts("brist1d_wrong_units_mgdl.csv");
     o.unit_override = Some("mg/dL".into());
@@ -195,7 +195,7 @@ fn aleppo_wrong_units_refused_then_accepted_when_stated() {
         "aleppo_wrong_units_mmol.txt",
         K::WrongUnit,
         ": GlucoseValue has median 7.6, which looks like mmol/L but this format is mg/dL; if that is \
-         right, set unit_override: \"mmol/L\" to convert it",
+         right, state the unit (--unit \"mmol/L\" or data.unit: \"mmol/L\") to convert it",
     );
     let mut o = opts("aleppo_wrong_units_mmol.txt");
     o.unit_override = Some("mmol/L".into());

@@ -174,6 +174,7 @@ fn aleppo_demo() {
             "HDeviceCGM.txt: 5 LOW sentinel readings (39) set to 40 mg/dL and 0 HIGH (401) set to 400 mg/dL",
             "HDeviceCGM.txt: 1677 exact duplicate readings (overlapping uploads) removed",
             "HDeviceBasal.txt: 1 basal rows without a positive Duration skipped",
+            "HDeviceBasal.txt: PtID 21: 204 five-minute slots are covered by no basal record (first: the slots ending 2020-01-03 07:05 to 2020-01-04 00:00); their insulin is missing (NaN), not 0 U",
         ]
     );
     // PtID 21: first reading day -2 07:20:38, 143 mg/dL, in the 07:20 slot.
@@ -191,4 +192,88 @@ fn aleppo_demo() {
         .position(|&t| format_datetime(t) == "2019-12-30 12:20")
         .unwrap();
     assert_eq!(carbs[j], 90.0);
+}
+
+/// PtID 21's insulin total, computed independently with exact fractions by interval arithmetic
+/// over the records (python, `fractions.Fraction`): basal = sum over the breakpoints of every
+/// scheduled/temp/suspend record inside (07:20 day -2, 07:20 day 8] of rate x hours
+/// (scheduled segments cut at the next scheduled start, temp Rate 0.65 U/h, suspend 0), with
+/// the 17 h that no record covers (day 2 07:00-24:00: the scheduled segment that began then is
+/// missing from the table) left out = 290.704166... U; boluses (all Normal) in that window
+/// = 159.5 U; total 108049/240 = 450.2041666... U.
+///
+/// The simulator's "recorded insulin" for the same 10 days is 461.81 U: it counts day 2
+/// 12:25-24:00 at 1.3 U/h (15.17 U) although no basal record covers it, and leaves out
+/// 04:35-07:00 (3.50 U) that the 03:00 record does cover. Before the fix the loader gave the
+/// same 450.2042 U but as 0 U in those 204 slots instead of "unknown".
+#[test]
+fn aleppo_demo_insulin_ptid21() {
+    let out = load(&SourceOptions::new(
+        SourceKind::Aleppo,
+        demo("aleppo/Data Tables"),
+    ))
+    .unwrap();
+    let s = out.series.iter().find(|s| s.id == "21").unwrap();
+    let ins = &s.channel("insulin").unwrap().values;
+    let total: f64 = ins.iter().filter(|v| !v.is_nan()).sum();
+    assert!(
+        (total - 108_049.0 / 240.0).abs() < 1e-9,
+        "total {total} U, expected 450.2041667"
+    );
+    let missing: Vec<String> = s
+        .timestamps
+        .iter()
+        .zip(ins)
+        .filter(|(_, v)| v.is_nan())
+        .map(|(&t, _)| format_datetime(t))
+        .collect();
+    // The first slot (its 5 min start before the first pump record) and day 2 07:05..24:00.
+    assert_eq!(missing.len(), 1 + 204);
+    assert_eq!(missing[0], "2019-12-30 07:20");
+    assert_eq!(missing[1], "2020-01-03 07:05");
+    assert_eq!(missing[204], "2020-01-04 00:00");
+    // Right after the gap the next scheduled record (1.3 U/h from 00:00) is back.
+    let j = s
+        .timestamps
+        .iter()
+        .position(|&t| format_datetime(t) == "2020-01-04 00:05")
+        .unwrap();
+    assert!((ins[j] - 1.3 / 12.0).abs() < 1e-12);
+}
+
+/// Events exactly on a 5-min boundary count in the slot that starts there (slot `t` holds
+/// `[t - 5 min, t)`, like the basal minutes), as in the simulator's truth:
+/// * PtID 77, day 3 (2020-01-04): bolus 0.75 U and wizard 10 g at 16:15:00 -> the 16:20 slot,
+///   with 0.9 U/h scheduled basal: 0.75 + 0.9 / 12 = 0.825 U (truth: 0.825 at 16:20).
+/// * PtID 21, day 0 (2020-01-01): wizard 35 g at 08:55:00 and its bolus 3.60 U at 08:55:48
+///   share the 09:00 slot: 3.60 + 1.3 / 12 U (truth: 3.7083 and 35 g at 09:00).
+#[test]
+fn aleppo_demo_boundary_events_share_a_slot() {
+    let out = load(&SourceOptions::new(
+        SourceKind::Aleppo,
+        demo("aleppo/Data Tables"),
+    ))
+    .unwrap();
+    let at = |id: &str, time: &str| {
+        let s = out.series.iter().find(|s| s.id == id).unwrap();
+        let j = s
+            .timestamps
+            .iter()
+            .position(|&t| format_datetime(t) == time)
+            .unwrap();
+        (
+            s.channel("insulin").unwrap().values[j],
+            s.channel("carbs").unwrap().values[j],
+        )
+    };
+    let (ins, carbs) = at("77", "2020-01-04 16:20");
+    assert!((ins - (0.75 + 0.9 / 12.0)).abs() < 1e-12, "{ins}");
+    assert_eq!(carbs, 10.0);
+    let (ins, carbs) = at("77", "2020-01-04 16:15");
+    assert!((ins - 0.9 / 12.0).abs() < 1e-12, "{ins}");
+    assert!(carbs.is_nan());
+    let (ins, carbs) = at("21", "2020-01-01 09:00");
+    assert!((ins - (3.6 + 1.3 / 12.0)).abs() < 1e-12, "{ins}");
+    assert_eq!(carbs, 35.0);
+    assert!(at("21", "2020-01-01 08:55").1.is_nan());
 }

@@ -42,6 +42,10 @@ pub struct EvaluationReport {
     pub timestamp: String,
     pub data: DataInfo,
     pub metrics: MetricsReport,
+    /// Whether the evaluation config asked for the nocturnal analysis (`evaluation.nocturnal.
+    /// enabled`); readers show night metrics only then. Absent in older reports: false.
+    #[serde(default)]
+    pub nocturnal_enabled: bool,
 }
 
 impl EvaluationReport {

@@ -28,6 +28,7 @@ fn report_round_trip_atomic() {
             n_windows: 1,
         },
         metrics: ev.finish("mmol/L", &[5]),
+        nocturnal_enabled: false,
     };
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("eval.json");

@@ -11,12 +11,15 @@
 //! - `future_values`: `[batch, horizon, channels]`, present for training and evaluation;
 //! - `future_observed_mask`: same shape as `future_values`;
 //! - `past_covariates` / `future_covariates`: `[batch, context|horizon, n_covariates]`,
-//!   known-future covariates (calendar features) go in `future_covariates`.
+//!   known-future covariates (calendar features) go in `future_covariates`;
+//! - `freq_token`: `[batch]` sampling-frequency ids for models conditioned on the resolution
+//!   (TTM with `resolution_prefix_tuning`); other models ignore it.
 
 use std::path::Path;
 
 use burn::Tensor;
 use burn::module::Module;
+use burn::tensor::Int;
 
 /// One batch of windows.
 #[derive(Debug, Clone)]
@@ -27,6 +30,8 @@ pub struct ForecastInput {
     pub future_observed_mask: Option<Tensor<3>>,
     pub past_covariates: Option<Tensor<3>>,
     pub future_covariates: Option<Tensor<3>>,
+    /// `[batch]` frequency token ids, for checkpoints trained with a resolution prefix.
+    pub freq_token: Option<Tensor<1, Int>>,
 }
 
 impl ForecastInput {
@@ -39,6 +44,7 @@ impl ForecastInput {
             future_observed_mask: None,
             past_covariates: None,
             future_covariates: None,
+            freq_token: None,
         }
     }
 }
@@ -108,6 +114,13 @@ pub trait Forecaster: Module + Sized {
     fn context_length(&self) -> usize;
     /// Steps the model produces in one call.
     fn prediction_length(&self) -> usize;
+    /// Whether a batch fits this checkpoint (channel counts, covariates, tokens). Callers check
+    /// one batch before a long run so that a config/checkpoint mismatch is a clear error, not
+    /// a panic in [`forecast`](Forecaster::forecast) or [`loss`](Forecaster::loss).
+    fn check_input(&self, input: &ForecastInput) -> Result<(), ModelError> {
+        let _ = input;
+        Ok(())
+    }
     /// Forecast in the data's units. Dropout is active only if the module is in training state.
     fn forecast(&self, input: &ForecastInput) -> Forecast;
     /// Scalar training loss for a batch with `future_values` set. Panics for a kind that

@@ -72,9 +72,16 @@ fn date(key: &str, text: &Option<String>) -> anyhow::Result<i64> {
     })
 }
 
-/// `fractions` over whole series: series ids shuffled with the split seed (SplitMix64, so the
-/// assignment never changes with a library update), then cut by the fractions.
-fn series_fraction_split(split: &tsfm_config::DataSplit, ids: &[String]) -> SplitSpec {
+/// `fractions` over whole series: series ids sorted, shuffled with the split seed (SplitMix64
+/// and Fisher-Yates, so the assignment never changes with a library update), then the first
+/// `round(test x n)` are test, the next `round(val x n)` validation, the rest training.
+/// A split asked for (fraction > 0) that rounds to no series, or no series left for
+/// training, is an error naming the key: an empty split would otherwise only show up later
+/// as "no validation windows" with no hint why.
+fn series_fraction_split(
+    split: &tsfm_config::DataSplit,
+    ids: &[String],
+) -> anyhow::Result<SplitSpec> {
     let mut ids = ids.to_vec();
     ids.sort();
     let mut state = split.seed;
@@ -89,15 +96,27 @@ fn series_fraction_split(split: &tsfm_config::DataSplit, ids: &[String]) -> Spli
         let j = (next() % (i as u64 + 1)) as usize;
         ids.swap(i, j);
     }
-    let n = ids.len() as f64;
-    let n_val = (split.val * n).round() as usize;
-    let n_test = (split.test * n).round() as usize;
-    let n_test = n_test.min(ids.len().saturating_sub(1));
-    let n_val = n_val.min(ids.len().saturating_sub(1 + n_test));
-    SplitSpec::Patient {
+    let n = ids.len();
+    let count = |fraction: f64| (fraction * n as f64).round() as usize;
+    let (n_val, n_test) = (count(split.val), count(split.test));
+    for (key, fraction, k) in [("val", split.val, n_val), ("test", split.test, n_test)] {
+        if fraction > 0.0 && k == 0 {
+            return Err(user_error(format!(
+                "data.data_split.{key}: {fraction} of {n} series rounds to no series (unit: series); \
+                 use more series, a larger `{key}`, `{key}: 0`, or unit: time"
+            )));
+        }
+    }
+    if n_val + n_test >= n {
+        return Err(user_error(format!(
+            "data.data_split.train: {n} series leave none for training after {n_val} validation \
+             and {n_test} test series (unit: series); lower `val`/`test` or use more series"
+        )));
+    }
+    Ok(SplitSpec::Patient {
         test_ids: ids[..n_test].to_vec(),
         val_ids: ids[n_test..n_test + n_val].to_vec(),
-    }
+    })
 }
 
 /// The preprocessing a data config describes, for a model reading `context` steps and
@@ -114,7 +133,7 @@ pub fn pipeline_options(
             train: split.train,
             val: split.val,
         },
-        (SplitMethod::Fractions, SplitUnit::Series) => series_fraction_split(split, series_ids),
+        (SplitMethod::Fractions, SplitUnit::Series) => series_fraction_split(split, series_ids)?,
         (SplitMethod::Dates, _) => SplitSpec::DateRange {
             train_end: date("train_end", &split.train_end)?,
             val_end: date("val_end", &split.val_end)?,
@@ -159,5 +178,119 @@ pub fn pipeline_options(
         horizon,
         stride: data.stride.max(1) as usize,
         calendar: data.features.calendar,
+        day_of_week: data.features.day_of_week,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tsfm_config::DataSplit;
+
+    fn ids(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn series_split(seed: u64, val: f64, test: f64) -> DataSplit {
+        DataSplit {
+            unit: SplitUnit::Series,
+            train: 1.0 - val - test,
+            val,
+            test,
+            seed,
+            ..DataSplit::default()
+        }
+    }
+
+    /// Expected assignments computed independently in Python (SplitMix64 with wrapping u64
+    /// arithmetic, Fisher-Yates from the last index down, `j = next() % (i + 1)`, over the
+    /// sorted ids; test first, then val).
+    #[test]
+    fn series_fractions_assign_whole_series_by_seed() {
+        let demo = ids(&["21", "35", "77", "88", "140", "152"]);
+        let got = series_fraction_split(&series_split(42, 0.15, 0.15), &demo).unwrap();
+        assert_eq!(
+            got,
+            SplitSpec::Patient {
+                test_ids: ids(&["77"]),
+                val_ids: ids(&["35"]),
+            }
+        );
+        // Another seed, another assignment; input order does not matter.
+        let mut shuffled = demo.clone();
+        shuffled.reverse();
+        let got = series_fraction_split(&series_split(7, 0.15, 0.15), &shuffled).unwrap();
+        assert_eq!(
+            got,
+            SplitSpec::Patient {
+                test_ids: ids(&["152"]),
+                val_ids: ids(&["88"]),
+            }
+        );
+        let ten: Vec<String> = (0..10).map(|i| format!("s{i:02}")).collect();
+        let got = series_fraction_split(&series_split(42, 0.2, 0.1), &ten).unwrap();
+        assert_eq!(
+            got,
+            SplitSpec::Patient {
+                test_ids: ids(&["s00"]),
+                val_ids: ids(&["s09", "s05"]),
+            }
+        );
+        // val: 0 asks for no validation series: not an error.
+        let got = series_fraction_split(&series_split(42, 0.0, 0.15), &demo).unwrap();
+        assert_eq!(
+            got,
+            SplitSpec::Patient {
+                test_ids: ids(&["77"]),
+                val_ids: vec![],
+            }
+        );
+    }
+
+    #[test]
+    fn an_empty_series_split_is_an_error_naming_the_key() {
+        let three = ids(&["a", "b", "c"]);
+        let err = series_fraction_split(&series_split(42, 0.15, 0.15), &three).unwrap_err();
+        assert!(crate::exit::is_user_error(&err));
+        assert_eq!(
+            err.to_string(),
+            "data.data_split.val: 0.15 of 3 series rounds to no series (unit: series); use more \
+             series, a larger `val`, `val: 0`, or unit: time"
+        );
+        let err = series_fraction_split(&series_split(42, 0.5, 0.5), &ids(&["a", "b"]))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "data.data_split.train: 2 series leave none for training after 1 validation and 1 \
+             test series (unit: series); lower `val`/`test` or use more series"
+        );
+        // Through pipeline_options, as `tsfm train` calls it.
+        let data = tsfm_config::DataConfig {
+            data_split: series_split(42, 0.15, 0.15),
+            ..Default::default()
+        };
+        let err = pipeline_options(&data, &three, 8, 2)
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("data.data_split.val: "), "{err}");
+    }
+
+    #[test]
+    fn calendar_and_imputation_are_mapped() {
+        let mut data = tsfm_config::DataConfig {
+            target_columns: vec!["bg".into()],
+            ..Default::default()
+        };
+        data.features.calendar = true;
+        data.features.day_of_week = true;
+        data.imputation
+            .columns
+            .insert("hr".into(), ImputeStrategy::Linear);
+        let o = pipeline_options(&data, &ids(&["a"]), 8, 2).unwrap();
+        assert!(o.calendar && o.day_of_week);
+        assert_eq!(o.calendar_features().n_features(), 4);
+        assert_eq!(o.imputation["hr"], Imputation::Linear);
+        assert_eq!(o.default_imputation, Imputation::Linear);
+    }
 }

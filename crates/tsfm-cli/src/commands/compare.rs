@@ -17,6 +17,8 @@ pub fn run(args: CompareArgs) -> Result<()> {
             args.save_dir.join("results").display()
         )));
     }
+    // Night metrics only when some report's config enabled the nocturnal analysis.
+    let nocturnal = reports.iter().any(|(_, r)| r.nocturnal_enabled);
     let mut rows = Vec::new();
     let mut horizon_series = Vec::new();
     let mut bars = Vec::new();
@@ -27,15 +29,20 @@ pub fn run(args: CompareArgs) -> Result<()> {
             .baselines
             .get("persistence")
             .and_then(|b| b.skill_at_horizons.get("60min").copied().flatten());
-        rows.push(
-            TableRow::new(label.clone())
-                .with("rmse", m.overall.rmse)
-                .with("mae", m.overall.mae)
-                .with("rmse_30min", at("30min"))
-                .with("rmse_60min", at("60min"))
-                .with("skill_60min_vs_persistence", skill)
-                .with("night_rmse", m.day_night.night.rmse),
-        );
+        let mut row = TableRow::new(label.clone())
+            .with("rmse", m.overall.rmse)
+            .with("mae", m.overall.mae)
+            .with("rmse_30min", at("30min"))
+            .with("rmse_60min", at("60min"))
+            .with("skill_60min_vs_persistence", skill);
+        if nocturnal {
+            let night = report
+                .nocturnal_enabled
+                .then_some(m.day_night.night.rmse)
+                .flatten();
+            row = row.with("night_rmse", night);
+        }
+        rows.push(row);
         horizon_series.push((
             label.clone(),
             m.per_step
@@ -54,15 +61,16 @@ pub fn run(args: CompareArgs) -> Result<()> {
             continue;
         }
         let at = |h: &str| b.at_horizons.get(h).and_then(|p| p.rmse);
-        rows.push(
-            TableRow::new(format!("baseline: {name}"))
-                .with("rmse", b.overall.rmse)
-                .with("mae", b.overall.mae)
-                .with("rmse_30min", at("30min"))
-                .with("rmse_60min", at("60min"))
-                .with("skill_60min_vs_persistence", None)
-                .with("night_rmse", None),
-        );
+        let mut row = TableRow::new(format!("baseline: {name}"))
+            .with("rmse", b.overall.rmse)
+            .with("mae", b.overall.mae)
+            .with("rmse_30min", at("30min"))
+            .with("rmse_60min", at("60min"))
+            .with("skill_60min_vs_persistence", None);
+        if nocturnal {
+            row = row.with("night_rmse", None);
+        }
+        rows.push(row);
         if let Some(r) = at("60min") {
             bars.push((format!("baseline: {name}"), r));
         }

@@ -9,6 +9,7 @@ use crate::adapt;
 use crate::cli::{DataCommand, DataInspectArgs, DataPrepareArgs};
 use crate::exit::user_error;
 use crate::load;
+use crate::progress::DataProgress;
 
 pub fn run(command: DataCommand, debug: bool) -> Result<()> {
     match command {
@@ -62,7 +63,10 @@ fn prepare(args: DataPrepareArgs, debug: bool) -> Result<()> {
         opts.unit_override = Some(unit.clone());
     }
     let cache = CacheManager::new(&cache_dir);
-    let prepared = cache.prepare(&dataset, &opts)?;
+    let progress = DataProgress::new();
+    let prepared = cache.prepare_with_progress(&dataset, &opts, &|e| progress.event(e));
+    progress.finish();
+    let prepared = prepared?;
     for warning in &prepared.manifest.warnings {
         eprintln!("warning: {warning}");
     }
@@ -77,7 +81,10 @@ fn prepare(args: DataPrepareArgs, debug: bool) -> Result<()> {
 
 fn inspect(args: DataInspectArgs) -> Result<()> {
     let cache = CacheManager::new(&args.cache_dir);
-    let (manifest, series) = cache.read(&args.dataset)?;
+    let progress = DataProgress::new();
+    let read = cache.read_with_progress(&args.dataset, &|e| progress.event(e));
+    progress.finish();
+    let (manifest, series) = read?;
     println!(
         "dataset `{}`: source {}, {} raw file(s), pipeline v{}",
         manifest.dataset,

@@ -41,7 +41,7 @@ pub fn run(args: EvaluateArgs, debug: bool) -> Result<()> {
                 Some(run),
             )
         }
-        None => (load::resolve(&args.config, debug)?, None, None),
+        None => (zero_shot_config(&args.config, debug)?, None, None),
     };
     let config = &resolved.config;
     let device = device::resolve(config.model.device)?;
@@ -51,11 +51,74 @@ pub fn run(args: EvaluateArgs, debug: bool) -> Result<()> {
             let model = experiment::load_ttm(&config.model, &device)?;
             evaluate_model(model, &resolved, model_dir.as_deref(), run, split, &device)
         }
-        other => Err(user_error(format!(
-            "model.model_type: evaluating {} is not available yet; TTM (`ttm`) is",
-            other.as_str()
-        ))),
+        other => Err(experiment::not_supported_yet(
+            other.as_str(),
+            &format!("model.model_type ({})", config.model.model_path),
+        )),
     }
+}
+
+/// The config of a zero-shot evaluation. With `--model-path`, the checkpoint decides the model
+/// type and shape (the config's `model.params` describe its own model); without `--config`,
+/// results go to `zero_shot_<checkpoint>` rather than the default experiment's folder, so a
+/// zero-shot score never replaces a trained run's report.
+fn zero_shot_config(flags: &crate::cli::ConfigArgs, debug: bool) -> Result<Resolved> {
+    let mut resolved = load::resolve(flags, debug)?;
+    let Some(path) = &flags.model_path else {
+        return Ok(resolved);
+    };
+    let model = &mut resolved.config.model;
+    let spec = match &model.revision {
+        Some(rev) if !path.contains('@') => format!("{path}@{rev}"),
+        _ => path.clone(),
+    };
+    let dir = tsfm_models::resolve_checkpoint(&spec)?;
+    match tsfm_models::detect_model_type(&dir)?.as_str() {
+        "ttm" => model.model_type = ModelType::Ttm,
+        other => {
+            return Err(experiment::not_supported_yet(
+                other,
+                &dir.display().to_string(),
+            ));
+        }
+    }
+    model.params.remove("context_length");
+    model.params.remove("prediction_length");
+    if flags.config.is_none() {
+        resolved.config.output.experiment_name = zero_shot_experiment(path);
+        // The embedded demo's covariates belong to the demo checkpoint; a checkpoint that reads
+        // the target alone gets the target alone.
+        if ttm_covariate_channels(&dir) == Some(0) {
+            resolved.config.data.past_covariates.clear();
+        }
+    }
+    Ok(resolved)
+}
+
+/// Past-covariate channels a TTM checkpoint reads: its input channels that it does not
+/// forecast (`None` when its `config.json` does not say).
+fn ttm_covariate_channels(dir: &Path) -> Option<usize> {
+    let text = std::fs::read_to_string(dir.join("config.json")).ok()?;
+    let config: serde_json::Value = serde_json::from_str(&text).ok()?;
+    let inputs = config.get("num_input_channels")?.as_u64()? as usize;
+    let forecast = match config.get("prediction_channel_indices") {
+        Some(serde_json::Value::Array(indices)) => indices.len(),
+        _ => inputs,
+    };
+    Some(inputs.saturating_sub(forecast))
+}
+
+/// `zero_shot_<checkpoint folder name>` (a run's `model/` folder is named by its run).
+fn zero_shot_experiment(model_path: &str) -> String {
+    let spec = model_path.split('@').next().unwrap_or(model_path);
+    let path = Path::new(spec.trim_end_matches(['/', '\\']));
+    let name = |p: &Path| p.file_name().map(|n| n.to_string_lossy().into_owned());
+    let folder = match name(path) {
+        Some(n) if n == "model" => path.parent().and_then(name).unwrap_or(n),
+        Some(n) => n,
+        None => "checkpoint".to_string(),
+    };
+    format!("zero_shot_{folder}")
 }
 
 fn evaluate_model<F: Forecaster>(
@@ -85,11 +148,13 @@ fn evaluate_model<F: Forecaster>(
     let experiment_name = &config.output.experiment_name;
     let layout = RunLayout::new(&config.output.save_dir);
     let results = layout.results_dir(model_name, experiment_name)?;
+    std::fs::create_dir_all(&results).with_context(|| format!("creating {}", results.display()))?;
     let run_id = run
         .as_ref()
         .map(|r| r.run_id.clone())
         .unwrap_or_else(|| format!("zero-shot:{}", config.model.model_path));
     let report = EvaluationReport {
+        nocturnal_enabled: config.evaluation.nocturnal.enabled,
         model: model_name.to_string(),
         experiment: experiment_name.clone(),
         run_id: run_id.clone(),
@@ -111,7 +176,7 @@ fn evaluate_model<F: Forecaster>(
     if config.evaluation.save_predictions {
         write_predictions(&results.join("predictions.csv"), &result)?;
     }
-    let plots = report_files::write_plots(&results.join("plots"), &result, &data, run.as_ref())?;
+    let plots = report_files::write_plots(&results.join("plots"), &result, run.as_ref())?;
 
     let mut row = vec![
         ("timestamp", report.timestamp.clone()),
@@ -157,4 +222,29 @@ fn write_predictions(path: &Path, result: &SplitResult) -> Result<()> {
     tsfm_runs::write_atomic(path, text.as_bytes())
         .with_context(|| format!("writing {}", path.display()))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::zero_shot_experiment;
+
+    #[test]
+    fn zero_shot_names_come_from_the_checkpoint_folder() {
+        assert_eq!(
+            zero_shot_experiment("data/models/ttm-tiny"),
+            "zero_shot_ttm-tiny"
+        );
+        assert_eq!(
+            zero_shot_experiment("data/models/ttm-tiny/"),
+            "zero_shot_ttm-tiny"
+        );
+        assert_eq!(
+            zero_shot_experiment("ibm-granite/granite-timeseries-ttm-r2@512-96-r2"),
+            "zero_shot_granite-timeseries-ttm-r2"
+        );
+        assert_eq!(
+            zero_shot_experiment("tsfm_results/models/ttm/demo/20260101-120000/model"),
+            "zero_shot_20260101-120000"
+        );
+    }
 }

@@ -1,25 +1,44 @@
-//! `tsfm predict --model-path DIR --input FILE --output FILE`.
+//! `tsfm predict`: forecast the series of a CSV/Parquet file.
+//!
+//! - `--model-path DIR_OR_HUB_ID`: a checkpoint as it is; the input goes to the model in the
+//!   file's units (the model scales each window itself).
+//! - `--run RUN` or `--config F`: a trained run (`--config`: its experiment's `best_model`;
+//!   with `--model-path` too, that checkpoint), through the run's own preprocessing and saved
+//!   `scaler.json`; forecasts come back in the data's units.
 //!
 //! Input: long format `id,timestamp,<channel>[,<channel>...]`, regular per series, empty cells
-//! missing. Each series' last `context_length` values form the context (shorter series are
-//! left-padded and masked, the model's own padding rule). Output: `id,timestamp,step,<point
-//! column(s)>` with one row per forecast step.
-use std::fmt::Write as _;
+//! missing. Each series' last `context_length` values form the context; shorter series are
+//! left-padded with zeros marked unobserved (the padding TTM's own forward pass applies).
+//! Output: `id,timestamp,step,point` (one column per channel name instead of `point` when the
+//! input has several), one row per forecast step.
+mod input;
+mod options;
+mod output;
+mod trained;
+
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
+use burn::module::Module;
+use burn::tensor::Device;
 use tsfm_data::Series;
-use tsfm_data::sources::{SourceKind, SourceOptions, clock};
-use tsfm_models::{ForecastInput, Forecaster};
+use tsfm_models::{ForecastInput, Forecaster, TtmModel};
 
 use crate::cli::PredictArgs;
 use crate::exit::user_error;
+use crate::experiment;
 use crate::tensors::{tensor3, to_vec};
+use options::Sampling;
+use output::SeriesForecast;
 
 pub fn run(args: PredictArgs) -> Result<()> {
-    let model_path = args.config.model_path.clone().ok_or_else(|| {
-        user_error("--model-path: name the checkpoint directory (or hub id) to forecast with")
-    })?;
+    // Everything the flags alone can tell, before a model or a file is read.
+    let sampling = Sampling::parse(
+        &args.quantiles,
+        args.decoding.as_deref(),
+        args.num_samples,
+        args.seed,
+    )?;
     let input = args
         .input
         .as_deref()
@@ -28,175 +47,185 @@ pub fn run(args: PredictArgs) -> Result<()> {
         .output
         .as_deref()
         .ok_or_else(|| user_error("--output: name the CSV file to write"))?;
-    let batch_size: usize = match &args.config.batch_size {
-        Some(b) => b
-            .parse()
-            .map_err(|_| user_error(format!("--batch-size: `{b}` is not a positive integer")))?,
-        None => 64,
-    };
-    let device = crate::device::resolve(match &args.config.device {
-        Some(d) => tsfm_config::Device::parse(d).ok_or_else(|| {
-            user_error(format!(
-                "--device: expected auto, cpu, cuda or cuda:N, got `{d}`"
-            ))
-        })?,
-        None => tsfm_config::Device::Auto,
-    })?;
-    let dir = tsfm_models::resolve_checkpoint(&model_path)?;
-    let kind = tsfm_models::detect_model_type(&dir)?;
-    let model = match kind.as_str() {
-        "ttm" => tsfm_models::load_forecaster_ttm(&dir.to_string_lossy(), &device)?,
-        other => {
-            return Err(user_error(format!(
-                "{}: {other} checkpoints cannot be used for prediction in this build yet (TTM can)",
-                dir.display()
-            )));
+    let batch_size: usize =
+        match &args.config.batch_size {
+            Some(b) => b.parse().ok().filter(|&b: &usize| b > 0).ok_or_else(|| {
+                user_error(format!("--batch-size: `{b}` is not a positive integer"))
+            })?,
+            None => 64,
+        };
+
+    let trained = trained::locate(&args)?;
+    let (spec, device) = match &trained {
+        Some(t) => (
+            t.model_dir.to_string_lossy().into_owned(),
+            t.resolved.config.model.device,
+        ),
+        None => {
+            let spec = args.config.model_path.clone().ok_or_else(|| {
+                user_error(
+                    "--model-path, --run or --config: name the checkpoint (or trained run) to forecast with",
+                )
+            })?;
+            let device = match &args.config.device {
+                Some(d) => tsfm_config::Device::parse(d).ok_or_else(|| {
+                    user_error(format!(
+                        "--device: expected auto, cpu, cuda or cuda:N, got `{d}`"
+                    ))
+                })?,
+                None => tsfm_config::Device::Auto,
+            };
+            (spec, device)
         }
     };
-    let horizon = args.horizon.unwrap_or(model.prediction_length());
-    if horizon == 0 || horizon > model.prediction_length() {
+    let device = crate::device::resolve(device)?;
+    let dir = tsfm_models::resolve_checkpoint(&spec)?;
+    let kind = tsfm_models::detect_model_type(&dir)?;
+    if kind != "ttm" {
+        return Err(experiment::not_supported_yet(
+            &kind,
+            &dir.display().to_string(),
+        ));
+    }
+    for warning in sampling.check_for_model(&kind)? {
+        eprintln!("warning: {warning}");
+    }
+    let model = match &trained {
+        Some(t) => experiment::load_ttm(&t.resolved.config.model, &device)?,
+        None => tsfm_models::load_forecaster_ttm(&spec, &device)?,
+    };
+    let steps = model.prediction_length();
+    let horizon = args.horizon.unwrap_or(steps);
+    if horizon == 0 || horizon > steps {
         return Err(user_error(format!(
-            "--horizon {horizon}: this {kind} checkpoint forecasts 1 to {} steps",
-            model.prediction_length()
+            "--horizon {horizon}: this {kind} checkpoint forecasts 1 to {steps} steps"
         )));
     }
-    if !args.quantiles.is_empty() {
-        eprintln!("warning: {kind} gives point forecasts only; --quantiles is ignored");
-    }
 
-    let (channels, series) = read_input(input)?;
-    let context = model.context_length();
-    // One row per (series, channel): TTM forecasts channels independently.
-    let items: Vec<(usize, usize)> = (0..series.len())
-        .flat_map(|s| (0..channels.len()).map(move |c| (s, c)))
-        .collect();
-    let mut forecasts = vec![vec![0f32; horizon]; items.len()];
-    for (chunk_index, chunk) in items.chunks(batch_size.max(1)).enumerate() {
-        let mut past = Vec::with_capacity(chunk.len() * context);
-        let mut mask = Vec::with_capacity(chunk.len() * context);
-        for &(s, c) in chunk {
-            let values = &series[s].channels[c].values;
-            let take = values.len().min(context);
-            let pad = context - take;
-            past.extend(std::iter::repeat_n(0.0, pad));
-            mask.extend(std::iter::repeat_n(0.0, pad));
-            for &v in &values[values.len() - take..] {
-                past.push(if v.is_finite() { v as f32 } else { 0.0 });
-                mask.push(if v.is_finite() { 1.0 } else { 0.0 });
+    let (channels, mut series) = input::read(input)?;
+    let (names, forecasts) = match &trained {
+        Some(t) => {
+            let notes = input::to_config_channels(
+                input,
+                &channels,
+                &mut series,
+                t.target(),
+                t.covariates(),
+            )?;
+            for note in notes {
+                eprintln!("note: {note}");
             }
+            let forecasts = t.forecast(&model, series, horizon, batch_size, &device)?;
+            eprintln!("model: {}", t.describe());
+            (vec!["point".to_string()], forecasts)
         }
-        let shape = [chunk.len(), context, 1];
-        let mut batch = ForecastInput::context(tensor3(past, shape, &device));
-        batch.past_observed_mask = Some(tensor3(mask, shape, &device));
-        let point = to_vec(model.forecast(&batch).point);
-        let steps = model.prediction_length();
-        for (i, _) in chunk.iter().enumerate() {
-            forecasts[chunk_index * batch_size.max(1) + i]
-                .copy_from_slice(&point[i * steps..i * steps + horizon]);
-        }
-    }
-
-    let mut text = String::from("id,timestamp,step");
-    if channels.len() == 1 {
-        text.push_str(",point");
-    } else {
-        for name in &channels {
-            write!(text, ",{name}").unwrap();
-        }
-    }
-    text.push('\n');
-    for (s, series) in series.iter().enumerate() {
-        let last = *series.timestamps.last().expect("series have rows");
-        let step_seconds = series.interval_min as i64 * 60;
-        for step in 1..=horizon {
-            let mut ts =
-                clock::format_datetime(last + step as i64 * step_seconds).replace(' ', "T");
-            if ts.len() == 16 {
-                ts.push_str(":00");
+        None => {
+            if dir.join("scaler.json").is_file() {
+                eprintln!(
+                    "note: {} holds a training scaler.json that --model-path does not apply; \
+                     `tsfm predict --run RUN` forecasts through the run's preprocessing",
+                    dir.display()
+                );
             }
-            write!(text, "{},{ts},{step}", csv_cell(&series.id)).unwrap();
-            for c in 0..channels.len() {
-                let item = s * channels.len() + c;
-                write!(text, ",{}", forecasts[item][step - 1]).unwrap();
-            }
-            text.push('\n');
+            forecast_checkpoint(
+                &model, &dir, &channels, &series, horizon, batch_size, &device,
+            )?
         }
-    }
-    tsfm_runs::write_atomic(output, text.as_bytes())?;
+    };
+    output::write(output, &names, &forecasts, horizon)?;
     eprintln!(
-        "wrote {} forecasts of {horizon} steps ({} series x {} channel(s)) to {}",
-        items.len(),
-        series.len(),
-        channels.len(),
+        "wrote {} series x {} column(s) x {horizon} steps to {}",
+        forecasts.len(),
+        names.len(),
         output.display()
     );
     Ok(())
 }
 
-fn csv_cell(text: &str) -> String {
-    if text.contains([',', '"', '\n']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text.to_string()
-    }
-}
-
-/// The channel names (every column but `id` and `timestamp`) and the series.
-fn read_input(path: &Path) -> Result<(Vec<String>, Vec<Series>)> {
-    let is_parquet = path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("parquet"));
-    let kind = if is_parquet {
-        SourceKind::Parquet
-    } else {
-        SourceKind::Csv
-    };
-    let mut opts = SourceOptions::new(kind, path);
-    opts.covariate_columns = Some(Vec::new());
-    let channels = if is_parquet {
-        // The Parquet reader takes every non-key column as a target when told none.
-        parquet_columns(path)?
-    } else {
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let header = text
-            .lines()
-            .next()
-            .unwrap_or("")
-            .trim_start_matches('\u{feff}');
-        header
-            .split(',')
-            .map(|h| h.trim().trim_matches('"').to_string())
-            .filter(|h| h != "id" && h != "timestamp" && !h.is_empty())
-            .collect::<Vec<_>>()
-    };
-    if channels.is_empty() {
+/// A checkpoint used as it is: channels in the file's units. A single-channel model (TTM
+/// forecasts channels independently) forecasts every column on its own; a model of several
+/// channels takes exactly that many columns together.
+fn forecast_checkpoint(
+    model: &TtmModel,
+    dir: &Path,
+    channels: &[String],
+    series: &[Series],
+    horizon: usize,
+    batch_size: usize,
+    device: &Device,
+) -> Result<(Vec<String>, Vec<SeriesForecast>)> {
+    let cfg = &model.config;
+    let targets = cfg.forecast_channels().len();
+    let covariates = cfg.num_input_channels - targets;
+    if covariates > 0 {
         return Err(user_error(format!(
-            "{}: expected a header `id,timestamp,value` (or several named channels after id,timestamp)",
-            path.display()
+            "{}: this checkpoint reads {covariates} covariate channel(s) beside {targets} target(s); \
+             --model-path forecasts target columns only: train a run whose config names the \
+             covariates and use --run",
+            dir.display()
         )));
     }
-    opts.target_columns = channels.clone();
-    let output = tsfm_data::sources::load(&opts)?;
-    if output.series.is_empty() {
+    let width = if targets == 1 { 1 } else { targets };
+    if width > 1 && channels.len() != width {
         return Err(user_error(format!(
-            "{}: no rows to forecast from",
-            path.display()
+            "{}: this checkpoint forecasts {width} channels together, but the input has {} ({}); give exactly {width} value columns",
+            dir.display(),
+            channels.len(),
+            channels.join(", ")
         )));
     }
-    Ok((channels, output.series))
-}
-
-fn parquet_columns(path: &Path) -> Result<Vec<String>> {
-    use parquet::file::reader::{FileReader, SerializedFileReader};
-    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let reader = SerializedFileReader::new(file)
-        .map_err(|e| user_error(format!("{}: not a Parquet file: {e}", path.display())))?;
-    let schema = reader.metadata().file_metadata().schema_descr_ptr();
-    Ok(schema
-        .columns()
+    let context = model.context_length();
+    let steps = model.prediction_length();
+    let model = model.valid();
+    // (series, first channel) per model row.
+    let items: Vec<(usize, usize)> = (0..series.len())
+        .flat_map(|s| (0..channels.len()).step_by(width).map(move |c| (s, c)))
+        .collect();
+    let mut forecasts: Vec<SeriesForecast> = series
         .iter()
-        .map(|c| c.name().to_string())
-        .filter(|n| n != "id" && n != "timestamp")
-        .collect())
+        .map(|s| SeriesForecast {
+            id: s.id.clone(),
+            last_ts: *s.timestamps.last().expect("series have rows"),
+            interval_min: s.interval_min,
+            columns: vec![Vec::new(); channels.len()],
+        })
+        .collect();
+    for chunk in items.chunks(batch_size) {
+        let mut past = Vec::with_capacity(chunk.len() * context * width);
+        let mut mask = Vec::with_capacity(chunk.len() * context * width);
+        for &(s, c0) in chunk {
+            let len = series[s].len();
+            let take = len.min(context);
+            // The model's own padding rule for short series: zeros, marked unobserved.
+            past.extend(std::iter::repeat_n(0.0, (context - take) * width));
+            mask.extend(std::iter::repeat_n(0.0, (context - take) * width));
+            for t in len - take..len {
+                for c in c0..c0 + width {
+                    let v = series[s].channels[c].values[t];
+                    past.push(if v.is_finite() { v as f32 } else { 0.0 });
+                    mask.push(if v.is_finite() { 1.0 } else { 0.0 });
+                }
+            }
+        }
+        let shape = [chunk.len(), context, width];
+        let mut batch = ForecastInput::context(tensor3(past, shape, device));
+        batch.past_observed_mask = Some(tensor3(mask, shape, device));
+        model
+            .check_input(&batch)
+            .map_err(|e| user_error(format!("{}: {e}", dir.display())))?;
+        let point = to_vec(model.forecast(&batch).point);
+        for (k, &(s, c0)) in chunk.iter().enumerate() {
+            for j in 0..width {
+                forecasts[s].columns[c0 + j] = (0..horizon)
+                    .map(|h| point[(k * steps + h) * width + j])
+                    .collect();
+            }
+        }
+    }
+    let names = if channels.len() == 1 {
+        vec!["point".to_string()]
+    } else {
+        channels.to_vec()
+    };
+    Ok((names, forecasts))
 }

@@ -50,6 +50,7 @@ fn train_model<F: Forecaster>(
     let steps_per_epoch = (data.train_len() as u64).div_ceil(config.data.batch_size.max(1));
     let training_args = adapt::training::training_args(config, steps_per_epoch)?;
     experiment::check_validation(config, &data)?;
+    experiment::check_fits(&model, config, &data, experiment::Split::Train, &device)?;
 
     if args.dry_run {
         let counts = model.param_counts();
@@ -84,7 +85,7 @@ fn train_model<F: Forecaster>(
     let model_name = config.model.model_type.as_str();
     let experiment_name = &config.output.experiment_name;
     let run = open_run_dir(&layout, model_name, experiment_name, args, &training_args)?;
-    std::fs::write(run.config_path(), resolved.to_yaml())
+    tsfm_runs::write_atomic(&run.config_path(), run_config_yaml(config).as_bytes())
         .with_context(|| format!("writing {}", run.config_path().display()))?;
     let mut manifest = RunManifest::start(
         &run.run_id,
@@ -265,4 +266,30 @@ fn is_new_best(
         (_, None) => true,
         (None, Some(_)) => false,
     })
+}
+
+/// The run's `config.yaml`: the resolved config with local paths made absolute, so that
+/// `evaluate --run` and `predict --run` find the data, the base checkpoint and the results
+/// folder from any directory.
+fn run_config_yaml(config: &tsfm_config::Config) -> String {
+    let mut config = config.clone();
+    if let Ok(cwd) = std::env::current_dir() {
+        let absolute = |p: &str| {
+            let path = Path::new(p);
+            if path.is_relative() {
+                cwd.join(path).display().to_string()
+            } else {
+                p.to_string()
+            }
+        };
+        config.data.raw_path = absolute(&config.data.raw_path);
+        config.data.cache_dir = absolute(&config.data.cache_dir);
+        // Evaluation reports of this run land beside it, wherever `evaluate --run` is called.
+        config.output.save_dir = absolute(&config.output.save_dir);
+        // A hub id stays as it is; only a local checkpoint directory is a path.
+        if Path::new(&config.model.model_path).is_dir() {
+            config.model.model_path = absolute(&config.model.model_path);
+        }
+    }
+    config.to_yaml()
 }

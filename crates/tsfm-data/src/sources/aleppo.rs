@@ -17,20 +17,27 @@
 //!   (Dexcom readings carry a per-sensor seconds offset). Two readings in one slot keep the
 //!   later. The series runs from the first to the last reading's slot, every 5 min; slots
 //!   without a reading have `bg` NaN.
-//! * `insulin` (U in the 5 min ending at the slot, like BrisT1D): basal from
+//! * `insulin` (U in the 5 min ending at the slot, like BrisT1D; slot `t` holds
+//!   `[t - 5 min, t)`, so an event at exactly 16:15:00 counts at 16:20): basal from
 //!   `HDeviceBasal.txt` (Rate U/h over Duration ms; scheduled segments end at their duration
 //!   or the next scheduled segment; temp and suspend segments override them for their
 //!   duration, suspend = 0 U/h, a temp without Rate = Percent x scheduled rate) plus boluses
 //!   from `HDeviceBolus.txt` (Normal at its time; Extended spread evenly over Duration, which
 //!   is ms for Tidepool uploads but minutes for Diasend uploads, by joining
 //!   `ParentHDeviceUploadsID` to `HDeviceUploads.txt`). Computed per minute, then summed per
-//!   slot. NaN outside the span the pump tables cover.
-//! * `carbs`: `CarbInput` (g) of `HDeviceWizard.txt`, summed per slot; NaN where none.
+//!   slot. NaN outside the span the pump tables cover, and NaN (not 0 U) in slots that no
+//!   basal record covers: pumps log every rate change and suspend, so uncovered time means
+//!   lost records (e.g. the demo's PtID 21 has no segment for day 2 from 07:00, which began
+//!   during a pump upload gap), and a patient without any basal record gets boluses only.
+//! * `carbs`: `CarbInput` (g) of `HDeviceWizard.txt`, summed per slot (same `[t - 5 min, t)`
+//!   rule); NaN where none. The wizard logs carbs only with a bolus: carbs eaten without one
+//!   (e.g. hypo treatment) are not in these tables.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use crate::error::{DataError, InputErrorKind, Result};
+use crate::progress::{Progress, ProgressEvent};
 use crate::series::{Channel, MGDL_PER_MMOLL, SECONDS_PER_DAY, Series};
 use crate::sources::table::{Table, cell, file_name, not_a_number, parse_opt_f64};
 use crate::sources::{SourceOptions, SourceOutput, require_exists};
@@ -490,28 +497,49 @@ fn read_wizard(path: &Path, base: i64, pumps: &mut BTreeMap<String, Pump>) -> Re
 }
 
 /// Insulin (U per slot) and carbs (g per slot) on the grid `start, start+5min, ... (n slots)`.
-fn pump_channels(p: Option<&Pump>, start: i64, n: usize) -> (Vec<f64>, Vec<f64>) {
-    let mut insulin = vec![f64::NAN; n];
-    let mut carbs = vec![f64::NAN; n];
-    let Some(p) = p else { return (insulin, carbs) };
-    // Slot j holds what happened in (t_j - 5 min, t_j]: an event at e goes to ceil(e / 5 min).
+///
+/// A minute that no basal record (scheduled, temp or suspend) covers has an unknown basal
+/// rate: a pump logs every delivery change, including a suspend, so an uncovered stretch means
+/// records were lost (e.g. a scheduled segment that began during an upload gap), not that no
+/// insulin was given. Slots touching such minutes are NaN, never 0 U; a bolus inside one is
+/// counted in the returned number but does not make the slot's total known. A patient with no
+/// basal record at all (the table is absent or has no rows for them) gets boluses only.
+///
+/// Returns (insulin, carbs, slots with unknown basal inside the pump span, first such slot,
+/// last slot of that first run).
+fn pump_channels(p: Option<&Pump>, start: i64, n: usize) -> PumpChannels {
+    let mut out = PumpChannels {
+        insulin: vec![f64::NAN; n],
+        carbs: vec![f64::NAN; n],
+        ..PumpChannels::default()
+    };
+    let Some(p) = p else { return out };
+    // Slot j holds what happened in [t_j - 5 min, t_j), the same half-open minutes the basal
+    // integration below uses: an event exactly at 16:15:00 belongs to the 16:20 slot, with
+    // the basal of minute 16:15 (and with its bolus: wizard times are cut to the minute, so a
+    // wizard at 08:55:00 and its bolus at 08:55:48 share a slot; the simulator's truth for
+    // the demo counts them the same way).
     let slot_of = |e: i64| -> Option<usize> {
-        let j = (e - start + SLOT_S - 1).div_euclid(SLOT_S);
+        let j = (e - start).div_euclid(SLOT_S) + 1;
         (0..n as i64).contains(&j).then_some(j as usize)
     };
     for &(e, g) in &p.carbs {
         if let Some(j) = slot_of(e) {
-            carbs[j] = if carbs[j].is_nan() { g } else { carbs[j] + g };
+            let c = &mut out.carbs[j];
+            *c = if c.is_nan() { g } else { *c + g };
         }
     }
     let Some((lo, hi)) = p.span() else {
-        return (insulin, carbs);
+        return out;
     };
+    let basal_known = !p.scheduled.is_empty() || !p.overrides.is_empty();
+    out.basal_records = basal_known;
     // Minute m covers [m0 + 60 m, m0 + 60 (m+1)); the minute axis spans the slots' windows.
     let m0 = start - SLOT_S;
     let minutes = n * 5 + 5;
     let minute_of = |t: i64| (t - m0).div_euclid(60).clamp(0, minutes as i64) as usize;
-    let mut rate = vec![0.0f64; minutes]; // U/h
+    // U/h; NaN = no basal record covers the minute.
+    let mut rate = vec![if basal_known { f64::NAN } else { 0.0 }; minutes];
     let mut sched = p.scheduled.clone();
     sched.sort_by_key(|s| s.0);
     for (i, &(a, b, r)) in sched.iter().enumerate() {
@@ -523,6 +551,7 @@ fn pump_channels(p: Option<&Pump>, start: i64, n: usize) -> (Vec<f64>, Vec<f64>)
     let mut ov = p.overrides.clone();
     ov.sort_by_key(|o| o.0);
     for &(a, b, r, pc) in &ov {
+        // A percent temp over an unknown scheduled rate stays unknown (NaN * pc).
         for x in &mut rate[minute_of(a)..minute_of(b)] {
             *x = r.unwrap_or(pc * *x);
         }
@@ -535,27 +564,62 @@ fn pump_channels(p: Option<&Pump>, start: i64, n: usize) -> (Vec<f64>, Vec<f64>)
             *x += u / total_min;
         }
     }
-    for (j, v) in insulin.iter_mut().enumerate() {
+    for (j, v) in out.insulin.iter_mut().enumerate() {
         let t = start + j as i64 * SLOT_S;
         if t - SLOT_S < lo || t > hi + SLOT_S {
             continue; // outside what the pump tables cover
         }
         *v = units[j * 5..j * 5 + 5].iter().sum();
+        if v.is_nan() {
+            out.uncovered += 1;
+            if out.first_gap.is_none() {
+                out.first_gap = Some((t, t));
+            }
+            if let Some((_, last)) = &mut out.first_gap
+                && *last == t - SLOT_S
+            {
+                *last = t;
+            }
+        }
     }
     for &(e, u) in &p.boluses {
         if let Some(j) = slot_of(e) {
-            insulin[j] = if insulin[j].is_nan() {
-                u
+            let v = &mut out.insulin[j];
+            if !v.is_nan() {
+                *v += u;
+            } else if !basal_known {
+                *v = u;
             } else {
-                insulin[j] + u
-            };
+                out.boluses_in_gaps += 1;
+            }
         }
     }
-    (insulin, carbs)
+    out
+}
+
+/// What [`pump_channels`] computes for one patient.
+#[derive(Default)]
+struct PumpChannels {
+    insulin: Vec<f64>,
+    carbs: Vec<f64>,
+    /// Whether the patient has any basal record (otherwise insulin = boluses only).
+    basal_records: bool,
+    /// Slots inside the pump span whose basal is unknown (no record covers them).
+    uncovered: usize,
+    /// First and last slot time of the first run of such slots.
+    first_gap: Option<(i64, i64)>,
+    /// Boluses that fell in such slots (their slot stays NaN).
+    boluses_in_gaps: usize,
 }
 
 /// Reads the REPLACE-BG tables into one 5-min series per patient (`id` = PtID).
 pub fn load(opts: &SourceOptions) -> Result<SourceOutput> {
+    load_with_progress(opts, &crate::progress::ignore)
+}
+
+/// [`load`], reporting each table when parsed: CGM, uploads, bolus, basal, wizard (those
+/// present).
+pub fn load_with_progress(opts: &SourceOptions, progress: Progress) -> Result<SourceOutput> {
     require_exists(&opts.raw_path)?;
     let stated = opts.glucose_unit_override()?;
     let base = opts.base_seconds()?;
@@ -565,15 +629,23 @@ pub fn load(opts: &SourceOptions) -> Result<SourceOutput> {
     let mut readings = read_cgm(&cgm_path, base, w)?;
     normalise_values(&cgm_path, &mut readings, stated, w)?;
     let readings = dedupe(&cgm_path, readings, w);
+    progress(ProgressEvent::Parsed {
+        path: cgm_path.clone(),
+    });
 
     let mut pumps: BTreeMap<String, Pump> = BTreeMap::new();
     let uploads_path = dir.join(UPLOADS_FILE);
     let uploads = if uploads_path.is_file() {
-        read_uploads(&uploads_path)?
+        let u = read_uploads(&uploads_path)?;
+        progress(ProgressEvent::Parsed {
+            path: uploads_path.clone(),
+        });
+        u
     } else {
         HashMap::new()
     };
     let mut missing = Vec::new();
+    let basal_present = dir.join(BASAL_FILE).is_file();
     for (f, is_present) in [BOLUS_FILE, BASAL_FILE, WIZARD_FILE].map(|f| (f, dir.join(f).is_file()))
     {
         if !is_present {
@@ -586,6 +658,7 @@ pub fn load(opts: &SourceOptions) -> Result<SourceOutput> {
             BASAL_FILE => read_basal(&p, base, &mut pumps, w)?,
             _ => read_wizard(&p, base, &mut pumps)?,
         }
+        progress(ProgressEvent::Parsed { path: p });
     }
     if !missing.is_empty() {
         w.push(format!(
@@ -614,7 +687,26 @@ pub fn load(opts: &SourceOptions) -> Result<SourceOutput> {
             }
             bg[j] = v; // the later reading wins
         }
-        let (insulin, carbs) = pump_channels(pumps.get(&pt), start, n);
+        let pc = pump_channels(pumps.get(&pt), start, n);
+        if basal_present && pumps.contains_key(&pt) && !pc.basal_records {
+            out.warnings.push(format!(
+                "{BASAL_FILE}: PtID {pt} has no basal records; its insulin holds boluses only"
+            ));
+        }
+        if let Some((a, b)) = pc.first_gap {
+            out.warnings.push(format!(
+                "{BASAL_FILE}: PtID {pt}: {} five-minute slots are covered by no basal record (first: the slots ending {} to {}); their insulin is missing (NaN), not 0 U{}",
+                pc.uncovered,
+                super::clock::format_datetime(a),
+                super::clock::format_datetime(b),
+                if pc.boluses_in_gaps > 0 {
+                    format!(", including {} bolus(es)", pc.boluses_in_gaps)
+                } else {
+                    String::new()
+                }
+            ));
+        }
+        let (insulin, carbs) = (pc.insulin, pc.carbs);
         out.series.push(Series {
             id: pt,
             timestamps: (0..n as i64).map(|j| start + j * SLOT_S).collect(),
@@ -643,4 +735,66 @@ pub fn load(opts: &SourceOptions) -> Result<SourceOutput> {
         ));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const H: i64 = 3600;
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() < 1e-12
+    }
+
+    /// Basal coverage: 1.2 U/h scheduled 00:00-01:00, nothing 01:00-01:30, a 50 % temp over
+    /// the uncovered 01:30-01:40 (still unknown: 50 % of an unknown rate), then a temp with a
+    /// Rate 0.6 U/h 01:40-02:00 (known). Slots: 00:05 .. 02:00.
+    #[test]
+    fn uncovered_basal_is_missing_not_zero() {
+        let p = Pump {
+            scheduled: vec![(0, H, 1.2)],
+            overrides: vec![
+                (H + 30 * 60, H + 40 * 60, None, 0.5),
+                (H + 40 * 60, 2 * H, Some(0.6), 0.5),
+            ],
+            boluses: vec![(H + 10 * 60, 2.0), (30 * 60, 1.0), (28 * 60 + 30, 0.5)],
+            ..Pump::default()
+        };
+        let pc = pump_channels(Some(&p), 5 * 60, 24);
+        let ins = &pc.insulin;
+        // 00:05 .. 01:00: 0.1 U per slot; the bolus at 00:28:30 is in [00:25, 00:30) and the
+        // one at exactly 00:30:00 in [00:30, 00:35).
+        assert!(close(ins[0], 0.1) && close(ins[11], 0.1));
+        assert!(close(ins[5], 0.6) && close(ins[6], 1.1), "{ins:?}");
+        // 01:05 .. 01:40 unknown (the 01:10 bolus does not make its slot known).
+        assert!(ins[12..20].iter().all(|v| v.is_nan()), "{ins:?}");
+        // 01:45 .. 02:00: 0.6 U/h = 0.05 U per slot.
+        assert!(ins[20..24].iter().all(|&v| close(v, 0.05)), "{ins:?}");
+        assert_eq!(pc.uncovered, 8);
+        assert_eq!(pc.first_gap, Some((H + 5 * 60, H + 40 * 60)));
+        assert_eq!(pc.boluses_in_gaps, 1);
+        assert!(pc.basal_records);
+    }
+
+    /// Without any basal record the channel holds boluses only (0 U elsewhere in the span).
+    #[test]
+    fn no_basal_records_means_boluses_only() {
+        let p = Pump {
+            boluses: vec![(10 * 60, 2.0), (40 * 60, 1.5)],
+            ..Pump::default()
+        };
+        let pc = pump_channels(Some(&p), 5 * 60, 10);
+        let ins = &pc.insulin;
+        // 00:10:00 -> the 00:15 slot, 00:40:00 -> 00:45; the slots before 00:15 cover time
+        // before the first record (unknown), later ones without a bolus hold 0 U.
+        assert!(ins[0].is_nan() && ins[1].is_nan());
+        assert_eq!(ins[2], 2.0);
+        assert_eq!(ins[8], 1.5);
+        assert_eq!(ins[3], 0.0);
+        assert_eq!(ins[7], 0.0);
+        assert!(ins[9].is_nan()); // after the last record
+        assert!(!pc.basal_records);
+        assert_eq!(pc.uncovered, 0);
+    }
 }

@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{DataError, Result};
+use crate::progress::{Progress, ProgressEvent};
 use crate::series::{SECONDS_PER_DAY, Series};
 use crate::units::GlucoseUnit;
 
@@ -172,11 +173,25 @@ pub struct SourceOutput {
 
 /// Runs the source `opts.kind` on its raw files.
 pub fn load(opts: &SourceOptions) -> Result<SourceOutput> {
+    load_with_progress(opts, &crate::progress::ignore)
+}
+
+/// [`load`], reporting [`ProgressEvent::Parsed`] as each raw file is parsed (the REPLACE-BG
+/// tables one by one; the one-file sources when done).
+pub fn load_with_progress(opts: &SourceOptions, progress: Progress) -> Result<SourceOutput> {
     let out = match opts.kind {
-        SourceKind::BrisT1d => bris_t1d::load_train(opts)?,
-        SourceKind::Aleppo => aleppo::load(opts)?,
-        SourceKind::Csv => long::load_csv(opts)?,
-        SourceKind::Parquet => long::load_parquet(opts)?,
+        SourceKind::Aleppo => aleppo::load_with_progress(opts, progress)?,
+        kind => {
+            let out = match kind {
+                SourceKind::BrisT1d => bris_t1d::load_train(opts)?,
+                SourceKind::Csv => long::load_csv(opts)?,
+                _ => long::load_parquet(opts)?,
+            };
+            for path in raw_files(opts)? {
+                progress(ProgressEvent::Parsed { path });
+            }
+            out
+        }
     };
     apply_resolution(opts, out)
 }

@@ -276,6 +276,8 @@ where
     let mut chart = ChartBuilder::on(area)
         .caption(&w.title, (FONT, 18))
         .margin(8)
+        // Room for the last time label, centred on the right edge.
+        .margin_right(24)
         .x_label_area_size(45)
         .y_label_area_size(60)
         .build_cartesian_2d((x0..x1).with_key_points(time_ticks(x0, x1)), y0..y1)?;

@@ -408,6 +408,9 @@ impl TtmConfig {
             ));
         }
         self.gate()?;
+        if self.enable_forecast_channel_mixing {
+            self.validate_forecast_channel_mixer()?;
+        }
         if let Some(f) = self.prediction_filter_length
             && (f == 0 || f > self.prediction_length)
         {
@@ -467,6 +470,39 @@ impl TtmConfig {
                     self.computed_num_patches()
                 ),
             ));
+        }
+        Ok(())
+    }
+
+    /// Forecast channel mixer settings granite-tsfm cannot run (it fails inside `forward`, or
+    /// here would index before the context).
+    fn validate_forecast_channel_mixer(&self) -> Result<(), ModelError> {
+        let k = self.fcm_context_length;
+        if k == 0 && !self.fcm_gated_attn {
+            return Err(invalid(
+                "fcm_context_length",
+                "0 needs fcm_gated_attn: true (granite-tsfm has no mixer input otherwise)",
+            ));
+        }
+        if k > 0 && self.fcm_prepend_past {
+            match self.fcm_prepend_past_offset {
+                Some(0) => {
+                    return Err(invalid(
+                        "fcm_prepend_past_offset",
+                        "0 selects no past steps in granite-tsfm (`[-k:-0]`); use null for the last steps",
+                    ));
+                }
+                Some(off) if off + k > self.context_length => {
+                    return Err(invalid(
+                        "fcm_prepend_past_offset",
+                        format!(
+                            "{off} + fcm_context_length {k} reaches before the context ({})",
+                            self.context_length
+                        ),
+                    ));
+                }
+                _ => {}
+            }
         }
         Ok(())
     }
@@ -541,7 +577,14 @@ impl TtmConfig {
         let mut out = raw.clone();
         if let Value::Object(typed) = serde_json::to_value(self).expect("config serialises") {
             for (k, v) in typed {
-                out.insert(k, v);
+                // Keep the checkpoint's spelling of an unchanged number (`1`, not `1.0`).
+                let same_number = matches!(
+                    (out.get(&k), &v),
+                    (Some(Value::Number(a)), Value::Number(b)) if a.as_f64() == b.as_f64()
+                );
+                if !same_number {
+                    out.insert(k, v);
+                }
             }
         }
         out.entry("model_type")
@@ -592,6 +635,33 @@ mod tests {
         assert!(e.contains("`patch_stride`"), "{e}");
         let e = parse(json!({"loss": "nll"})).unwrap_err().to_string();
         assert!(e.contains("`loss`"), "{e}");
+    }
+
+    #[test]
+    fn unrunnable_channel_mixer_settings_are_rejected() {
+        let fcm = |extra: Value| {
+            let mut v = json!({"enable_forecast_channel_mixing": true, "context_length": 64});
+            v.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            parse(v).map(|_| ()).map_err(|e| e.to_string())
+        };
+        assert!(fcm(json!({})).is_ok());
+        assert!(fcm(json!({"fcm_prepend_past_offset": 3})).is_ok());
+        let e = fcm(json!({"fcm_prepend_past_offset": 0})).unwrap_err();
+        assert!(
+            e.contains("`fcm_prepend_past_offset`: 0 selects no past"),
+            "{e}"
+        );
+        let e = fcm(json!({"fcm_prepend_past_offset": 64})).unwrap_err();
+        assert!(
+            e.contains("64 + fcm_context_length 1 reaches before"),
+            "{e}"
+        );
+        assert!(fcm(json!({"fcm_prepend_past_offset": 0, "fcm_prepend_past": false})).is_ok());
+        let e = fcm(json!({"fcm_context_length": 0, "fcm_gated_attn": false})).unwrap_err();
+        assert!(e.contains("`fcm_context_length`"), "{e}");
+        assert!(fcm(json!({"fcm_context_length": 0})).is_ok());
     }
 
     #[test]

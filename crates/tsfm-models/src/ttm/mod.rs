@@ -10,7 +10,9 @@
 //! The [`Forecaster`] implementation maps the generic inputs onto TTM's channels: `past_values`
 //! are the forecast channels (`prediction_channel_indices`, or every channel), `past_covariates`
 //! the remaining channels in index order, `future_covariates` the exogenous
-//! (`exogenous_channel_indices`) channels in index order.
+//! (`exogenous_channel_indices`) channels in index order, `freq_token` the frequency prefix
+//! token (required by checkpoints with `resolution_prefix_tuning`; see
+//! [`default_frequency_token`]).
 
 pub mod config;
 pub mod head;
@@ -57,6 +59,24 @@ pub fn load_ttm_with_warnings(
     TtmModel::from_pretrained(&dir, device)
 }
 
+/// granite-tsfm's `DEFAULT_FREQUENCY_MAPPING` (what `TimeSeriesPreprocessor` feeds as
+/// `freq_token`): the token of a sampling interval in seconds, 0 (`oov`) for intervals it does
+/// not list.
+pub fn default_frequency_token(interval_seconds: u64) -> i64 {
+    match interval_seconds {
+        60 => 1,
+        120 => 2,
+        300 => 3,
+        600 => 4,
+        900 => 5,
+        1800 => 6,
+        3600 => 7,
+        86_400 => 8,
+        604_800 => 9,
+        _ => 0,
+    }
+}
+
 impl TtmModel {
     /// Checks that a generic batch fits this checkpoint's channels; [`Forecaster::forecast`]
     /// panics on the errors this reports.
@@ -91,9 +111,34 @@ impl TtmModel {
             }
         }
         if cfg.resolution_prefix_tuning {
-            return Err(ModelError::Invalid(
-                "this checkpoint needs a frequency token; call TtmModel::forward with TtmInput::freq_token".into(),
-            ));
+            match &input.freq_token {
+                Some(t) if t.dims()[0] == input.past_values.dims()[0] => {
+                    // An id outside the embedding table would index out of bounds.
+                    let vocab = cfg.frequency_token_vocab_size as i64;
+                    let ids = t.try_to_vec_as::<i64>().map_err(|e| {
+                        ModelError::Invalid(format!("freq_token cannot be read: {e}"))
+                    })?;
+                    if let Some(bad) = ids.iter().find(|&&i| !(0..vocab).contains(&i)) {
+                        return Err(ModelError::Invalid(format!(
+                            "freq_token id {bad} is outside 0..{vocab} (frequency_token_vocab_size)"
+                        )));
+                    }
+                }
+                Some(t) => {
+                    return Err(ModelError::Invalid(format!(
+                        "freq_token has {} ids for a batch of {}",
+                        t.dims()[0],
+                        input.past_values.dims()[0]
+                    )));
+                }
+                None => {
+                    return Err(ModelError::Invalid(format!(
+                        "this TTM checkpoint uses resolution_prefix_tuning: set ForecastInput::freq_token \
+                         (one id per window, 0..{})",
+                        cfg.frequency_token_vocab_size
+                    )));
+                }
+            }
         }
         Ok(())
     }
@@ -160,7 +205,7 @@ impl TtmModel {
             past_values,
             past_observed_mask,
             future_values,
-            freq_token: None,
+            freq_token: input.freq_token.clone(),
         }
     }
 
@@ -236,6 +281,10 @@ fn reduce(elementwise: Tensor<3>, mask: Option<&Tensor<3>>, h: usize) -> Tensor<
 impl Forecaster for TtmModel {
     fn model_type(&self) -> &'static str {
         "ttm"
+    }
+
+    fn check_input(&self, input: &ForecastInput) -> Result<(), ModelError> {
+        TtmModel::check_input(self, input)
     }
 
     fn context_length(&self) -> usize {

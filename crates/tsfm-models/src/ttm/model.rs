@@ -174,15 +174,12 @@ impl TtmModel {
             None
         };
         let positional_encoder = if cfg.use_positional_encoding {
+            // granite builds the sincos table with `requires_grad=False`, but
+            // `from_pretrained` (transformers 5) replaces it with an ordinary, trainable
+            // parameter, so a loaded checkpoint fine-tunes it like the random one: so do we.
             let p = enc
                 .pp("positional_encoder")
                 .get("position_enc", [cfg.num_patches(), cfg.d_model])?;
-            // granite's sincos table is a frozen parameter; the random one is trained.
-            let p = if cfg.positional_encoding_type == "sincos" {
-                p.set_require_grad(false)
-            } else {
-                p
-            };
             Some(PositionalEncoding { position_enc: p })
         } else {
             None
@@ -382,15 +379,8 @@ impl TtmModel {
 
     /// Parameters that stay trainable under the current fine-tune mode.
     pub fn trainable_params(&self) -> usize {
-        let frozen_pe = self
-            .backbone
-            .encoder
-            .positional_encoder
-            .as_ref()
-            .filter(|_| self.config.positional_encoding_type == "sincos")
-            .map_or(0, |p| p.num_params());
         let frozen = match self.finetune {
-            FinetuneMode::Full => frozen_pe,
+            FinetuneMode::Full => 0,
             FinetuneMode::FrozenBackbone => self.backbone.num_params(),
             FinetuneMode::HeadOnly => {
                 self.backbone.num_params() + self.decoder.as_ref().map_or(0, |d| d.num_params())

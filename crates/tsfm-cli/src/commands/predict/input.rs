@@ -1,0 +1,127 @@
+//! Reading the series to forecast: long format `id,timestamp,<channel>[,<channel>...]`.
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use tsfm_data::Series;
+use tsfm_data::sources::{SourceKind, SourceOptions};
+
+use crate::exit::user_error;
+
+/// The channel names (every column but `id` and `timestamp`, in file order) and the series.
+pub fn read(path: &Path) -> Result<(Vec<String>, Vec<Series>)> {
+    let is_parquet = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("parquet"));
+    let kind = if is_parquet {
+        SourceKind::Parquet
+    } else {
+        SourceKind::Csv
+    };
+    let mut opts = SourceOptions::new(kind, path);
+    opts.covariate_columns = Some(Vec::new());
+    let channels = if is_parquet {
+        // The Parquet reader takes every non-key column as a target when told none.
+        parquet_columns(path)?
+    } else {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let header = text
+            .lines()
+            .next()
+            .unwrap_or("")
+            .trim_start_matches('\u{feff}');
+        header
+            .split(',')
+            .map(|h| h.trim().trim_matches('"').to_string())
+            .filter(|h| h != "id" && h != "timestamp" && !h.is_empty())
+            .collect::<Vec<_>>()
+    };
+    if channels.is_empty() {
+        return Err(user_error(format!(
+            "{}: expected a header `id,timestamp,value` (or several named channels after id,timestamp)",
+            path.display()
+        )));
+    }
+    opts.target_columns = channels.clone();
+    let output = tsfm_data::sources::load(&opts)?;
+    if output.series.is_empty() {
+        return Err(user_error(format!(
+            "{}: no rows to forecast from",
+            path.display()
+        )));
+    }
+    // What the reader dropped, merged or guessed (e.g. the interval of a one-row series).
+    for warning in &output.warnings {
+        eprintln!("warning: {warning}");
+    }
+    Ok((channels, output.series))
+}
+
+fn parquet_columns(path: &Path) -> Result<Vec<String>> {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let reader = SerializedFileReader::new(file)
+        .map_err(|e| user_error(format!("{}: not a Parquet file: {e}", path.display())))?;
+    let schema = reader.metadata().file_metadata().schema_descr_ptr();
+    Ok(schema
+        .columns()
+        .iter()
+        .map(|c| c.name().to_string())
+        .filter(|n| n != "id" && n != "timestamp")
+        .collect())
+}
+
+/// Names the input's columns as a trained run's config does: the target keeps its name, and a
+/// file with a single value column (`id,timestamp,value`) feeds it to the target when the run
+/// reads no covariates. Columns the run does not read are reported, then left out.
+pub fn to_config_channels(
+    path: &Path,
+    channels: &[String],
+    series: &mut [Series],
+    target: &str,
+    covariates: &[String],
+) -> Result<Vec<String>> {
+    let mut notes = Vec::new();
+    if !channels.iter().any(|c| c == target) {
+        if channels.len() == 1 && covariates.is_empty() {
+            for s in series.iter_mut() {
+                for c in &mut s.channels {
+                    c.name = target.to_string();
+                }
+            }
+            return Ok(notes);
+        }
+        return Err(user_error(format!(
+            "{}: the run forecasts `{target}`{} but the file's columns are {}; name the target column `{target}`",
+            path.display(),
+            if covariates.is_empty() {
+                String::new()
+            } else {
+                format!(" from covariates {}", covariates.join(", "))
+            },
+            channels.join(", ")
+        )));
+    }
+    // IOB/COB are derived from insulin/carbs when the file lacks them.
+    let sources: Vec<&str> = covariates
+        .iter()
+        .filter_map(|c| tsfm_data::features::derivation(c).map(|(src, _)| src))
+        .collect();
+    let unused: Vec<&str> = channels
+        .iter()
+        .filter(|c| *c != target && !covariates.contains(c) && !sources.contains(&c.as_str()))
+        .map(String::as_str)
+        .collect();
+    if !unused.is_empty() {
+        notes.push(format!(
+            "{}: column(s) {} are not read by this run (it reads `{target}`{}); left out",
+            path.display(),
+            unused.join(", "),
+            covariates
+                .iter()
+                .map(|c| format!(", `{c}`"))
+                .collect::<String>()
+        ));
+    }
+    Ok(notes)
+}

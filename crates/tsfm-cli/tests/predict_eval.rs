@@ -1,0 +1,727 @@
+//! `tsfm predict` and `tsfm evaluate` beyond a bare checkpoint: trained runs through their
+//! scaler and pipeline, zero-shot result folders, nocturnal output, flag checks, model types
+//! this build does not run yet, several channels.
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+fn test_data(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
+}
+
+fn tsfm(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tsfm"))
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("tsfm runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn path_str(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// `(header, rows)` of a CSV without quoted cells.
+fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut lines = text.lines();
+    let header = lines
+        .next()
+        .unwrap()
+        .split(',')
+        .map(str::to_string)
+        .collect();
+    let rows = lines
+        .map(|l| l.split(',').map(str::to_string).collect())
+        .collect();
+    (header, rows)
+}
+
+fn num(cell: &str) -> f64 {
+    cell.parse().unwrap()
+}
+
+/// Five-minute timestamps from 2024-01-01 08:00.
+fn timestamp(i: usize) -> String {
+    let minutes = 8 * 60 + 5 * i;
+    format!("2024-01-01T{:02}:{:02}:00", minutes / 60, minutes % 60)
+}
+
+/// `id,timestamp,value` rows of `(id, values)`; `None` is an empty cell.
+fn write_series(path: &Path, header: &str, series: &[(&str, Vec<Vec<Option<f64>>>)]) {
+    let mut text = format!("id,timestamp,{header}\n");
+    for (id, rows) in series {
+        for (i, row) in rows.iter().enumerate() {
+            let cells: Vec<String> = row
+                .iter()
+                .map(|v| v.map(|v| v.to_string()).unwrap_or_default())
+                .collect();
+            text.push_str(&format!("{id},{},{}\n", timestamp(i), cells.join(",")));
+        }
+    }
+    std::fs::write(path, text).unwrap();
+}
+
+fn one_channel(values: &[f64]) -> Vec<Vec<Option<f64>>> {
+    values.iter().map(|&v| vec![Some(v)]).collect()
+}
+
+fn wave(n: usize, level: f64, amplitude: f64, period: f64) -> Vec<f64> {
+    (0..n)
+        .map(|i| {
+            let v = level + amplitude * (i as f64 / period).sin();
+            (v * 1000.0).round() / 1000.0
+        })
+        .collect()
+}
+
+/// A copy of the tiny TTM checkpoint with `config.json` keys changed.
+fn tiny_ttm_with(dir: &Path, changes: &[(&str, serde_json::Value)]) -> PathBuf {
+    let src = repo().join("data/models/ttm-tiny");
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::copy(src.join("model.safetensors"), dir.join("model.safetensors")).unwrap();
+    let mut config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(src.join("config.json")).unwrap()).unwrap();
+    for (key, value) in changes {
+        config[*key] = value.clone();
+    }
+    std::fs::write(dir.join("config.json"), config.to_string()).unwrap();
+    dir.to_path_buf()
+}
+
+/// An experiment on the bundled demo data with a 32 -> 16 TTM, everything under `tmp`.
+fn write_config(tmp: &Path, model: &Path, experiment: &str) -> PathBuf {
+    let repo = repo();
+    let yaml = format!(
+        "defaults: [models/ttm_default, data/demo]\n\
+         model:\n  model_path: {model}\n  params:\n    context_length: 32\n    prediction_length: 16\n\
+         data:\n  raw_path: {raw}\n  cache_dir: {cache}\n  batch_size: 32\n\
+         training:\n  num_epochs: null\n  max_steps: 6\n  eval_strategy: steps\n  eval_steps: 3\n  \
+         save_strategy: steps\n  save_steps: 3\n  logging_steps: 3\n\
+         evaluation:\n  nocturnal:\n    enabled: false\n\
+         output:\n  save_dir: tsfm_results\n  experiment_name: {experiment}\n",
+        model = model.display(),
+        raw = repo.join("data/demo/brist1d/train.csv.gz").display(),
+        cache = tmp.join("cache").display(),
+    );
+    let path = tmp.join(format!("{experiment}.yaml"));
+    std::fs::write(&path, yaml).unwrap();
+    path
+}
+
+/// `(offset, scale)` of the target of `id` in a saved scaler (per-series, else global).
+fn affine(scaler: &serde_json::Value, id: &str) -> (f64, f64) {
+    let a = scaler["per_series"]
+        .get(id)
+        .map(|s| &s[0])
+        .unwrap_or(&scaler["global"][0]);
+    (a["offset"].as_f64().unwrap(), a["scale"].as_f64().unwrap())
+}
+
+/// The trained-run path against a hand-made one: scale the input with the run's scaler,
+/// forecast with the bare checkpoint, scale back. The checkpoint does no scaling of its own
+/// (`scaling: false`), so a wrong or missing scaler changes the numbers.
+#[test]
+fn predict_with_a_trained_run_applies_its_scaler_and_matches_manual_scaling() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let base = tiny_ttm_with(&t.join("ttm-noscale"), &[("scaling", false.into())]);
+    let config = write_config(t, &base, "pe_demo");
+    let out = tsfm(&["train", "--config", path_str(&config)], t);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let experiment = t.join("tsfm_results/models/ttm/pe_demo");
+    let run_id = std::fs::read_link(experiment.join("best_model")).unwrap();
+    let model_dir = experiment.join(&run_id).join("model");
+    let scaler: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(model_dir.join("scaler.json")).unwrap())
+            .unwrap();
+    // A patient the run was trained on (its own scaling) and an unseen one (global scaling).
+    let known = scaler["per_series"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .next()
+        .unwrap()
+        .clone();
+    // In id order, as the output lists series.
+    let mut series = [
+        (known.as_str(), wave(40, 7.0, 2.0, 5.0)),
+        ("new-patient", wave(40, 10.0, 1.5, 3.0)),
+    ];
+    series.sort_by(|a, b| a.0.cmp(b.0));
+    let input = t.join("input.csv");
+    let rows: Vec<(&str, Vec<Vec<Option<f64>>>)> =
+        series.iter().map(|(id, v)| (*id, one_channel(v))).collect();
+    write_series(&input, "value", &rows);
+
+    let out = tsfm(
+        &[
+            "predict",
+            "--config",
+            path_str(&config),
+            "--input",
+            path_str(&input),
+            "--output",
+            "by_config.csv",
+        ],
+        t,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(
+            "note: series new-patient not in the run's training data: scaled with its global statistics"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    let (header, by_config) = read_csv(&t.join("by_config.csv"));
+    assert_eq!(header, ["id", "timestamp", "step", "point"]);
+    assert_eq!(by_config.len(), 2 * 16);
+    for (k, row) in by_config.iter().enumerate() {
+        let (s, step) = (k / 16, k % 16 + 1);
+        assert_eq!(row[0], series[s].0);
+        // The last input row is 08:00 + 39 * 5 min = 11:15.
+        assert_eq!(row[1], timestamp(39 + step));
+        assert_eq!(row[2], step.to_string());
+    }
+
+    // By hand: scaled input -> bare checkpoint -> unscaled output.
+    let scaled: Vec<(&str, Vec<Vec<Option<f64>>>)> = series
+        .iter()
+        .map(|(id, v)| {
+            let (offset, scale) = affine(&scaler, id);
+            let x: Vec<f64> = v.iter().map(|x| (x - offset) / scale).collect();
+            (*id, one_channel(&x))
+        })
+        .collect();
+    write_series(&t.join("scaled.csv"), "value", &scaled);
+    let out = tsfm(
+        &[
+            "predict",
+            "--model-path",
+            path_str(&model_dir),
+            "--input",
+            "scaled.csv",
+            "--output",
+            "bare.csv",
+        ],
+        t,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("scaler.json that --model-path does not apply"));
+    let (_, bare) = read_csv(&t.join("bare.csv"));
+    for (a, b) in by_config.iter().zip(&bare) {
+        let (offset, scale) = affine(&scaler, &a[0]);
+        let manual = num(&b[3]) * scale + offset;
+        assert!(
+            (num(&a[3]) - manual).abs() < 1e-5,
+            "{a:?}: {} vs {manual}",
+            a[3]
+        );
+    }
+    // The unscaled input through the bare checkpoint is a different forecast.
+    let out = tsfm(
+        &[
+            "predict",
+            "--model-path",
+            path_str(&model_dir),
+            "--input",
+            "input.csv",
+            "--output",
+            "unscaled.csv",
+        ],
+        t,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (_, unscaled) = read_csv(&t.join("unscaled.csv"));
+    let largest = by_config
+        .iter()
+        .zip(&unscaled)
+        .map(|(a, b)| (num(&a[3]) - num(&b[3])).abs())
+        .fold(0.0, f64::max);
+    assert!(largest > 1e-2, "{largest}");
+
+    // --run names the same model; --horizon keeps the first steps.
+    let run = format!("ttm/pe_demo/{}", run_id.display());
+    let out = tsfm(
+        &[
+            "predict",
+            "--run",
+            &run,
+            "--input",
+            "input.csv",
+            "--output",
+            "by_run.csv",
+        ],
+        t,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read_to_string(t.join("by_run.csv")).unwrap(),
+        std::fs::read_to_string(t.join("by_config.csv")).unwrap()
+    );
+    let out = tsfm(
+        &[
+            "predict",
+            "--config",
+            path_str(&config),
+            "--input",
+            "input.csv",
+            "--output",
+            "short.csv",
+            "--horizon",
+            "5",
+        ],
+        t,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (_, short) = read_csv(&t.join("short.csv"));
+    let firsts: Vec<&Vec<String>> = by_config.iter().filter(|r| num(&r[2]) <= 5.0).collect();
+    assert_eq!(short.iter().collect::<Vec<_>>(), firsts);
+
+    // Calendar covariates reach the model as known-future inputs; this checkpoint has no
+    // exogenous channels, so they leave the forecast as it was.
+    let out = tsfm(
+        &[
+            "predict",
+            "--config",
+            path_str(&config),
+            "--set",
+            "data.features.calendar=true",
+            "--input",
+            "input.csv",
+            "--output",
+            "calendar.csv",
+        ],
+        t,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read_to_string(t.join("calendar.csv")).unwrap(),
+        std::fs::read_to_string(t.join("by_config.csv")).unwrap()
+    );
+
+    // An experiment that was never trained has nothing to forecast with.
+    let out = tsfm(
+        &[
+            "predict",
+            "--config",
+            path_str(&config),
+            "--set",
+            "output.experiment_name=untrained",
+            "--input",
+            "input.csv",
+            "--output",
+            "x.csv",
+        ],
+        t,
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("experiment `untrained` has no trained model yet"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// Zero-shot evaluation writes under the config's experiment, or `zero_shot_<checkpoint>`;
+/// night metrics are printed and compared only when the config enables them.
+#[test]
+fn zero_shot_evaluation_folders_and_nocturnal_output() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let repo = repo();
+    let tiny = repo.join("data/models/ttm-tiny");
+    // The config's own model is another checkpoint: --model-path replaces it.
+    let other = tiny_ttm_with(&t.join("other"), &[]);
+    let config = write_config(t, &other, "zs_exp");
+    let out = tsfm(
+        &[
+            "evaluate",
+            "--config",
+            path_str(&config),
+            "--model-path",
+            path_str(&tiny),
+        ],
+        t,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let printed = stdout(&out);
+    assert!(printed.contains("60min: model "), "{printed}");
+    assert!(!printed.contains("night"), "{printed}");
+    assert!(!printed.contains("nocturnal"), "{printed}");
+    let results = t.join("tsfm_results/results/ttm");
+    let report: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(results.join("zs_exp/evaluation_report.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(report["experiment"], "zs_exp");
+    assert_eq!(report["run_id"], format!("zero-shot:{}", tiny.display()));
+    assert_eq!(report["nocturnal_enabled"], false);
+    let out = tsfm(&["compare", "--experiment", "zs_exp"], t);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("rmse_60min"), "{}", stdout(&out));
+    assert!(!stdout(&out).contains("night_rmse"), "{}", stdout(&out));
+
+    let out = tsfm(
+        &[
+            "evaluate",
+            "--config",
+            path_str(&config),
+            "--model-path",
+            path_str(&tiny),
+            "--set",
+            "evaluation.nocturnal.enabled=true",
+        ],
+        t,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("night (00:00-06:00 targets) RMSE "),
+        "{}",
+        stdout(&out)
+    );
+    let out = tsfm(&["compare", "--experiment", "zs_exp"], t);
+    assert!(stdout(&out).contains("night_rmse"), "{}", stdout(&out));
+
+    // Prediction with --config and --model-path: the config's preprocessing around that
+    // checkpoint. It has no scaler.json, so the model sees the file's units and the forecast
+    // is the bare checkpoint's.
+    let input = t.join("in.csv");
+    write_series(
+        &input,
+        "value",
+        &[
+            ("a", one_channel(&wave(40, 6.0, 1.0, 6.0))),
+            ("b", one_channel(&wave(30, 9.0, 2.0, 4.0))),
+        ],
+    );
+    let out = tsfm(
+        &[
+            "predict",
+            "--config",
+            path_str(&config),
+            "--model-path",
+            path_str(&tiny),
+            "--input",
+            "in.csv",
+            "--output",
+            "with_config.csv",
+        ],
+        t,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("has no scaler.json"),
+        "{}",
+        stderr(&out)
+    );
+    let out = predict_tiny(&[], &input, t);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read_to_string(t.join("with_config.csv")).unwrap(),
+        std::fs::read_to_string(t.join("out.csv")).unwrap()
+    );
+
+    // No config: the embedded demo experiment's data, but its own results folder.
+    let out = tsfm(
+        &[
+            "evaluate",
+            "--model-path",
+            path_str(&tiny),
+            "--set",
+            &format!(
+                "data.raw_path={}",
+                repo.join("data/demo/brist1d/train.csv.gz").display()
+            ),
+            "--set",
+            &format!("data.cache_dir={}", t.join("cache").display()),
+        ],
+        t,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(results.join("zero_shot_ttm-tiny/evaluation_report.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(report["experiment"], "zero_shot_ttm-tiny");
+    assert!(!results.join("ttm_demo").exists());
+}
+
+fn predict_tiny(args: &[&str], input: &Path, cwd: &Path) -> Output {
+    let model = repo().join("data/models/ttm-tiny");
+    let mut all = vec![
+        "predict",
+        "--model-path",
+        path_str(&model),
+        "--input",
+        path_str(input),
+        "--output",
+        "out.csv",
+    ];
+    all.extend_from_slice(args);
+    tsfm(&all, cwd)
+}
+
+#[test]
+fn predict_flags_are_checked_with_exit_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let input = t.join("in.csv");
+    write_series(
+        &input,
+        "value",
+        &[("a", one_channel(&wave(40, 6.0, 1.0, 6.0)))],
+    );
+    for (args, message) in [
+        (
+            vec!["--quantiles", "0.1,1.5"],
+            "error: --quantiles: 1.5 is not a level between 0 and 1 (exclusive); write levels like 0.1,0.5,0.9\n",
+        ),
+        (
+            vec!["--quantiles", "0.9,0.1"],
+            "error: --quantiles: levels must be increasing without repeats, but 0.9 is followed by 0.1 in 0.9,0.1; write e.g. 0.1,0.5,0.9\n",
+        ),
+        (
+            vec!["--decoding", "beam"],
+            "error: --decoding: `beam` is neither `greedy` nor `sample`\n",
+        ),
+        (
+            vec!["--num-samples", "0"],
+            "error: --num-samples: 0 samples cannot make a forecast; give 1 or more\n",
+        ),
+        (
+            vec!["--quantiles", "0.1,0.5,0.9"],
+            "error: --quantiles: TTM gives point forecasts only (it has no quantile head), so no q<level> columns can be written; drop --quantiles (the `point` column is TTM's forecast)\n",
+        ),
+        (
+            vec!["--horizon", "17"],
+            "error: --horizon 17: this ttm checkpoint forecasts 1 to 16 steps\n",
+        ),
+        (
+            vec!["--batch-size", "0"],
+            "error: --batch-size: `0` is not a positive integer\n",
+        ),
+    ] {
+        let out = predict_tiny(&args, &input, t);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert_eq!(stderr(&out), message, "{args:?}");
+        assert!(!t.join("out.csv").exists());
+    }
+    // Sampling flags change nothing for TTM: a warning, and the forecast.
+    let out = predict_tiny(&["--decoding", "sample", "--seed", "3"], &input, t);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).starts_with(
+            "warning: --decoding, --seed only affect(s) Chronos-T5 sampling; TTM forecasts deterministically, ignored\n"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    let (_, rows) = read_csv(&t.join("out.csv"));
+    assert_eq!(rows.len(), 16);
+    // A smaller horizon keeps the first steps of the same forecast.
+    std::fs::rename(t.join("out.csv"), t.join("full.csv")).unwrap();
+    let out = predict_tiny(&["--horizon", "4"], &input, t);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (_, full) = read_csv(&t.join("full.csv"));
+    let (_, four) = read_csv(&t.join("out.csv"));
+    assert_eq!(four, full[..4].to_vec());
+}
+
+/// Shorter than the context (20 of 32): left-padded with zeros marked unobserved, the rule of
+/// TinyTimeMixerForPrediction.forward.
+#[test]
+fn a_series_shorter_than_the_context_is_padded_as_the_model_does() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let values: Vec<f64> = (0..20)
+        .map(|i| ((7.0 + 1.5 * (i as f64 / 4.0).sin()) * 1000.0).round() / 1000.0)
+        .collect();
+    let input = t.join("short.csv");
+    write_series(&input, "value", &[("s", one_channel(&values))]);
+    let out = predict_tiny(&[], &input, t);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (_, rows) = read_csv(&t.join("out.csv"));
+    assert_eq!(rows.len(), 16);
+    assert_eq!(rows[0][1], timestamp(20));
+    // tsfm_public 0.3.11: TinyTimeMixerForPrediction.from_pretrained("data/models/ttm-tiny")
+    // (past_values = these 20 values, past_observed_mask = ones): first 4 steps.
+    for (row, want) in rows.iter().zip([5.508544, 7.9881353, 7.4144187, 6.4525146]) {
+        assert!((num(&row[3]) - want).abs() < 1e-4, "{row:?} vs {want}");
+    }
+    // One reading: the interval comes from the other series (said so), the rest is padding.
+    let one = t.join("one.csv");
+    std::fs::write(
+        &one,
+        "id,timestamp,value\nw,2024-01-01T00:00:00,5.5\nw,2024-01-01T00:05:00,5.6\nx,2024-01-01T00:00:00,5.5\n",
+    )
+    .unwrap();
+    let out = predict_tiny(&[], &one, t);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("warning: series x has one row; interval taken from the others"),
+        "{}",
+        stderr(&out)
+    );
+    let (_, rows) = read_csv(&t.join("out.csv"));
+    assert_eq!(rows.len(), 32);
+    assert_eq!(rows[16][..3], ["x", "2024-01-01T00:05:00", "1"]);
+}
+
+#[test]
+fn checkpoints_of_other_model_types_exit_2_with_their_type() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let input = t.join("in.csv");
+    write_series(
+        &input,
+        "value",
+        &[("a", one_channel(&wave(40, 6.0, 1.0, 6.0)))],
+    );
+    for (dir, kind) in [
+        ("chronos-t5", "chronos"),
+        ("chronos-bolt", "chronos_bolt"),
+        ("timesfm-2.5", "timesfm"),
+    ] {
+        let model = test_data(dir);
+        let want = format!(
+            "error: {}: model type {kind} is recognised but not supported yet by this version of tsfm (supported: ttm)\n",
+            model.display()
+        );
+        let out = tsfm(
+            &[
+                "predict",
+                "--model-path",
+                path_str(&model),
+                "--input",
+                "in.csv",
+                "--output",
+                "o.csv",
+            ],
+            t,
+        );
+        assert_eq!(out.status.code(), Some(2), "{dir}");
+        assert_eq!(stderr(&out), want);
+        let out = tsfm(&["evaluate", "--model-path", path_str(&model)], t);
+        assert_eq!(out.status.code(), Some(2), "{dir}");
+        assert_eq!(stderr(&out), want);
+    }
+    let unknown = t.join("llama");
+    std::fs::create_dir_all(&unknown).unwrap();
+    std::fs::write(unknown.join("config.json"), r#"{"model_type": "llama"}"#).unwrap();
+    let out = tsfm(
+        &[
+            "predict",
+            "--model-path",
+            path_str(&unknown),
+            "--input",
+            "in.csv",
+            "--output",
+            "o.csv",
+        ],
+        t,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("model_type `llama` is not supported"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// `id,timestamp,a,b`: one output column per channel. The one-channel checkpoint forecasts
+/// each on its own; a two-channel copy (channel-independent weights) takes both together and
+/// must agree; three columns do not fit two channels.
+#[test]
+fn several_channels_get_one_column_each() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let a = wave(40, 6.0, 1.0, 6.0);
+    let b = wave(40, 120.0, 30.0, 4.0);
+    let rows: Vec<Vec<Option<f64>>> = a
+        .iter()
+        .zip(&b)
+        .map(|(&x, &y)| vec![Some(x), Some(y)])
+        .collect();
+    let input = t.join("ab.csv");
+    write_series(&input, "a,b", &[("s1", rows.clone())]);
+    let out = predict_tiny(&[], &input, t);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (header, both) = read_csv(&t.join("out.csv"));
+    assert_eq!(header, ["id", "timestamp", "step", "a", "b"]);
+    assert_eq!(both.len(), 16);
+    std::fs::rename(t.join("out.csv"), t.join("both.csv")).unwrap();
+    for (column, values) in [(3, &a), (4, &b)] {
+        let single = t.join("single.csv");
+        write_series(&single, "value", &[("s1", one_channel(values))]);
+        let out = predict_tiny(&[], &single, t);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let (_, alone) = read_csv(&t.join("out.csv"));
+        for (x, y) in both.iter().zip(&alone) {
+            assert_eq!(x[column], y[3]);
+        }
+    }
+
+    let two = tiny_ttm_with(&t.join("ttm-2ch"), &[("num_input_channels", 2.into())]);
+    let out = tsfm(
+        &[
+            "predict",
+            "--model-path",
+            path_str(&two),
+            "--input",
+            "ab.csv",
+            "--output",
+            "joint.csv",
+        ],
+        t,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (header, joint) = read_csv(&t.join("joint.csv"));
+    assert_eq!(header, ["id", "timestamp", "step", "a", "b"]);
+    for (x, y) in both.iter().zip(&joint) {
+        for c in [3, 4] {
+            assert!((num(&x[c]) - num(&y[c])).abs() < 1e-4, "{x:?} vs {y:?}");
+        }
+    }
+    let abc: Vec<Vec<Option<f64>>> = rows.iter().map(|r| vec![r[0], r[1], Some(1.0)]).collect();
+    write_series(&t.join("abc.csv"), "a,b,c", &[("s1", abc)]);
+    let out = tsfm(
+        &[
+            "predict",
+            "--model-path",
+            path_str(&two),
+            "--input",
+            "abc.csv",
+            "--output",
+            "o.csv",
+        ],
+        t,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "error: {}: this checkpoint forecasts 2 channels together, but the input has 3 (a, b, c); give exactly 2 value columns\n",
+            two.display()
+        )
+    );
+}
