@@ -43,7 +43,7 @@ use tsfm_data::{Batch, Prepared, WindowSet};
 use tsfm_models::ForecastInput;
 
 use crate::adapt;
-use crate::tensors::tensor3;
+use crate::tensors::{freq_tokens, tensor3};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Split {
@@ -220,7 +220,12 @@ impl TensorWindows<'_> {
                     device,
                 )
             }),
-            freq_token: None,
+            freq_token: Some(freq_tokens(
+                b.series_index
+                    .iter()
+                    .map(|&si| self.set.data()[si].interval_min),
+                device,
+            )),
         };
         (input, b.origin_timestamp.clone())
     }

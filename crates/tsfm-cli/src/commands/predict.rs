@@ -27,7 +27,7 @@ use tsfm_models::{ForecastInput, Forecaster, TtmModel};
 use crate::cli::PredictArgs;
 use crate::exit::user_error;
 use crate::experiment;
-use crate::tensors::{tensor3, to_vec};
+use crate::tensors::{freq_tokens, tensor3, to_vec};
 use options::Sampling;
 use output::SeriesForecast;
 
@@ -210,6 +210,10 @@ fn forecast_checkpoint(
         let shape = [chunk.len(), context, width];
         let mut batch = ForecastInput::context(tensor3(past, shape, device));
         batch.past_observed_mask = Some(tensor3(mask, shape, device));
+        batch.freq_token = Some(freq_tokens(
+            chunk.iter().map(|&(s, _)| series[s].interval_min),
+            device,
+        ));
         model
             .check_input(&batch)
             .map_err(|e| user_error(format!("{}: {e}", dir.display())))?;

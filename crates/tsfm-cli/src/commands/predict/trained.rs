@@ -17,7 +17,7 @@ use tsfm_runs::RunLayout;
 use super::output::SeriesForecast;
 use crate::cli::PredictArgs;
 use crate::exit::user_error;
-use crate::tensors::{tensor3, to_vec};
+use crate::tensors::{freq_tokens, tensor3, to_vec};
 use crate::{adapt, experiment, load};
 
 /// A trained (or config-described) model and the preprocessing it was trained with.
@@ -176,6 +176,10 @@ impl TrainedModel {
             let (past_values, past_covariates) = experiment::split_channels(&past, shape, device);
             let mut input = ForecastInput::context(past_values);
             input.past_covariates = past_covariates;
+            input.freq_token = Some(freq_tokens(
+                chunk.iter().map(|&si| prepared.series[si].interval_min),
+                device,
+            ));
             input.past_observed_mask = Some(experiment::split_channels(&mask, shape, device).0);
             input.future_covariates =
                 (nf > 0).then(|| tensor3(future, [chunk.len(), steps, nf], device));
