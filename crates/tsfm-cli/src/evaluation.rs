@@ -25,6 +25,21 @@ pub struct WindowPrediction {
     pub quantiles: Option<QuantileForecast>,
 }
 
+impl WindowPrediction {
+    /// The window as the evaluator scores it.
+    pub fn to_eval(&self) -> WindowEval {
+        WindowEval {
+            series_id: self.series_id.clone(),
+            origin_ts: self.origin_ts,
+            interval_min: self.interval_min,
+            context: self.context.clone(),
+            truth: self.truth.clone(),
+            point: self.point.clone(),
+            quantiles: self.quantiles.clone(),
+        }
+    }
+}
+
 /// Forecast every window of `split` (the model in inference mode), back in data units.
 pub fn predict_split<F: Forecaster>(
     model: &F,
@@ -199,15 +214,7 @@ pub fn evaluate_split<F: Forecaster>(
     );
     let mut evaluator = Evaluator::new();
     for p in &predictions {
-        evaluator.add(WindowEval {
-            series_id: p.series_id.clone(),
-            origin_ts: p.origin_ts,
-            interval_min: p.interval_min,
-            context: p.context.clone(),
-            truth: p.truth.clone(),
-            point: p.point.clone(),
-            quantiles: p.quantiles.clone(),
-        });
+        evaluator.add(p.to_eval());
     }
     let horizons: Vec<u32> = config
         .evaluation

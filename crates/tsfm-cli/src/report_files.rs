@@ -189,7 +189,7 @@ fn bands(p: &WindowPrediction) -> Vec<(f64, f64, Vec<f64>, Vec<f64>)> {
 mod tests {
     use super::*;
     use crate::experiment::Split;
-    use tsfm_eval::{Evaluator, QuantileForecast, WindowEval};
+    use tsfm_eval::{Evaluator, QuantileForecast};
 
     /// A model with quantiles gets the calibration plot and bands; one without does not.
     #[test]
@@ -212,15 +212,7 @@ mod tests {
                 (0..8).map(|k| window(k, with_q.then(q))).collect();
             let mut ev = Evaluator::new();
             for p in &predictions {
-                ev.add(WindowEval {
-                    series_id: p.series_id.clone(),
-                    origin_ts: p.origin_ts,
-                    interval_min: p.interval_min,
-                    context: p.context.clone(),
-                    truth: p.truth.clone(),
-                    point: p.point.clone(),
-                    quantiles: p.quantiles.clone(),
-                });
+                ev.add(p.to_eval());
             }
             SplitResult {
                 split: Split::Test,

@@ -1,29 +1,8 @@
 //! The `tsfm` binary as a user runs it: output, files and exit codes.
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
-
-fn tsfm(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tsfm"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .expect("tsfm runs")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+mod common;
+use common::{repo, stderr, stdout, tsfm};
 
 #[test]
 fn config_show_prints_the_merged_config_with_overrides() {

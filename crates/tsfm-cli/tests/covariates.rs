@@ -2,26 +2,9 @@
 //! out) through train -> evaluate -> predict, and the error when the config's covariates do not
 //! match the checkpoint's channels.
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
-
-fn tsfm(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tsfm"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .expect("tsfm runs")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+mod common;
+use common::{repo, stderr, tsfm};
 
 /// The demo experiment shortened to a few steps, everything under `tmp`.
 fn write_config(tmp: &Path, covariates: &str) -> PathBuf {

@@ -1,21 +1,15 @@
 //! A TTM checkpoint trained with a resolution prefix (`resolution_prefix_tuning`) reads a
 //! frequency token: `tsfm predict` derives it from the input's sampling interval.
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+
+mod common;
+use common::tsfm;
 
 fn checkpoint() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../tsfm-models/tests/data/ttm-variants/freq-token/model")
         .canonicalize()
         .unwrap()
-}
-
-fn tsfm(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tsfm"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .expect("tsfm runs")
 }
 
 /// 40 rows of two channels every `interval_min` minutes; returns the forecast column values.

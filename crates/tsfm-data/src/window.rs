@@ -218,7 +218,17 @@ impl WindowSet {
 
 /// Seeded, resumable permutation of `0..n` for one epoch (see [`WindowSet::epoch_order`]).
 pub fn epoch_order(n: usize, epoch: u64, seed: u64) -> Vec<usize> {
-    let mut state = seed ^ epoch.wrapping_add(1).wrapping_mul(0xD1B5_4A32_D192_ED03);
+    let mut order: Vec<usize> = (0..n).collect();
+    shuffle(
+        &mut order,
+        seed ^ epoch.wrapping_add(1).wrapping_mul(0xD1B5_4A32_D192_ED03),
+    );
+    order
+}
+
+/// Fisher-Yates shuffle driven by SplitMix64 from `state`: the same state gives the same order
+/// on every machine and version (runs and splits are reproducible from their seed).
+pub fn shuffle<T>(items: &mut [T], mut state: u64) {
     let mut next = || {
         state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = state;
@@ -226,12 +236,10 @@ pub fn epoch_order(n: usize, epoch: u64, seed: u64) -> Vec<usize> {
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^ (z >> 31)
     };
-    let mut order: Vec<usize> = (0..n).collect();
-    for i in (1..n).rev() {
+    for i in (1..items.len()).rev() {
         let j = (next() % (i as u64 + 1)) as usize;
-        order.swap(i, j);
+        items.swap(i, j);
     }
-    order
 }
 
 #[cfg(test)]

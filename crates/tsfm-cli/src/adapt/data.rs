@@ -84,18 +84,7 @@ fn series_fraction_split(
 ) -> anyhow::Result<SplitSpec> {
     let mut ids = ids.to_vec();
     ids.sort();
-    let mut state = split.seed;
-    let mut next = || {
-        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    };
-    for i in (1..ids.len()).rev() {
-        let j = (next() % (i as u64 + 1)) as usize;
-        ids.swap(i, j);
-    }
+    tsfm_data::window::shuffle(&mut ids, split.seed);
     let n = ids.len();
     let count = |fraction: f64| (fraction * n as f64).round() as usize;
     let (n_val, n_test) = (count(split.val), count(split.test));
