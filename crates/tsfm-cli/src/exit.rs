@@ -13,6 +13,9 @@ pub fn user_error(message: impl Into<String>) -> anyhow::Error {
 pub fn is_user_error(err: &anyhow::Error) -> bool {
     err.chain().any(|cause| {
         cause.is::<UserError>()
+            || cause
+                .downcast_ref::<tsfm_experiment::ExperimentError>()
+                .is_some_and(|e| e.is_user_error())
             || cause.is::<tsfm_config::ConfigErrors>()
             || cause.is::<tsfm_data::PreprocessError>()
             || cause
@@ -40,6 +43,20 @@ pub fn is_user_error(err: &anyhow::Error) -> bool {
             || cause
                 .downcast_ref::<tsfm_runs::RunsError>()
                 .is_some_and(|e| e.is_user_error())
+    })
+}
+
+/// The configuration problems, if that is what stopped the command (listed one per line).
+pub fn config_errors(err: &anyhow::Error) -> Option<&tsfm_config::ConfigErrors> {
+    err.chain().find_map(|cause| {
+        cause
+            .downcast_ref::<tsfm_config::ConfigErrors>()
+            .or_else(
+                || match cause.downcast_ref::<tsfm_experiment::ExperimentError>() {
+                    Some(tsfm_experiment::ExperimentError::Config(e)) => Some(e),
+                    _ => None,
+                },
+            )
     })
 }
 

@@ -24,5 +24,19 @@ pub fn resolve(args: &ConfigArgs, debug: bool) -> Result<Resolved> {
         args.config.as_deref(),
         &overrides,
     )?;
+    apply_logging(&resolved);
     Ok(resolved)
+}
+
+/// What `tsfm train` checks before it reads data or a model (beyond the schema checks every
+/// command runs): the trainer's arguments as the config maps them. `config validate` and
+/// `train --validate-config` run it too, so a config they accept is one `train` accepts.
+pub fn validate_for_train(resolved: &Resolved) -> Result<()> {
+    tsfm_experiment::options::check_config(&resolved.config)?;
+    Ok(())
+}
+
+/// The tracing level the config asks for, applied when no `-v`/`--debug` flag chose one.
+pub fn apply_logging(resolved: &Resolved) {
+    crate::logging::apply_config(&resolved.config.logging);
 }

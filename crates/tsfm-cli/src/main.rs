@@ -1,16 +1,11 @@
 //! `tsfm`: parse the command line, call the libraries, print, and exit with 0, 1 or 2.
-mod adapt;
 mod cli;
 mod commands;
-mod device;
-mod evaluation;
 mod exit;
-mod experiment;
 mod load;
+mod logging;
 mod progress;
-mod report_files;
 mod table;
-mod tensors;
 
 use clap::Parser;
 
@@ -19,12 +14,13 @@ use crate::cli::{Cli, Command};
 fn main() {
     let cli = Cli::parse();
     let debug = cli.debug;
+    logging::init(cli.verbose, debug);
     let result = dispatch(cli);
     if let Err(err) = result {
         let user = exit::is_user_error(&err);
         if debug {
             eprintln!("error: {err:?}");
-        } else if let Some(errors) = err.downcast_ref::<tsfm_config::ConfigErrors>() {
+        } else if let Some(errors) = exit::config_errors(&err) {
             let n = errors.len();
             eprintln!(
                 "error: {n} problem{} in the configuration:",

@@ -156,6 +156,16 @@ impl Default for DataProgress {
     }
 }
 
+/// Print a library event for the user (stderr: stdout carries results).
+pub fn print_event(event: tsfm_experiment::Event) {
+    use tsfm_experiment::Event;
+    match event {
+        Event::Warning(m) => eprintln!("warning: {m}"),
+        Event::Note(m) => eprintln!("note: {m}"),
+        Event::Info(m) => eprintln!("{m}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

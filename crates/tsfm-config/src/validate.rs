@@ -80,6 +80,7 @@ pub(crate) fn check(c: &Config, sources: &Sources, errors: &mut ConfigErrors) {
     data(&mut k, &c.data);
     training(&mut k, c);
     evaluation(&mut k, c);
+    not_available(&mut k, c);
     if c.output.save_dir.trim().is_empty() {
         k.err("output.save_dir", "must not be empty");
     }
@@ -475,12 +476,14 @@ fn best_model(k: &mut Check, c: &Config) {
     if t.load_best_model_at_end || t.early_stopping.enabled {
         let m = t.metric_for_best_model.as_str();
         let name = m.strip_prefix("eval_").unwrap_or(m);
-        if name != "loss" && !c.evaluation.metrics.iter().any(|x| x == name) {
+        // The trainer evaluates the validation loss only: any other name would pass here and
+        // then stop `tsfm train`.
+        if name != "loss" {
             k.err(
                 "training.metric_for_best_model",
                 format!(
-                    "`{m}` is neither `loss` nor one of evaluation.metrics ({})",
-                    c.evaluation.metrics.join(", ")
+                    "`{m}` is not available: the trainer selects the best checkpoint and stops \
+                     early on the validation loss; set `loss`"
                 ),
             );
         }
@@ -556,6 +559,53 @@ fn evaluation(k: &mut Check, c: &Config) {
         k.err(
             "evaluation.quantiles",
             format!("must be strictly increasing, got {:?}", e.quantiles),
+        );
+    }
+}
+
+/// Keys whose other values this version cannot honour: refused by name rather than validated
+/// and ignored.
+fn not_available(k: &mut Check, c: &Config) {
+    if c.model.precision != Precision::Fp32 {
+        k.err(
+            "model.precision",
+            "only `fp32` is available: tsfm computes in 32-bit floats; set model.precision: fp32",
+        );
+    }
+    if c.data.num_workers != 0 {
+        k.err(
+            "data.num_workers",
+            "tsfm prepares windows in-process from its cache (no loader workers); set 0 or remove the key",
+        );
+    }
+    if c.training.gradient_checkpointing {
+        k.err(
+            "training.gradient_checkpointing",
+            "is not available yet (activations are kept for the backward pass); set false",
+        );
+    }
+    if c.logging.mlflow_experiment.is_some() {
+        k.err(
+            "logging.mlflow_experiment",
+            "MLflow tracking is not available yet; remove the key (metrics are in the run's metrics.json and logs/)",
+        );
+    }
+    if c.logging.log_file.is_some() {
+        k.err(
+            "logging.log_file",
+            "is not available yet: logs go to stderr (`-v`, `--debug`) and each run keeps logs/train.jsonl; remove the key",
+        );
+    }
+    if c.logging.tensorboard {
+        k.err(
+            "logging.tensorboard",
+            "TensorBoard logs are not written yet; set false (the run's logs/train.jsonl has every logged step)",
+        );
+    }
+    if c.output.metrics_format != MetricsFormat::Json {
+        k.err(
+            "output.metrics_format",
+            "only `json` is written (metrics.json); set json or remove the key",
         );
     }
 }

@@ -12,14 +12,16 @@
 //! - `future_observed_mask`: same shape as `future_values`;
 //! - `past_covariates` / `future_covariates`: `[batch, context|horizon, n_covariates]`,
 //!   known-future covariates (calendar features) go in `future_covariates`;
-//! - `freq_token`: `[batch]` sampling-frequency ids for models conditioned on the resolution
-//!   (TTM with `resolution_prefix_tuning`); other models ignore it.
+//! - `sampling_interval_s`: each window's sampling interval in seconds, a model-agnostic fact;
+//!   each model maps it to what it needs (TTM with `resolution_prefix_tuning`: its frequency
+//!   token), others ignore it.
 
 use std::path::Path;
 
 use burn::Tensor;
 use burn::module::Module;
-use burn::tensor::Int;
+
+use crate::info::CheckpointInfo;
 
 /// One batch of windows.
 #[derive(Debug, Clone)]
@@ -30,8 +32,9 @@ pub struct ForecastInput {
     pub future_observed_mask: Option<Tensor<3>>,
     pub past_covariates: Option<Tensor<3>>,
     pub future_covariates: Option<Tensor<3>>,
-    /// `[batch]` frequency token ids, for checkpoints trained with a resolution prefix.
-    pub freq_token: Option<Tensor<1, Int>>,
+    /// Each window's sampling interval in seconds (`[batch]`), for models conditioned on the
+    /// resolution.
+    pub sampling_interval_s: Option<Vec<u64>>,
 }
 
 impl ForecastInput {
@@ -44,7 +47,7 @@ impl ForecastInput {
             future_observed_mask: None,
             past_covariates: None,
             future_covariates: None,
-            freq_token: None,
+            sampling_interval_s: None,
         }
     }
 }
@@ -110,6 +113,9 @@ pub enum ModelError {
 pub trait Forecaster: Module + Sized {
     /// `ttm`, `chronos`, `chronos_bolt` or `timesfm`.
     fn model_type(&self) -> &'static str;
+    /// What the checkpoint is: shapes, channels, quantile levels (as
+    /// [`crate::checkpoint_info`] reads them from `config.json`).
+    fn info(&self) -> CheckpointInfo;
     /// Number of past steps the model reads (longer input keeps the last ones).
     fn context_length(&self) -> usize;
     /// Steps the model produces in one call.
@@ -122,9 +128,12 @@ pub trait Forecaster: Module + Sized {
         Ok(())
     }
     /// Forecast in the data's units. Dropout is active only if the module is in training state.
-    fn forecast(&self, input: &ForecastInput) -> Forecast;
+    /// A batch [`check_input`](Forecaster::check_input) rejects is an error, never a panic.
+    fn forecast(&self, input: &ForecastInput) -> Result<Forecast, ModelError>;
     /// Scalar training loss for a batch with `future_values` set. Panics for a kind that
-    /// [`supports_loss`](Forecaster::supports_loss) rejects: validate the config first.
+    /// [`supports_loss`](Forecaster::supports_loss) rejects or a batch that
+    /// [`check_input`](Forecaster::check_input) rejects: the trainer's callers check the config
+    /// and a batch before the run (the hot path stays free of host round trips).
     fn loss(&self, input: &ForecastInput, loss: LossKind) -> Tensor<1>;
     /// Whether [`loss`](Forecaster::loss) implements `kind` (TTM: no quantile loss).
     fn supports_loss(&self, kind: LossKind) -> bool {

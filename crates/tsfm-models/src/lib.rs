@@ -1,10 +1,14 @@
-//! Model families behind one [`Forecaster`] trait.
+//! Model families behind one [`Forecaster`] trait and one [`AnyForecaster`] type.
+pub mod any;
 pub mod checkpoint;
 pub mod forecaster;
+pub mod info;
 pub mod ttm;
 
+pub use any::{AnyForecaster, LoadedForecaster, SUPPORTED, load_forecaster, load_forecaster_in};
 pub use checkpoint::{detect_model_type, resolve_checkpoint, resolve_checkpoint_in};
 pub use forecaster::{
     FinetuneMode, Forecast, ForecastInput, Forecaster, LossKind, ModelError, ParamCounts,
 };
+pub use info::{Checkpoint, CheckpointInfo, checkpoint_info, checkpoint_info_in};
 pub use ttm::{TtmModel, load_forecaster_ttm};

@@ -221,3 +221,44 @@ fn mismatched_weights_name_the_tensor() {
         "{e}"
     );
 }
+
+#[test]
+fn checkpoint_info_reads_config_json_without_weights() {
+    // Only config.json: the weights are not needed to say what the checkpoint is.
+    let dir = tempfile::tempdir().unwrap();
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/models/ttm-demo");
+    std::fs::copy(src.join("config.json"), dir.path().join("config.json")).unwrap();
+    let ck = tsfm_models::checkpoint_info_in(dir.path()).unwrap();
+    let info = ck.info;
+    assert_eq!(info.model_type, "ttm");
+    assert_eq!(info.context_length, 96);
+    assert_eq!(info.prediction_length, 12);
+    assert_eq!(info.target_channels, 1);
+    assert_eq!(info.past_covariates, 2);
+    assert!(!info.has_quantiles());
+
+    // The loaded model says the same through AnyForecaster.
+    let device = burn::tensor::Device::flex();
+    let loaded = tsfm_models::load_forecaster(src.to_str().unwrap(), &device).unwrap();
+    use tsfm_models::Forecaster;
+    assert_eq!(loaded.model.info(), info);
+    assert_eq!(loaded.model.model_type(), "ttm");
+}
+
+#[test]
+fn families_recognised_but_not_built_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("config.json"),
+        r#"{"model_type": "t5", "chronos_config": {"context_length": 512}}"#,
+    )
+    .unwrap();
+    let e = tsfm_models::checkpoint_info_in(dir.path())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("model type chronos is recognised but not supported yet")
+            && e.contains("supported: ttm"),
+        "{e}"
+    );
+}

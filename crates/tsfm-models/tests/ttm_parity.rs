@@ -85,10 +85,12 @@ fn forecaster_forecast_equals_reference_prediction() {
     let model = load(&device);
     let inputs = fixture("inputs.safetensors");
     let expected = fixture("outputs.safetensors");
-    let f = model.forecast(&ForecastInput::context(to_tensor::<3>(
-        &inputs["past_values"],
-        &device,
-    )));
+    let f = model
+        .forecast(&ForecastInput::context(to_tensor::<3>(
+            &inputs["past_values"],
+            &device,
+        )))
+        .unwrap();
     assert!(f.quantiles.is_none());
     assert!(f.quantile_levels.is_empty());
     assert_close(

@@ -85,8 +85,17 @@ fn forecast_input(f: &Fixture, device: &Device) -> ForecastInput {
         .inputs
         .get("future_target_mask")
         .map(|m| to_tensor::<3>(m, device));
-    input.freq_token = freq_token(&f.inputs, device);
+    input.sampling_interval_s = sampling_intervals(&f.inputs);
     input
+}
+
+/// The fixture's frequency tokens as the sampling intervals that map to them (granite's default
+/// mapping; token 0, `oov`, from an interval it does not list).
+fn sampling_intervals(inputs: &TensorMap) -> Option<Vec<u64>> {
+    const SECONDS: [u64; 10] = [7, 60, 120, 300, 600, 900, 1800, 3600, 86_400, 604_800];
+    inputs
+        .get("freq_token")
+        .map(|t| t.data.iter().map(|&v| SECONDS[v as usize]).collect())
 }
 
 fn check_forward(name: &str) {
@@ -161,7 +170,7 @@ fn check_forecaster_loss_and_grads(name: &str) {
         "{name}: trainable parameters"
     );
 
-    let point = f.model.forecast(&input).point;
+    let point = f.model.forecast(&input).unwrap().point;
     assert_close(
         &format!("{name}: forecast.point"),
         &to_host(point),
@@ -279,15 +288,20 @@ fn missing_inputs_are_reported_not_guessed() {
     let device = Device::flex();
     let freq = load("freq-token", &device);
     let mut input = forecast_input(&freq, &device);
-    input.freq_token = None;
+    input.sampling_interval_s = None;
     let e = freq.model.check_input(&input).unwrap_err().to_string();
-    assert!(e.contains("freq_token"), "{e}");
-    input.freq_token = Some(Tensor::from_ints([0, 1], &device));
+    assert!(e.contains("sampling_interval_s"), "{e}");
+    input.sampling_interval_s = Some(vec![300, 60]);
     let e = freq.model.check_input(&input).unwrap_err().to_string();
-    assert!(e.contains("2 ids for a batch of 3"), "{e}");
-    input.freq_token = Some(Tensor::from_ints([0, 7, 1], &device));
+    assert!(e.contains("2 intervals for a batch of 3"), "{e}");
+    // 3600 s is token 7: outside this checkpoint's table of 7.
+    input.sampling_interval_s = Some(vec![300, 3600, 60]);
     let e = freq.model.check_input(&input).unwrap_err().to_string();
-    assert!(e.contains("freq_token id 7 is outside 0..7"), "{e}");
+    assert!(
+        e.contains("3600 s is frequency token 7, outside this checkpoint's 0..7"),
+        "{e}"
+    );
+    assert!(freq.model.forecast(&input).is_err());
 
     let exog = load("exog-mixer", &device);
     let mut input = forecast_input(&exog, &device);
@@ -423,6 +437,7 @@ fn variants_survive_save_pretrained() {
         let point = reloaded
             .model
             .forecast(&forecast_input(&reloaded, &device))
+            .unwrap()
             .point;
         assert_close(
             &format!("{name}: reloaded forecast"),

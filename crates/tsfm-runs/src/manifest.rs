@@ -32,6 +32,10 @@ pub struct RunManifest {
     /// The command line that started the run.
     pub command: Vec<String>,
     pub error: Option<String>,
+    /// The best evaluation loss of training: what `best_model` is chosen by, kept here because
+    /// `metrics.json` is optional (`output.save_metrics`).
+    #[serde(default)]
+    pub best_eval_loss: Option<f64>,
 }
 
 impl RunManifest {
@@ -51,6 +55,7 @@ impl RunManifest {
             data_fingerprint: None,
             command: std::env::args().collect(),
             error: None,
+            best_eval_loss: None,
         }
     }
 

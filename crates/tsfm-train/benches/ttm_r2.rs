@@ -184,7 +184,7 @@ fn infer(dir: &std::path::Path) {
     let mut checksum = 0.0f32;
     for i in 0..warmup + iters {
         let t = Instant::now();
-        let point = model.forecast(&input).point;
+        let point = model.forecast(&input).expect("a valid batch").point;
         // Reading the values back is part of a forecast (and forces any lazy work).
         let values = point.into_data();
         let dt = t.elapsed().as_secs_f64();

@@ -12,6 +12,7 @@ pub fn run(command: ConfigCommand, debug: bool) -> Result<()> {
         }
         ConfigCommand::Validate(args) => {
             let resolved = load::resolve(&args, debug)?;
+            load::validate_for_train(&resolved)?;
             println!(
                 "config OK: experiment `{}`, model {}, {} file(s): {}",
                 resolved.config.output.experiment_name,

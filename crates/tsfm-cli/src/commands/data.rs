@@ -5,11 +5,11 @@ use anyhow::Result;
 use tsfm_data::cache::CacheManager;
 use tsfm_data::sources::{SourceKind, SourceOptions};
 
-use crate::adapt;
 use crate::cli::{DataCommand, DataInspectArgs, DataPrepareArgs};
 use crate::exit::user_error;
 use crate::load;
 use crate::progress::DataProgress;
+use tsfm_experiment::options as adapt;
 
 pub fn run(command: DataCommand, debug: bool) -> Result<()> {
     match command {

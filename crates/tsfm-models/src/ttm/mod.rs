@@ -10,9 +10,9 @@
 //! The [`Forecaster`] implementation maps the generic inputs onto TTM's channels: `past_values`
 //! are the forecast channels (`prediction_channel_indices`, or every channel), `past_covariates`
 //! the remaining channels in index order, `future_covariates` the exogenous
-//! (`exogenous_channel_indices`) channels in index order, `freq_token` the frequency prefix
-//! token (required by checkpoints with `resolution_prefix_tuning`; see
-//! [`default_frequency_token`]).
+//! (`exogenous_channel_indices`) channels in index order, and each window's
+//! `sampling_interval_s` becomes the frequency prefix token (required by checkpoints with
+//! `resolution_prefix_tuning`; see [`default_frequency_token`]).
 
 pub mod config;
 pub mod head;
@@ -35,6 +35,7 @@ use crate::checkpoint;
 use crate::forecaster::{
     FinetuneMode, Forecast, ForecastInput, Forecaster, LossKind, ModelError, ParamCounts,
 };
+use crate::info::CheckpointInfo;
 
 /// Loads a TTM checkpoint from a directory or a hub id in the local HF cache
 /// (`ibm-granite/granite-timeseries-ttm-r2@512-96-r2`). Warnings (unknown config keys,
@@ -77,6 +78,28 @@ pub fn default_frequency_token(interval_seconds: u64) -> i64 {
     }
 }
 
+impl TtmConfig {
+    /// The checkpoint in family-independent terms.
+    pub fn info(&self) -> CheckpointInfo {
+        let targets = self.forecast_channels().len();
+        let n_exog = self.exogenous_channels().len();
+        CheckpointInfo {
+            model_type: "ttm".into(),
+            context_length: self.context_length,
+            prediction_length: self.output_length(),
+            target_channels: targets,
+            past_covariates: self.num_input_channels - targets,
+            future_covariates: if self.enable_forecast_channel_mixing {
+                n_exog
+            } else {
+                0
+            },
+            uses_sampling_interval: self.resolution_prefix_tuning,
+            quantile_levels: Vec::new(),
+        }
+    }
+}
+
 impl TtmModel {
     /// Checks that a generic batch fits this checkpoint's channels; [`Forecaster::forecast`]
     /// panics on the errors this reports.
@@ -111,43 +134,53 @@ impl TtmModel {
             }
         }
         if cfg.resolution_prefix_tuning {
-            match &input.freq_token {
-                Some(t) if t.dims()[0] == input.past_values.dims()[0] => {
-                    // An id outside the embedding table would index out of bounds.
-                    let vocab = cfg.frequency_token_vocab_size as i64;
-                    let ids = t.try_to_vec_as::<i64>().map_err(|e| {
-                        ModelError::Invalid(format!("freq_token cannot be read: {e}"))
-                    })?;
-                    if let Some(bad) = ids.iter().find(|&&i| !(0..vocab).contains(&i)) {
-                        return Err(ModelError::Invalid(format!(
-                            "freq_token id {bad} is outside 0..{vocab} (frequency_token_vocab_size)"
-                        )));
-                    }
-                }
-                Some(t) => {
-                    return Err(ModelError::Invalid(format!(
-                        "freq_token has {} ids for a batch of {}",
-                        t.dims()[0],
-                        input.past_values.dims()[0]
-                    )));
-                }
-                None => {
-                    return Err(ModelError::Invalid(format!(
-                        "this TTM checkpoint uses resolution_prefix_tuning: set ForecastInput::freq_token \
-                         (one id per window, 0..{})",
-                        cfg.frequency_token_vocab_size
-                    )));
-                }
-            }
+            self.frequency_tokens(input)?;
         }
         Ok(())
     }
 
-    /// Generic batch -> TTM's all-channel layout.
-    fn to_ttm_input(&self, input: &ForecastInput) -> TtmInput {
-        if let Err(e) = self.check_input(input) {
-            panic!("{e}");
+    /// The frequency token of each window's sampling interval (granite's default mapping),
+    /// checked against this checkpoint's token table.
+    pub fn frequency_tokens(&self, input: &ForecastInput) -> Result<Vec<i64>, ModelError> {
+        let cfg = &self.config;
+        let batch = input.past_values.dims()[0];
+        let intervals = input.sampling_interval_s.as_ref().ok_or_else(|| {
+            ModelError::Invalid(
+                "this TTM checkpoint uses resolution_prefix_tuning: set \
+                 ForecastInput::sampling_interval_s (one interval per window)"
+                    .to_string(),
+            )
+        })?;
+        if intervals.len() != batch {
+            return Err(ModelError::Invalid(format!(
+                "sampling_interval_s has {} intervals for a batch of {batch}",
+                intervals.len()
+            )));
         }
+        let vocab = cfg.frequency_token_vocab_size as i64;
+        intervals
+            .iter()
+            .map(|&s| {
+                let token = default_frequency_token(s);
+                if (0..vocab).contains(&token) {
+                    Ok(token)
+                } else {
+                    Err(ModelError::Invalid(format!(
+                        "a sampling interval of {s} s is frequency token {token}, outside this \
+                         checkpoint's 0..{vocab} (frequency_token_vocab_size)"
+                    )))
+                }
+            })
+            .collect()
+    }
+
+    /// What this checkpoint is, in the family-independent terms of [`CheckpointInfo`].
+    pub fn checkpoint_info(&self) -> CheckpointInfo {
+        self.config.info()
+    }
+
+    /// Generic batch -> TTM's all-channel layout (the batch already checked).
+    fn to_ttm_input(&self, input: &ForecastInput) -> TtmInput {
         let cfg = &self.config;
         let targets = cfg.forecast_channels();
         let c = cfg.num_input_channels;
@@ -201,11 +234,15 @@ impl TtmModel {
             }
             _ => None,
         };
+        let freq_token = cfg.resolution_prefix_tuning.then(|| {
+            let ids = self.frequency_tokens(input).expect("checked before");
+            Tensor::from_data(burn::tensor::TensorData::new(ids, [b]), &device)
+        });
         TtmInput {
             past_values,
             past_observed_mask,
             future_values,
-            freq_token: input.freq_token.clone(),
+            freq_token,
         }
     }
 
@@ -295,13 +332,18 @@ impl Forecaster for TtmModel {
         self.config.output_length()
     }
 
-    fn forecast(&self, input: &ForecastInput) -> Forecast {
+    fn info(&self) -> CheckpointInfo {
+        self.checkpoint_info()
+    }
+
+    fn forecast(&self, input: &ForecastInput) -> Result<Forecast, ModelError> {
+        TtmModel::check_input(self, input)?;
         let out = self.forward(&self.to_ttm_input(input), false);
-        Forecast {
+        Ok(Forecast {
             point: out.prediction,
             quantile_levels: Vec::new(),
             quantiles: None,
-        }
+        })
     }
 
     fn loss(&self, input: &ForecastInput, loss: LossKind) -> Tensor<1> {
@@ -309,6 +351,9 @@ impl Forecaster for TtmModel {
             .future_values
             .as_ref()
             .expect("Forecaster::loss needs future_values");
+        if let Err(e) = TtmModel::check_input(self, input) {
+            panic!("{e}");
+        }
         let out = self.forward(&self.to_ttm_input(input), false);
         self.loss_from_prediction(
             out.prediction,

@@ -12,7 +12,8 @@ use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, TensorData};
 use tsfm_models::{
-    FinetuneMode, Forecast, ForecastInput, Forecaster, LossKind, ModelError, ParamCounts,
+    CheckpointInfo, FinetuneMode, Forecast, ForecastInput, Forecaster, LossKind, ModelError,
+    ParamCounts,
 };
 use tsfm_train::WindowSource;
 
@@ -81,12 +82,24 @@ impl Forecaster for Tiny {
     fn prediction_length(&self) -> usize {
         HORIZON
     }
-    fn forecast(&self, input: &ForecastInput) -> Forecast {
-        Forecast {
+    fn info(&self) -> CheckpointInfo {
+        CheckpointInfo {
+            model_type: "tiny".into(),
+            context_length: CONTEXT,
+            prediction_length: HORIZON,
+            target_channels: 1,
+            past_covariates: 0,
+            future_covariates: 0,
+            uses_sampling_interval: false,
+            quantile_levels: Vec::new(),
+        }
+    }
+    fn forecast(&self, input: &ForecastInput) -> Result<Forecast, ModelError> {
+        Ok(Forecast {
             point: self.predict(input.past_values.clone()),
             quantile_levels: vec![],
             quantiles: None,
-        }
+        })
     }
     fn loss(&self, input: &ForecastInput, loss: LossKind) -> Tensor<1> {
         let target = input.future_values.clone().expect("future values");

@@ -3,7 +3,7 @@
 //! interval calibration (models with quantiles) and the run's loss curves.
 use std::path::{Path, PathBuf};
 
-use anyhow::Result;
+use crate::error::Result;
 use tsfm_eval::plots::{self, ForecastPlotWindow};
 
 use crate::evaluation::{SplitResult, WindowPrediction};
@@ -188,7 +188,7 @@ fn bands(p: &WindowPrediction) -> Vec<(f64, f64, Vec<f64>, Vec<f64>)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::experiment::Split;
+    use crate::data::Split;
     use tsfm_eval::{Evaluator, QuantileForecast};
 
     /// A model with quantiles gets the calibration plot and bands; one without does not.

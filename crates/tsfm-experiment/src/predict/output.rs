@@ -1,8 +1,7 @@
 //! The forecast CSV: `id,timestamp,step,<value columns>`, one row per series and step.
-use std::fmt::Write as _;
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use crate::error::Result;
 use tsfm_data::sources::clock;
 
 /// One series' forecast, in the data's units.
@@ -25,33 +24,26 @@ pub fn iso_timestamp(ts: i64) -> String {
     text
 }
 
-fn csv_cell(text: &str) -> String {
-    if text.contains([',', '"', '\n']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text.to_string()
-    }
-}
-
-/// The CSV text; every forecast has `names.len()` columns of `horizon` values.
-pub fn render(names: &[String], forecasts: &[SeriesForecast], horizon: usize) -> String {
-    let mut text = String::from("id,timestamp,step");
-    for name in names {
-        write!(text, ",{}", csv_cell(name)).unwrap();
-    }
-    text.push('\n');
+/// The CSV text; every forecast has `names.len()` columns of `horizon` values. Values are
+/// written at full precision (the shortest text that reads back to the same `f32`).
+pub fn render(names: &[String], forecasts: &[SeriesForecast], horizon: usize) -> Vec<u8> {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    let mut header = vec!["id".to_string(), "timestamp".into(), "step".into()];
+    header.extend(names.iter().cloned());
+    writer.write_record(&header).expect("writing to memory");
     for f in forecasts {
         let step_seconds = f.interval_min as i64 * 60;
         for step in 1..=horizon {
-            let ts = iso_timestamp(f.last_ts + step as i64 * step_seconds);
-            write!(text, "{},{ts},{step}", csv_cell(&f.id)).unwrap();
-            for column in &f.columns {
-                write!(text, ",{}", column[step - 1]).unwrap();
-            }
-            text.push('\n');
+            let mut row = vec![
+                f.id.clone(),
+                iso_timestamp(f.last_ts + step as i64 * step_seconds),
+                step.to_string(),
+            ];
+            row.extend(f.columns.iter().map(|c| c[step - 1].to_string()));
+            writer.write_record(&row).expect("writing to memory");
         }
     }
-    text
+    writer.into_inner().expect("writing to memory")
 }
 
 pub fn write(
@@ -60,9 +52,8 @@ pub fn write(
     forecasts: &[SeriesForecast],
     horizon: usize,
 ) -> Result<()> {
-    let text = render(names, forecasts, horizon);
-    tsfm_runs::write_atomic(path, text.as_bytes())
-        .with_context(|| format!("writing {}", path.display()))?;
+    let bytes = render(names, forecasts, horizon);
+    tsfm_runs::write_atomic(path, &bytes)?;
     Ok(())
 }
 
@@ -76,13 +67,13 @@ mod tests {
             id: "p,1".into(),
             last_ts: 86_400 * 19_723 + 23 * 3600 + 55 * 60, // 2024-01-01 23:55
             interval_min: 5,
-            columns: vec![vec![1.5, 2.0], vec![-0.25, 3.0]],
+            columns: vec![vec![1.5, 2.0], vec![-0.25, 1.234_567_9]],
         };
         assert_eq!(
-            render(&["a".into(), "b".into()], &[f], 2),
+            String::from_utf8(render(&["a".into(), "b".into()], &[f], 2)).unwrap(),
             "id,timestamp,step,a,b\n\
              \"p,1\",2024-01-02T00:00:00,1,1.5,-0.25\n\
-             \"p,1\",2024-01-02T00:05:00,2,2,3\n"
+             \"p,1\",2024-01-02T00:05:00,2,2,1.2345679\n"
         );
     }
 }

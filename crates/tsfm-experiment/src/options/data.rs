@@ -49,7 +49,7 @@ use tsfm_data::impute::Imputation;
 use tsfm_data::pipeline::PipelineOptions;
 use tsfm_data::split::SplitSpec;
 
-use crate::exit::user_error;
+use crate::error::{Result, user as user_error};
 
 fn imputation(strategy: ImputeStrategy, fill_value: Option<f64>) -> Imputation {
     match strategy {
@@ -61,7 +61,7 @@ fn imputation(strategy: ImputeStrategy, fill_value: Option<f64>) -> Imputation {
     }
 }
 
-fn date(key: &str, text: &Option<String>) -> anyhow::Result<i64> {
+fn date(key: &str, text: &Option<String>) -> Result<i64> {
     let text = text
         .as_deref()
         .ok_or_else(|| user_error(format!("data.data_split.{key}: required by method `dates`")))?;
@@ -78,10 +78,7 @@ fn date(key: &str, text: &Option<String>) -> anyhow::Result<i64> {
 /// A split asked for (fraction > 0) that rounds to no series, or no series left for
 /// training, is an error naming the key: an empty split would otherwise only show up later
 /// as "no validation windows" with no hint why.
-fn series_fraction_split(
-    split: &tsfm_config::DataSplit,
-    ids: &[String],
-) -> anyhow::Result<SplitSpec> {
+fn series_fraction_split(split: &tsfm_config::DataSplit, ids: &[String]) -> Result<SplitSpec> {
     let mut ids = ids.to_vec();
     ids.sort();
     tsfm_data::window::shuffle(&mut ids, split.seed);
@@ -115,7 +112,7 @@ pub fn pipeline_options(
     series_ids: &[String],
     context: usize,
     horizon: usize,
-) -> anyhow::Result<PipelineOptions> {
+) -> Result<PipelineOptions> {
     let split = &data.data_split;
     let spec = match (split.method, split.unit) {
         (SplitMethod::Fractions, SplitUnit::Time) => SplitSpec::Temporal {
@@ -240,7 +237,7 @@ mod tests {
     fn an_empty_series_split_is_an_error_naming_the_key() {
         let three = ids(&["a", "b", "c"]);
         let err = series_fraction_split(&series_split(42, 0.15, 0.15), &three).unwrap_err();
-        assert!(crate::exit::is_user_error(&err));
+        assert!(err.is_user_error());
         assert_eq!(
             err.to_string(),
             "data.data_split.val: 0.15 of 3 series rounds to no series (unit: series); use more \

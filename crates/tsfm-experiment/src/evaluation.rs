@@ -4,8 +4,9 @@ use tsfm_config::Config;
 use tsfm_eval::{Evaluator, MetricsReport, QuantileForecast, WindowEval};
 use tsfm_models::Forecaster;
 
-use crate::experiment::{ExperimentData, Split};
-use crate::tensors::to_vec;
+use crate::batches::to_vec;
+use crate::data::{ExperimentData, Split};
+use crate::error::Result;
 
 /// One window's forecast, everything in data units.
 #[derive(Debug, Clone)]
@@ -47,7 +48,7 @@ pub fn predict_split<F: Forecaster>(
     split: Split,
     batch_size: usize,
     device: &Device,
-) -> Vec<WindowPrediction> {
+) -> Result<Vec<WindowPrediction>> {
     let model = model.valid();
     let source = data.source(split);
     let set = source.set;
@@ -56,8 +57,8 @@ pub fn predict_split<F: Forecaster>(
     let mut out = Vec::with_capacity(set.len());
     let indices: Vec<usize> = (0..set.len()).collect();
     for chunk in indices.chunks(batch_size.max(1)) {
-        let (input, first_steps) = source.input(chunk, device);
-        let forecast = model.forecast(&input);
+        let (input, first_steps) = source.input(chunk, device)?;
+        let forecast = model.forecast(&input)?;
         let levels: Vec<f64> = forecast.quantile_levels.iter().map(|&l| l as f64).collect();
         let quantiles = forecast.quantiles.map(to_vec);
         let point = to_vec(forecast.point);
@@ -111,7 +112,7 @@ pub fn predict_split<F: Forecaster>(
             });
         }
     }
-    out
+    Ok(out)
 }
 
 /// The scores of one split, and how to print and record them.
@@ -203,15 +204,15 @@ pub fn evaluate_split<F: Forecaster>(
     split: Split,
     config: &Config,
     device: &Device,
-) -> anyhow::Result<SplitResult> {
-    crate::experiment::check_fits(model, config, data, split, device)?;
+) -> Result<SplitResult> {
+    crate::data::check_fits(model, config, data, split, device)?;
     let predictions = predict_split(
         model,
         data,
         split,
         config.evaluation.eval_batch_size as usize,
         device,
-    );
+    )?;
     let mut evaluator = Evaluator::new();
     for p in &predictions {
         evaluator.add(p.to_eval());

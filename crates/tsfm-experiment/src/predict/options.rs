@@ -1,8 +1,8 @@
 //! Checking `--quantiles`, `--decoding` and `--num-samples` before any model is read, and
 //! against what the chosen model can produce.
-use anyhow::Result;
+use tsfm_models::CheckpointInfo;
 
-use crate::exit::user_error;
+use crate::error::{Result, user as user_error};
 
 /// Chronos-T5 decoding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,34 +69,37 @@ impl Sampling {
         })
     }
 
-    /// What a model of `kind` cannot honour. Quantiles it cannot give are an error: a
-    /// missing `q<level>` column would break whatever reads the output. Sampling flags of
-    /// another model family change nothing in the output, so they only warn.
-    pub fn check_for_model(&self, kind: &str) -> Result<Vec<String>> {
+    /// What a model cannot honour. Quantiles it cannot give are an error: a missing
+    /// `q<level>` column would break whatever reads the output. `calibrated`: the run holds
+    /// calibrated residual quantiles for its point model. Sampling flags change nothing for a
+    /// model that does not sample, so they only warn.
+    pub fn check_for_model(&self, info: &CheckpointInfo, calibrated: bool) -> Result<Vec<String>> {
         let mut warnings = Vec::new();
-        if kind == "ttm" {
-            if !self.quantiles.is_empty() {
-                return Err(user_error(
-                    "--quantiles: TTM gives point forecasts only (it has no quantile head), so no \
-                     q<level> columns can be written; drop --quantiles (the `point` column is TTM's forecast)",
-                ));
-            }
-            let mut ignored = Vec::new();
-            if self.decoding.is_some() {
-                ignored.push("--decoding");
-            }
-            if self.num_samples.is_some() {
-                ignored.push("--num-samples");
-            }
-            if self.seed.is_some() {
-                ignored.push("--seed");
-            }
-            if !ignored.is_empty() {
-                warnings.push(format!(
-                    "{} only affect(s) Chronos-T5 sampling; TTM forecasts deterministically, ignored",
-                    ignored.join(", ")
-                ));
-            }
+        if !self.quantiles.is_empty() && !info.has_quantiles() && !calibrated {
+            return Err(user_error(format!(
+                "--quantiles: this {} checkpoint gives point forecasts only and has no \
+                 calibration.json, so no q<level> columns can be written; forecast with \
+                 `--run RUN` (a run trained by tsfm keeps calibrated quantiles) or drop --quantiles",
+                info.model_type
+            )));
+        }
+        let mut ignored = Vec::new();
+        if self.decoding.is_some() {
+            ignored.push("--decoding");
+        }
+        if self.num_samples.is_some() {
+            ignored.push("--num-samples");
+        }
+        if self.seed.is_some() {
+            ignored.push("--seed");
+        }
+        // No family built yet samples (Chronos-T5 will).
+        if !ignored.is_empty() {
+            warnings.push(format!(
+                "{} only affect(s) sampling models (Chronos-T5); {} forecasts deterministically, ignored",
+                ignored.join(", "),
+                info.model_type
+            ));
         }
         Ok(warnings)
     }
@@ -107,7 +110,20 @@ mod tests {
     use super::*;
 
     fn err(r: Result<Sampling>) -> String {
-        crate::exit::message(&r.unwrap_err())
+        r.unwrap_err().to_string()
+    }
+
+    fn ttm() -> CheckpointInfo {
+        CheckpointInfo {
+            model_type: "ttm".into(),
+            context_length: 8,
+            prediction_length: 2,
+            target_channels: 1,
+            past_covariates: 0,
+            future_covariates: 0,
+            uses_sampling_interval: false,
+            quantile_levels: vec![],
+        }
     }
 
     #[test]
@@ -155,21 +171,24 @@ mod tests {
     }
 
     #[test]
-    fn ttm_refuses_quantiles_and_ignores_sampling_flags() {
+    fn a_point_model_needs_a_calibration_for_quantiles_and_ignores_sampling_flags() {
         let q = Sampling::parse(&[0.5], None, None, None).unwrap();
         assert!(
-            crate::exit::message(&q.check_for_model("ttm").unwrap_err())
-                .starts_with("--quantiles: TTM gives point forecasts only")
+            q.check_for_model(&ttm(), false)
+                .unwrap_err()
+                .to_string()
+                .starts_with("--quantiles: this ttm checkpoint gives point forecasts only")
         );
+        assert!(q.check_for_model(&ttm(), true).unwrap().is_empty());
         let s = Sampling::parse(&[], Some("sample"), None, Some(1)).unwrap();
         assert_eq!(
-            s.check_for_model("ttm").unwrap(),
+            s.check_for_model(&ttm(), false).unwrap(),
             vec![
-                "--decoding, --seed only affect(s) Chronos-T5 sampling; TTM forecasts deterministically, ignored"
+                "--decoding, --seed only affect(s) sampling models (Chronos-T5); ttm forecasts deterministically, ignored"
                     .to_string()
             ]
         );
         let none = Sampling::parse(&[], None, None, None).unwrap();
-        assert!(none.check_for_model("ttm").unwrap().is_empty());
+        assert!(none.check_for_model(&ttm(), false).unwrap().is_empty());
     }
 }

@@ -5,11 +5,11 @@ use tsfm_train::{
     SchedulerKind, TrainingArgs,
 };
 
-use crate::exit::user_error;
+use crate::error::{Result, user as user_error};
 
 /// `steps_per_epoch` converts the per-epoch `gamma` of the exponential schedule into the
 /// trainer's per-step decay.
-pub fn training_args(config: &Config, steps_per_epoch: u64) -> anyhow::Result<TrainingArgs> {
+pub fn training_args(config: &Config, steps_per_epoch: u64) -> Result<TrainingArgs> {
     let t = &config.training;
     let interval = |s: Strategy| match s {
         Strategy::No => IntervalStrategy::No,

@@ -1,14 +1,14 @@
 //! Reading the series to forecast: long format `id,timestamp,<channel>[,<channel>...]`.
 use std::path::Path;
 
-use anyhow::{Context, Result};
 use tsfm_data::Series;
 use tsfm_data::sources::{SourceKind, SourceOptions};
 
-use crate::exit::user_error;
+use crate::error::{Result, io, user as user_error};
+use crate::events::Events;
 
 /// The channel names (every column but `id` and `timestamp`, in file order) and the series.
-pub fn read(path: &Path) -> Result<(Vec<String>, Vec<Series>)> {
+pub fn read(path: &Path, events: &mut dyn Events) -> Result<(Vec<String>, Vec<Series>)> {
     let is_parquet = path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("parquet"));
@@ -23,18 +23,7 @@ pub fn read(path: &Path) -> Result<(Vec<String>, Vec<Series>)> {
         // The Parquet reader takes every non-key column as a target when told none.
         parquet_columns(path)?
     } else {
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let header = text
-            .lines()
-            .next()
-            .unwrap_or("")
-            .trim_start_matches('\u{feff}');
-        header
-            .split(',')
-            .map(|h| h.trim().trim_matches('"').to_string())
-            .filter(|h| h != "id" && h != "timestamp" && !h.is_empty())
-            .collect::<Vec<_>>()
+        csv_columns(path)?
     };
     if channels.is_empty() {
         return Err(user_error(format!(
@@ -52,14 +41,33 @@ pub fn read(path: &Path) -> Result<(Vec<String>, Vec<Series>)> {
     }
     // What the reader dropped, merged or guessed (e.g. the interval of a one-row series).
     for warning in &output.warnings {
-        eprintln!("warning: {warning}");
+        events.warn(warning.clone());
     }
     Ok((channels, output.series))
 }
 
+/// The CSV header's value columns (a UTF-8 byte-order mark and quoting handled by `csv`).
+fn csv_columns(path: &Path) -> Result<Vec<String>> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .from_path(path)
+        .map_err(|e| match e.into_kind() {
+            csv::ErrorKind::Io(e) => io(path, e),
+            other => user_error(format!("{}: {other:?}", path.display())),
+        })?;
+    let headers = reader
+        .headers()
+        .map_err(|e| user_error(format!("{}: cannot read the header: {e}", path.display())))?;
+    Ok(headers
+        .iter()
+        .map(|h| h.trim().trim_start_matches('\u{feff}').to_string())
+        .filter(|h| h != "id" && h != "timestamp" && !h.is_empty())
+        .collect())
+}
+
 fn parquet_columns(path: &Path) -> Result<Vec<String>> {
     use parquet::file::reader::{FileReader, SerializedFileReader};
-    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let file = std::fs::File::open(path).map_err(|e| io(path, e))?;
     let reader = SerializedFileReader::new(file)
         .map_err(|e| user_error(format!("{}: not a Parquet file: {e}", path.display())))?;
     let schema = reader.metadata().file_metadata().schema_descr_ptr();

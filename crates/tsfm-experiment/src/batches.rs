@@ -1,0 +1,255 @@
+//! Host buffers -> model batches: the one place windows become [`ForecastInput`]s, with the one
+//! padding rule (short histories left-padded with zeros marked unobserved, the padding the
+//! models' own forward passes apply) and the one host-side check (finite values, shapes).
+use std::cell::RefCell;
+
+use burn::Tensor;
+use burn::tensor::{Device, TensorData};
+use tsfm_data::{Batch, WindowSet};
+use tsfm_models::ForecastInput;
+
+use crate::error::{Result, user};
+
+/// Forecast channels in every window set: the pipeline forecasts one target column.
+pub const TARGET_CHANNELS: usize = 1;
+
+pub fn tensor3(values: Vec<f32>, shape: [usize; 3], device: &Device) -> Tensor<3> {
+    Tensor::from_data(TensorData::new(values, shape), device)
+}
+
+pub fn to_vec<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
+    tensor
+        .into_data()
+        .try_to_vec::<f32>()
+        .expect("model outputs are f32 tensors")
+}
+
+/// `[batch, time, channels]` host values laid out as the pipeline stores them (the target
+/// first, then the past covariates) -> the Forecaster's `(targets, Some(covariates))`.
+pub fn split_channels(
+    values: &[f32],
+    shape: [usize; 3],
+    device: &Device,
+) -> (Tensor<3>, Option<Tensor<3>>) {
+    let all = tensor3(values.to_vec(), shape, device);
+    let n_cov = shape[2] - TARGET_CHANNELS;
+    let covariates = (n_cov > 0).then(|| all.clone().narrow(2, TARGET_CHANNELS, n_cov));
+    (all.narrow(2, 0, TARGET_CHANNELS), covariates)
+}
+
+/// One batch on the host, in the pipeline's layout (target first, then past covariates).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HostBatch {
+    pub batch: usize,
+    pub context: usize,
+    pub channels: usize,
+    /// `[batch, context, channels]`
+    pub past: Vec<f32>,
+    pub past_mask: Vec<f32>,
+    /// `[batch, horizon, channels]` when the targets are known (training, evaluation).
+    pub future: Option<(usize, Vec<f32>, Vec<f32>)>,
+    /// `[batch, horizon, n_future]` known-future covariates, with `n_future`.
+    pub future_covariates: Option<(usize, usize, Vec<f32>)>,
+    /// Each window's sampling interval in seconds.
+    pub interval_s: Vec<u64>,
+}
+
+impl HostBatch {
+    /// Empty buffers for `channels` channels of `context` steps.
+    pub fn new(context: usize, channels: usize) -> Self {
+        HostBatch {
+            context,
+            channels,
+            ..HostBatch::default()
+        }
+    }
+
+    /// Append one history, `[len, channels]` row-major with its mask, keeping the last
+    /// `context` steps; shorter ones are left-padded with zeros marked unobserved.
+    pub fn push_history(&mut self, values: &[f32], mask: &[f32], interval_s: u64) {
+        let ch = self.channels;
+        let len = values.len() / ch;
+        let take = len.min(self.context);
+        let pad = (self.context - take) * ch;
+        self.past.extend(std::iter::repeat_n(0.0, pad));
+        self.past_mask.extend(std::iter::repeat_n(0.0, pad));
+        self.past.extend_from_slice(&values[(len - take) * ch..]);
+        self.past_mask.extend_from_slice(&mask[(len - take) * ch..]);
+        self.interval_s.push(interval_s);
+        self.batch += 1;
+    }
+
+    /// Refuse what no model should see: a non-finite input value or a shape that does not add up.
+    pub fn check(&self) -> Result<()> {
+        let expected = self.batch * self.context * self.channels;
+        if self.past.len() != expected || self.past_mask.len() != expected {
+            return Err(user(format!(
+                "batch of {} windows x {} steps x {} channels holds {} values",
+                self.batch,
+                self.context,
+                self.channels,
+                self.past.len()
+            )));
+        }
+        if let Some(i) = self.past.iter().position(|v| !v.is_finite()) {
+            let per_window = self.context * self.channels;
+            return Err(user(format!(
+                "window {} of the batch has a non-finite input value at step {} channel {}; \
+                 check the data's imputation settings",
+                i / per_window,
+                (i % per_window) / self.channels,
+                i % self.channels
+            )));
+        }
+        Ok(())
+    }
+
+    /// The model input (checked first).
+    pub fn to_input(&self, device: &Device) -> Result<ForecastInput> {
+        self.check()?;
+        let shape = [self.batch, self.context, self.channels];
+        let (past_values, past_covariates) = split_channels(&self.past, shape, device);
+        let (mask, _) = split_channels(&self.past_mask, shape, device);
+        let mut input = ForecastInput::context(past_values);
+        input.past_covariates = past_covariates;
+        input.past_observed_mask = Some(mask);
+        input.sampling_interval_s = Some(self.interval_s.clone());
+        if let Some((h, values, mask)) = &self.future {
+            let shape = [self.batch, *h, self.channels];
+            input.future_values = Some(split_channels(values, shape, device).0);
+            input.future_observed_mask = Some(split_channels(mask, shape, device).0);
+        }
+        if let Some((h, nf, values)) = &self.future_covariates {
+            input.future_covariates = Some(tensor3(values.clone(), [self.batch, *h, *nf], device));
+        }
+        Ok(input)
+    }
+}
+
+/// A window set handing out model batches; reuses one host buffer.
+pub struct TensorWindows<'a> {
+    pub set: &'a WindowSet,
+    /// Steps the model reads: windows with a shorter history (`data.context_length`) are
+    /// left-padded to it.
+    model_context: usize,
+    batch: RefCell<Batch>,
+}
+
+impl<'a> TensorWindows<'a> {
+    pub fn new(set: &'a WindowSet, model_context: usize) -> Self {
+        TensorWindows {
+            set,
+            model_context: model_context.max(set.context),
+            batch: RefCell::new(Batch::default()),
+        }
+    }
+
+    /// The host batch of the windows at `indices` and each window's first forecast-step
+    /// timestamp.
+    pub fn host(&self, indices: &[usize]) -> (HostBatch, Vec<i64>) {
+        let mut b = self.batch.borrow_mut();
+        self.set.fill_batch(indices, &mut b);
+        let intervals = b
+            .series_index
+            .iter()
+            .map(|&si| u64::from(self.set.data()[si].interval_min) * 60)
+            .collect();
+        let (past, past_mask) = if self.model_context == b.context {
+            (b.past_values.clone(), b.past_observed_mask.clone())
+        } else {
+            let mut padded = HostBatch::new(self.model_context, b.channels);
+            let per_window = b.context * b.channels;
+            for k in 0..b.batch {
+                let window = k * per_window..(k + 1) * per_window;
+                padded.push_history(
+                    &b.past_values[window.clone()],
+                    &b.past_observed_mask[window],
+                    0,
+                );
+            }
+            (padded.past, padded.past_mask)
+        };
+        let host = HostBatch {
+            batch: b.batch,
+            context: self.model_context,
+            channels: b.channels,
+            past,
+            past_mask,
+            future: Some((
+                b.horizon,
+                b.future_values.clone(),
+                b.future_observed_mask.clone(),
+            )),
+            future_covariates: (b.n_future > 0)
+                .then(|| (b.horizon, b.n_future, b.future_covariates.clone())),
+            interval_s: intervals,
+        };
+        (host, b.origin_timestamp.clone())
+    }
+
+    /// The model input for `indices`, checked on the host.
+    pub fn input(&self, indices: &[usize], device: &Device) -> Result<(ForecastInput, Vec<i64>)> {
+        let (host, origins) = self.host(indices);
+        Ok((host.to_input(device)?, origins))
+    }
+}
+
+impl tsfm_train::WindowSource for TensorWindows<'_> {
+    fn len(&self) -> usize {
+        self.set.len()
+    }
+
+    /// The trainer's batches come from windows the pipeline built and the experiment checked
+    /// (one batch before the run, see `check_fits`); a failure here is a bug, not user input.
+    fn batch(&self, indices: &[usize], device: &Device) -> ForecastInput {
+        match self.input(indices, device) {
+            Ok((input, _)) => input,
+            Err(e) => panic!("a training batch failed its host check: {e}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_histories_are_left_padded_unobserved() {
+        let mut b = HostBatch::new(4, 2);
+        // Two steps of (target, covariate).
+        b.push_history(&[1.0, 10.0, 2.0, 20.0], &[1.0, 1.0, 0.0, 1.0], 300);
+        // Six steps: the last four are kept.
+        let long: Vec<f32> = (0..12).map(|v| v as f32).collect();
+        b.push_history(&long, &[1.0; 12], 900);
+        assert_eq!(b.batch, 2);
+        assert_eq!(
+            b.past,
+            vec![
+                0., 0., 0., 0., 1., 10., 2., 20., 4., 5., 6., 7., 8., 9., 10., 11.
+            ]
+        );
+        assert_eq!(
+            b.past_mask,
+            vec![
+                0., 0., 0., 0., 1., 1., 0., 1., 1., 1., 1., 1., 1., 1., 1., 1.
+            ]
+        );
+        let input = b.to_input(&Device::flex()).unwrap();
+        assert_eq!(input.past_values.dims(), [2, 4, 1]);
+        assert_eq!(input.past_covariates.unwrap().dims(), [2, 4, 1]);
+        assert_eq!(input.sampling_interval_s, Some(vec![300, 900]));
+    }
+
+    #[test]
+    fn a_non_finite_value_is_refused_before_the_model() {
+        let mut b = HostBatch::new(2, 1);
+        b.push_history(&[1.0, 2.0], &[1.0, 1.0], 300);
+        b.push_history(&[1.0, f32::NAN], &[1.0, 1.0], 300);
+        let e = b.to_input(&Device::flex()).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "window 1 of the batch has a non-finite input value at step 1 channel 0; \
+             check the data's imputation settings"
+        );
+    }
+}

@@ -1,0 +1,219 @@
+//! Evaluating a trained run, or a checkpoint zero-shot, on a split, in the data's units: the
+//! report, plots, predictions and history.
+use std::path::{Path, PathBuf};
+
+use tsfm_config::{ModelType, Resolved};
+use tsfm_eval::{DataInfo, EvaluationReport};
+use tsfm_models::Forecaster;
+use tsfm_runs::{RunDir, RunLayout, append_run_history};
+
+use crate::data::{Split, prepare_data};
+use crate::error::{Result, io, user};
+use crate::evaluation::{SplitResult, evaluate_split};
+use crate::events::Events;
+use crate::plots;
+
+/// What an evaluation wrote.
+pub struct Evaluation {
+    pub result: SplitResult,
+    pub report_path: PathBuf,
+    pub plots_dir: PathBuf,
+    pub plots: Vec<PathBuf>,
+}
+
+/// Evaluate the model `resolved.config.model` names (with `run`, the run's saved model and
+/// scaler) on `split`.
+pub fn evaluate(
+    resolved: &Resolved,
+    run: Option<&RunDir>,
+    split: Split,
+    events: &mut dyn Events,
+) -> Result<Evaluation> {
+    let config = &resolved.config;
+    let device = crate::device::resolve(config.model.device)?;
+    tsfm_train::set_seed(&device, config.training.seed);
+    let model = crate::model::load_model(&config.model, &device, events)?;
+    let scaler = match run {
+        Some(run) if run.model_dir().join("scaler.json").is_file() => Some(
+            tsfm_data::scaler::Scaler::load(&run.model_dir().join("scaler.json"))?,
+        ),
+        _ => None,
+    };
+    let data = prepare_data(config, &model, scaler, events)?;
+    let result = evaluate_split(&model, &data, split, config, &device)?;
+
+    let model_name = model.model_type();
+    let experiment_name = &config.output.experiment_name;
+    let layout = RunLayout::new(&config.output.save_dir);
+    let results = layout.results_dir(model_name, experiment_name)?;
+    std::fs::create_dir_all(&results).map_err(|e| io(&results, e))?;
+    let run_id = run
+        .map(|r| r.run_id.clone())
+        .unwrap_or_else(|| format!("zero-shot:{}", config.model.model_path));
+    let report = EvaluationReport {
+        nocturnal_enabled: config.evaluation.nocturnal.enabled,
+        model: model_name.to_string(),
+        experiment: experiment_name.clone(),
+        run_id: run_id.clone(),
+        timestamp: chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
+        data: DataInfo {
+            dataset: data.dataset.clone(),
+            split: split.name().to_string(),
+            units: data.units.clone(),
+            n_windows: result.report.n_windows,
+        },
+        metrics: result.report.clone(),
+    };
+    let report_path = results.join("evaluation_report.json");
+    report.write_json(&report_path)?;
+    if let Some(run) = run {
+        // Each run keeps its own copy, so `tsfm compare` can line runs up later.
+        report.write_json(&run.path.join("evaluation_report.json"))?;
+    }
+    if config.evaluation.save_predictions {
+        write_predictions(&results.join("predictions.csv"), &result)?;
+    }
+    let plots_dir = results.join("plots");
+    let plots = plots::write_plots(&plots_dir, &result, run)?;
+
+    let mut row = vec![
+        ("timestamp", report.timestamp.clone()),
+        ("run_id", run_id),
+        ("kind", format!("evaluate:{}", split.name())),
+        ("model", model_name.to_string()),
+        ("experiment", experiment_name.clone()),
+    ];
+    row.extend(result.history_columns());
+    append_run_history(&results.join("run_history.csv"), &row)?;
+    Ok(Evaluation {
+        result,
+        report_path,
+        plots_dir,
+        plots,
+    })
+}
+
+/// The config of a zero-shot evaluation of the checkpoint `model_path`. The checkpoint decides
+/// the model type and shape (the config's `model.params` describe its own model); without a
+/// user config (`own_config: false`), results go to `zero_shot_<checkpoint>` rather than the
+/// default experiment's folder, so a zero-shot score never replaces a trained run's report.
+pub fn zero_shot_config(
+    mut resolved: Resolved,
+    model_path: &str,
+    own_config: bool,
+) -> Result<Resolved> {
+    let model = &mut resolved.config.model;
+    model.model_path = model_path.to_string();
+    let checkpoint = tsfm_models::checkpoint_info(&crate::model::checkpoint_spec(model))?;
+    model.model_type = model_type(&checkpoint.info.model_type)?;
+    model.params.remove("context_length");
+    model.params.remove("prediction_length");
+    if !own_config {
+        resolved.config.output.experiment_name = zero_shot_experiment(model_path);
+        // The embedded demo's covariates belong to the demo checkpoint; a checkpoint that reads
+        // the target alone gets the target alone.
+        if checkpoint.info.past_covariates == 0 {
+            resolved.config.data.past_covariates.clear();
+        }
+    }
+    Ok(resolved)
+}
+
+/// The config's name for a family `CheckpointInfo` reports.
+fn model_type(kind: &str) -> Result<ModelType> {
+    [
+        ModelType::Ttm,
+        ModelType::Chronos,
+        ModelType::ChronosBolt,
+        ModelType::Timesfm,
+    ]
+    .into_iter()
+    .find(|t| t.as_str() == kind)
+    .ok_or_else(|| {
+        user(format!(
+            "model type {kind} has no model.model_type value yet"
+        ))
+    })
+}
+
+/// `zero_shot_<checkpoint folder name>` (a run's `model/` folder is named by its run).
+fn zero_shot_experiment(model_path: &str) -> String {
+    let spec = model_path.split('@').next().unwrap_or(model_path);
+    let path = Path::new(spec.trim_end_matches(['/', '\\']));
+    let name = |p: &Path| p.file_name().map(|n| n.to_string_lossy().into_owned());
+    let folder = match name(path) {
+        Some(n) if n == "model" => path.parent().and_then(name).unwrap_or(n),
+        Some(n) => n,
+        None => "checkpoint".to_string(),
+    };
+    format!("zero_shot_{folder}")
+}
+
+/// One row per (window, step): the forecasts people want to look at themselves, at full
+/// precision (the shortest text that reads back to the same number).
+fn write_predictions(path: &Path, result: &SplitResult) -> Result<()> {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    let levels: Vec<f64> = result
+        .predictions
+        .first()
+        .and_then(|p| p.quantiles.as_ref())
+        .map(|q| q.levels.clone())
+        .unwrap_or_default();
+    let mut header: Vec<String> = ["id", "origin", "step", "timestamp", "truth", "point"]
+        .map(String::from)
+        .to_vec();
+    header.extend(levels.iter().map(|l| format!("q{l}")));
+    writer.write_record(&header).expect("writing to memory");
+    let clock = tsfm_data::sources::clock::format_datetime;
+    for p in &result.predictions {
+        let origin = clock(p.origin_ts);
+        for (k, (t, f)) in p.truth.iter().zip(&p.point).enumerate() {
+            let at = clock(p.origin_ts + (k as i64 + 1) * p.interval_min as i64 * 60);
+            let truth = if t.is_finite() {
+                t.to_string()
+            } else {
+                String::new()
+            };
+            let mut row = vec![
+                p.series_id.clone(),
+                origin.clone(),
+                (k + 1).to_string(),
+                at,
+                truth,
+                f.to_string(),
+            ];
+            if let Some(q) = &p.quantiles {
+                row.extend(q.values.iter().map(|v| v[k].to_string()));
+            }
+            writer.write_record(&row).expect("writing to memory");
+        }
+    }
+    let bytes = writer.into_inner().expect("writing to memory");
+    tsfm_runs::write_atomic(path, &bytes)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::zero_shot_experiment;
+
+    #[test]
+    fn zero_shot_names_come_from_the_checkpoint_folder() {
+        assert_eq!(
+            zero_shot_experiment("data/models/ttm-tiny"),
+            "zero_shot_ttm-tiny"
+        );
+        assert_eq!(
+            zero_shot_experiment("data/models/ttm-tiny/"),
+            "zero_shot_ttm-tiny"
+        );
+        assert_eq!(
+            zero_shot_experiment("ibm-granite/granite-timeseries-ttm-r2@512-96-r2"),
+            "zero_shot_granite-timeseries-ttm-r2"
+        );
+        assert_eq!(
+            zero_shot_experiment("tsfm_results/models/ttm/demo/20260101-120000/model"),
+            "zero_shot_20260101-120000"
+        );
+    }
+}

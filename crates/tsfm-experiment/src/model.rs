@@ -1,0 +1,84 @@
+//! The model a config names: loaded through [`tsfm_models::load_forecaster`] whatever its
+//! family, checked against `model.params` and `data.context_length`.
+use tsfm_config::{Config, ModelConfig};
+use tsfm_models::{AnyForecaster, CheckpointInfo, Forecaster};
+
+use crate::error::{Result, user};
+use crate::events::Events;
+
+/// `model.model_path` with `model.revision` appended as a hub revision.
+pub fn checkpoint_spec(model: &ModelConfig) -> String {
+    match &model.revision {
+        Some(rev) if !model.model_path.contains('@') => format!("{}@{rev}", model.model_path),
+        _ => model.model_path.clone(),
+    }
+}
+
+/// The checkpoint `model.model_path` (+ `revision`) names, checked against `model.params`
+/// and `model.model_type`.
+pub fn load_model(
+    model: &ModelConfig,
+    device: &burn::tensor::Device,
+    events: &mut dyn Events,
+) -> Result<AnyForecaster> {
+    let loaded = tsfm_models::load_forecaster(&checkpoint_spec(model), device)?;
+    for warning in loaded.warnings {
+        events.warn(format!("{}: {warning}", model.model_path));
+    }
+    let info = loaded.model.info();
+    check_model(model, &info)?;
+    Ok(loaded.model)
+}
+
+/// `model.model_type` and the shape keys of `model.params` must agree with the checkpoint:
+/// the checkpoint's shape wins, so a disagreement is a mistake in the config.
+pub fn check_model(model: &ModelConfig, info: &CheckpointInfo) -> Result<()> {
+    if model.model_type.as_str() != info.model_type {
+        return Err(user(format!(
+            "model.model_type: the config says {} but {} is a {} checkpoint; set \
+             model.model_type: {}",
+            model.model_type.as_str(),
+            model.model_path,
+            info.model_type,
+            info.model_type
+        )));
+    }
+    check_param(model, "context_length", info.context_length)?;
+    check_param(model, "prediction_length", info.prediction_length)
+}
+
+fn check_param(model: &ModelConfig, key: &str, actual: usize) -> Result<()> {
+    match model.param_u64(key) {
+        Some(configured) if configured as usize != actual => Err(user(format!(
+            "model.params.{key}: the config says {configured} but the checkpoint {} has {actual}; \
+             set model.params.{key}: {actual} or pick a checkpoint with that shape",
+            model.model_path
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Window lengths for a model: `data.context_length` history steps (default: the model's
+/// context; shorter histories are left-padded, unobserved, as the model pads itself) and the
+/// model's horizon.
+pub fn window_lengths(config: &Config, model: &impl Forecaster) -> Result<(usize, usize)> {
+    let max = model.context_length();
+    let context = match config.data.context_length {
+        None => max,
+        Some(0) => {
+            return Err(user(
+                "data.context_length: 0 steps of history cannot make a forecast; give 1 or more, \
+                 or remove the key to use the model's context",
+            ));
+        }
+        Some(n) if n as usize > max => {
+            return Err(user(format!(
+                "data.context_length: {n} steps is longer than the {max} the checkpoint {} reads; \
+                 give at most {max}, or remove the key",
+                config.model.model_path
+            )));
+        }
+        Some(n) => n as usize,
+    };
+    Ok((context, model.prediction_length()))
+}

@@ -1,0 +1,110 @@
+//! [`AnyForecaster`]: one type over every model family, so the trainer, the evaluator and the
+//! experiment layer never name a family. Adding a family is its module, one arm here and one
+//! in [`crate::info::checkpoint_info_in`].
+use std::path::Path;
+
+use burn::Tensor;
+use burn::module::Module;
+use burn::tensor::Device;
+
+use crate::checkpoint::{detect_model_type, resolve_checkpoint};
+use crate::forecaster::{
+    FinetuneMode, Forecast, ForecastInput, Forecaster, LossKind, ModelError, ParamCounts,
+};
+use crate::info::{CheckpointInfo, not_supported};
+use crate::ttm::TtmModel;
+
+/// Families this build runs, as `config.json` detection names them.
+pub const SUPPORTED: &[&str] = &["ttm"];
+
+/// A loaded model of any supported family (a Burn module: trainable, savable, on any device).
+#[derive(Module, Debug)]
+pub enum AnyForecaster {
+    Ttm(TtmModel),
+}
+
+/// A loaded model and what loading it noticed.
+#[derive(Debug)]
+pub struct LoadedForecaster {
+    pub model: AnyForecaster,
+    /// Unknown config keys, unused tensors: for the caller to show.
+    pub warnings: Vec<String>,
+}
+
+/// Load the checkpoint `spec` names (a directory, or `org/name[@revision]` in the local HF
+/// cache), whatever its family.
+pub fn load_forecaster(spec: &str, device: &Device) -> Result<LoadedForecaster, ModelError> {
+    let dir = resolve_checkpoint(spec)?;
+    load_forecaster_in(&dir, device)
+}
+
+/// As [`load_forecaster`] for a resolved checkpoint directory.
+pub fn load_forecaster_in(dir: &Path, device: &Device) -> Result<LoadedForecaster, ModelError> {
+    match detect_model_type(dir)?.as_str() {
+        "ttm" => {
+            let (model, warnings) = TtmModel::from_pretrained(dir, device)?;
+            Ok(LoadedForecaster {
+                model: AnyForecaster::Ttm(model),
+                warnings,
+            })
+        }
+        other => Err(not_supported(other, dir)),
+    }
+}
+
+/// Calls `$body` with `$m` bound to the family's model.
+macro_rules! each_family {
+    ($self:expr, $m:ident => $body:expr) => {
+        match $self {
+            AnyForecaster::Ttm($m) => $body,
+        }
+    };
+}
+
+impl Forecaster for AnyForecaster {
+    fn model_type(&self) -> &'static str {
+        each_family!(self, m => m.model_type())
+    }
+
+    fn info(&self) -> CheckpointInfo {
+        each_family!(self, m => m.info())
+    }
+
+    fn context_length(&self) -> usize {
+        each_family!(self, m => Forecaster::context_length(m))
+    }
+
+    fn prediction_length(&self) -> usize {
+        each_family!(self, m => Forecaster::prediction_length(m))
+    }
+
+    fn check_input(&self, input: &ForecastInput) -> Result<(), ModelError> {
+        each_family!(self, m => Forecaster::check_input(m, input))
+    }
+
+    fn forecast(&self, input: &ForecastInput) -> Result<Forecast, ModelError> {
+        each_family!(self, m => m.forecast(input))
+    }
+
+    fn loss(&self, input: &ForecastInput, loss: LossKind) -> Tensor<1> {
+        each_family!(self, m => m.loss(input, loss))
+    }
+
+    fn supports_loss(&self, kind: LossKind) -> bool {
+        each_family!(self, m => m.supports_loss(kind))
+    }
+
+    fn apply_finetune_mode(self, mode: FinetuneMode) -> Self {
+        match self {
+            AnyForecaster::Ttm(m) => AnyForecaster::Ttm(m.apply_finetune_mode(mode)),
+        }
+    }
+
+    fn param_counts(&self) -> ParamCounts {
+        each_family!(self, m => m.param_counts())
+    }
+
+    fn save_pretrained(&self, dir: &Path) -> Result<(), ModelError> {
+        each_family!(self, m => m.save_pretrained(dir))
+    }
+}

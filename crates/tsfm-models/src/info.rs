@@ -1,0 +1,83 @@
+//! What a checkpoint is, read from its `config.json` alone (no weights): enough for the
+//! experiment layer to size windows, check a config against the checkpoint and describe it.
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::checkpoint::{detect_model_type, read_config_json, resolve_checkpoint};
+use crate::forecaster::ModelError;
+use crate::ttm::TtmConfig;
+
+/// A checkpoint's shape and inputs, the same for every family.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CheckpointInfo {
+    /// `ttm`, `chronos`, `chronos_bolt`, `chronos2` or `timesfm`.
+    pub model_type: String,
+    /// Past steps the model reads (the longest useful context for models that take any).
+    pub context_length: usize,
+    /// Steps one forward pass forecasts.
+    pub prediction_length: usize,
+    /// Channels forecast together (`past_values`' last axis).
+    pub target_channels: usize,
+    /// Past-only covariate channels the model reads beside the targets.
+    pub past_covariates: usize,
+    /// Known-future covariate channels the model reads over the horizon.
+    pub future_covariates: usize,
+    /// Whether `ForecastInput::sampling_interval_s` changes the forecast (TTM with a
+    /// resolution prefix).
+    pub uses_sampling_interval: bool,
+    /// The model's own quantile levels, ascending; empty for a point model.
+    pub quantile_levels: Vec<f64>,
+}
+
+impl CheckpointInfo {
+    /// Whether the model forecasts quantiles itself (else the run's calibration gives them).
+    pub fn has_quantiles(&self) -> bool {
+        !self.quantile_levels.is_empty()
+    }
+}
+
+/// A checkpoint directory and what it is.
+#[derive(Debug, Clone)]
+pub struct Checkpoint {
+    pub dir: PathBuf,
+    pub info: CheckpointInfo,
+    /// Unknown config keys and similar, for the caller to show.
+    pub warnings: Vec<String>,
+}
+
+/// Resolve `spec` (a directory or `org/name[@revision]` in the local HF cache) and read its
+/// `config.json`. Families this build recognises but cannot run are an error naming them.
+pub fn checkpoint_info(spec: &str) -> Result<Checkpoint, ModelError> {
+    let dir = resolve_checkpoint(spec)?;
+    checkpoint_info_in(&dir)
+}
+
+/// As [`checkpoint_info`] for a resolved directory.
+pub fn checkpoint_info_in(dir: &Path) -> Result<Checkpoint, ModelError> {
+    let kind = detect_model_type(dir)?;
+    let source = dir.join("config.json").display().to_string();
+    match kind.as_str() {
+        "ttm" => {
+            let parsed = TtmConfig::from_json(read_config_json(dir)?, &source)?;
+            Ok(Checkpoint {
+                dir: dir.to_path_buf(),
+                info: parsed.config.info(),
+                warnings: parsed.warnings,
+            })
+        }
+        other => Err(not_supported(other, dir)),
+    }
+}
+
+/// A family `detect_model_type` knows but this build has no model for.
+pub(crate) fn not_supported(kind: &str, dir: &Path) -> ModelError {
+    ModelError::Checkpoint {
+        path: dir.display().to_string(),
+        message: format!(
+            "model type {kind} is recognised but not supported yet by this version of tsfm \
+             (supported: {})",
+            crate::any::SUPPORTED.join(", ")
+        ),
+    }
+}
