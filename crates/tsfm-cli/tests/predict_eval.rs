@@ -490,7 +490,7 @@ fn predict_flags_are_checked_with_exit_2() {
         ),
         (
             vec!["--quantiles", "0.1,0.5,0.9"],
-            "error: --quantiles: TTM gives point forecasts only (it has no quantile head), so no q<level> columns can be written; drop --quantiles (the `point` column is TTM's forecast)\n",
+            "error: --quantiles: this ttm checkpoint gives point forecasts only and has no calibration.json, so no q<level> columns can be written; forecast with `--run RUN` (a run trained by tsfm keeps calibrated quantiles) or drop --quantiles\n",
         ),
         (
             vec!["--horizon", "17"],
@@ -511,7 +511,7 @@ fn predict_flags_are_checked_with_exit_2() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
         stderr(&out).starts_with(
-            "warning: --decoding, --seed only affect(s) Chronos-T5 sampling; TTM forecasts deterministically, ignored\n"
+            "warning: --decoding, --seed only affect(s) sampling models (Chronos-T5); ttm forecasts deterministically, ignored\n"
         ),
         "{}",
         stderr(&out)

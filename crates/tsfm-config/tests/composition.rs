@@ -15,7 +15,7 @@ fn layered() -> Root {
         ),
         (
             "models/base.yaml",
-            "model: {model_path: from-base, device: cpu, precision: bf16}\n\
+            "model: {model_path: from-base, device: cpu, revision: from-base-rev}\n\
              training: {learning_rate: 0.5, weight_decay: 0.25, seed: 1}\n\
              evaluation: {horizons_min: [5, 10, 15]}\n",
         ),
@@ -44,7 +44,7 @@ fn later_defaults_and_the_file_itself_win() {
     assert_eq!(c.training.seed, 7);
     // keys only an earlier file sets survive the deep merge
     assert_eq!(c.model.device, tsfm_config::Device::Cpu);
-    assert_eq!(c.model.precision, tsfm_config::Precision::Bf16);
+    assert_eq!(c.model.revision.as_deref(), Some("from-base-rev"));
     assert_eq!(c.training.weight_decay, 0.25);
     assert_eq!(c.training.max_steps, Some(5));
     // mappings merge key by key, even inside free blocks
@@ -93,9 +93,9 @@ fn sources_name_the_file_each_key_came_from_and_files_are_in_merge_order() {
     let expected = [
         ("model.model_type", "ROOT/models/m.yaml"),
         ("model.model_path", "ROOT/models/m.yaml"),
-        ("model.revision", "default"),
+        ("model.revision", "ROOT/models/base.yaml"),
         ("model.device", "ROOT/models/base.yaml"),
-        ("model.precision", "ROOT/models/base.yaml"),
+        ("model.precision", "default"),
         ("model.params.context_length", "ROOT/models/m.yaml"),
         ("model.params.prediction_length", "ROOT/experiments/e.yaml"),
     ];

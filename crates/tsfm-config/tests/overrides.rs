@@ -195,10 +195,10 @@ fn set_parses_key_and_value() {
 #[test]
 fn set_types_ints_floats_bools_strings_lists_and_null() {
     let r = base_ok(&[
-        "data.num_workers=4",                   // int
+        "data.stride=4",                        // int
         "training.learning_rate=5e-5",          // float in exponent form
         "training.weight_decay=1",              // an integer for a float key
-        "training.gradient_checkpointing=true", // bool
+        "training.load_best_model_at_end=no",   // bool
         "evaluation.save_predictions=no",       // bool, YAML 1.1 spelling
         "output.experiment_name=42",            // a string key keeps digits as text
         "model.revision='main'",                // quotes are dropped
@@ -212,10 +212,10 @@ fn set_types_ints_floats_bools_strings_lists_and_null() {
         "model.params.extra.depth=3",                               // new keys inside a free block
     ]);
     let c = &r.config;
-    assert_eq!(c.data.num_workers, 4);
+    assert_eq!(c.data.stride, 4);
     assert_eq!(c.training.learning_rate, 5e-5);
     assert_eq!(c.training.weight_decay, 1.0);
-    assert!(c.training.gradient_checkpointing);
+    assert!(!c.training.load_best_model_at_end);
     assert!(!c.evaluation.save_predictions);
     assert_eq!(c.output.experiment_name, "42");
     assert_eq!(c.model.revision.as_deref(), Some("main"));

@@ -283,14 +283,62 @@ fn best_model_needs_matching_checkpoint_schedule_and_a_computed_metric() {
             "training.load_best_model_at_end=true",
             "training.metric_for_best_model=mase",
         ],
-        "--set: training.metric_for_best_model: `mase` is neither `loss` nor one of evaluation.metrics (rmse, mae, mard)",
+        "--set: training.metric_for_best_model: `mase` is not available: the trainer selects the best checkpoint and stops early on the validation loss; set `loss`",
+    );
+    // A metric `evaluate` reports is still not what the trainer selects on: refused here
+    // rather than by `tsfm train` after the data is read.
+    one(
+        &[
+            "training.eval_strategy=epoch",
+            "training.save_strategy=epoch",
+            "training.load_best_model_at_end=true",
+            "training.metric_for_best_model=eval_rmse",
+        ],
+        "--set: training.metric_for_best_model: `eval_rmse` is not available: the trainer selects the best checkpoint and stops early on the validation loss; set `loss`",
     );
     base_ok(&[
         "training.eval_strategy=epoch",
         "training.save_strategy=epoch",
         "training.load_best_model_at_end=true",
-        "training.metric_for_best_model=eval_rmse",
+        "training.metric_for_best_model=eval_loss",
     ]);
+}
+
+#[test]
+fn keys_this_version_cannot_honour_are_refused_by_name() {
+    for (set, message) in [
+        (
+            "model.precision=bf16",
+            "--set: model.precision: only `fp32` is available: tsfm computes in 32-bit floats; set model.precision: fp32",
+        ),
+        (
+            "data.num_workers=4",
+            "--set: data.num_workers: tsfm prepares windows in-process from its cache (no loader workers); set 0 or remove the key",
+        ),
+        (
+            "training.gradient_checkpointing=true",
+            "--set: training.gradient_checkpointing: is not available yet (activations are kept for the backward pass); set false",
+        ),
+        (
+            "logging.mlflow_experiment=glucose",
+            "--set: logging.mlflow_experiment: MLflow tracking is not available yet; remove the key (metrics are in the run's metrics.json and logs/)",
+        ),
+        (
+            "logging.tensorboard=true",
+            "--set: logging.tensorboard: TensorBoard logs are not written yet; set false (the run's logs/train.jsonl has every logged step)",
+        ),
+        (
+            "logging.log_file=tsfm.log",
+            "--set: logging.log_file: is not available yet: logs go to stderr (`-v`, `--debug`) and each run keeps logs/train.jsonl; remove the key",
+        ),
+        (
+            "output.metrics_format=yaml",
+            "--set: output.metrics_format: only `json` is written (metrics.json); set json or remove the key",
+        ),
+    ] {
+        one(&[set], message);
+    }
+    base_ok(&["model.precision=fp32", "data.num_workers=0", "logging.tensorboard=false"]);
 }
 
 #[test]

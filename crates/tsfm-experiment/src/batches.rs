@@ -31,10 +31,20 @@ pub fn split_channels(
     shape: [usize; 3],
     device: &Device,
 ) -> (Tensor<3>, Option<Tensor<3>>) {
+    split_targets(values, shape, TARGET_CHANNELS, device)
+}
+
+/// As [`split_channels`] with the first `targets` channels forecast.
+fn split_targets(
+    values: &[f32],
+    shape: [usize; 3],
+    targets: usize,
+    device: &Device,
+) -> (Tensor<3>, Option<Tensor<3>>) {
     let all = tensor3(values.to_vec(), shape, device);
-    let n_cov = shape[2] - TARGET_CHANNELS;
-    let covariates = (n_cov > 0).then(|| all.clone().narrow(2, TARGET_CHANNELS, n_cov));
-    (all.narrow(2, 0, TARGET_CHANNELS), covariates)
+    let n_cov = shape[2] - targets;
+    let covariates = (n_cov > 0).then(|| all.clone().narrow(2, targets, n_cov));
+    (all.narrow(2, 0, targets), covariates)
 }
 
 /// One batch on the host, in the pipeline's layout (target first, then past covariates).
@@ -43,6 +53,8 @@ pub struct HostBatch {
     pub batch: usize,
     pub context: usize,
     pub channels: usize,
+    /// The first `targets` channels are forecast, the rest are past covariates.
+    pub targets: usize,
     /// `[batch, context, channels]`
     pub past: Vec<f32>,
     pub past_mask: Vec<f32>,
@@ -60,6 +72,7 @@ impl HostBatch {
         HostBatch {
             context,
             channels,
+            targets: TARGET_CHANNELS,
             ..HostBatch::default()
         }
     }
@@ -108,16 +121,17 @@ impl HostBatch {
     pub fn to_input(&self, device: &Device) -> Result<ForecastInput> {
         self.check()?;
         let shape = [self.batch, self.context, self.channels];
-        let (past_values, past_covariates) = split_channels(&self.past, shape, device);
-        let (mask, _) = split_channels(&self.past_mask, shape, device);
+        let split = |v: &[f32], shape| split_targets(v, shape, self.targets, device);
+        let (past_values, past_covariates) = split(&self.past, shape);
+        let (mask, _) = split(&self.past_mask, shape);
         let mut input = ForecastInput::context(past_values);
         input.past_covariates = past_covariates;
         input.past_observed_mask = Some(mask);
         input.sampling_interval_s = Some(self.interval_s.clone());
         if let Some((h, values, mask)) = &self.future {
             let shape = [self.batch, *h, self.channels];
-            input.future_values = Some(split_channels(values, shape, device).0);
-            input.future_observed_mask = Some(split_channels(mask, shape, device).0);
+            input.future_values = Some(split(values, shape).0);
+            input.future_observed_mask = Some(split(mask, shape).0);
         }
         if let Some((h, nf, values)) = &self.future_covariates {
             input.future_covariates = Some(tensor3(values.clone(), [self.batch, *h, *nf], device));
@@ -173,6 +187,7 @@ impl<'a> TensorWindows<'a> {
             batch: b.batch,
             context: self.model_context,
             channels: b.channels,
+            targets: TARGET_CHANNELS,
             past,
             past_mask,
             future: Some((

@@ -183,6 +183,7 @@ fn forecast_checkpoint(
         .collect();
     for chunk in items.chunks(request.batch_size.max(1)) {
         let mut batch = HostBatch::new(context, width);
+        batch.targets = width;
         for &(s, c0) in chunk {
             let (values, mask) = history(&series[s], c0, width);
             batch.push_history(&values, &mask, u64::from(series[s].interval_min) * 60);
