@@ -6,16 +6,30 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Imputation {
-    /// Linear between neighbours; edges take the nearest observed value.
+    /// Linear between neighbours inside the series; after the last reading, that reading
+    /// carried forward; before the first reading, the fallback (see [`impute`]). A window whose
+    /// context ends inside a gap does not see the interpolation: its trailing run is carried
+    /// forward from the last reading (see [`crate::window`]).
     Linear,
-    /// Last observation carried forward; leading gaps take the first observed value.
+    /// Last observation carried forward; before the first reading, the fallback.
     Ffill,
     /// Zero (e.g. insulin/carbs events: no record means none given).
     Zero,
     /// A fixed value.
     Constant(f64),
-    /// The column's mean over its observed values.
+    /// The mean of the column's observations in the training split (the fallback given to
+    /// [`impute`]). Not the whole column's mean: that would put val/test readings into every
+    /// window's inputs. A fixed training statistic, like the scaler, rather than an expanding
+    /// mean, so that a step gets the same value in training and at deployment.
     Mean,
+}
+
+impl Imputation {
+    /// Whether the imputed values of a gap depend on the reading after it, so that a context
+    /// ending inside the gap must be fixed up (only `Linear`; the others are causal as stored).
+    pub fn looks_ahead(self) -> bool {
+        self == Imputation::Linear
+    }
 }
 
 /// The imputation a covariate gets when the options do not name it, by channel name (the
@@ -48,27 +62,19 @@ pub fn observed_mask(values: &[f64]) -> Vec<f32> {
         .collect()
 }
 
-/// Fills every NaN of `values` with `strategy`. A column with no observed value at all becomes
-/// zeros for `Linear`/`Ffill`/`Mean` (there is nothing to carry) — its mask stays all zero.
-pub fn impute(values: &mut [f64], strategy: Imputation) {
+/// Fills every NaN of `values` with `strategy`. `fallback` is the value where nothing earlier
+/// can be carried: the whole fill for `Mean`, and the steps before the first reading for
+/// `Linear` / `Ffill` (taking the first reading there, as before, would copy a later value
+/// into earlier steps). The pipeline passes the channel's training-split mean.
+pub fn impute(values: &mut [f64], strategy: Imputation, fallback: f64) {
     let observed: Vec<usize> = (0..values.len()).filter(|&i| !values[i].is_nan()).collect();
-    if observed.is_empty() {
-        let fill = match strategy {
-            Imputation::Constant(c) => c,
-            _ => 0.0,
-        };
-        values.iter_mut().for_each(|v| *v = fill);
-        return;
-    }
     match strategy {
         Imputation::Zero => fill_nan(values, 0.0),
         Imputation::Constant(c) => fill_nan(values, c),
-        Imputation::Mean => {
-            let mean = observed.iter().map(|&i| values[i]).sum::<f64>() / observed.len() as f64;
-            fill_nan(values, mean);
-        }
+        Imputation::Mean => fill_nan(values, fallback),
+        _ if observed.is_empty() => fill_nan(values, fallback),
         Imputation::Ffill => {
-            let mut last = values[observed[0]];
+            let mut last = fallback;
             for v in values.iter_mut() {
                 if v.is_nan() {
                     *v = last;
@@ -79,8 +85,8 @@ pub fn impute(values: &mut [f64], strategy: Imputation) {
         }
         Imputation::Linear => {
             let (first, last) = (observed[0], *observed.last().expect("non-empty"));
-            let (a, b) = (values[first], values[last]);
-            values[..first].iter_mut().for_each(|v| *v = a);
+            let b = values[last];
+            values[..first].iter_mut().for_each(|v| *v = fallback);
             values[last + 1..].iter_mut().for_each(|v| *v = b);
             for w in observed.windows(2) {
                 let (p, q) = (w[0], w[1]);
@@ -107,23 +113,32 @@ mod tests {
 
     fn run(s: Imputation) -> Vec<f64> {
         let mut v = vec![N, 2.0, N, N, 8.0, N];
-        impute(&mut v, s);
+        impute(&mut v, s, 5.0);
         v
     }
 
     #[test]
     fn strategies() {
-        assert_eq!(run(Imputation::Linear), vec![2.0, 2.0, 4.0, 6.0, 8.0, 8.0]);
-        assert_eq!(run(Imputation::Ffill), vec![2.0, 2.0, 2.0, 2.0, 8.0, 8.0]);
+        // The leading step takes the fallback 5, never the later reading 2.
+        assert_eq!(run(Imputation::Linear), vec![5.0, 2.0, 4.0, 6.0, 8.0, 8.0]);
+        assert_eq!(run(Imputation::Ffill), vec![5.0, 2.0, 2.0, 2.0, 8.0, 8.0]);
         assert_eq!(run(Imputation::Zero), vec![0.0, 2.0, 0.0, 0.0, 8.0, 0.0]);
         assert_eq!(
             run(Imputation::Constant(-1.0)),
             vec![-1.0, 2.0, -1.0, -1.0, 8.0, -1.0]
         );
         assert_eq!(run(Imputation::Mean), vec![5.0, 2.0, 5.0, 5.0, 8.0, 5.0]);
+        // The fallback, not the column's own mean (3.5 here, which holds later readings).
+        let mut v = vec![N, 3.0, 4.0];
+        impute(&mut v, Imputation::Mean, 1.5);
+        assert_eq!(v, vec![1.5, 3.0, 4.0]);
         let mut all = vec![N, N];
-        impute(&mut all, Imputation::Mean);
-        assert_eq!(all, vec![0.0, 0.0]);
+        impute(&mut all, Imputation::Linear, -2.0);
+        assert_eq!(all, vec![-2.0, -2.0]);
+        let mut all = vec![N, N];
+        impute(&mut all, Imputation::Constant(7.0), -2.0);
+        assert_eq!(all, vec![7.0, 7.0]);
+        assert!(Imputation::Linear.looks_ahead() && !Imputation::Ffill.looks_ahead());
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The preprocessing pipeline: grid -> gaps -> imputation -> split -> scale -> windows.
 
 use crate::calendar::Calendar;
-use crate::features::{derivation, on_board};
+use crate::features::{CARBS_TMAX_MIN, INSULIN_TMAX_MIN, IOB, derivation, on_board};
 use crate::gaps::{DEFAULT_MAX_GAP_MINUTES, interpolate_short_gaps, segments};
 use crate::grid::{modal_interval, regularize};
 use crate::impute::{Imputation, default_for_channel, impute, observed_mask};
@@ -9,7 +9,7 @@ use crate::preprocess_error::PreprocessError;
 use crate::scaler::{Scaler, ScalingMethod, ScalingScope};
 use crate::series::Series;
 use crate::split::{MIN_VALIDATION_WINDOWS, Role, SplitSpec};
-use crate::window::{ProcessedSeries, WindowSet};
+use crate::window::{NO_READING, ProcessedSeries, WindowSet};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -23,11 +23,13 @@ pub struct PipelineOptions {
     /// derived from `insulin` / `carbs` (see [`crate::features`]) when the data lacks them.
     pub past_covariates: Vec<String>,
     /// Longest target gap filled by linear interpolation: missing steps × interval ≤ this.
-    /// Longer gaps split the series into segments.
+    /// Longer gaps split the series into segments. A window whose context ends inside such a
+    /// gap sees the last reading carried forward instead (see [`crate::window`]).
     pub max_gap_minutes: u32,
     /// Imputation per covariate column; a column not listed here uses its channel's built-in
     /// default ([`crate::impute::default_for_channel`]: insulin/carbs/steps zero, hr/cals
-    /// forward fill, activity -1), and any other column `default_imputation`.
+    /// forward fill, activity -1), and any other column `default_imputation`. No strategy
+    /// lets a window see readings after its last context step (see [`Imputation`]).
     pub imputation: BTreeMap<String, Imputation>,
     pub default_imputation: Imputation,
     pub scaling: ScalingMethod,
@@ -42,6 +44,12 @@ pub struct PipelineOptions {
     /// Day-of-week sin/cos after the hour-of-day pair (needs `calendar`; see
     /// [`crate::calendar`]). Meaningful only for data with real dates.
     pub day_of_week: bool,
+    /// Time-to-peak (minutes) of the insulin absorption model behind a derived `iob`
+    /// ([`crate::features`]); default Hovorka's 55.
+    pub insulin_tmax_minutes: f64,
+    /// Time-to-peak (minutes) of the carbohydrate absorption model behind a derived `cob`;
+    /// default Hovorka's 40.
+    pub carbs_tmax_minutes: f64,
 }
 
 impl Default for PipelineOptions {
@@ -60,6 +68,8 @@ impl Default for PipelineOptions {
             stride: 1,
             calendar: true,
             day_of_week: false,
+            insulin_tmax_minutes: INSULIN_TMAX_MIN,
+            carbs_tmax_minutes: CARBS_TMAX_MIN,
         }
     }
 }
@@ -71,6 +81,18 @@ impl PipelineOptions {
             hour_of_day: self.calendar,
             day_of_week: self.day_of_week,
         }
+    }
+
+    /// `(source channel, time-to-peak minutes)` when `name` is a derivable feature, with the
+    /// time-to-peak from these options (see [`crate::features::derivation`]).
+    pub fn derivation(&self, name: &str) -> Option<(&'static str, f64)> {
+        derivation(name).map(|(src, _)| {
+            let tmax = match name {
+                IOB => self.insulin_tmax_minutes,
+                _ => self.carbs_tmax_minutes,
+            };
+            (src, tmax)
+        })
     }
 }
 
@@ -173,6 +195,17 @@ fn check_options(opts: &PipelineOptions) -> Result<(), PreprocessError> {
             });
         }
     }
+    for (option, v) in [
+        ("insulin_tmax_minutes", opts.insulin_tmax_minutes),
+        ("carbs_tmax_minutes", opts.carbs_tmax_minutes),
+    ] {
+        if !(v > 0.0 && v.is_finite()) {
+            return Err(PreprocessError::BadOption {
+                option,
+                message: format!("must be a positive number of minutes, not {v}"),
+            });
+        }
+    }
     if opts.day_of_week && !opts.calendar {
         return Err(PreprocessError::BadOption {
             option: "day_of_week",
@@ -186,7 +219,8 @@ fn check_options(opts: &PipelineOptions) -> Result<(), PreprocessError> {
 /// One series before scaling: channel values in data units plus masks.
 struct Staged {
     grid: Series,
-    /// Per channel (target first): values before imputation (for fitting), after imputation.
+    /// Per channel (target first): values before imputation (for fitting), and after target
+    /// gap interpolation (covariates are imputed later, once the training means are known).
     raw: Vec<Vec<f64>>,
     filled: Vec<Vec<f64>>,
     masks: Vec<Vec<f32>>,
@@ -229,7 +263,7 @@ fn stage(
     // IOB/COB requested but not in the data: derive them from insulin/carbs on the grid.
     for name in &opts.past_covariates {
         if grid.channel(name).is_none()
-            && let Some((src, tmax)) = derivation(name)
+            && let Some((src, tmax)) = opts.derivation(name)
         {
             let doses = &grid.channel(src).expect("checked above").values;
             let values = on_board(doses, interval as f64 / 60.0, tmax);
@@ -249,14 +283,6 @@ fn stage(
         raw.push(v.clone());
         if i == 0 {
             report.gaps_interpolated += interpolate_short_gaps(&mut v, max_gap_steps);
-        } else {
-            let strategy = opts
-                .imputation
-                .get(*name)
-                .copied()
-                .or_else(|| default_for_channel(name))
-                .unwrap_or(opts.default_imputation);
-            impute(&mut v, strategy);
         }
         filled.push(v);
     }
@@ -272,6 +298,74 @@ fn stage(
         segments: segs,
         splits,
     })
+}
+
+/// The imputation of covariate `name` under `opts`.
+fn strategy(opts: &PipelineOptions, name: &str) -> Imputation {
+    opts.imputation
+        .get(name)
+        .copied()
+        .or_else(|| default_for_channel(name))
+        .unwrap_or(opts.default_imputation)
+}
+
+/// Per series and channel, the mean of the observations in the series' training range; where a
+/// series has none (a held-out patient), the mean over every series' training observations;
+/// where nobody has any, 0. Only training data, so val/test readings never reach a fill.
+fn training_means(staged: &[Staged], channels: usize) -> Vec<Vec<f64>> {
+    let stats = |st: &Staged, c: usize| {
+        st.raw[c][st.splits.train.clone()]
+            .iter()
+            .filter(|v| !v.is_nan())
+            .fold((0.0, 0usize), |(s, n), v| (s + v, n + 1))
+    };
+    let global: Vec<f64> = (0..channels)
+        .map(|c| {
+            let (s, n) = staged
+                .iter()
+                .map(|st| stats(st, c))
+                .fold((0.0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+            if n == 0 { 0.0 } else { s / n as f64 }
+        })
+        .collect();
+    staged
+        .iter()
+        .map(|st| {
+            (0..channels)
+                .map(|c| match stats(st, c) {
+                    (_, 0) => global[c],
+                    (s, n) => s / n as f64,
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Imputes the covariates of every staged series (the target keeps its gap interpolation).
+fn impute_covariates(staged: &mut [Staged], opts: &PipelineOptions, names: &[String]) {
+    let means = training_means(staged, names.len());
+    for (st, means) in staged.iter_mut().zip(means) {
+        for (c, name) in names.iter().enumerate().skip(1) {
+            impute(&mut st.filled[c], strategy(opts, name), means[c]);
+        }
+    }
+}
+
+/// For each step and channel (`[len, channels]`), the index of the last observed value at or
+/// before that step, [`NO_READING`] before the first one.
+fn last_observed(masks: &[Vec<f32>]) -> Vec<u32> {
+    let (n, ch) = (masks.first().map_or(0, Vec::len), masks.len());
+    let mut out = vec![NO_READING; n * ch];
+    for (c, mask) in masks.iter().enumerate() {
+        let mut last = NO_READING;
+        for (t, &m) in mask.iter().enumerate() {
+            if m > 0.0 {
+                last = t as u32;
+            }
+            out[t * ch + c] = last;
+        }
+    }
+    out
 }
 
 fn run_inner(
@@ -293,6 +387,12 @@ fn run_inner(
     report.series = staged.len();
     let names: Vec<String> = std::iter::once(opts.target.clone())
         .chain(opts.past_covariates.iter().cloned())
+        .collect();
+    impute_covariates(&mut staged, opts, &names);
+    // The target and `linear` covariates interpolate towards later readings: windows whose
+    // context ends inside such a gap carry the last reading forward instead.
+    let carry_forward: Vec<bool> = std::iter::once(true)
+        .chain(names[1..].iter().map(|n| strategy(opts, n).looks_ahead()))
         .collect();
     let scaler = match scaler {
         Some(s) => {
@@ -338,6 +438,7 @@ fn run_inner(
                 calendar.push(t, &mut future);
             }
             report.rows += n;
+            let last_observed = last_observed(&st.masks);
             let mut filled = st.filled;
             ProcessedSeries {
                 id: st.grid.id,
@@ -350,6 +451,8 @@ fn run_inner(
                 future,
                 n_future,
                 raw_target: filled.swap_remove(0),
+                last_observed,
+                carry_forward: carry_forward.clone(),
                 segments: st.segments,
                 splits: st.splits,
             }

@@ -3,12 +3,26 @@
 //! A window is `context` steps of history followed by `horizon` forecast steps, entirely inside
 //! one segment (never across a long gap). Its *origin* is the index of the first forecast step.
 //! The trainer shuffles indices (seeded) and converts the flat `Batch` buffers into tensors.
+//!
+//! # No look-ahead
+//! A window's inputs depend only on readings at or before its last context step. The stored
+//! series interpolate short target gaps and `linear` covariates between the readings on both
+//! sides, so where a context ends inside such a gap (its *trailing run*: the missing steps after
+//! the channel's last reading), the window shows that last reading carried forward instead, with
+//! the observed mask still 0. Gaps with both ends inside the context keep their interpolation.
+//! Each series stores, per step and channel, the index of the last reading at or before it
+//! ([`ProcessedSeries::last_observed`]), so the fix-up costs the length of the trailing run.
+//! A channel with no reading at all up to the last context step keeps its stored fill, which
+//! before the first reading is the training mean (see [`crate::impute::impute`]).
 
 use crate::calendar::N_CALENDAR;
 use crate::series::SECONDS_PER_DAY;
 use crate::split::{Role, SplitRanges};
 use std::ops::Range;
 use std::sync::Arc;
+
+/// [`ProcessedSeries::last_observed`] before a channel's first reading.
+pub const NO_READING: u32 = u32::MAX;
 
 /// One series after the pipeline: on a regular grid, imputed, scaled, with masks.
 #[derive(Debug, Clone, PartialEq)]
@@ -27,8 +41,16 @@ pub struct ProcessedSeries {
     /// Known-future covariates (calendar), `[len, n_future]`; empty when calendar is off.
     pub future: Vec<f32>,
     pub n_future: usize,
-    /// Target in data units after the grid and short-gap interpolation; NaN where missing.
+    /// Target in data units after the grid and short-gap interpolation; NaN where missing
+    /// (outside segments). Interpolated steps use the reading after the gap, so a window's
+    /// context must come from [`WindowSet::context_target`], not from slicing this.
     pub raw_target: Vec<f64>,
+    /// `[len, channels]`: index of the last observed value at or before each step, or
+    /// [`NO_READING`].
+    pub last_observed: Vec<u32>,
+    /// Per channel: whether a context's trailing run is carried forward from the last reading
+    /// (the target and `linear` covariates, whose stored gaps look at the next reading).
+    pub carry_forward: Vec<bool>,
     pub segments: Vec<Range<usize>>,
     pub splits: SplitRanges,
 }
@@ -36,6 +58,21 @@ pub struct ProcessedSeries {
 impl ProcessedSeries {
     pub fn n_channels(&self) -> usize {
         self.channel_names.len()
+    }
+
+    /// For a context `start..end` and channel `c` that carries forward: the index of the last
+    /// reading at or before `end - 1` and the context steps after it, when that run is not
+    /// empty (the steps whose stored value may come from a later reading).
+    fn trailing_run(&self, start: usize, end: usize, c: usize) -> Option<(usize, Range<usize>)> {
+        if !self.carry_forward[c] {
+            return None;
+        }
+        let last = self.last_observed[(end - 1) * self.n_channels() + c];
+        if last == NO_READING || last as usize == end - 1 {
+            return None;
+        }
+        let last = last as usize;
+        Some((last, (last + 1).max(start)..end))
     }
 }
 
@@ -162,14 +199,46 @@ impl WindowSet {
         self.data.first().map_or(N_CALENDAR, |s| s.n_future)
     }
 
-    /// The target of window `i`'s horizon in data units (NaN never occurs inside segments).
+    /// The target of window `i`'s horizon in data units, interpolated steps included (NaN never
+    /// occurs inside segments). For metrics use [`WindowSet::horizon_truth`].
     pub fn raw_future_target(&self, i: usize) -> &[f64] {
         let (si, start) = self.windows[i];
         let o = start + self.context;
         &self.data[si].raw_target[o..o + self.horizon]
     }
 
-    /// Fills `out` with the windows at `indices` (positions in this set).
+    /// The target of window `i`'s context in data units, by the same causal rule as the batch's
+    /// past values: a trailing run of missing steps holds the last reading, never an
+    /// interpolation towards a reading in the horizon (for persistence/linear baselines).
+    pub fn context_target(&self, i: usize) -> Vec<f64> {
+        let (si, start) = self.windows[i];
+        let s = &self.data[si];
+        let end = start + self.context;
+        let mut v = s.raw_target[start..end].to_vec();
+        if let Some((last, run)) = s.trailing_run(start, end, 0) {
+            let x = s.raw_target[last];
+            v[run.start - start..].iter_mut().for_each(|y| *y = x);
+        }
+        v
+    }
+
+    /// The observed target of window `i`'s horizon in data units, NaN where it was not
+    /// observed (interpolated steps), so that metrics count real readings only.
+    pub fn horizon_truth(&self, i: usize) -> Vec<f64> {
+        let (si, start) = self.windows[i];
+        let s = &self.data[si];
+        let (o, ch) = (start + self.context, s.n_channels());
+        (o..o + self.horizon)
+            .map(|t| {
+                if s.observed[t * ch] > 0.0 {
+                    s.raw_target[t]
+                } else {
+                    f64::NAN
+                }
+            })
+            .collect()
+    }
+
     /// Order of the windows in `epoch` for `seed`: a Fisher-Yates shuffle driven by SplitMix64
     /// seeded from (seed, epoch). A pure function of its inputs, so a trainer resuming mid-epoch
     /// recomputes the same order and skips the windows it already consumed.
@@ -177,6 +246,8 @@ impl WindowSet {
         epoch_order(self.windows.len(), epoch, seed)
     }
 
+    /// Fills `out` with the windows at `indices` (positions in this set), trailing runs of the
+    /// contexts carried forward (see the module docs).
     pub fn fill_batch(&self, indices: &[usize], out: &mut Batch) {
         let (c, h, ch, nf) = (
             self.context,
@@ -203,7 +274,14 @@ impl WindowSet {
             let o = start + c;
             let past = start * ch..o * ch;
             let fut = o * ch..(o + h) * ch;
-            out.past_values[k * c * ch..(k + 1) * c * ch].copy_from_slice(&s.values[past.clone()]);
+            let dst = &mut out.past_values[k * c * ch..(k + 1) * c * ch];
+            dst.copy_from_slice(&s.values[past.clone()]);
+            for channel in 0..ch {
+                if let Some((last, run)) = s.trailing_run(start, o, channel) {
+                    let x = s.values[last * ch + channel];
+                    run.for_each(|t| dst[(t - start) * ch + channel] = x);
+                }
+            }
             out.past_observed_mask[k * c * ch..(k + 1) * c * ch].copy_from_slice(&s.observed[past]);
             out.future_values[k * h * ch..(k + 1) * h * ch].copy_from_slice(&s.values[fut.clone()]);
             out.future_observed_mask[k * h * ch..(k + 1) * h * ch]
@@ -280,6 +358,8 @@ mod tests {
             future: vec![],
             n_future: 0,
             raw_target: (0..len).map(|i| i as f64).collect(),
+            last_observed: (0..len as u32).flat_map(|t| [t, t]).collect(),
+            carry_forward: vec![true, false],
             segments,
             splits,
         }
