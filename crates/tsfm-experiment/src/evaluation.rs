@@ -53,7 +53,7 @@ pub fn predict_split<F: Forecaster>(
     let source = data.source(split);
     let set = source.set;
     let series = set.data();
-    let (context, horizon) = (set.context, set.horizon);
+    let horizon = set.horizon;
     let mut out = Vec::with_capacity(set.len());
     let indices: Vec<usize> = (0..set.len()).collect();
     for chunk in indices.chunks(batch_size.max(1)) {
@@ -65,7 +65,7 @@ pub fn predict_split<F: Forecaster>(
         let steps = point.len() / chunk.len();
         let channels = steps / model.prediction_length();
         for (k, &i) in chunk.iter().enumerate() {
-            let (si, start) = set.windows()[i];
+            let (si, _) = set.windows()[i];
             let s = &series[si];
             // Target channel (0) of each step of this window's forecast.
             let mut forecast: Vec<f32> = (0..horizon)
@@ -90,23 +90,14 @@ pub fn predict_split<F: Forecaster>(
                     values,
                 }
             });
-            let origin = start + context;
-            let ch = s.n_channels();
-            let truth = (origin..origin + horizon)
-                .map(|t| {
-                    if s.observed[t * ch] > 0.0 {
-                        s.raw_target[t]
-                    } else {
-                        f64::NAN
-                    }
-                })
-                .collect();
+            // Context by the causal rule the model's input follows (no value interpolated
+            // towards a reading after the origin reaches a baseline); truth observed only.
             out.push(WindowPrediction {
                 series_id: s.id.clone(),
                 interval_min: s.interval_min,
                 origin_ts: first_steps[k] - s.interval_min as i64 * 60,
-                context: s.raw_target[start..origin].to_vec(),
-                truth,
+                context: set.context_target(i),
+                truth: set.horizon_truth(i),
                 point: forecast.iter().map(|&v| v as f64).collect(),
                 quantiles,
             });

@@ -105,6 +105,17 @@ fn series_fraction_split(split: &tsfm_config::DataSplit, ids: &[String]) -> Resu
     })
 }
 
+/// Derived IOB/COB follow a two-compartment absorption with time-to-peak `tmax`
+/// ([`tsfm_data::features`]): a dose has `(1 + t/tmax) e^(-t/tmax)` left at time `t`. The
+/// config speaks in the clinical terms a pump uses (duration of insulin action, carb absorption
+/// time), read here as the time by which 95 % of a dose has acted: `(1 + x) e^-x = 0.05` at
+/// `x = 4.7439`, so a 5-hour insulin action is a 63-minute time-to-peak.
+pub const ACTION_TIME_IN_TMAX: f64 = 4.743_864_9;
+
+fn time_to_peak_minutes(hours: f64) -> f64 {
+    hours * 60.0 / ACTION_TIME_IN_TMAX
+}
+
 /// The preprocessing a data config describes, for a model reading `context` steps and
 /// forecasting `horizon`.
 pub fn pipeline_options(
@@ -165,6 +176,8 @@ pub fn pipeline_options(
         stride: data.stride.max(1) as usize,
         calendar: data.features.calendar,
         day_of_week: data.features.day_of_week,
+        insulin_tmax_minutes: time_to_peak_minutes(data.features.insulin_action_hours),
+        carbs_tmax_minutes: time_to_peak_minutes(data.features.carb_absorption_hours),
     })
 }
 
@@ -278,5 +291,21 @@ mod tests {
         assert_eq!(o.calendar_features().n_features(), 4);
         assert_eq!(o.imputation["hr"], Imputation::Linear);
         assert_eq!(o.default_imputation, Imputation::Linear);
+    }
+
+    #[test]
+    fn action_times_become_the_time_to_peak_at_which_95_percent_has_acted() {
+        let x = ACTION_TIME_IN_TMAX;
+        assert!(((1.0 + x) * (-x).exp() - 0.05).abs() < 1e-8);
+        let mut data = tsfm_config::DataConfig {
+            target_columns: vec!["bg".into()],
+            ..Default::default()
+        };
+        data.features.insulin_action_hours = 4.0;
+        data.features.carb_absorption_hours = 2.0;
+        let o = pipeline_options(&data, &ids(&["a"]), 8, 2).unwrap();
+        assert!((o.insulin_tmax_minutes - 240.0 / x).abs() < 1e-12);
+        assert!((o.carbs_tmax_minutes - 120.0 / x).abs() < 1e-12);
+        assert_eq!(o.derivation("iob"), Some(("insulin", 240.0 / x)));
     }
 }
