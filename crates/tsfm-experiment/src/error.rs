@@ -24,6 +24,10 @@ pub enum ExperimentError {
     Report(#[from] tsfm_eval::ReportError),
     #[error(transparent)]
     Plot(#[from] tsfm_eval::plots::PlotError),
+    #[error(transparent)]
+    Calibration(#[from] tsfm_eval::CalibrationError),
+    #[error(transparent)]
+    EvaluatorOptions(#[from] tsfm_eval::OptionsError),
     #[error("{}: {source}", path.display())]
     Io {
         path: PathBuf,
@@ -56,7 +60,9 @@ impl ExperimentError {
         match self {
             ExperimentError::User(_)
             | ExperimentError::Config(_)
-            | ExperimentError::Preprocess(_) => true,
+            | ExperimentError::Preprocess(_)
+            | ExperimentError::EvaluatorOptions(_) => true,
+            ExperimentError::Calibration(_) => false,
             ExperimentError::Data(e) => e.is_user_error(),
             ExperimentError::Runs(e) => e.is_user_error(),
             ExperimentError::Model(e) => {

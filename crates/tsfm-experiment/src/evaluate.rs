@@ -40,7 +40,18 @@ pub fn evaluate(
         _ => None,
     };
     let data = prepare_data(config, &model, scaler, events)?;
-    let result = evaluate_split(&model, &data, split, config, &device)?;
+    let calibration = match run {
+        Some(run) => load_calibration(&run.model_dir())?,
+        None => None,
+    };
+    if calibration.is_none() && !model.info().has_quantiles() {
+        events.note(format!(
+            "{}: a point model without calibration.json: no quantiles, so no coverage, WQL or \
+             Brier score (a run trained by tsfm calibrates on its validation split)",
+            config.model.model_path
+        ));
+    }
+    let result = evaluate_split(&model, &data, split, config, calibration.as_ref(), &device)?;
 
     let model_name = model.model_type();
     let experiment_name = &config.output.experiment_name;
@@ -91,6 +102,15 @@ pub fn evaluate(
         plots_dir,
         plots,
     })
+}
+
+/// The calibration saved in a model folder, if any.
+pub fn load_calibration(model_dir: &Path) -> Result<Option<tsfm_eval::ResidualCalibration>> {
+    let path = model_dir.join(crate::train::CALIBRATION_FILE);
+    if !path.is_file() {
+        return Ok(None);
+    }
+    Ok(Some(tsfm_eval::ResidualCalibration::load(&path)?))
 }
 
 /// The config of a zero-shot evaluation of the checkpoint `model_path`. The checkpoint decides

@@ -1,7 +1,7 @@
 //! Forecasting a split's windows and scoring them in the data's units.
 use burn::tensor::Device;
 use tsfm_config::Config;
-use tsfm_eval::{Evaluator, MetricsReport, QuantileForecast, WindowEval};
+use tsfm_eval::{Evaluator, MetricsReport, QuantileForecast, ResidualCalibration, WindowEval};
 use tsfm_models::Forecaster;
 
 use crate::batches::to_vec;
@@ -188,23 +188,34 @@ impl SplitResult {
     }
 }
 
-/// Forecast and score `split`.
+/// Forecast and score `split`. A point model's windows get quantiles from `calibration` (the
+/// run's residual quantiles); a model with its own quantiles keeps them.
 pub fn evaluate_split<F: Forecaster>(
     model: &F,
     data: &ExperimentData,
     split: Split,
     config: &Config,
+    calibration: Option<&ResidualCalibration>,
     device: &Device,
 ) -> Result<SplitResult> {
     crate::data::check_fits(model, config, data, split, device)?;
-    let predictions = predict_split(
+    let mut predictions = predict_split(
         model,
         data,
         split,
         config.evaluation.eval_batch_size as usize,
         device,
     )?;
-    let mut evaluator = Evaluator::new();
+    if let Some(calibration) = calibration {
+        let levels = crate::options::evaluation::calibration_levels(config);
+        for p in &mut predictions {
+            if p.quantiles.is_none() {
+                p.quantiles = Some(calibration.apply(&p.point, &levels)?);
+            }
+        }
+    }
+    let options = crate::options::evaluation::evaluator_options(config);
+    let mut evaluator = Evaluator::with_options(options)?;
     for p in &predictions {
         evaluator.add(p.to_eval());
     }
@@ -222,4 +233,33 @@ pub fn evaluate_split<F: Forecaster>(
         predictions,
         nocturnal: config.evaluation.nocturnal.enabled,
     })
+}
+
+/// Fewest residuals a horizon step's quantiles rest on before neighbouring steps are pooled.
+const MIN_RESIDUALS_PER_STEP: usize = 50;
+
+/// Calibrated quantiles for a point model from its validation residuals (split-conformal, per
+/// horizon step), at [`crate::options::evaluation::calibration_levels`]. `None` when the split
+/// has no windows.
+pub fn fit_calibration<F: Forecaster>(
+    model: &F,
+    data: &ExperimentData,
+    split: Split,
+    config: &Config,
+    device: &Device,
+) -> Result<Option<ResidualCalibration>> {
+    if data.windows(split).is_empty() {
+        return Ok(None);
+    }
+    let batch = config.evaluation.eval_batch_size as usize;
+    let predictions = predict_split(model, data, split, batch, device)?;
+    let levels = crate::options::evaluation::calibration_levels(config);
+    let pairs = predictions
+        .iter()
+        .map(|p| (&p.truth[..], &p.point[..]));
+    Ok(Some(ResidualCalibration::fit(
+        pairs,
+        &levels,
+        MIN_RESIDUALS_PER_STEP,
+    )?))
 }

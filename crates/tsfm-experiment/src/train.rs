@@ -9,9 +9,13 @@ use tsfm_train::{Trainer, TrainerCallback, TrainingArgs};
 
 use crate::data::{ExperimentData, Split, check_fits, check_validation, prepare_data};
 use crate::error::{Result, io, user};
-use crate::evaluation::{SplitResult, evaluate_split};
+use crate::evaluation::{SplitResult, evaluate_split, fit_calibration};
+use tsfm_eval::ResidualCalibration;
 use crate::events::Events;
 use crate::options;
+
+/// A run's calibrated residual quantiles, beside its weights.
+pub const CALIBRATION_FILE: &str = "calibration.json";
 
 /// How `train` runs beyond the config.
 #[derive(Debug, Clone, Default)]
@@ -96,7 +100,15 @@ pub fn train(
         model.save_pretrained(&run.model_dir())?;
         data.save_scaler(&run.model_dir().join("scaler.json"))?;
     }
-    let test = evaluate_split(&model, &data, Split::Test, config, &device)?;
+    let calibration = calibrate(&model, &data, config, &run, &device, events)?;
+    let test = evaluate_split(
+        &model,
+        &data,
+        Split::Test,
+        config,
+        calibration.as_ref(),
+        &device,
+    )?;
     let mut metrics = serde_json::to_value(&train_metrics).expect("metrics serialise");
     metrics["test"] = serde_json::to_value(&test.report).expect("reports serialise");
     if config.output.save_metrics {
@@ -117,6 +129,31 @@ pub fn train(
         test,
         best_model,
     })))
+}
+
+/// A point model's calibrated quantiles, fitted on the validation split after training and
+/// saved with the model (`calibration.json`); models with their own quantiles need none.
+fn calibrate(
+    model: &AnyForecaster,
+    data: &ExperimentData,
+    config: &Config,
+    run: &RunDir,
+    device: &burn::tensor::Device,
+    events: &mut dyn Events,
+) -> Result<Option<ResidualCalibration>> {
+    if model.info().has_quantiles() {
+        return Ok(None);
+    }
+    let Some(calibration) = fit_calibration(model, data, Split::Val, config, device)? else {
+        events.warn(
+            "no validation windows: the run has no calibrated quantiles (no coverage, WQL or \
+             Brier score in its reports); give data.data_split a validation share"
+                .to_string(),
+        );
+        return Ok(None);
+    };
+    calibration.save(&run.model_dir().join(CALIBRATION_FILE))?;
+    Ok(Some(calibration))
 }
 
 fn dry_run(

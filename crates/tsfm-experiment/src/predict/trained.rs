@@ -27,7 +27,7 @@ pub struct TrainedModel {
     /// `None` when the model folder has no `scaler.json` (a checkpoint never trained here).
     pub scaler: Option<Scaler>,
     /// The run's calibrated residual quantiles (point models), when it has them.
-    pub calibration: Option<()>,
+    pub calibration: Option<tsfm_eval::ResidualCalibration>,
 }
 
 impl TrainedModel {
@@ -51,11 +51,12 @@ impl TrainedModel {
             ));
             None
         };
+        let calibration = crate::evaluate::load_calibration(&model_dir)?;
         Ok(TrainedModel {
             resolved,
             model_dir,
             scaler,
-            calibration: None,
+            calibration,
         })
     }
 }
@@ -159,15 +160,40 @@ impl TrainedModel {
                     .map(|h| point[k * per_window + h * out_channels])
                     .collect();
                 prepared.unscale_target(si, &mut values);
+                let columns = self.with_quantiles(values, &request.sampling.quantiles)?;
                 out.push(SeriesForecast {
                     id: s.id.clone(),
                     last_ts: *s.timestamps.last().expect("series have rows"),
                     interval_min: s.interval_min,
-                    columns: vec![values],
+                    columns,
                 });
             }
         }
-        Ok((vec!["point".to_string()], out))
+        let mut names = vec!["point".to_string()];
+        names.extend(request.sampling.quantiles.iter().map(|l| format!("q{l}")));
+        Ok((names, out))
+    }
+
+    /// The point forecast, then its calibrated quantiles at `levels` (data units).
+    fn with_quantiles(&self, point: Vec<f32>, levels: &[f64]) -> Result<Vec<Vec<f32>>> {
+        let mut columns = vec![point];
+        if levels.is_empty() {
+            return Ok(columns);
+        }
+        let calibration = self.calibration.as_ref().ok_or_else(|| {
+            user(format!(
+                "--quantiles: {} has no calibration.json; retrain the run to calibrate it",
+                self.model_dir.display()
+            ))
+        })?;
+        let point: Vec<f64> = columns[0].iter().map(|&v| f64::from(v)).collect();
+        let q = calibration.apply(&point, levels)?;
+        columns.extend(
+            q.values
+                .into_iter()
+                .map(|v| v.into_iter().map(|x| x as f32).collect()),
+        );
+        Ok(columns)
     }
 
     pub fn target(&self) -> &str {
