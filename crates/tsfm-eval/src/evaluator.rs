@@ -9,11 +9,16 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::baselines;
+use crate::metrics::dilate::{DilateAccumulator, DilateMetrics};
 use crate::metrics::events::{EventAccumulator, EventScores};
 use crate::metrics::glucose::{GlucoseAccumulator, GlucoseMetrics, GlucoseUnits};
 use crate::metrics::point::{PointAccumulator, PointMetrics, mean_of, naive_scale};
-use crate::metrics::probabilistic::{ProbabilisticMetrics, QuantileAccumulator};
-use crate::nocturnal::{is_midnight_origin, is_night, target_ts};
+use crate::metrics::probabilistic::ProbabilisticMetrics;
+use crate::nocturnal::{is_anchor_origin, is_night, target_ts};
+use crate::options::{EvaluatorOptions, OptionsError};
+
+mod prob_set;
+use prob_set::ProbSet;
 
 /// Quantile forecast: levels (ascending) and values indexed `[level][step]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -61,12 +66,34 @@ pub struct StepMetrics {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NocturnalReport {
-    /// Windows whose context ends at 00:00.
+    /// Windows whose context ends at `context_end` (00:00 by default; the name predates the
+    /// option).
     pub midnight_episodes: usize,
-    /// All steps of midnight-anchored episodes (the upstream "nocturnal RMSE" style).
+    /// Episode targets: steps within `horizon_hours` of the anchor (the upstream "nocturnal
+    /// RMSE" style).
     pub episode: PointMetrics,
-    /// Targets of midnight-anchored episodes with local time in [00:00, 06:00).
+    /// Episode targets with local time in [00:00, 06:00).
     pub episode_night: PointMetrics,
+    /// "HH:MM" anchor used.
+    #[serde(default = "default_context_end")]
+    pub context_end: String,
+    #[serde(default = "default_horizon_hours")]
+    pub horizon_hours: f64,
+    /// Quantile metrics on the episode targets.
+    #[serde(default)]
+    pub probabilistic: Option<ProbabilisticMetrics>,
+    /// DILATE terms of the episodes (each episode's targets as one series).
+    #[serde(default)]
+    pub dilate: Option<DilateMetrics>,
+}
+
+// Reports written before the options existed used the midnight anchor and 8 h.
+fn default_context_end() -> String {
+    "00:00".into()
+}
+
+fn default_horizon_hours() -> f64 {
+    8.0
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -118,12 +145,31 @@ pub struct MetricsReport {
     pub probabilistic: Option<ProbabilisticMetrics>,
     /// "persistence", "seasonal_naive_24h", "linear_k6".
     pub baselines: BTreeMap<String, BaselineReport>,
+    /// Quantile metrics at each named horizon (keys as `at_horizons`).
+    #[serde(default)]
+    pub probabilistic_at_horizons: BTreeMap<String, ProbabilisticMetrics>,
+    /// DILATE terms of the point forecast over whole windows.
+    #[serde(default)]
+    pub dilate: Option<DilateMetrics>,
 }
 
 /// Collects windows; see [`Evaluator::finish`].
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Evaluator {
     rows: Vec<WindowRow>,
+    options: EvaluatorOptions,
+    /// `options.context_end` in seconds of the day.
+    anchor_s: i64,
+}
+
+impl Default for Evaluator {
+    fn default() -> Self {
+        Self {
+            rows: Vec::new(),
+            options: EvaluatorOptions::default(),
+            anchor_s: 0,
+        }
+    }
 }
 
 /// Step index (0-based) of a horizon in minutes, if it is a whole step within `horizon`.
@@ -145,9 +191,34 @@ fn skill(model: Option<f64>, base: Option<f64>) -> Option<f64> {
     }
 }
 
+/// Number of leading steps within `hours` of the origin (all steps at a zero interval).
+fn steps_within(hours: f64, interval_min: u32, steps: usize) -> usize {
+    if interval_min == 0 {
+        return steps;
+    }
+    // The small slack keeps 8 h / 5 min = 96 exact despite rounding of `hours`.
+    let n = (hours * 60.0 / f64::from(interval_min) + 1e-9).floor();
+    (n.max(0.0) as usize).min(steps)
+}
+
 impl Evaluator {
+    /// Default options (midnight anchor, 8 h episodes, the forecasts' own levels).
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Checks the options (e.g. that `context_end` is "HH:MM").
+    pub fn with_options(options: EvaluatorOptions) -> Result<Self, OptionsError> {
+        let anchor_s = options.validate()?;
+        Ok(Self {
+            rows: Vec::new(),
+            options,
+            anchor_s,
+        })
+    }
+
+    pub fn options(&self) -> &EvaluatorOptions {
+        &self.options
     }
 
     /// Adds one window. The context is reduced to baselines and the MASE scale here.
@@ -181,130 +252,192 @@ impl Evaluator {
     }
 
     /// Computes every metric. `units` selects glucose metrics ("mmol/L" or "mg/dL") and the
-    /// Brier threshold; `horizons_min` names the horizons reported individually.
+    /// default Brier threshold; `horizons_min` names the horizons reported individually.
     pub fn finish(&self, units: &str, horizons_min: &[u32]) -> MetricsReport {
         let gu = GlucoseUnits::parse(units);
-        let mut overall = PointAccumulator::default();
-        let mut per_step: Vec<PointAccumulator> = Vec::new();
-        let mut step_minutes: Vec<u32> = Vec::new();
-        let mut at_h: BTreeMap<u32, PointAccumulator> = BTreeMap::new();
-        let mut per_series: BTreeMap<String, PointAccumulator> = BTreeMap::new();
-        let (mut day, mut night) = (PointAccumulator::default(), PointAccumulator::default());
-        let (mut ep, mut ep_night, mut episodes) =
-            (PointAccumulator::default(), PointAccumulator::default(), 0);
-        let mut glucose = gu.map(|u| {
-            let hz: BTreeMap<u32, GlucoseAccumulator> = horizons_min
+        let mut acc = Accums::new(gu, horizons_min, &self.options);
+        for r in &self.rows {
+            acc.push_window(r, self.anchor_s, &self.options, horizons_min);
+        }
+        acc.into_report(units, gu, self.rows.len(), &self.options)
+    }
+}
+
+const BASELINES: [&str; 3] = ["persistence", "seasonal_naive_24h", "linear_k6"];
+
+/// (baseline, model on the same targets).
+type Pair = (PointAccumulator, PointAccumulator);
+
+#[derive(Default)]
+struct BaselineAcc {
+    overall: Pair,
+    at_h: BTreeMap<u32, Pair>,
+}
+
+struct GlucoseAccs {
+    overall: GlucoseAccumulator,
+    at_h: BTreeMap<u32, GlucoseAccumulator>,
+    level1: EventAccumulator,
+    level2: EventAccumulator,
+}
+
+/// Running sums of one `finish`.
+struct Accums {
+    overall: PointAccumulator,
+    per_step: Vec<PointAccumulator>,
+    step_minutes: Vec<u32>,
+    at_h: BTreeMap<u32, PointAccumulator>,
+    per_series: BTreeMap<String, PointAccumulator>,
+    day: PointAccumulator,
+    night: PointAccumulator,
+    episodes: usize,
+    episode: PointAccumulator,
+    episode_night: PointAccumulator,
+    glucose: Option<GlucoseAccs>,
+    prob: ProbSet,
+    base: Vec<BaselineAcc>,
+    dilate: DilateAccumulator,
+    dilate_episode: DilateAccumulator,
+}
+
+/// Where one target of a window belongs.
+struct Target<'a> {
+    step: usize,
+    night: bool,
+    episode: bool,
+    horizons: &'a [u32],
+}
+
+impl Accums {
+    fn new(gu: Option<GlucoseUnits>, horizons_min: &[u32], o: &EvaluatorOptions) -> Self {
+        let glucose = gu.map(|u| GlucoseAccs {
+            overall: GlucoseAccumulator::new(u),
+            at_h: horizons_min
                 .iter()
                 .map(|&m| (m, GlucoseAccumulator::new(u)))
-                .collect();
-            (
-                GlucoseAccumulator::new(u),
-                hz,
-                EventAccumulator::new(u.hypo_level1(), 15),
-                EventAccumulator::new(u.hypo_level2(), 15),
-            )
+                .collect(),
+            level1: EventAccumulator::new(u.hypo_level1(), 15),
+            level2: EventAccumulator::new(u.hypo_level2(), 15),
         });
-        let mut prob: Option<QuantileAccumulator> = None;
-        // Baselines: (baseline accumulator, model accumulator on the same targets), overall and per horizon.
-        let names = ["persistence", "seasonal_naive_24h", "linear_k6"];
-        type Pair = (PointAccumulator, PointAccumulator);
-        let mut base: Vec<(Pair, BTreeMap<u32, Pair>)> =
-            names.iter().map(|_| Default::default()).collect();
+        let threshold = o.brier_threshold.or(gu.map(|u| u.hypo_level1()));
+        Self {
+            overall: PointAccumulator::default(),
+            per_step: Vec::new(),
+            step_minutes: Vec::new(),
+            at_h: BTreeMap::new(),
+            per_series: BTreeMap::new(),
+            day: PointAccumulator::default(),
+            night: PointAccumulator::default(),
+            episodes: 0,
+            episode: PointAccumulator::default(),
+            episode_night: PointAccumulator::default(),
+            glucose,
+            prob: ProbSet::new(o.quantiles.clone(), threshold),
+            base: BASELINES.iter().map(|_| BaselineAcc::default()).collect(),
+            dilate: DilateAccumulator::new(o.dilate_gamma, o.dilate_alpha),
+            dilate_episode: DilateAccumulator::new(o.dilate_gamma, o.dilate_alpha),
+        }
+    }
 
-        for r in &self.rows {
-            let midnight = is_midnight_origin(r.origin_ts);
-            episodes += usize::from(midnight);
-            let series = per_series.entry(r.series_id.clone()).or_default();
-            let nights: Vec<bool> = (1..=r.truth.len())
-                .map(|s| is_night(target_ts(r.origin_ts, s, r.interval_min)))
-                .collect();
-            if per_step.len() < r.truth.len() {
-                per_step.resize(r.truth.len(), PointAccumulator::default());
-                step_minutes.resize(r.truth.len(), 0);
-            }
-            if let Some(q) = &r.quantiles {
-                let acc = prob.get_or_insert_with(|| {
-                    QuantileAccumulator::new(&q.levels, gu.map(|u| u.hypo_level1()))
-                });
-                if acc.levels() == q.levels.as_slice() {
-                    for (s, &y) in r.truth.iter().enumerate() {
-                        let v: Vec<f64> = q
-                            .values
-                            .iter()
-                            .map(|l| l.get(s).copied().unwrap_or(f64::NAN))
-                            .collect();
-                        acc.push(y, &v);
-                    }
-                } else {
-                    acc.skipped_windows += 1;
-                }
-            }
-            for (s, (&y, &p)) in r.truth.iter().zip(&r.point).enumerate() {
-                let sc = r.mase_scale;
-                overall.push(y, p, sc);
-                series.push(y, p, sc);
-                per_step[s].push(y, p, sc);
-                step_minutes[s] = (s as u32 + 1) * r.interval_min;
-                if nights[s] {
-                    night.push(y, p, sc)
-                } else {
-                    day.push(y, p, sc)
-                }
-                if midnight {
-                    ep.push(y, p, sc);
-                    if nights[s] {
-                        ep_night.push(y, p, sc);
-                    }
-                }
-                let hz: Vec<u32> = horizons_min
-                    .iter()
+    fn push_window(&mut self, r: &WindowRow, anchor_s: i64, o: &EvaluatorOptions, hz: &[u32]) {
+        let h = r.truth.len();
+        let anchored = is_anchor_origin(r.origin_ts, anchor_s);
+        self.episodes += usize::from(anchored);
+        let episode_len = if anchored {
+            steps_within(o.horizon_hours, r.interval_min, h)
+        } else {
+            0
+        };
+        let nights: Vec<bool> = (1..=h)
+            .map(|s| is_night(target_ts(r.origin_ts, s, r.interval_min)))
+            .collect();
+        let horizons: Vec<Vec<u32>> = (0..h)
+            .map(|s| {
+                hz.iter()
                     .copied()
-                    .filter(|&m| horizon_step(m, r.interval_min, r.truth.len()) == Some(s))
-                    .collect();
-                for &m in &hz {
-                    at_h.entry(m).or_default().push(y, p, sc);
-                }
-                if let Some((g, gh, _, _)) = glucose.as_mut() {
-                    g.push(y, p);
-                    for &m in &hz {
-                        if let Some(a) = gh.get_mut(&m) {
-                            a.push(y, p);
-                        }
-                    }
-                }
-                let preds = [r.persistence[s], r.seasonal_naive[s], r.linear[s]];
-                for (b, &bp) in base.iter_mut().zip(&preds) {
-                    if bp.is_finite() && y.is_finite() && p.is_finite() {
-                        b.0.0.push(y, bp, sc);
-                        b.0.1.push(y, p, sc);
-                        for &m in &hz {
-                            let e = b.1.entry(m).or_default();
-                            e.0.push(y, bp, sc);
-                            e.1.push(y, p, sc);
-                        }
-                    }
-                }
-            }
-            if let Some((_, _, e1, e2)) = glucose.as_mut() {
-                e1.push(&r.truth, &r.point, &nights, r.interval_min);
-                e2.push(&r.truth, &r.point, &nights, r.interval_min);
+                    .filter(|&m| horizon_step(m, r.interval_min, h) == Some(s))
+                    .collect()
+            })
+            .collect();
+        if self.per_step.len() < h {
+            self.per_step.resize(h, PointAccumulator::default());
+            self.step_minutes.resize(h, 0);
+        }
+        if let Some(q) = &r.quantiles {
+            self.prob.push_window(&r.truth, q, episode_len, &horizons);
+        }
+        for s in 0..h.min(r.point.len()) {
+            let t = Target {
+                step: s,
+                night: nights[s],
+                episode: s < episode_len,
+                horizons: &horizons[s],
+            };
+            self.push_target(r, &t);
+        }
+        if let Some(g) = self.glucose.as_mut() {
+            g.level1.push(&r.truth, &r.point, &nights, r.interval_min);
+            g.level2.push(&r.truth, &r.point, &nights, r.interval_min);
+        }
+        self.dilate.push(&r.truth, &r.point);
+        if let Some(p) = r.point.get(..episode_len).filter(|_| episode_len > 0) {
+            self.dilate_episode.push(&r.truth[..episode_len], p);
+        }
+    }
+
+    fn push_target(&mut self, r: &WindowRow, t: &Target) {
+        let s = t.step;
+        let (y, p, sc) = (r.truth[s], r.point[s], r.mase_scale);
+        self.overall.push(y, p, sc);
+        let series = self.per_series.entry(r.series_id.clone()).or_default();
+        series.push(y, p, sc);
+        self.per_step[s].push(y, p, sc);
+        self.step_minutes[s] = (s as u32 + 1) * r.interval_min;
+        if t.night {
+            self.night.push(y, p, sc)
+        } else {
+            self.day.push(y, p, sc)
+        }
+        if t.episode {
+            self.episode.push(y, p, sc);
+            if t.night {
+                self.episode_night.push(y, p, sc);
             }
         }
+        for &m in t.horizons {
+            self.at_h.entry(m).or_default().push(y, p, sc);
+        }
+        if let Some(g) = self.glucose.as_mut() {
+            g.overall.push(y, p);
+            for m in t.horizons {
+                if let Some(a) = g.at_h.get_mut(m) {
+                    a.push(y, p);
+                }
+            }
+        }
+        let preds = [r.persistence[s], r.seasonal_naive[s], r.linear[s]];
+        for (b, &bp) in self.base.iter_mut().zip(&preds) {
+            if bp.is_finite() && y.is_finite() && p.is_finite() {
+                b.overall.0.push(y, bp, sc);
+                b.overall.1.push(y, p, sc);
+                for &m in t.horizons {
+                    let e = b.at_h.entry(m).or_default();
+                    e.0.push(y, bp, sc);
+                    e.1.push(y, p, sc);
+                }
+            }
+        }
+    }
 
-        let per_series: BTreeMap<String, PointMetrics> = per_series
-            .into_iter()
-            .map(|(k, a)| (k, a.finish()))
-            .collect();
-        let series_list: Vec<PointMetrics> = per_series.values().cloned().collect();
-        let baselines = names
+    fn baselines(base: Vec<BaselineAcc>) -> BTreeMap<String, BaselineReport> {
+        BASELINES
             .iter()
             .zip(base)
-            .map(|(name, ((b, m), hz))| {
-                let bo = b.finish();
-                let mo = m.finish();
+            .map(|(name, b)| {
+                let (bo, mo) = (b.overall.0.finish(), b.overall.1.finish());
                 let mut at = BTreeMap::new();
                 let mut sk = BTreeMap::new();
-                for (minutes, (bh, mh)) in hz {
+                for (minutes, (bh, mh)) in b.at_h {
                     let (bh, mh) = (bh.finish(), mh.finish());
                     sk.insert(key(minutes), skill(mh.rmse, bh.rmse));
                     at.insert(key(minutes), bh);
@@ -319,50 +452,78 @@ impl Evaluator {
                 };
                 (name.to_string(), report)
             })
+            .collect()
+    }
+
+    fn per_step(&self) -> Vec<StepMetrics> {
+        self.per_step
+            .iter()
+            .zip(&self.step_minutes)
+            .enumerate()
+            .map(|(s, (a, &minutes))| {
+                let m = a.finish();
+                StepMetrics {
+                    step: s + 1,
+                    minutes,
+                    n: m.n,
+                    rmse: m.rmse,
+                    mae: m.mae,
+                }
+            })
+            .collect()
+    }
+
+    fn into_report(
+        self,
+        units: &str,
+        gu: Option<GlucoseUnits>,
+        n_windows: usize,
+        o: &EvaluatorOptions,
+    ) -> MetricsReport {
+        let per_series: BTreeMap<String, PointMetrics> = self
+            .per_series
+            .iter()
+            .map(|(k, a)| (k.clone(), a.finish()))
             .collect();
+        let series_list: Vec<PointMetrics> = per_series.values().cloned().collect();
+        let per_step = self.per_step();
+        let prob = self.prob.finish();
         MetricsReport {
             units: units.to_string(),
-            n_windows: self.rows.len(),
-            overall: overall.finish(),
+            n_windows,
+            overall: self.overall.finish(),
             per_series_mean: mean_of(&series_list),
-            per_step: per_step
+            per_step,
+            at_horizons: self
+                .at_h
                 .iter()
-                .zip(&step_minutes)
-                .enumerate()
-                .map(|(s, (a, &minutes))| {
-                    let m = a.finish();
-                    StepMetrics {
-                        step: s + 1,
-                        minutes,
-                        n: m.n,
-                        rmse: m.rmse,
-                        mae: m.mae,
-                    }
-                })
-                .collect(),
-            at_horizons: at_h
-                .into_iter()
-                .map(|(m, a)| (key(m), a.finish()))
+                .map(|(&m, a)| (key(m), a.finish()))
                 .collect(),
             per_series,
             nocturnal: NocturnalReport {
-                midnight_episodes: episodes,
-                episode: ep.finish(),
-                episode_night: ep_night.finish(),
+                midnight_episodes: self.episodes,
+                episode: self.episode.finish(),
+                episode_night: self.episode_night.finish(),
+                context_end: o.context_end.clone(),
+                horizon_hours: o.horizon_hours,
+                probabilistic: prob.episode,
+                dilate: self.dilate_episode.finish(),
             },
             day_night: DayNightReport {
-                day: day.finish(),
-                night: night.finish(),
+                day: self.day.finish(),
+                night: self.night.finish(),
             },
-            glucose: glucose.zip(gu).map(|((g, gh, e1, e2), u)| GlucoseReport {
+            glucose: self.glucose.zip(gu).map(|(g, u)| GlucoseReport {
                 units: u,
-                overall: g.finish(),
-                at_horizons: gh.into_iter().map(|(m, a)| (key(m), a.finish())).collect(),
-                hypo_level1: e1.finish(),
-                hypo_level2: e2.finish(),
+                overall: g.overall.finish(),
+                at_horizons: g.at_h.iter().map(|(&m, a)| (key(m), a.finish())).collect(),
+                hypo_level1: g.level1.finish(),
+                hypo_level2: g.level2.finish(),
             }),
-            probabilistic: prob.map(|a| a.finish()),
-            baselines,
+            probabilistic: prob.overall,
+            baselines: Self::baselines(self.base),
+            probabilistic_at_horizons: prob.at_h.into_iter().map(|(m, p)| (key(m), p)).collect(),
+            dilate: self.dilate.finish(),
         }
     }
 }

@@ -10,6 +10,13 @@
 //!   crossing quantiles cannot make it decrease). Outside the outermost quantiles it takes the
 //!   middle of the tail mass: τ₀/2 below q₀ and (1 + τ_K)/2 above q_K. PIT = F(y) in 10 bins.
 //! * Brier score of the event y < threshold with p = F(threshold).
+//! * The quantile function between levels is linear in the level ([`interp_quantile`]); it is
+//!   not extrapolated beyond the outermost levels. Central intervals in `central_intervals` use it,
+//!   so a 50 % interval exists for levels 0.1/0.5/0.9; an interval needing a level outside the
+//!   forecast's range is reported with `None`. The older `intervals` list keeps only intervals
+//!   whose two levels exist exactly (plots read it).
+//! * MACE = mean over levels τ of |share of targets with y ≤ q_τ − τ| (≤, the empirical CDF at
+//!   q_τ; quantile values are sorted first, so crossing forecasts are rearranged).
 
 use serde::{Deserialize, Serialize};
 
@@ -45,12 +52,43 @@ pub fn interp_cdf(levels: &[f64], values: &[f64], y: f64) -> f64 {
     levels[i] + (levels[i + 1] - levels[i]) * (y - q[i]) / (q[i + 1] - q[i])
 }
 
-/// Coverage and width of one central interval.
+/// Quantile function at level `tau`, linear between the given (level, value) points; values are
+/// sorted first so crossing quantiles still give a monotone function. `None` when `tau` lies
+/// outside `[levels[0], levels[K]]` (beyond a rounding tolerance): tails are not extrapolated.
+pub fn interp_quantile(levels: &[f64], values: &[f64], tau: f64) -> Option<f64> {
+    let mut q: Vec<f64> = values.to_vec();
+    q.sort_by(f64::total_cmp);
+    interp_sorted(levels, &q, tau)
+}
+
+fn interp_sorted(levels: &[f64], q: &[f64], tau: f64) -> Option<f64> {
+    let k = levels.len().checked_sub(1)?;
+    if let Some(i) = find_level(levels, tau) {
+        return Some(q[i]);
+    }
+    if tau < levels[0] || tau > levels[k] {
+        return None;
+    }
+    let i = levels.iter().rposition(|&l| l <= tau)?;
+    let w = (tau - levels[i]) / (levels[i + 1] - levels[i]);
+    Some(q[i] + w * (q[i + 1] - q[i]))
+}
+
+/// Coverage and width of one central interval whose levels exist exactly.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IntervalMetrics {
     pub nominal: f64,
     pub coverage: f64,
     pub mean_width: f64,
+}
+
+/// Coverage and sharpness (mean width) of a standard central interval, possibly from
+/// interpolated levels; `None` when the interval needs levels outside the forecast's range.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CentralInterval {
+    pub nominal: f64,
+    pub coverage: Option<f64>,
+    pub mean_width: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -67,8 +105,15 @@ pub struct ProbabilisticMetrics {
     /// Brier score of P(y < threshold); `None` when no threshold was given.
     pub brier: Option<f64>,
     pub brier_threshold: Option<f64>,
-    /// Windows skipped because their levels differed from the first window's.
+    /// Windows skipped because their levels differed from the first window's (or, with
+    /// evaluation levels set, because they did not span them).
     pub skipped_windows: usize,
+    /// Mean absolute calibration error over the levels.
+    #[serde(default)]
+    pub mace: Option<f64>,
+    /// The 50/80/90/95 % central intervals, interpolated between levels where needed.
+    #[serde(default)]
+    pub central_intervals: Vec<CentralInterval>,
 }
 
 #[derive(Debug, Clone)]
@@ -91,6 +136,12 @@ pub struct QuantileAccumulator {
     pit: [usize; 10],
     brier_threshold: Option<f64>,
     brier: f64,
+    /// Per level: targets with y ≤ (sorted) quantile value, for MACE.
+    below: Vec<usize>,
+    /// Per standard interval: (nominal, whether both its levels lie within the levels).
+    central: Vec<(f64, bool)>,
+    central_covered: Vec<usize>,
+    central_width: Vec<f64>,
     pub skipped_windows: usize,
 }
 
@@ -137,8 +188,26 @@ impl QuantileAccumulator {
             pit: [0; 10],
             brier_threshold,
             brier: 0.0,
+            below: vec![0; levels.len()],
+            central: CENTRAL_INTERVALS.iter().map(|&c| (c, false)).collect(),
+            central_covered: vec![0; CENTRAL_INTERVALS.len()],
+            central_width: vec![0.0; CENTRAL_INTERVALS.len()],
             skipped_windows: 0,
         }
+        .with_central_levels()
+    }
+
+    /// Marks which standard intervals lie within the levels (the same for every target).
+    fn with_central_levels(mut self) -> Self {
+        let (first, last) = match (self.levels.first(), self.levels.last()) {
+            (Some(&f), Some(&l)) => (f, l),
+            _ => return self,
+        };
+        for (c, avail) in &mut self.central {
+            let (lo, hi) = ((1.0 - *c) / 2.0, (1.0 + *c) / 2.0);
+            *avail = lo >= first - LEVEL_TOL && hi <= last + LEVEL_TOL;
+        }
+        self
     }
 
     pub fn levels(&self) -> &[f64] {
@@ -165,6 +234,12 @@ impl QuantileAccumulator {
             }
             iv.width += hi - lo;
         }
+        let mut sorted = values.to_vec();
+        sorted.sort_by(f64::total_cmp);
+        for (b, &q) in self.below.iter_mut().zip(&sorted) {
+            *b += usize::from(truth <= q);
+        }
+        self.push_central(truth, &sorted);
         let u = interp_cdf(&self.levels, values, truth);
         self.pit[((u * 10.0) as usize).min(9)] += 1;
         if let Some(t) = self.brier_threshold {
@@ -172,6 +247,51 @@ impl QuantileAccumulator {
             let o = if truth < t { 1.0 } else { 0.0 };
             self.brier += (p - o) * (p - o);
         }
+    }
+
+    fn push_central(&mut self, truth: f64, sorted: &[f64]) {
+        for (k, (c, avail)) in self.central.iter().enumerate() {
+            if !avail {
+                continue;
+            }
+            let bounds = (
+                interp_sorted(&self.levels, sorted, (1.0 - c) / 2.0),
+                interp_sorted(&self.levels, sorted, (1.0 + c) / 2.0),
+            );
+            if let (Some(lo), Some(hi)) = bounds {
+                self.central_covered[k] += usize::from(lo <= truth && truth <= hi);
+                self.central_width[k] += hi - lo;
+            }
+        }
+    }
+
+    fn central_metrics(&self) -> Vec<CentralInterval> {
+        let n = self.n as f64;
+        self.central
+            .iter()
+            .enumerate()
+            .map(|(k, (c, avail))| {
+                let ok = *avail && self.n > 0;
+                CentralInterval {
+                    nominal: *c,
+                    coverage: ok.then(|| self.central_covered[k] as f64 / n),
+                    mean_width: ok.then(|| self.central_width[k] / n),
+                }
+            })
+            .collect()
+    }
+
+    fn mace(&self) -> Option<f64> {
+        let n = self.n as f64;
+        let k = self.levels.len() as f64;
+        (self.n > 0 && k > 0.0).then(|| {
+            self.below
+                .iter()
+                .zip(&self.levels)
+                .map(|(&b, &l)| (b as f64 / n - l).abs())
+                .sum::<f64>()
+                / k
+        })
     }
 
     pub fn finish(&self) -> ProbabilisticMetrics {
@@ -217,6 +337,8 @@ impl QuantileAccumulator {
             brier: self.brier_threshold.filter(|_| has).map(|_| self.brier / n),
             brier_threshold: self.brier_threshold,
             skipped_windows: self.skipped_windows,
+            mace: self.mace(),
+            central_intervals: self.central_metrics(),
         }
     }
 }
