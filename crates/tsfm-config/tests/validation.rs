@@ -338,7 +338,11 @@ fn keys_this_version_cannot_honour_are_refused_by_name() {
     ] {
         one(&[set], message);
     }
-    base_ok(&["model.precision=fp32", "data.num_workers=0", "logging.tensorboard=false"]);
+    base_ok(&[
+        "model.precision=fp32",
+        "data.num_workers=0",
+        "logging.tensorboard=false",
+    ]);
 }
 
 #[test]

@@ -254,9 +254,7 @@ pub fn fit_calibration<F: Forecaster>(
     let batch = config.evaluation.eval_batch_size as usize;
     let predictions = predict_split(model, data, split, batch, device)?;
     let levels = crate::options::evaluation::calibration_levels(config);
-    let pairs = predictions
-        .iter()
-        .map(|p| (&p.truth[..], &p.point[..]));
+    let pairs = predictions.iter().map(|p| (&p.truth[..], &p.point[..]));
     Ok(Some(ResidualCalibration::fit(
         pairs,
         &levels,

@@ -10,9 +10,9 @@ use tsfm_train::{Trainer, TrainerCallback, TrainingArgs};
 use crate::data::{ExperimentData, Split, check_fits, check_validation, prepare_data};
 use crate::error::{Result, io, user};
 use crate::evaluation::{SplitResult, evaluate_split, fit_calibration};
-use tsfm_eval::ResidualCalibration;
 use crate::events::Events;
 use crate::options;
+use tsfm_eval::ResidualCalibration;
 
 /// A run's calibrated residual quantiles, beside its weights.
 pub const CALIBRATION_FILE: &str = "calibration.json";
