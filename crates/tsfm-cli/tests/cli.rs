@@ -425,3 +425,84 @@ fn a_checkpoint_shape_that_disagrees_with_the_config_is_a_user_error() {
         stderr(&out)
     );
 }
+
+/// `--run-dir` outside the results folder: the run trains there, `best_model` still lives with
+/// the experiment's runs (linked by absolute path), and the point model is calibrated.
+#[test]
+fn train_into_a_run_dir_anywhere_links_best_model_and_calibrates() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = repo();
+    let elsewhere = tmp.path().join("elsewhere/my-run");
+    let mut args: Vec<String> = vec![
+        "train".into(),
+        "--run-dir".into(),
+        elsewhere.display().to_string(),
+    ];
+    for kv in [
+        format!(
+            "data.raw_path={}",
+            repo.join("data/demo/brist1d/train.csv.gz").display()
+        ),
+        format!(
+            "model.model_path={}",
+            repo.join("data/models/ttm-tiny").display()
+        ),
+        "model.params.context_length=32".into(),
+        "model.params.prediction_length=16".into(),
+        "data.past_covariates=[]".into(),
+        "training.max_steps=6".into(),
+        "training.eval_steps=6".into(),
+        "training.save_steps=6".into(),
+        "data.batch_size=32".into(),
+        "data.cache_dir=cache".into(),
+        "output.save_metrics=false".into(),
+    ] {
+        args.push("--set".into());
+        args.push(kv);
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = tsfm(&args, tmp.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let link = tmp
+        .path()
+        .join("tsfm_results/models/ttm/ttm_demo/best_model");
+    assert_eq!(
+        std::fs::read_link(&link).unwrap(),
+        elsewhere.canonicalize().unwrap()
+    );
+    assert!(elsewhere.join("model/calibration.json").is_file());
+    assert!(!elsewhere.join("metrics.json").exists());
+    // The manifest keeps the best loss, so a later run is compared with it.
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(elsewhere.join("run.json")).unwrap())
+            .unwrap();
+    assert!(manifest["best_eval_loss"].as_f64().is_some());
+}
+
+/// The embedded demo from an empty folder: its data and checkpoint come out of the binary.
+#[test]
+fn the_demo_runs_from_an_empty_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("user-cache");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tsfm"))
+        .args(["train", "--dry-run"])
+        .current_dir(tmp.path())
+        .env("TSFM_CACHE_DIR", &cache)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(printed.contains("model:  ttm from "), "{printed}");
+    assert!(
+        printed.contains("ttm-demo (context 96, horizon 12)"),
+        "{printed}"
+    );
+    assert!(
+        printed.contains("data:   `demo_brist1d`: 6 series"),
+        "{printed}"
+    );
+}

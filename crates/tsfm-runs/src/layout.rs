@@ -180,12 +180,24 @@ impl RunLayout {
 
     /// Point `{experiment_dir}/best_model` at `run` with a relative link, replacing any old
     /// link atomically (a new link is made under a temporary name, then renamed over).
+    /// A run outside the experiment's folder (`tsfm train --run-dir DIR`) is linked by its
+    /// absolute path, and the experiment's folder is created for the link.
     pub fn update_best_model(&self, run: &RunDir) -> Result<PathBuf, RunsError> {
         let experiment_dir = self.experiment_dir(&run.model, &run.experiment)?;
+        std::fs::create_dir_all(&experiment_dir).map_err(RunsError::io(&experiment_dir))?;
         let link = experiment_dir.join(BEST_MODEL_LINK);
         let tmp = experiment_dir.join(format!(".{BEST_MODEL_LINK}.{}.tmp", std::process::id()));
         let _ = std::fs::remove_file(&tmp);
-        make_relative_link(Path::new(&run.run_id), &tmp).map_err(RunsError::io(&tmp))?;
+        let inside = run
+            .path
+            .parent()
+            .is_some_and(|p| p.canonicalize().ok() == experiment_dir.canonicalize().ok());
+        let target = if inside {
+            PathBuf::from(&run.run_id)
+        } else {
+            run.path.clone()
+        };
+        make_relative_link(&target, &tmp).map_err(RunsError::io(&tmp))?;
         std::fs::rename(&tmp, &link).map_err(|e| {
             let _ = std::fs::remove_file(&tmp);
             RunsError::io(&link)(e)
