@@ -110,7 +110,7 @@ fn series_fraction_split(split: &tsfm_config::DataSplit, ids: &[String]) -> Resu
 /// config speaks in the clinical terms a pump uses (duration of insulin action, carb absorption
 /// time), read here as the time by which 95 % of a dose has acted: `(1 + x) e^-x = 0.05` at
 /// `x = 4.7439`, so a 5-hour insulin action is a 63-minute time-to-peak.
-pub const ACTION_TIME_IN_TMAX: f64 = 4.743_864_9;
+pub const ACTION_TIME_IN_TMAX: f64 = 4.743_864_518_390_579;
 
 fn time_to_peak_minutes(hours: f64) -> f64 {
     hours * 60.0 / ACTION_TIME_IN_TMAX
