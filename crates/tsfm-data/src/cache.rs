@@ -25,8 +25,9 @@ use crate::progress::{self, Progress, ProgressEvent};
 use crate::series::{Channel, Series};
 use crate::sources::{self, SourceOptions, SourceOutput, clock};
 
-/// Bump when a source or the file layout changes what a prepare produces.
-pub const PIPELINE_VERSION: u32 = 2;
+/// Bump when a source or the file layout changes what a prepare produces. 3: series at
+/// another interval than `resolution_min` are resampled by default (`SourceOptions::resample`).
+pub const PIPELINE_VERSION: u32 = 3;
 pub const MANIFEST_FILE: &str = "manifest.json";
 pub const PROCESSED_DIR: &str = "processed";
 

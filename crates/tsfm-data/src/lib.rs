@@ -14,6 +14,7 @@ pub mod impute;
 pub mod pipeline;
 pub mod preprocess_error;
 pub mod progress;
+pub mod resample;
 pub mod scaler;
 pub mod series;
 pub mod sources;

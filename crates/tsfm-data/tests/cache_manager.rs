@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use tsfm_data::Series;
 use tsfm_data::cache::{CacheManager, Manifest, sanitize_id};
-use tsfm_data::sources::{SourceKind, SourceOptions, load};
+use tsfm_data::sources::{ResamplePolicy, SourceKind, SourceOptions, load};
 
 fn fixture(rel: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -99,6 +99,14 @@ fn prepare_load_rebuild_and_atomic_failure() {
     opts5.resolution_min = Some(5);
     assert!(cache.load("demo", &opts5).unwrap().rebuilt);
     assert!(!cache.load("demo", &opts5).unwrap().rebuilt);
+    // So does another resample policy (the manifest records the options), and back.
+    let mut dropped = opts5.clone();
+    dropped.resample = ResamplePolicy::Drop;
+    let d = cache.load("demo", &dropped).unwrap();
+    assert!(d.rebuilt);
+    assert_eq!(d.manifest.options.resample, ResamplePolicy::Drop);
+    assert!(!cache.load("demo", &dropped).unwrap().rebuilt);
+    assert!(cache.load("demo", &opts5).unwrap().rebuilt);
 
     // Changed raw content (same size) rebuilds.
     let mut bytes = std::fs::read(&raw).unwrap();

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use tsfm_data::sources::bris_t1d::{LAGS, NUMERIC_CHANNELS, lag_column, load_test_contexts};
 use tsfm_data::sources::clock::parse_datetime;
-use tsfm_data::sources::{SourceKind, SourceOptions, load};
+use tsfm_data::sources::{ResamplePolicy, SourceKind, SourceOptions, load};
 
 fn header(with_target: bool) -> String {
     let mut h = String::from("id,p_num,time");
@@ -159,6 +159,60 @@ fn rebuilds_series_with_day_rollover_gaps_and_15_min_participants() {
     );
 
     opts.resolution_min = Some(5);
+    // Default policy: pB resampled onto 5 min, from 10:30 - 75 x 5 min (slot 51) to slot 126.
+    let re = load(&opts).unwrap();
+    assert_eq!(
+        re.warnings,
+        ["series pB is sampled every 15 min: resampled to 5 min (resolution_min)"]
+    );
+    let b5 = &re.series[1];
+    assert_eq!((b5.interval_min, b5.len()), (5, 76));
+    assert_eq!(b5.timestamps[0], base + 51 * 300);
+    assert_eq!(b5.timestamps[1] - b5.timestamps[0], 300);
+    // bg read at slots 51, 54: 5.1 and 5.4; between them interpolated.
+    let bg5 = &b5.channel("bg").unwrap().values;
+    assert_eq!(
+        bg5[..4],
+        [
+            5.1,
+            5.1 + (5.4 - 5.1) * 300.0 / 900.0,
+            5.1 + (5.4 - 5.1) * 600.0 / 900.0,
+            5.4
+        ]
+    );
+    // Events stay at their own slot time (once: totals kept), nothing in between.
+    let carbs5 = &b5.channel("carbs").unwrap().values;
+    let at = |t: i64| b5.timestamps.iter().position(|&x| x == t).unwrap();
+    assert_eq!(carbs5[at(base + 96 * 300)], 30.0);
+    assert_eq!(carbs5.iter().filter(|v| !v.is_nan()).count(), 1);
+    let ins5 = &b5.channel("insulin").unwrap().values;
+    for (k, v) in ins5.iter().enumerate() {
+        if k % 3 == 0 {
+            assert_eq!(*v, ins[k / 3]);
+        } else {
+            assert!(v.is_nan(), "{k}");
+        }
+    }
+    // hr, a level, is carried forward within each 15-min interval.
+    assert!(b5.channel("hr").unwrap().values.iter().all(|v| *v == 61.0));
+
+    opts.resample = ResamplePolicy::Keep;
+    let kept = load(&opts).unwrap();
+    // Unchanged (NaN cells make whole-series equality useless): same grid and bg.
+    assert_eq!(
+        (kept.series[1].interval_min, &kept.series[1].timestamps),
+        (15, &b.timestamps)
+    );
+    assert_eq!(kept.series[1].channels[0], b.channels[0]);
+    assert_eq!(
+        kept.warnings,
+        [
+            "series pB is sampled every 15 min (not 5): kept at its own interval; set \
+          resolution_min: 5 to resample it"
+        ]
+    );
+
+    opts.resample = ResamplePolicy::Drop;
     let only5 = load(&opts).unwrap();
     assert_eq!(only5.series.len(), 1);
     assert_eq!(

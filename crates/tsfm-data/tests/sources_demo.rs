@@ -88,7 +88,7 @@ fn brist1d_demo_train() {
     assert_eq!(
         out.warnings,
         [
-            "series p04 is sampled every 15 min (not 5): kept at its own interval; set resolution_min: 5 to drop it"
+            "series p04 is sampled every 15 min (not 5): kept at its own interval; set resolution_min: 5 to resample it"
         ]
     );
     // First row of p01 (13:15) has bg-5:55 = 8.0 and bg-0:00 = 8.9.

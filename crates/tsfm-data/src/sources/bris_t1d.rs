@@ -18,8 +18,9 @@
 //!   reports itself. The first row's lags give the 5 h 55 min before it.
 //! * Interval: the most frequent time step between a participant's rows. 5 min for Dexcom
 //!   users; 15 min for Libre-like users, whose rows come every 15 min and whose `bg` cells are
-//!   filled at every third offset. Their series stays at 15 min (or is dropped with
-//!   `resolution_min: 5`, with a warning either way); the other channels are still recorded
+//!   filled at every third offset. Their series stays at 15 min (or, with `resolution_min: 5`,
+//!   is resampled, kept or dropped by `resample`, with a warning either way); the other
+//!   channels are still recorded
 //!   per 5 min, so a 15-min slot sums `insulin`, `carbs`, `steps` and `cals` over the three
 //!   5-min cells ending at it (missing if all three are), averages `hr`, and takes the latest
 //!   `activity`.

@@ -56,6 +56,33 @@ impl SourceKind {
     }
 }
 
+/// What happens to a series sampled at another interval than `resolution_min`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResamplePolicy {
+    /// Put it on the `resolution_min` grid ([`crate::resample`]: readings interpolated between
+    /// consecutive readings, events summed into their slot, levels carried forward within
+    /// their own interval), so that e.g. BrisT1D's 15-min Libre participants stay in.
+    #[default]
+    Resample,
+    /// Keep it at its own interval (with a warning).
+    Keep,
+    /// Drop it (with a warning).
+    Drop,
+}
+
+impl ResamplePolicy {
+    /// Reads the config values `resample`, `keep`, `drop`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "resample" => Some(ResamplePolicy::Resample),
+            "keep" => Some(ResamplePolicy::Keep),
+            "drop" => Some(ResamplePolicy::Drop),
+            _ => None,
+        }
+    }
+}
+
 fn default_base_date() -> String {
     "2020-01-01".to_string()
 }
@@ -78,11 +105,14 @@ pub struct SourceOptions {
     /// bris_t1d: `train.csv` (or `.csv.gz`, or the folder holding it); aleppo: the
     /// `Data Tables` folder or its `HDeviceCGM.txt`; csv/parquet: the file.
     pub raw_path: PathBuf,
-    /// Keep only series sampled at this interval (minutes); others are dropped with a
-    /// warning. `None` keeps every series at its own interval (also with a warning when
+    /// The interval (minutes) every series should have; series at another interval follow
+    /// `resample`. `None` keeps every series at its own interval (with a warning when
     /// intervals differ from 5 minutes).
     #[serde(default)]
     pub resolution_min: Option<u32>,
+    /// What `resolution_min` does to a series at another interval (default: resample it).
+    #[serde(default)]
+    pub resample: ResamplePolicy,
     /// The unit the target values are really in (`mg/dL` or `mmol/L`). Glucose sources
     /// refuse values that do not look like their format's unit unless this is given; values
     /// are then converted to mmol/L. For csv/parquet it labels (and for glucose units converts)
@@ -118,6 +148,7 @@ impl SourceOptions {
             kind,
             raw_path: raw_path.into(),
             resolution_min: None,
+            resample: ResamplePolicy::default(),
             unit_override: None,
             base_date: default_base_date(),
             id_column: default_id_column(),
@@ -205,49 +236,68 @@ pub fn raw_files(opts: &SourceOptions) -> Result<Vec<PathBuf>> {
     }
 }
 
-/// Drops series whose interval differs from `resolution_min` (never silently).
+/// Applies `resolution_min` and its `resample` policy to series at another interval (never
+/// silently: each one changed, kept or dropped gets a warning).
 fn apply_resolution(opts: &SourceOptions, mut out: SourceOutput) -> Result<SourceOutput> {
-    if let Some(r) = opts.resolution_min {
-        if r == 0 {
-            return Err(DataError::options(
-                "resolution_min",
-                "must be at least 1 minute",
-            ));
-        }
-        let (keep, drop): (Vec<Series>, Vec<Series>) =
-            out.series.into_iter().partition(|s| s.interval_min == r);
-        for s in &drop {
-            out.warnings.push(format!(
-                "series {} is sampled every {} min, not {r} (resolution_min): dropped",
-                s.id, s.interval_min
-            ));
-        }
-        if keep.is_empty() && !drop.is_empty() {
-            return Err(DataError::options(
-                "resolution_min",
-                format!(
-                    "no series is sampled every {r} min; the intervals found are {:?}",
-                    drop.iter()
-                        .map(|s| s.interval_min)
-                        .collect::<std::collections::BTreeSet<_>>()
-                ),
-            ));
-        }
-        out.series = keep;
-    } else {
-        for s in &out.series {
-            if s.interval_min != 5
-                && opts.kind != SourceKind::Csv
-                && opts.kind != SourceKind::Parquet
-            {
-                out.warnings.push(format!(
-                    "series {} is sampled every {} min (not 5): kept at its own interval; set \
-                     resolution_min: 5 to drop it",
-                    s.id, s.interval_min
-                ));
+    match (opts.resolution_min, opts.resample) {
+        (Some(0), _) => Err(DataError::options(
+            "resolution_min",
+            "must be at least 1 minute",
+        )),
+        (Some(r), ResamplePolicy::Drop) => drop_other_intervals(r, out),
+        (Some(r), ResamplePolicy::Resample) => {
+            for s in &mut out.series {
+                if s.interval_min != r {
+                    out.warnings.push(format!(
+                        "series {} is sampled every {} min: resampled to {r} min (resolution_min)",
+                        s.id, s.interval_min
+                    ));
+                    *s = crate::resample::resample(s, r)?;
+                }
             }
+            Ok(out)
+        }
+        (r, _) => {
+            let expected = r.unwrap_or(5);
+            for s in &out.series {
+                if s.interval_min != expected
+                    && (r.is_some()
+                        || (opts.kind != SourceKind::Csv && opts.kind != SourceKind::Parquet))
+                {
+                    out.warnings.push(format!(
+                        "series {} is sampled every {} min (not {expected}): kept at its own \
+                         interval; set resolution_min: {expected} to resample it",
+                        s.id, s.interval_min
+                    ));
+                }
+            }
+            Ok(out)
         }
     }
+}
+
+/// The `drop` policy: series at another interval than `r` are left out.
+fn drop_other_intervals(r: u32, mut out: SourceOutput) -> Result<SourceOutput> {
+    let (keep, drop): (Vec<Series>, Vec<Series>) =
+        out.series.into_iter().partition(|s| s.interval_min == r);
+    for s in &drop {
+        out.warnings.push(format!(
+            "series {} is sampled every {} min, not {r} (resolution_min): dropped",
+            s.id, s.interval_min
+        ));
+    }
+    if keep.is_empty() && !drop.is_empty() {
+        return Err(DataError::options(
+            "resolution_min",
+            format!(
+                "no series is sampled every {r} min; the intervals found are {:?}",
+                drop.iter()
+                    .map(|s| s.interval_min)
+                    .collect::<std::collections::BTreeSet<_>>()
+            ),
+        ));
+    }
+    out.series = keep;
     Ok(out)
 }
 
