@@ -5,6 +5,7 @@
 //! the saved [`EvaluationReport`], comparison tables, CSV output, and plots.
 
 pub mod baselines;
+pub mod calibration;
 pub mod evaluator;
 pub mod metrics;
 pub mod nocturnal;
@@ -13,6 +14,7 @@ pub mod plots;
 pub mod report;
 pub mod table;
 
+pub use calibration::{CalibrationError, ResidualCalibration};
 pub use evaluator::{Evaluator, MetricsReport, QuantileForecast, WindowEval, WindowRow};
 pub use options::{
     DEFAULT_QUANTILES, EvaluatorOptions, METRIC_NAMES, OptionsError, check_metric_names,
