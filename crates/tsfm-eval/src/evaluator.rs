@@ -153,23 +153,14 @@ pub struct MetricsReport {
     pub dilate: Option<DilateMetrics>,
 }
 
-/// Collects windows; see [`Evaluator::finish`].
-#[derive(Debug, Clone)]
+/// Collects windows; see [`Evaluator::finish`]. The default anchor 0 matches the default
+/// options' "00:00".
+#[derive(Debug, Clone, Default)]
 pub struct Evaluator {
     rows: Vec<WindowRow>,
     options: EvaluatorOptions,
     /// `options.context_end` in seconds of the day.
     anchor_s: i64,
-}
-
-impl Default for Evaluator {
-    fn default() -> Self {
-        Self {
-            rows: Vec::new(),
-            options: EvaluatorOptions::default(),
-            anchor_s: 0,
-        }
-    }
 }
 
 /// Step index (0-based) of a horizon in minutes, if it is a whole step within `horizon`.
