@@ -153,7 +153,8 @@ pub struct MetricsReport {
     pub dilate: Option<DilateMetrics>,
 }
 
-/// Collects windows; see [`Evaluator::finish`].
+/// Collects windows; see [`Evaluator::finish`]. The default anchor 0 matches the default
+/// options' "00:00".
 #[derive(Debug, Clone, Default)]
 pub struct Evaluator {
     rows: Vec<WindowRow>,

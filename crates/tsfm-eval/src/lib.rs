@@ -6,12 +6,14 @@
 
 pub mod baselines;
 pub mod calibration;
+pub mod csv_out;
 pub mod evaluator;
 pub mod metrics;
 pub mod nocturnal;
 pub mod options;
 pub mod plots;
 pub mod report;
+pub mod selection;
 pub mod table;
 
 pub use calibration::{CalibrationError, ResidualCalibration};

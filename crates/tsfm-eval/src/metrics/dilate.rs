@@ -73,10 +73,10 @@ pub fn dilate_terms(truth: &[f64], pred: &[f64], gamma: f64) -> Option<DilateTer
     // Backward recursion for the alignment E (Cuturi & Blondel 2017, Algorithm 2): the
     // out-of-range row and column take R = −∞ so they contribute nothing, and the corner
     // (n+1, n+1) takes R(n, n) with E = 1 so that E(n, n) = 1.
-    r[n + 1][1..=n].fill(f64::NEG_INFINITY);
-    for row in &mut r[1..=n] {
+    for row in r.iter_mut().take(n + 1).skip(1) {
         row[n + 1] = f64::NEG_INFINITY;
     }
+    r[n + 1][1..=n].fill(f64::NEG_INFINITY);
     r[n + 1][n + 1] = shape;
     let mut e = vec![vec![0.0; n + 2]; n + 2];
     e[n + 1][n + 1] = 1.0;
