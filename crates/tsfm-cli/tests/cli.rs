@@ -503,3 +503,56 @@ fn the_demo_runs_from_an_empty_folder() {
     );
     assert!(printed.contains("data:   `demo_brist1d`: "), "{printed}");
 }
+
+/// `-vv` / `--debug` / `logging.level: debug` show the libraries' debug logs; by default only
+/// warnings and the results are printed.
+#[test]
+fn verbosity_flags_and_logging_level_show_debug_logs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = repo();
+    let raw = format!(
+        "data.raw_path={}",
+        repo.join("data/demo/brist1d/train.csv.gz").display()
+    );
+    let model = format!(
+        "model.model_path={}",
+        repo.join("data/models/ttm-tiny").display()
+    );
+    let dry_run = |extra: &[&str]| {
+        let mut args = vec![
+            "train",
+            "--dry-run",
+            "--set",
+            &raw,
+            "--set",
+            &model,
+            "--set",
+            "model.params.context_length=32",
+            "--set",
+            "model.params.prediction_length=16",
+            "--set",
+            "data.past_covariates=[]",
+        ];
+        args.extend_from_slice(extra);
+        let out = tsfm(&args, tmp.path());
+        assert!(out.status.success(), "{}", stderr(&out));
+        stderr(&out)
+    };
+    let loaded = "loaded ttm checkpoint";
+    let quiet = dry_run(&["--set", "logging.level=warn"]);
+    assert!(!quiet.contains(loaded), "{quiet}");
+    for flags in [
+        &["-vv"][..],
+        &["--debug"],
+        &["--set", "logging.level=debug"],
+    ] {
+        let text = dry_run(flags);
+        assert!(
+            text.contains("DEBUG") && text.contains(loaded),
+            "{flags:?}: {text}"
+        );
+    }
+    // A flag wins over the config.
+    let text = dry_run(&["-v", "--set", "logging.level=debug"]);
+    assert!(!text.contains(loaded), "{text}");
+}

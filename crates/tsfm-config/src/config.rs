@@ -179,6 +179,18 @@ pub enum GlucoseUnit {
     MgDl,
 }
 
+/// `data.resample`: a series at another interval than `data.resolution_min` is put on the
+/// grid (glucose interpolated between consecutive readings, events summed into their slot,
+/// levels carried forward), kept at its own interval, or dropped with a warning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ResamplePolicy {
+    #[default]
+    Resample,
+    Keep,
+    Drop,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct DataConfig {
@@ -191,6 +203,8 @@ pub struct DataConfig {
     pub cache_dir: String,
     /// Sampling interval of the regular grid, in minutes.
     pub resolution_min: u32,
+    /// What happens to a series sampled at another interval than `resolution_min`.
+    pub resample: ResamplePolicy,
     /// Unit of the raw glucose values when the source's own convention does not apply.
     pub unit: Option<GlucoseUnit>,
     /// Columns to forecast; the first is the main target.
@@ -223,6 +237,7 @@ impl Default for DataConfig {
             raw_path: String::new(),
             cache_dir: "cache/data".into(),
             resolution_min: 5,
+            resample: ResamplePolicy::default(),
             unit: None,
             target_columns: vec!["bg".into()],
             past_covariates: Vec::new(),

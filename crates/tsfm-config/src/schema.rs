@@ -76,6 +76,7 @@ pub const MODEL_TYPES: &[&str] = &["ttm", "chronos", "chronos_bolt", "timesfm"];
 pub const DATA_SOURCES: &[&str] = &["bris_t1d", "aleppo", "csv", "parquet"];
 const PRECISIONS: &[&str] = &["fp32", "bf16", "fp16"];
 const UNITS: &[&str] = &["mmol/L", "mg/dL"];
+const RESAMPLE: &[&str] = &["resample", "keep", "drop"];
 const SPLIT_METHODS: &[&str] = &["fractions", "dates", "patients", "hybrid"];
 const SPLIT_UNITS: &[&str] = &["time", "series"];
 const IMPUTE: &[&str] = &["linear", "ffill", "zero", "constant", "mean"];
@@ -138,6 +139,7 @@ fn build() -> Ty {
         req("raw_path", Str),
         f("cache_dir", Str),
         f("resolution_min", UInt),
+        f("resample", Enum(RESAMPLE)),
         f("unit", opt(Enum(UNITS))),
         f("target_columns", list(Str)),
         f("past_covariates", list(Str)),

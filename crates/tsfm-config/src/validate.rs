@@ -24,6 +24,9 @@ pub const KNOWN_METRICS: &[&str] = &[
     "time_in_range",
     "hypo_events",
     "brier",
+    "mace",
+    "sharpness",
+    "dilate",
 ];
 
 struct Check<'a> {

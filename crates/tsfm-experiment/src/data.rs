@@ -85,6 +85,11 @@ pub fn prepare_data(
         .unwrap_or_else(|| "units".to_string());
     let ids: Vec<String> = loaded.series.iter().map(|s| s.id.clone()).collect();
     let options = options::data::pipeline_options(data, &ids, context, horizon)?;
+    tracing::debug!(
+        "{} series from the cache of `{}`; windows of {context} + {horizon} steps",
+        ids.len(),
+        data.source_name
+    );
     let prepared = match scaler {
         Some(scaler) => tsfm_data::run_with_scaler(loaded.series, &options, scaler)?,
         None => tsfm_data::run_pipeline(loaded.series, &options)?,

@@ -94,7 +94,8 @@ pub fn evaluate(
         ("model", model_name.to_string()),
         ("experiment", experiment_name.clone()),
     ];
-    row.extend(result.history_columns());
+    let extra = result.history_columns();
+    row.extend(extra.iter().map(|(k, v)| (k.as_str(), v.clone())));
     append_run_history(&results.join("run_history.csv"), &row)?;
     Ok(Evaluation {
         result,
@@ -169,46 +170,14 @@ fn zero_shot_experiment(model_path: &str) -> String {
     format!("zero_shot_{folder}")
 }
 
-/// One row per (window, step): the forecasts people want to look at themselves, at full
-/// precision (the shortest text that reads back to the same number).
+/// One row per (window, step), quantile columns when there are quantiles: the forecasts people
+/// want to look at themselves, at full precision.
 fn write_predictions(path: &Path, result: &SplitResult) -> Result<()> {
-    let mut writer = csv::Writer::from_writer(Vec::new());
-    let levels: Vec<f64> = result
-        .predictions
-        .first()
-        .and_then(|p| p.quantiles.as_ref())
-        .map(|q| q.levels.clone())
-        .unwrap_or_default();
-    let mut header: Vec<String> = ["id", "origin", "step", "timestamp", "truth", "point"]
-        .map(String::from)
-        .to_vec();
-    header.extend(levels.iter().map(|l| format!("q{l}")));
-    writer.write_record(&header).expect("writing to memory");
-    let clock = tsfm_data::sources::clock::format_datetime;
-    for p in &result.predictions {
-        let origin = clock(p.origin_ts);
-        for (k, (t, f)) in p.truth.iter().zip(&p.point).enumerate() {
-            let at = clock(p.origin_ts + (k as i64 + 1) * p.interval_min as i64 * 60);
-            let truth = if t.is_finite() {
-                t.to_string()
-            } else {
-                String::new()
-            };
-            let mut row = vec![
-                p.series_id.clone(),
-                origin.clone(),
-                (k + 1).to_string(),
-                at,
-                truth,
-                f.to_string(),
-            ];
-            if let Some(q) = &p.quantiles {
-                row.extend(q.values.iter().map(|v| v[k].to_string()));
-            }
-            writer.write_record(&row).expect("writing to memory");
-        }
-    }
-    let bytes = writer.into_inner().expect("writing to memory");
+    let bytes = tsfm_eval::csv_out::predictions_csv(
+        &result.rows,
+        &tsfm_data::sources::clock::format_datetime,
+    )
+    .map_err(|e| io(path, std::io::Error::other(e)))?;
     tsfm_runs::write_atomic(path, &bytes)?;
     Ok(())
 }

@@ -114,6 +114,10 @@ pub struct SplitResult {
     pub predictions: Vec<WindowPrediction>,
     /// `evaluation.nocturnal.enabled`: whether night metrics are shown.
     pub nocturnal: bool,
+    /// `evaluation.metrics`: the metrics the summary and the run history show.
+    pub metrics: Vec<String>,
+    /// The evaluator's rows (forecasts, truth and baselines per window), for predictions.csv.
+    pub rows: Vec<tsfm_eval::WindowRow>,
 }
 
 impl SplitResult {
@@ -151,12 +155,22 @@ impl SplitResult {
                 fmt(persistence)
             ));
         }
+        let selected: Vec<String> = self
+            .selected()
+            .into_iter()
+            .map(|(name, value)| format!("{name} {}", fmt(value)))
+            .collect();
+        if !selected.is_empty() {
+            text.push_str(&format!("  overall: {}\n", selected.join("   ")));
+        }
         if self.nocturnal {
             let n = &self.report.nocturnal;
             if n.midnight_episodes > 0 {
                 text.push_str(&format!(
-                    "  nocturnal: {} midnight-anchored episodes, RMSE {}\n",
+                    "  nocturnal: {} episodes from {} ({} h), RMSE {}\n",
                     n.midnight_episodes,
+                    n.context_end,
+                    n.horizon_hours,
                     fmt(n.episode.rmse)
                 ));
             }
@@ -170,20 +184,27 @@ impl SplitResult {
         text
     }
 
-    pub fn history_columns(&self) -> Vec<(&'static str, String)> {
+    /// The `evaluation.metrics` columns (validated with the config, so never unknown here).
+    pub fn selected(&self) -> Vec<(String, Option<f64>)> {
+        self.report.selected(&self.metrics).unwrap_or_default()
+    }
+
+    /// Run-history columns: RMSE at 30 and 60 min with persistence, then the selected metrics,
+    /// at full precision (history is data, not a printed table).
+    pub fn history_columns(&self) -> Vec<(String, String)> {
         let mut cols = Vec::new();
-        let v = |x: Option<f64>| x.map(|x| format!("{x:.4}")).unwrap_or_default();
+        let v = |x: Option<f64>| x.map(|x| x.to_string()).unwrap_or_default();
         for (label, model, persistence) in self.headline() {
-            let (m, p): (&'static str, &'static str) = match label.as_str() {
-                "30min" => ("rmse_30min", "persistence_rmse_30min"),
-                "60min" => ("rmse_60min", "persistence_rmse_60min"),
-                _ => continue,
-            };
-            cols.push((m, v(model)));
-            cols.push((p, v(persistence)));
+            if label == "30min" || label == "60min" {
+                cols.push((format!("rmse_{label}"), v(model)));
+                cols.push((format!("persistence_rmse_{label}"), v(persistence)));
+            }
         }
-        cols.push(("rmse", v(self.report.overall.rmse)));
-        cols.push(("mae", v(self.report.overall.mae)));
+        for (name, value) in self.selected() {
+            if !cols.iter().any(|(c, _)| *c == name) {
+                cols.push((name, v(value)));
+            }
+        }
         cols
     }
 }
@@ -226,17 +247,20 @@ pub fn evaluate_split<F: Forecaster>(
         .map(|&m| m as u32)
         .collect();
     let report = evaluator.finish(&data.units, &horizons);
+    let rows = evaluator.rows().to_vec();
     Ok(SplitResult {
         split,
         units: data.units.clone(),
         report,
         predictions,
         nocturnal: config.evaluation.nocturnal.enabled,
+        metrics: config.evaluation.metrics.clone(),
+        rows,
     })
 }
 
 /// Fewest residuals a horizon step's quantiles rest on before neighbouring steps are pooled.
-const MIN_RESIDUALS_PER_STEP: usize = 50;
+const MIN_RESIDUALS_PER_STEP: usize = tsfm_eval::calibration::DEFAULT_MIN_RESIDUALS;
 
 /// Calibrated quantiles for a point model from its validation residuals (split-conformal, per
 /// horizon step), at [`crate::options::evaluation::calibration_levels`]. `None` when the split
@@ -255,9 +279,13 @@ pub fn fit_calibration<F: Forecaster>(
     let predictions = predict_split(model, data, split, batch, device)?;
     let levels = crate::options::evaluation::calibration_levels(config);
     let pairs = predictions.iter().map(|p| (&p.truth[..], &p.point[..]));
-    Ok(Some(ResidualCalibration::fit(
-        pairs,
-        &levels,
-        MIN_RESIDUALS_PER_STEP,
-    )?))
+    let calibration = ResidualCalibration::fit(pairs, &levels, MIN_RESIDUALS_PER_STEP)?;
+    tracing::debug!(
+        "calibrated {} levels over {} steps from {} {} windows",
+        levels.len(),
+        calibration.steps(),
+        predictions.len(),
+        split.name()
+    );
+    Ok(Some(calibration))
 }

@@ -26,6 +26,15 @@ pub fn load_model(
         events.warn(format!("{}: {warning}", model.model_path));
     }
     let info = loaded.model.info();
+    tracing::debug!(
+        "loaded {} checkpoint {}: context {}, horizon {}, {} target(s), {} past covariate(s)",
+        info.model_type,
+        model.model_path,
+        info.context_length,
+        info.prediction_length,
+        info.target_channels,
+        info.past_covariates
+    );
     check_model(model, &info)?;
     Ok(loaded.model)
 }

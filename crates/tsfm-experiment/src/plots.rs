@@ -220,6 +220,8 @@ mod tests {
                 report: ev.finish("mmol/L", &[5, 10]),
                 predictions,
                 nocturnal: false,
+                metrics: vec!["rmse".into()],
+                rows: ev.rows().to_vec(),
             }
         };
         let with = result(true);

@@ -233,7 +233,8 @@ fn record_history(
                 .unwrap_or_default(),
         ),
     ];
-    row.extend(test.history_columns());
+    let extra = test.history_columns();
+    row.extend(extra.iter().map(|(k, v)| (k.as_str(), v.clone())));
     append_run_history(&history, &row)?;
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! `data:` -> the data crate's source options.
 use std::path::PathBuf;
 
-use tsfm_config::{DataConfig, DataSource, GlucoseUnit};
+use tsfm_config::{DataConfig, DataSource, GlucoseUnit, ResamplePolicy};
 use tsfm_data::sources::{SourceKind, SourceOptions};
 
 pub fn source_kind(source: DataSource) -> SourceKind {
@@ -24,6 +24,11 @@ pub fn unit_label(unit: GlucoseUnit) -> &'static str {
 pub fn source_options(data: &DataConfig) -> SourceOptions {
     let mut opts = SourceOptions::new(source_kind(data.source), PathBuf::from(&data.raw_path));
     opts.resolution_min = Some(data.resolution_min);
+    opts.resample = match data.resample {
+        ResamplePolicy::Resample => tsfm_data::sources::ResamplePolicy::Resample,
+        ResamplePolicy::Keep => tsfm_data::sources::ResamplePolicy::Keep,
+        ResamplePolicy::Drop => tsfm_data::sources::ResamplePolicy::Drop,
+    };
     opts.unit_override = data.unit.map(|u| unit_label(u).to_string());
     if let Some(id) = &data.id_column {
         opts.id_column = id.clone();

@@ -2,8 +2,6 @@
 use tsfm_config::Config;
 use tsfm_eval::{DEFAULT_QUANTILES, EvaluatorOptions};
 
-use crate::error::Result;
-
 /// The evaluator as `evaluation.nocturnal` and the data's units ask.
 pub fn evaluator_options(config: &Config) -> EvaluatorOptions {
     let n = &config.evaluation.nocturnal;
@@ -27,8 +25,22 @@ pub fn calibration_levels(config: &Config) -> Vec<f64> {
     levels
 }
 
-/// `evaluation.metrics` names the evaluator knows (the summary and history show these).
-pub fn check_metrics(config: &Config) -> Result<()> {
-    tsfm_eval::check_metric_names(&config.evaluation.metrics)
-        .map_err(|e| crate::error::user(format!("evaluation.metrics: {e}")))
+#[cfg(test)]
+mod tests {
+    /// The config validates `evaluation.metrics` against its own list (its crate knows no
+    /// evaluator); the two lists must stay the same.
+    #[test]
+    fn the_config_and_the_evaluator_know_the_same_metrics() {
+        assert_eq!(tsfm_config::KNOWN_METRICS, tsfm_eval::METRIC_NAMES);
+    }
+
+    #[test]
+    fn calibration_levels_add_the_configs_to_the_standard_set() {
+        let mut config = tsfm_config::Config::default();
+        config.evaluation.quantiles = vec![0.1, 0.3, 0.5];
+        assert_eq!(
+            super::calibration_levels(&config),
+            vec![0.025, 0.05, 0.1, 0.25, 0.3, 0.5, 0.75, 0.9, 0.95, 0.975]
+        );
+    }
 }

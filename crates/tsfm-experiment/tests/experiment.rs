@@ -1,0 +1,172 @@
+//! The experiment layer on the bundled demo data and the tiny TTM checkpoint: config keys that
+//! change what happens, calibrated quantiles for a point model, events instead of prints.
+use std::path::{Path, PathBuf};
+
+use burn::tensor::Device;
+use tsfm_config::{Config, DataSource, ModelType, ResamplePolicy};
+use tsfm_experiment::data::{Split, prepare_data};
+use tsfm_experiment::evaluation::{evaluate_split, fit_calibration};
+use tsfm_experiment::events::{Collected, Event};
+use tsfm_experiment::model::{load_model, window_lengths};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The demo patients with `ttm-tiny` (32 steps -> 16 steps, glucose alone).
+fn demo_config(cache: &Path) -> Config {
+    let mut c = Config::default();
+    c.model.model_type = ModelType::Ttm;
+    c.model.model_path = repo().join("data/models/ttm-tiny").display().to_string();
+    c.data.source = DataSource::BrisT1d;
+    c.data.source_name = "demo".into();
+    c.data.raw_path = repo()
+        .join("data/demo/brist1d/train.csv.gz")
+        .display()
+        .to_string();
+    c.data.cache_dir = cache.display().to_string();
+    c.data.target_columns = vec!["bg".into()];
+    c.evaluation.eval_batch_size = 256;
+    c
+}
+
+#[test]
+fn data_context_length_shortens_windows_and_pads_them_for_the_model() {
+    let tmp = tempfile::tempdir().unwrap();
+    let device = Device::flex();
+    let mut config = demo_config(tmp.path());
+    let mut events = Collected::default();
+    let model = load_model(&config.model, &device, &mut events).unwrap();
+    assert_eq!(window_lengths(&config, &model).unwrap(), (32, 16));
+    let full = prepare_data(&config, &model, None, &mut events).unwrap();
+
+    config.data.context_length = Some(12);
+    assert_eq!(window_lengths(&config, &model).unwrap(), (12, 16));
+    let short = prepare_data(&config, &model, None, &mut events).unwrap();
+    // Shorter histories fit into more places of each segment.
+    assert!(short.prepared.train.len() > full.prepared.train.len());
+    // The model still reads 32 steps: the first 20 are padding, unobserved.
+    let (input, _) = short.source(Split::Train).input(&[0, 1], &device).unwrap();
+    assert_eq!(input.past_values.dims(), [2, 32, 1]);
+    let mask = input
+        .past_observed_mask
+        .unwrap()
+        .into_data()
+        .to_vec::<f32>()
+        .unwrap();
+    assert!(mask[..20].iter().all(|&m| m == 0.0));
+    assert_eq!(mask[20..32].iter().filter(|&&m| m == 1.0).count(), 12);
+
+    config.data.context_length = Some(33);
+    assert_eq!(
+        window_lengths(&config, &model).unwrap_err().to_string(),
+        format!(
+            "data.context_length: 33 steps is longer than the 32 the checkpoint {} reads; give \
+             at most 32, or remove the key",
+            config.model.model_path
+        )
+    );
+}
+
+#[test]
+fn a_point_model_is_calibrated_on_validation_and_scored_with_quantiles() {
+    let tmp = tempfile::tempdir().unwrap();
+    let device = Device::flex();
+    let mut config = demo_config(tmp.path());
+    config.evaluation.metrics = vec!["rmse".into(), "coverage".into(), "brier".into()];
+    config.evaluation.quantiles = vec![0.3];
+    let mut events = Collected::default();
+    let model = load_model(&config.model, &device, &mut events).unwrap();
+    let data = prepare_data(&config, &model, None, &mut events).unwrap();
+    assert!(
+        events
+            .0
+            .iter()
+            .any(|e| matches!(e, Event::Info(m) if m.starts_with("data:   `demo`"))),
+        "{:?}",
+        events.0
+    );
+
+    let calibration = fit_calibration(&model, &data, Split::Val, &config, &device)
+        .unwrap()
+        .unwrap();
+    assert_eq!(calibration.steps(), 16);
+    let result = evaluate_split(
+        &model,
+        &data,
+        Split::Test,
+        &config,
+        Some(&calibration),
+        &device,
+    )
+    .unwrap();
+    let q = result.predictions[0].quantiles.as_ref().unwrap();
+    // The standard levels plus evaluation.quantiles.
+    assert_eq!(
+        q.levels,
+        vec![0.025, 0.05, 0.1, 0.25, 0.3, 0.5, 0.75, 0.9, 0.95, 0.975]
+    );
+    let p = result.report.probabilistic.as_ref().unwrap();
+    let coverage = |nominal: f64| {
+        p.central_intervals
+            .iter()
+            .find(|i| (i.nominal - nominal).abs() < 1e-9)
+            .and_then(|i| i.coverage)
+            .unwrap()
+    };
+    // Validation residuals of a random-init model carry over to the test split of the same
+    // patients: the intervals hold their nominal share within a few points.
+    assert!((coverage(0.8) - 0.8).abs() < 0.08, "{}", coverage(0.8));
+    assert!((coverage(0.95) - 0.95).abs() < 0.05, "{}", coverage(0.95));
+    // evaluation.metrics decides the history columns (after the fixed RMSE ones).
+    let names: Vec<String> = result.history_columns().into_iter().map(|c| c.0).collect();
+    assert_eq!(
+        names,
+        [
+            "rmse_30min",
+            "persistence_rmse_30min",
+            "rmse_60min",
+            "persistence_rmse_60min",
+            "rmse",
+            "coverage_50",
+            "coverage_80",
+            "coverage_90",
+            "coverage_95",
+            "brier"
+        ]
+    );
+    assert!(
+        result.summary().contains("  overall: rmse "),
+        "{}",
+        result.summary()
+    );
+}
+
+#[test]
+fn config_keys_reach_the_libraries_options() {
+    let mut config = demo_config(Path::new("cache"));
+    config.data.resample = ResamplePolicy::Drop;
+    let source = tsfm_experiment::options::data::source_options(&config.data);
+    assert_eq!(source.resample, tsfm_data::sources::ResamplePolicy::Drop);
+
+    config.evaluation.nocturnal.context_end = "23:30".into();
+    config.evaluation.nocturnal.horizon_hours = 6.5;
+    let eval = tsfm_experiment::options::evaluation::evaluator_options(&config);
+    assert_eq!(eval.context_end, "23:30");
+    assert_eq!(eval.horizon_hours, 6.5);
+}
+
+#[test]
+fn a_config_naming_another_family_than_the_checkpoint_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut config = demo_config(tmp.path());
+    config.model.model_type = ModelType::ChronosBolt;
+    let e = load_model(&config.model, &Device::flex(), &mut Collected::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("model.model_type: the config says chronos_bolt but "),
+        "{e}"
+    );
+    assert!(e.ends_with("set model.model_type: ttm"), "{e}");
+}
