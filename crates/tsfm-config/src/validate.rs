@@ -575,6 +575,13 @@ fn not_available(k: &mut Check, c: &Config) {
             "only `fp32` is available: tsfm computes in 32-bit floats; set model.precision: fp32",
         );
     }
+    if !c.data.future_covariates.is_empty() {
+        k.err(
+            "data.future_covariates",
+            "known-future covariate columns are not fed to models yet (the calendar features \
+             are: data.features.calendar); move the columns to data.past_covariates or remove them",
+        );
+    }
     if c.data.num_workers != 0 {
         k.err(
             "data.num_workers",

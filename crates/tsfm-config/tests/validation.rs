@@ -332,6 +332,10 @@ fn keys_this_version_cannot_honour_are_refused_by_name() {
             "--set: logging.log_file: is not available yet: logs go to stderr (`-v`, `--debug`) and each run keeps logs/train.jsonl; remove the key",
         ),
         (
+            "data.future_covariates=[temp]",
+            "--set: data.future_covariates: known-future covariate columns are not fed to models yet (the calendar features are: data.features.calendar); move the columns to data.past_covariates or remove them",
+        ),
+        (
             "output.metrics_format=yaml",
             "--set: output.metrics_format: only `json` is written (metrics.json); set json or remove the key",
         ),

@@ -52,9 +52,27 @@ pub fn check_model(model: &ModelConfig, info: &CheckpointInfo) -> Result<()> {
             info.model_type
         )));
     }
+    // Only the shape keys exist for the families built so far; anything else would be
+    // validated by nobody and silently ignored.
+    if let Some(key) = model
+        .params
+        .keys()
+        .filter_map(|k| k.as_str())
+        .find(|k| !SHAPE_PARAMS.contains(k))
+    {
+        return Err(user(format!(
+            "model.params.{key}: {} takes no such setting (model.params holds {}, checked \
+             against the checkpoint); remove it",
+            info.model_type,
+            SHAPE_PARAMS.join(" and ")
+        )));
+    }
     check_param(model, "context_length", info.context_length)?;
     check_param(model, "prediction_length", info.prediction_length)
 }
+
+/// The `model.params` keys every family reads: its shape, which the checkpoint decides.
+const SHAPE_PARAMS: &[&str] = &["context_length", "prediction_length"];
 
 fn check_param(model: &ModelConfig, key: &str, actual: usize) -> Result<()> {
     match model.param_u64(key) {

@@ -169,4 +169,15 @@ fn a_config_naming_another_family_than_the_checkpoint_is_refused() {
         "{e}"
     );
     assert!(e.ends_with("set model.model_type: ttm"), "{e}");
+
+    config.model.model_type = ModelType::Ttm;
+    config.model.params.insert("top_k".into(), 50.into());
+    let e = load_model(&config.model, &Device::flex(), &mut Collected::default())
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        e,
+        "model.params.top_k: ttm takes no such setting (model.params holds context_length and \
+         prediction_length, checked against the checkpoint); remove it"
+    );
 }
