@@ -52,7 +52,7 @@ fn data_context_length_shortens_windows_and_pads_them_for_the_model() {
         .past_observed_mask
         .unwrap()
         .into_data()
-        .to_vec::<f32>()
+        .try_to_vec::<f32>()
         .unwrap();
     assert!(mask[..20].iter().all(|&m| m == 0.0));
     assert_eq!(mask[20..32].iter().filter(|&&m| m == 1.0).count(), 12);
