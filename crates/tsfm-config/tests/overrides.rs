@@ -3,7 +3,7 @@
 mod common;
 
 use common::{BASE, Root, base_errors, base_ok, sets};
-use serde_yaml::Value;
+use yaml_serde::Value;
 use tsfm_config::{
     Device, NamedFlag, NamedOverrides, Override, OverrideValue, Resume, SplitMethod,
     collect_overrides,
