@@ -183,13 +183,7 @@ impl RunLayout {
     pub fn update_best_model(&self, run: &RunDir) -> Result<PathBuf, RunsError> {
         let experiment_dir = self.experiment_dir(&run.model, &run.experiment)?;
         let link = experiment_dir.join(BEST_MODEL_LINK);
-        let tmp = experiment_dir.join(format!(".{BEST_MODEL_LINK}.{}.tmp", std::process::id()));
-        let _ = std::fs::remove_file(&tmp);
-        make_relative_link(Path::new(&run.run_id), &tmp).map_err(RunsError::io(&tmp))?;
-        std::fs::rename(&tmp, &link).map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            RunsError::io(&link)(e)
-        })?;
+        tsfm_io::replace_symlink(Path::new(&run.run_id), &link).map_err(RunsError::io(&link))?;
         Ok(link)
     }
 
@@ -204,14 +198,4 @@ impl RunLayout {
             Err(e) => Err(RunsError::io(&link)(e)),
         }
     }
-}
-
-#[cfg(unix)]
-fn make_relative_link(target: &Path, link: &Path) -> std::io::Result<()> {
-    std::os::unix::fs::symlink(target, link)
-}
-
-#[cfg(windows)]
-fn make_relative_link(target: &Path, link: &Path) -> std::io::Result<()> {
-    std::os::windows::fs::symlink_dir(target, link)
 }

@@ -561,10 +561,8 @@ impl Trainer {
                 .map_err(|e| TrainError::checkpoint(tmp, format!("weights: {e}")))?;
             model.valid().save_pretrained(tmp)?;
             optimizer.save(tmp)?;
-            let write = |file: &str, text: String| {
-                let p = tmp.join(file);
-                std::fs::write(&p, text).map_err(|e| TrainError::io(p, e))
-            };
+            let write =
+                |file: &str, text: String| write_file_atomically(&tmp.join(file), text.as_bytes());
             write(
                 SCHEDULER_FILE,
                 serde_json::to_string_pretty(&scheduler).expect("json"),
