@@ -20,7 +20,7 @@ fn config_show_prints_the_merged_config_with_overrides() {
         &repo(),
     );
     assert!(out.status.success(), "{}", stderr(&out));
-    let yaml: serde_yaml::Value = serde_yaml::from_str(&stdout(&out)).unwrap();
+    let yaml: yaml_serde::Value = yaml_serde::from_str(&stdout(&out)).unwrap();
     assert_eq!(yaml["training"]["learning_rate"].as_f64(), Some(5e-5));
     assert_eq!(yaml["data"]["batch_size"].as_u64(), Some(16));
     assert_eq!(yaml["model"]["model_type"].as_str(), Some("ttm"));
@@ -263,8 +263,8 @@ fn train_writes_the_full_run_layout() {
         );
     }
     // The run's config names its data by absolute path, so `--run` works from any directory.
-    let run_config: serde_yaml::Value =
-        serde_yaml::from_str(&std::fs::read_to_string(run.join("config.yaml")).unwrap()).unwrap();
+    let run_config: yaml_serde::Value =
+        yaml_serde::from_str(&std::fs::read_to_string(run.join("config.yaml")).unwrap()).unwrap();
     assert_eq!(
         run_config["data"]["cache_dir"].as_str(),
         Some(tmp.path().join("cache").to_str().unwrap())

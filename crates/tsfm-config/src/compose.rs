@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use serde_yaml::Value;
+use yaml_serde::Value;
 
 use crate::embedded;
 use crate::error::{ConfigError, ConfigErrors};
@@ -180,10 +180,10 @@ impl Composer<'_> {
     }
 }
 
-/// Parses a file: YAML syntax errors keep serde_yaml's line and column; the top level must be a
+/// Parses a file: YAML syntax errors keep yaml_serde's line and column; the top level must be a
 /// mapping (an empty file is an empty mapping).
 pub(crate) fn parse(file: &ConfigFile) -> Result<Value, ConfigError> {
-    let mut value: Value = serde_yaml::from_str(&file.text)
+    let mut value: Value = yaml_serde::from_str(&file.text)
         .map_err(|e| ConfigError::new("", file.display.clone(), format!("invalid YAML: {e}")))?;
     value
         .apply_merge()

@@ -84,13 +84,13 @@ pub struct ModelConfig {
     pub precision: Precision,
     /// Model-specific settings (e.g. `context_length`, `prediction_length`), validated by the
     /// model itself; the config crate only checks the generic ones.
-    pub params: serde_yaml::Mapping,
+    pub params: yaml_serde::Mapping,
 }
 
 impl ModelConfig {
     /// A non-negative integer from `params`, if present and of that type.
     pub fn param_u64(&self, key: &str) -> Option<u64> {
-        self.params.get(key).and_then(serde_yaml::Value::as_u64)
+        self.params.get(key).and_then(yaml_serde::Value::as_u64)
     }
 }
 

@@ -27,7 +27,7 @@ mod validate;
 
 use std::path::{Path, PathBuf};
 
-use serde_yaml::Value;
+use yaml_serde::Value;
 
 pub use compose::BUILTIN_PREFIX;
 pub use config::*;
@@ -80,7 +80,7 @@ impl Resolved {
             }
         }
         let mut out = Vec::new();
-        if let Ok(v) = serde_yaml::to_value(&self.config) {
+        if let Ok(v) = yaml_serde::to_value(&self.config) {
             walk(&v, "", self, &mut out);
         }
         out
@@ -92,7 +92,7 @@ impl Config {
     pub fn to_yaml(&self) -> String {
         // Every type here serialises to YAML (string keys only; no non-finite floats survive
         // the schema check), so this cannot fail for a config that `load` produced.
-        serde_yaml::to_string(self).expect("a Config always serialises to YAML")
+        yaml_serde::to_string(self).expect("a Config always serialises to YAML")
     }
 
     /// The cross-field checks of [`load`], for a config built in code (origins are `default`).
@@ -171,7 +171,7 @@ pub fn load(
     let cleaned = checker
         .check(schema::root(), "", tree.clone())
         .unwrap_or(Value::Null);
-    let config = match serde_yaml::from_value::<Config>(cleaned) {
+    let config = match yaml_serde::from_value::<Config>(cleaned) {
         Ok(c) => c,
         Err(e) => {
             // The schema and the structs disagree: a bug here, not in the user's file.
@@ -301,7 +301,7 @@ mod tests {
 
     #[test]
     fn schema_and_config_structs_have_the_same_keys() {
-        let value = serde_yaml::to_value(Config::default()).unwrap();
+        let value = yaml_serde::to_value(Config::default()).unwrap();
         let mut from_structs = Vec::new();
         config_paths(&value, "", &mut from_structs);
         let mut from_schema: Vec<String> =
@@ -313,7 +313,7 @@ mod tests {
 
     #[test]
     fn a_serialised_config_passes_the_schema_unchanged() {
-        let value = serde_yaml::to_value(Config::default()).unwrap();
+        let value = yaml_serde::to_value(Config::default()).unwrap();
         let mut errors = ConfigErrors::default();
         let sources = Sources::default();
         let mut checker = schema::Checker {
@@ -324,7 +324,7 @@ mod tests {
         let cleaned = checker.check(schema::root(), "", value).unwrap();
         assert!(errors.is_empty(), "{errors}");
         assert_eq!(
-            serde_yaml::from_value::<Config>(cleaned).unwrap(),
+            yaml_serde::from_value::<Config>(cleaned).unwrap(),
             Config::default()
         );
     }

@@ -2,7 +2,7 @@
 //! Text values are typed by the schema when applied, so `5e-5` becomes a float for
 //! `training.learning_rate` and `[30,60]` a list of integers for `evaluation.horizons_min`.
 
-use serde_yaml::{Mapping, Value};
+use yaml_serde::{Mapping, Value};
 
 use crate::error::{ConfigError, ConfigErrors};
 use crate::schema;

@@ -7,7 +7,7 @@
 
 use std::sync::OnceLock;
 
-use serde_yaml::{Mapping, Value};
+use yaml_serde::{Mapping, Value};
 
 use crate::config::Device;
 use crate::error::{ConfigError, ConfigErrors};
@@ -522,7 +522,7 @@ pub(crate) fn parse_text(ty: Option<&Ty>, text: &str) -> Result<Value, String> {
                 .map(Value::Sequence)
         }
         Ty::Struct(_) | Ty::MapOf(_) | Ty::Any => {
-            serde_yaml::from_str(t).map_err(|e| format!("invalid YAML value `{t}`: {e}"))
+            yaml_serde::from_str(t).map_err(|e| format!("invalid YAML value `{t}`: {e}"))
         }
     }
 }
@@ -549,5 +549,5 @@ fn unquote(t: &str) -> &str {
 }
 
 fn parse_yaml_scalar(t: &str) -> Value {
-    serde_yaml::from_str(t).unwrap_or_else(|_| Value::String(t.to_string()))
+    yaml_serde::from_str(t).unwrap_or_else(|_| Value::String(t.to_string()))
 }

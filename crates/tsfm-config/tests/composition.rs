@@ -3,7 +3,7 @@
 mod common;
 
 use common::Root;
-use serde_yaml::Value;
+use yaml_serde::Value;
 
 fn layered() -> Root {
     Root::new(&[

@@ -3,11 +3,11 @@
 mod common;
 
 use common::{BASE, Root, base_errors, base_ok, sets};
-use serde_yaml::Value;
 use tsfm_config::{
     Device, NamedFlag, NamedOverrides, Override, OverrideValue, Resume, SplitMethod,
     collect_overrides,
 };
+use yaml_serde::Value;
 
 fn with_named(named: NamedOverrides) -> tsfm_config::Resolved {
     let overrides = named.to_overrides().unwrap();

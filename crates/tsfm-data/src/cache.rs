@@ -328,7 +328,7 @@ fn write_atomically(
         let json = serde_json::to_string_pretty(&manifest)
             .map_err(|e| DataError::Internal(e.to_string()))?;
         let mpath = tmp.join(MANIFEST_FILE);
-        std::fs::write(&mpath, json).map_err(|e| DataError::io(&mpath, e))?;
+        tsfm_io::write_file(&mpath, json.as_bytes()).map_err(|e| DataError::io(&mpath, e))?;
         swap_in(&tmp, dir)?;
         Ok(manifest)
     })();
@@ -338,22 +338,9 @@ fn write_atomically(
     result
 }
 
-/// Replaces `dir` by `tmp`: the old folder is renamed aside first and restored if the second
-/// rename fails, then removed. Both renames are within one parent folder (same file system).
+/// Replaces `dir` by `tmp` (old folder moved aside, restored on failure, parent fsynced).
 fn swap_in(tmp: &Path, dir: &Path) -> Result<()> {
-    let parent = dir.parent().expect("processed dir has a parent");
-    if dir.exists() {
-        let old = parent.join(format!(".{PROCESSED_DIR}.old-{}", unique_suffix()));
-        std::fs::rename(dir, &old).map_err(|e| DataError::io(dir, e))?;
-        if let Err(e) = std::fs::rename(tmp, dir) {
-            let _ = std::fs::rename(&old, dir);
-            return Err(DataError::io(dir, e));
-        }
-        let _ = std::fs::remove_dir_all(&old);
-    } else {
-        std::fs::rename(tmp, dir).map_err(|e| DataError::io(dir, e))?;
-    }
-    Ok(())
+    tsfm_io::replace_dir(tmp, dir).map_err(|e| DataError::io(dir, e))
 }
 
 fn read_manifest_if_any(dir: &Path) -> Result<Option<Manifest>> {

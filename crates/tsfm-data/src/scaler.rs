@@ -169,17 +169,14 @@ impl Scaler {
         Ok(())
     }
 
-    /// Writes `scaler.json` atomically (temp file in the same folder, then rename).
+    /// Writes `scaler.json` atomically and durably (`tsfm_io`: temp file, fsync, rename).
     pub fn save(&self, path: &Path) -> Result<(), PreprocessError> {
         let err = |e: &dyn std::fmt::Display| PreprocessError::ScalerFile {
             path: path.to_path_buf(),
             message: format!("cannot write: {e}"),
         };
         let json = serde_json::to_string_pretty(self).map_err(|e| err(&e))?;
-        let mut tmp = path.as_os_str().to_owned();
-        tmp.push(".tmp");
-        std::fs::write(&tmp, json).map_err(|e| err(&e))?;
-        std::fs::rename(&tmp, path).map_err(|e| err(&e))
+        tsfm_io::write_file(path, json.as_bytes()).map_err(|e| err(&e))
     }
 
     pub fn load(path: &Path) -> Result<Scaler, PreprocessError> {

@@ -49,24 +49,15 @@ pub struct EvaluationReport {
 }
 
 impl EvaluationReport {
-    /// Writes pretty JSON to `path` via a temporary file in the same directory and a rename, so
-    /// readers never see a half-written report.
+    /// Writes pretty JSON to `path` atomically and durably (`tsfm_io`), so readers never see a
+    /// half-written report.
     pub fn write_json(&self, path: &Path) -> Result<(), ReportError> {
         let err = |source| ReportError::Write {
             path: path.to_path_buf(),
             source,
         };
         let text = serde_json::to_string_pretty(self).map_err(|e| err(std::io::Error::other(e)))?;
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let tmp = path.with_file_name(format!(".{name}.tmp{}", std::process::id()));
-        std::fs::write(&tmp, text).map_err(err)?;
-        std::fs::rename(&tmp, path).map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            err(e)
-        })
+        tsfm_io::write_file(path, text.as_bytes()).map_err(err)
     }
 
     pub fn read_json(path: &Path) -> Result<Self, ReportError> {

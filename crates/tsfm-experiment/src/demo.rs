@@ -75,20 +75,14 @@ fn write_once(root: &Path) -> Result<()> {
         let path = tmp.join(name);
         let dir = path.parent().expect("files are in folders");
         std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
-        tsfm_runs::write_atomic(&path, bytes)?;
+        tsfm_io::write_file(&path, bytes).map_err(|e| io(&path, e))?;
     }
-    match std::fs::rename(&tmp, root) {
-        Ok(()) => Ok(()),
-        // Another process finished first: its copy is as good as ours.
-        Err(_) if root.join(FILES[0].0).is_file() => {
-            let _ = std::fs::remove_dir_all(&tmp);
-            Ok(())
-        }
-        Err(e) => {
-            let _ = std::fs::remove_dir_all(&tmp);
-            Err(io(root, e))
-        }
-    }
+    // A concurrent first run may have put its copy there already: the same bytes, replaced
+    // whole.
+    tsfm_io::replace_dir(&tmp, root).map_err(|e| {
+        let _ = std::fs::remove_dir_all(&tmp);
+        io(root, e)
+    })
 }
 
 #[cfg(test)]

@@ -9,7 +9,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
@@ -398,30 +397,28 @@ pub fn save_safetensors(path: &Path, tensors: &TensorMap) -> Result<(), ModelErr
     write_atomic(path, &buf)
 }
 
-/// Writes a file through a temporary sibling and a rename, so a crash leaves the old file intact.
+/// Writes a file atomically and durably (see `tsfm_io`), so a crash leaves the old file intact.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ModelError> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let result = (|| {
-        let mut f = fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)
-    })();
-    if let Err(e) = result {
-        let _ = fs::remove_file(&tmp);
-        return Err(io_err(path, e));
-    }
-    Ok(())
+    tsfm_io::write_file(path, bytes).map_err(|e| io_err(path, e))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn write_atomic_replaces_the_file_and_a_failure_names_the_path() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("model.safetensors");
+        write_atomic(&path, b"old").unwrap();
+        write_atomic(&path, b"new").unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"new");
+        assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 1);
+        let missing = tmp.path().join("no-such-dir/model.safetensors");
+        let err = write_atomic(&missing, b"x").unwrap_err().to_string();
+        assert!(err.contains("no-such-dir/model.safetensors"), "{err}");
+        assert_eq!(fs::read(&path).unwrap(), b"new");
+    }
 
     #[test]
     fn f16_conversion_matches_known_values() {

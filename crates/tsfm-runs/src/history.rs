@@ -9,8 +9,8 @@ use crate::{RunsError, write_atomic};
 
 /// Append `row` (column, value) to the CSV at `path`, creating it with a header if missing.
 pub fn append_run_history(path: &Path, row: &[(&str, String)]) -> Result<(), RunsError> {
-    let (mut header, mut rows) = match std::fs::read_to_string(path) {
-        Ok(text) => parse(&text),
+    let (mut header, mut rows) = match std::fs::read(path) {
+        Ok(bytes) => parse(path, &bytes)?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => (Vec::new(), Vec::new()),
         Err(e) => return Err(RunsError::io(path)(e)),
     };
@@ -29,64 +29,50 @@ pub fn append_run_history(path: &Path, row: &[(&str, String)]) -> Result<(), Run
         })
         .collect();
     rows.push(new_row);
-    let mut text = join(&header);
-    for r in &rows {
-        let mut padded = r.clone();
-        padded.resize(header.len(), String::new());
-        text.push_str(&join(&padded));
+    let mut out = csv::Writer::from_writer(Vec::new());
+    let format = |e: csv::Error| format_error(path, e);
+    out.write_record(&header).map_err(format)?;
+    for r in &mut rows {
+        r.resize(header.len(), String::new());
+        out.write_record(&*r).map_err(format)?;
     }
-    write_atomic(path, text.as_bytes())
+    let bytes = out
+        .into_inner()
+        .map_err(|e| format_error(path, e.into_error().into()))?;
+    write_atomic(path, &bytes)
 }
 
 /// Read the history back as (header, rows).
 pub fn read_run_history(path: &Path) -> Result<(Vec<String>, Vec<Vec<String>>), RunsError> {
-    let text = std::fs::read_to_string(path).map_err(RunsError::io(path))?;
-    Ok(parse(&text))
+    let bytes = std::fs::read(path).map_err(RunsError::io(path))?;
+    parse(path, &bytes)
 }
 
-fn join(cells: &[String]) -> String {
-    let mut line = cells.iter().map(|c| quote(c)).collect::<Vec<_>>().join(",");
-    line.push('\n');
-    line
-}
+type Table = (Vec<String>, Vec<Vec<String>>);
 
-fn quote(cell: &str) -> String {
-    if cell.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", cell.replace('"', "\"\""))
-    } else {
-        cell.to_string()
-    }
-}
-
-/// A small RFC 4180 reader: enough for the files this module writes.
-fn parse(text: &str) -> (Vec<String>, Vec<Vec<String>>) {
+fn parse(path: &Path, bytes: &[u8]) -> Result<Table, RunsError> {
+    // Rows written before a column was added may be shorter than the header: `flexible`.
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(bytes);
     let mut records = Vec::new();
-    let mut record = Vec::new();
-    let mut cell = String::new();
-    let mut in_quotes = false;
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        match (c, in_quotes) {
-            ('"', true) if chars.peek() == Some(&'"') => {
-                cell.push('"');
-                chars.next();
-            }
-            ('"', true) => in_quotes = false,
-            ('"', false) if cell.is_empty() => in_quotes = true,
-            (',', false) => record.push(std::mem::take(&mut cell)),
-            ('\r', false) => {}
-            ('\n', false) => {
-                record.push(std::mem::take(&mut cell));
-                records.push(std::mem::take(&mut record));
-            }
-            (c, _) => cell.push(c),
-        }
-    }
-    if !cell.is_empty() || !record.is_empty() {
-        record.push(cell);
-        records.push(record);
+    for record in reader.records() {
+        let record = record.map_err(|e| format_error(path, e))?;
+        records.push(record.iter().map(str::to_string).collect::<Vec<_>>());
     }
     let mut iter = records.into_iter();
     let header = iter.next().unwrap_or_default();
-    (header, iter.collect())
+    Ok((header, iter.collect()))
+}
+
+fn format_error(path: &Path, e: csv::Error) -> RunsError {
+    let message = match e.position() {
+        Some(pos) => format!("line {}: {e}", pos.line()),
+        None => e.to_string(),
+    };
+    RunsError::Format {
+        path: path.to_path_buf(),
+        message,
+    }
 }

@@ -186,8 +186,6 @@ impl RunLayout {
         let experiment_dir = self.experiment_dir(&run.model, &run.experiment)?;
         std::fs::create_dir_all(&experiment_dir).map_err(RunsError::io(&experiment_dir))?;
         let link = experiment_dir.join(BEST_MODEL_LINK);
-        let tmp = experiment_dir.join(format!(".{BEST_MODEL_LINK}.{}.tmp", std::process::id()));
-        let _ = std::fs::remove_file(&tmp);
         let inside = run
             .path
             .parent()
@@ -197,11 +195,7 @@ impl RunLayout {
         } else {
             run.path.clone()
         };
-        make_relative_link(&target, &tmp).map_err(RunsError::io(&tmp))?;
-        std::fs::rename(&tmp, &link).map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            RunsError::io(&link)(e)
-        })?;
+        tsfm_io::replace_symlink(&target, &link).map_err(RunsError::io(&link))?;
         Ok(link)
     }
 
@@ -216,14 +210,4 @@ impl RunLayout {
             Err(e) => Err(RunsError::io(&link)(e)),
         }
     }
-}
-
-#[cfg(unix)]
-fn make_relative_link(target: &Path, link: &Path) -> std::io::Result<()> {
-    std::os::unix::fs::symlink(target, link)
-}
-
-#[cfg(windows)]
-fn make_relative_link(target: &Path, link: &Path) -> std::io::Result<()> {
-    std::os::windows::fs::symlink_dir(target, link)
 }

@@ -176,6 +176,39 @@ fn run_history_appends_rows_and_widens_the_header() {
 }
 
 #[test]
+fn run_history_ids_with_commas_quotes_and_newlines_round_trip() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("run_history.csv");
+    let ids = ["plain", "a,b", "say \"hi\"", "two\nlines", ""];
+    for id in ids {
+        append_run_history(&path, &[("run_id", id.into()), ("note", "x".into())]).unwrap();
+    }
+    let (header, rows) = read_run_history(&path).unwrap();
+    assert_eq!(header, ["run_id", "note"]);
+    let read: Vec<&str> = rows.iter().map(|r| r[0].as_str()).collect();
+    assert_eq!(read, ids);
+    assert!(rows.iter().all(|r| r[1] == "x"));
+    // Only the history itself is left in the folder: no temporary file.
+    let names: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().collect();
+    assert_eq!(names.len(), 1);
+}
+
+#[test]
+fn a_failed_write_keeps_what_was_there_and_names_the_path() {
+    let tmp = tempfile::tempdir().unwrap();
+    // A non-empty folder where the file should go: the final rename over it fails (as root
+    // too, unlike a read-only folder).
+    let blocked = tmp.path().join("run.json");
+    std::fs::create_dir(&blocked).unwrap();
+    std::fs::write(blocked.join("keep"), "x").unwrap();
+    let err = tsfm_runs::write_atomic(&blocked, b"{}").unwrap_err();
+    assert!(err.to_string().contains("run.json"), "{err}");
+    assert_eq!(std::fs::read_to_string(blocked.join("keep")).unwrap(), "x");
+    // No count of leftover files here: atomic-write-file keeps its temporary file when the
+    // final rename itself fails (it only removes it when the write is abandoned before).
+}
+
+#[test]
 fn runs_are_listed_filtered_and_found() {
     let tmp = tempfile::tempdir().unwrap();
     let layout = RunLayout::new(tmp.path());

@@ -278,6 +278,15 @@ impl TrainingArgs {
 
     /// Check the arguments; the first problem found is returned with its key.
     pub fn validate(&self) -> Result<(), TrainError> {
+        self.validate_batches()?;
+        self.validate_optimizer()?;
+        self.validate_schedule_and_loss()?;
+        self.validate_intervals()?;
+        self.validate_best_model()
+    }
+
+    /// Batch sizes, accumulation and run length.
+    fn validate_batches(&self) -> Result<(), TrainError> {
         let bad =
             |key: &'static str, message: String| Err(TrainError::InvalidArgs { key, message });
         if self.per_device_train_batch_size == 0 {
@@ -300,6 +309,13 @@ impl TrainingArgs {
                 ),
             );
         }
+        Ok(())
+    }
+
+    /// Optimizer hyper-parameters and gradient clipping.
+    fn validate_optimizer(&self) -> Result<(), TrainError> {
+        let bad =
+            |key: &'static str, message: String| Err(TrainError::InvalidArgs { key, message });
         if !(self.learning_rate >= 0.0 && self.learning_rate.is_finite()) {
             return bad(
                 "learning_rate",
@@ -335,6 +351,13 @@ impl TrainingArgs {
                 format!("{} is negative", self.max_grad_norm),
             );
         }
+        Ok(())
+    }
+
+    /// Learning-rate schedule and loss parameters.
+    fn validate_schedule_and_loss(&self) -> Result<(), TrainError> {
+        let bad =
+            |key: &'static str, message: String| Err(TrainError::InvalidArgs { key, message });
         if !(0.0..=1.0).contains(&self.warmup_ratio) {
             return bad(
                 "warmup_ratio",
@@ -361,6 +384,13 @@ impl TrainingArgs {
         {
             return bad("loss", format!("huber delta {delta} must be positive"));
         }
+        Ok(())
+    }
+
+    /// Logging, evaluation and save intervals.
+    fn validate_intervals(&self) -> Result<(), TrainError> {
+        let bad =
+            |key: &'static str, message: String| Err(TrainError::InvalidArgs { key, message });
         if self.logging_strategy == IntervalStrategy::Steps && self.logging_steps == 0 {
             return bad(
                 "logging_steps",
@@ -385,6 +415,13 @@ impl TrainingArgs {
                 "0 would delete every checkpoint; use save_strategy: no".into(),
             );
         }
+        Ok(())
+    }
+
+    /// Best-model tracking, early stopping and resuming.
+    fn validate_best_model(&self) -> Result<(), TrainError> {
+        let bad =
+            |key: &'static str, message: String| Err(TrainError::InvalidArgs { key, message });
         let name = self.best_metric_name();
         if name != "eval_loss" {
             return bad(

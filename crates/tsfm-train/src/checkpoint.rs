@@ -68,19 +68,13 @@ pub fn write_atomically(
         let _ = std::fs::remove_dir_all(&tmp);
         return Err(e);
     }
+    // A resumed run may write a step again: `replace_dir` moves the old one aside first, since a
+    // folder cannot be renamed over a non-empty one. It also fsyncs the files first (Burn's
+    // record writer does not), so a `checkpoint-N` that survives a crash is complete.
     let target = dir.join(&name);
-    // A resumed run may write a step again: move the old one aside first, since a directory
-    // cannot be renamed over a non-empty one.
-    let old = dir.join(format!(".old-{name}"));
-    if target.exists() {
-        if old.exists() {
-            std::fs::remove_dir_all(&old).map_err(|e| TrainError::io(&old, e))?;
-        }
-        std::fs::rename(&target, &old).map_err(|e| TrainError::io(&target, e))?;
-    }
-    std::fs::rename(&tmp, &target).map_err(|e| TrainError::io(&target, e))?;
-    if old.exists() {
-        std::fs::remove_dir_all(&old).map_err(|e| TrainError::io(&old, e))?;
+    if let Err(e) = tsfm_io::replace_dir(&tmp, &target) {
+        let _ = std::fs::remove_dir_all(&tmp);
+        return Err(TrainError::io(&target, e));
     }
     Ok(target)
 }
@@ -114,12 +108,7 @@ pub fn checkpoints_to_delete(
     order
 }
 
-/// Write a file through a temporary sibling and a rename.
+/// Write a file atomically and durably (see `tsfm_io`).
 pub fn write_file_atomically(path: &Path, contents: &[u8]) -> Result<(), TrainError> {
-    let tmp = path.with_extension(format!(
-        "{}.tmp",
-        path.extension().and_then(|e| e.to_str()).unwrap_or("")
-    ));
-    std::fs::write(&tmp, contents).map_err(|e| TrainError::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| TrainError::io(path, e))
+    tsfm_io::write_file(path, contents).map_err(|e| TrainError::io(path, e))
 }

@@ -270,7 +270,7 @@ impl Optimizer {
         let bytes = safetensors::serialize(views, Some(meta))
             .map_err(|e| TrainError::checkpoint(dir, format!("optimizer state: {e}")))?;
         let path = dir.join("optimizer.safetensors");
-        std::fs::write(&path, bytes).map_err(|e| TrainError::io(path, e))
+        crate::checkpoint::write_file_atomically(&path, &bytes)
     }
 
     /// Read the state written by [`save`](Self::save), placing tensors on `device`.

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use burn::store::ModuleRecord;
 use burn::tensor::Device;
-use tsfm_models::Forecaster;
+use tsfm_models::{Forecaster, LossKind, ParamCounts};
 
 use crate::args::{IntervalStrategy, ResumeFrom, SaveStrategy, TrainingArgs};
 use crate::callbacks::{Control, EarlyStopping, StepProgress, TrainerCallback};
@@ -97,6 +97,52 @@ fn interval_due(strategy: IntervalStrategy, every: u64, step: u64, epoch_end: bo
     }
 }
 
+/// What stays fixed during one `train` call.
+struct RunPlan<'a> {
+    len: RunLength,
+    schedule: LrSchedule,
+    kind: LossKind,
+    /// The autodiff form of the trainer's device.
+    train_device: Device,
+    log_path: PathBuf,
+    train: &'a dyn WindowSource,
+    eval: Option<&'a dyn WindowSource>,
+}
+
+/// What changes during one `train` call: the state checkpoints save, the optimizer, and this
+/// session's own counters (throughput, early stop).
+struct RunProgress {
+    state: TrainerState,
+    optimizer: Optimizer,
+    early: Option<EarlyStopping>,
+    started: Instant,
+    /// `global_step` when this session started (non-zero after a resume).
+    steps_at_start: u64,
+    resumed_step: Option<u64>,
+    samples_this_session: u64,
+    stopped_early: bool,
+    stop: bool,
+}
+
+impl RunProgress {
+    /// Records a finished optimizer step (update `u` of `updates` in `epoch`) in the state a
+    /// checkpoint saves, so a resume starts at the next update.
+    fn advance(&mut self, step: u64, step_loss: f64, epoch: u64, u: usize, updates: usize) {
+        let state = &mut self.state;
+        state.global_step = step;
+        state.resume.loss_since_log += step_loss;
+        state.resume.steps_since_log += 1;
+        state.resume.total_loss += step_loss;
+        state.epoch = epoch as f64 + (u + 1) as f64 / updates as f64;
+        if u + 1 == updates {
+            state.resume.epoch_index = epoch + 1;
+            state.resume.update_in_epoch = 0;
+        } else {
+            state.resume.update_in_epoch = u as u64 + 1;
+        }
+    }
+}
+
 impl Trainer {
     /// `device` is the plain device (e.g. `Device::flex()`); training runs on its autodiff form.
     pub fn new(
@@ -174,317 +220,417 @@ impl Trainer {
         train: &dyn WindowSource,
         eval: Option<&dyn WindowSource>,
     ) -> Result<TrainOutput<F>, TrainError> {
-        let args = self.args.clone();
-        if args.eval_strategy != IntervalStrategy::No && eval.is_none_or(|e| e.is_empty()) {
+        self.check_inputs(&model, eval)?;
+        let model = model
+            .apply_finetune_mode(self.args.finetune_mode.mode())
+            .train();
+        // Burn initialises parameters lazily; draw any pending ones now, before the per-step
+        // reseeding, so initialisation depends only on the seed set before the model was built.
+        initialize_params(&model);
+        let counts = model.param_counts();
+        let plan = self.plan(train, eval)?;
+        let (mut model, mut run) = self.start_or_resume(model, &plan)?;
+        for cb in &mut self.callbacks {
+            cb.on_train_begin(plan.len.max_steps, plan.len.num_epochs);
+        }
+        run.started = Instant::now();
+        while !run.stop && run.state.resume.epoch_index < plan.len.num_epochs {
+            model = self.run_epoch(model, &plan, &mut run)?;
+        }
+        self.finish(model, &plan, run, counts)
+    }
+
+    /// Errors that need no training step to find: evaluation asked for without data, a loss the
+    /// model cannot compute.
+    fn check_inputs<F: Forecaster>(
+        &self,
+        model: &F,
+        eval: Option<&dyn WindowSource>,
+    ) -> Result<(), TrainError> {
+        if self.args.eval_strategy != IntervalStrategy::No && eval.is_none_or(|e| e.is_empty()) {
             return Err(TrainError::InvalidArgs {
                 key: "eval_strategy",
                 message: "evaluation is requested but there is no evaluation data".into(),
             });
         }
-        let kind = args.loss.kind();
-        if !model.supports_loss(kind) {
+        if !model.supports_loss(self.args.loss.kind()) {
             return Err(TrainError::UnsupportedLoss {
                 model: model.model_type(),
-                loss: args.loss.name().into(),
+                loss: self.args.loss.name().into(),
             });
         }
-        let train_device = self.device.clone().autodiff();
-        let mut model = model.apply_finetune_mode(args.finetune_mode.mode()).train();
-        // Burn initialises parameters lazily; draw any pending ones now, before the per-step
-        // reseeding, so initialisation depends only on the seed set before the model was built.
-        initialize_params(&model);
-        let counts = model.param_counts();
-        let len = RunLength::new(&args, train.len())?;
-        let schedule = LrSchedule::from_args(&args, len.max_steps);
-        let mut optimizer = Optimizer::new(OptimizerConfig::from_args(&args));
-        let seed = args.seed;
-        let data_seed = args.data_seed();
-        let ga = args.gradient_accumulation_steps;
-        let best_name = args.best_metric_name();
-        let greater = args.greater_is_better();
-        let mut early = args
-            .early_stopping_patience
-            .map(|p| EarlyStopping::new(p, args.early_stopping_threshold, greater));
+        Ok(())
+    }
 
+    fn plan<'a>(
+        &self,
+        train: &'a dyn WindowSource,
+        eval: Option<&'a dyn WindowSource>,
+    ) -> Result<RunPlan<'a>, TrainError> {
+        let len = RunLength::new(&self.args, train.len())?;
+        Ok(RunPlan {
+            schedule: LrSchedule::from_args(&self.args, len.max_steps),
+            len,
+            kind: self.args.loss.kind(),
+            train_device: self.device.clone().autodiff(),
+            log_path: self.run_dir.join(TRAIN_LOG),
+            train,
+            eval,
+        })
+    }
+
+    /// A fresh state, or the one of the checkpoint `resume_from_checkpoint` names (weights,
+    /// optimizer, early-stopping counter, position in the data); then `train.jsonl` is reset to
+    /// that state's history.
+    fn start_or_resume<F: Forecaster>(
+        &mut self,
+        mut model: F,
+        plan: &RunPlan<'_>,
+    ) -> Result<(F, RunProgress), TrainError> {
+        let args = &self.args;
         let mut state = TrainerState {
-            max_steps: len.max_steps,
-            num_train_epochs: len.num_epochs,
+            max_steps: plan.len.max_steps,
+            num_train_epochs: plan.len.num_epochs,
             logging_steps: args.logging_steps,
             eval_steps: args.eval_steps(),
             save_steps: args.save_steps,
             train_batch_size: args.per_device_train_batch_size,
             resume: ResumeState {
-                seed,
-                data_seed,
-                train_windows: train.len(),
+                seed: args.seed,
+                data_seed: args.data_seed(),
+                train_windows: plan.train.len(),
                 batch_size: args.per_device_train_batch_size,
-                gradient_accumulation_steps: ga,
+                gradient_accumulation_steps: args.gradient_accumulation_steps,
                 ..Default::default()
             },
             ..Default::default()
         };
-
+        let mut optimizer = Optimizer::new(OptimizerConfig::from_args(args));
+        let mut early = args.early_stopping_patience.map(|p| {
+            EarlyStopping::new(p, args.early_stopping_threshold, args.greater_is_better())
+        });
         let resumed_from = self.resume_checkpoint()?;
         if let Some(ckpt) = &resumed_from {
             let saved = TrainerState::read(&ckpt.join(STATE_FILE))?;
             check_compatible(ckpt, &saved, &state)?;
-            let record = ModuleRecord::load(ckpt.join(WEIGHTS_FILE))
-                .map_err(|e| TrainError::checkpoint(ckpt, format!("weights: {e}")))?;
-            model = model.try_load_record(record).map_err(|e| {
-                TrainError::checkpoint(ckpt, format!("weights do not fit the model: {e}"))
-            })?;
+            model = load_weights(model, ckpt)?;
             optimizer = Optimizer::load(ckpt, &self.device)?;
             if let Some(e) = early.as_mut() {
                 e.counter = saved.resume.early_stopping_counter;
             }
             state = saved;
         }
-        let resumed_step = resumed_from.as_ref().map(|_| state.global_step);
-        let log_path = self.run_dir.join(TRAIN_LOG);
-        self.reset_log(&log_path, &state.log_history)?;
+        self.reset_log(&plan.log_path, &state.log_history)?;
+        let run = RunProgress {
+            resumed_step: resumed_from.as_ref().map(|_| state.global_step),
+            steps_at_start: state.global_step,
+            stop: state.global_step >= plan.len.max_steps,
+            state,
+            optimizer,
+            early,
+            started: Instant::now(),
+            samples_this_session: 0,
+            stopped_early: false,
+        };
+        Ok((model, run))
+    }
 
+    /// The optimizer steps left in the current epoch (all of them, or those after the resume
+    /// point), each followed by logging, evaluation and saving as they fall due.
+    fn run_epoch<F: Forecaster>(
+        &mut self,
+        mut model: F,
+        plan: &RunPlan<'_>,
+        run: &mut RunProgress,
+    ) -> Result<F, TrainError> {
+        let epoch = run.state.resume.epoch_index;
+        let order = epoch_order(self.args.data_seed(), epoch, plan.train.len());
+        let batches = epoch_batches(
+            &order,
+            self.args.per_device_train_batch_size,
+            self.args.dataloader_drop_last,
+        );
+        let groups: Vec<&[&[usize]]> = batches
+            .chunks(self.args.gradient_accumulation_steps)
+            .collect();
+        let first = run.state.resume.update_in_epoch as usize;
+        for (u, group) in groups.iter().enumerate().skip(first) {
+            let step = run.state.global_step + 1;
+            let (next, step_loss, grad_norm, lr) =
+                self.optimizer_step(model, plan, run, group, step)?;
+            model = next;
+            run.advance(step, step_loss, epoch, u, groups.len());
+            let samples_per_second = self.report_step(plan, run, step_loss, lr, grad_norm);
+            let reached_end = step >= plan.len.max_steps;
+            let epoch_end = u + 1 == groups.len() || reached_end;
+
+            // HF order: log, then evaluate (early stopping sees the best before this
+            // evaluation), then save.
+            if interval_due(
+                self.args.logging_strategy,
+                self.args.logging_steps,
+                step,
+                epoch_end,
+            ) || (self.args.logging_first_step && step == 1)
+            {
+                self.log_training(plan, run, grad_norm, samples_per_second)?;
+            }
+            let should_save = self.evaluate_and_decide_save(&model, plan, run, epoch_end)?;
+            if run.stop || reached_end {
+                run.state.should_training_stop = true;
+            }
+            if should_save {
+                self.save_checkpoint(&model, &run.optimizer, &plan.schedule, &mut run.state)?;
+            }
+            if run.stop || reached_end {
+                run.stop = true;
+                break;
+            }
+        }
+        if !run.stop && run.state.resume.update_in_epoch != 0 {
+            // Only reached when an epoch had no updates left to run (a resumed end point).
+            run.state.resume.epoch_index += 1;
+            run.state.resume.update_in_epoch = 0;
+        }
+        Ok(model)
+    }
+
+    /// One optimizer step over a group of micro-batches (gradient accumulation): forward,
+    /// backward, global-norm clipping, update. Returns the model, the step's mean loss, the
+    /// gradient norm before clipping and the learning rate used.
+    fn optimizer_step<F: Forecaster>(
+        &self,
+        model: F,
+        plan: &RunPlan<'_>,
+        run: &mut RunProgress,
+        group: &[&[usize]],
+        step: u64,
+    ) -> Result<(F, f64, f64, f64), TrainError> {
+        let ga = self.args.gradient_accumulation_steps;
+        let mut grads = GradStore::new();
+        let mut step_loss = 0.0f64;
+        for (k, indices) in group.iter().enumerate() {
+            // Dropout masks depend only on (seed, step, micro-batch): a resumed run draws the
+            // same ones without any generator state to restore.
+            plan.train_device.seed(derive_seed(
+                self.args.seed,
+                &[DROPOUT_STREAM, step, k as u64],
+            ));
+            let input = plan.train.batch(indices, &plan.train_device);
+            let loss = model.loss(&input, plan.kind);
+            let value = loss.clone().into_scalar::<f32>() as f64;
+            if !value.is_finite() {
+                return Err(TrainError::NonFiniteLoss { step });
+            }
+            let scaled = loss.div_scalar(ga as f32);
+            grads.accumulate(&model, scaled.backward());
+            step_loss += value / ga as f64;
+            run.samples_this_session += indices.len() as u64;
+            run.state.resume.samples_seen += indices.len() as u64;
+        }
+        let grad_norm = grads.clip_global_norm(self.args.max_grad_norm);
+        if !grad_norm.is_finite() {
+            return Err(TrainError::NonFiniteGradNorm { step });
+        }
+        let lr = plan.schedule.lr(run.state.global_step);
+        let model = run.optimizer.step(model, &mut grads, lr);
+        Ok((model, step_loss, grad_norm, lr))
+    }
+
+    /// Tells the callbacks a step ended (any of them may stop the run); returns this session's
+    /// throughput, which the log line repeats.
+    fn report_step(
+        &mut self,
+        plan: &RunPlan<'_>,
+        run: &mut RunProgress,
+        loss: f64,
+        learning_rate: f64,
+        grad_norm: f64,
+    ) -> f64 {
+        let step = run.state.global_step;
+        let elapsed = run.started.elapsed().as_secs_f64().max(1e-9);
+        let done = step - run.steps_at_start;
+        let progress = StepProgress {
+            global_step: step,
+            max_steps: plan.len.max_steps,
+            epoch: run.state.epoch,
+            loss,
+            learning_rate,
+            grad_norm,
+            samples_per_second: run.samples_this_session as f64 / elapsed,
+            eta_seconds: elapsed / done as f64 * plan.len.max_steps.saturating_sub(step) as f64,
+        };
         for cb in &mut self.callbacks {
-            cb.on_train_begin(len.max_steps, len.num_epochs);
-        }
-        let started = Instant::now();
-        let steps_at_start = state.global_step;
-        let mut samples_this_session = 0u64;
-        let mut stopped_early = false;
-        let mut stop = state.global_step >= len.max_steps;
-
-        while !stop && state.resume.epoch_index < len.num_epochs {
-            let epoch = state.resume.epoch_index;
-            let order = epoch_order(data_seed, epoch, train.len());
-            let batches = epoch_batches(
-                &order,
-                args.per_device_train_batch_size,
-                args.dataloader_drop_last,
-            );
-            let groups: Vec<&[&[usize]]> = batches.chunks(ga).collect();
-            let first = state.resume.update_in_epoch as usize;
-            for (u, group) in groups.iter().enumerate().skip(first) {
-                let step = state.global_step + 1;
-                let mut grads = GradStore::new();
-                let mut step_loss = 0.0f64;
-                for (k, indices) in group.iter().enumerate() {
-                    // Dropout masks depend only on (seed, step, micro-batch): a resumed run
-                    // draws the same ones without any generator state to restore.
-                    train_device.seed(derive_seed(seed, &[DROPOUT_STREAM, step, k as u64]));
-                    let input = train.batch(indices, &train_device);
-                    let loss = model.loss(&input, kind);
-                    let value = loss.clone().into_scalar::<f32>() as f64;
-                    if !value.is_finite() {
-                        return Err(TrainError::NonFiniteLoss { step });
-                    }
-                    let scaled = loss.div_scalar(ga as f32);
-                    grads.accumulate(&model, scaled.backward());
-                    step_loss += value / ga as f64;
-                    samples_this_session += indices.len() as u64;
-                    state.resume.samples_seen += indices.len() as u64;
-                }
-                let grad_norm = grads.clip_global_norm(args.max_grad_norm);
-                if !grad_norm.is_finite() {
-                    return Err(TrainError::NonFiniteGradNorm { step });
-                }
-                let lr = schedule.lr(state.global_step);
-                model = optimizer.step(model, &mut grads, lr);
-                state.global_step = step;
-                state.resume.loss_since_log += step_loss;
-                state.resume.steps_since_log += 1;
-                state.resume.total_loss += step_loss;
-                let last_in_epoch = u + 1 == groups.len();
-                state.epoch = epoch as f64 + (u + 1) as f64 / groups.len() as f64;
-                if last_in_epoch {
-                    state.resume.epoch_index = epoch + 1;
-                    state.resume.update_in_epoch = 0;
-                } else {
-                    state.resume.update_in_epoch = u as u64 + 1;
-                }
-
-                let elapsed = started.elapsed().as_secs_f64().max(1e-9);
-                let done = step - steps_at_start;
-                let progress = StepProgress {
-                    global_step: step,
-                    max_steps: len.max_steps,
-                    epoch: state.epoch,
-                    loss: step_loss,
-                    learning_rate: lr,
-                    grad_norm,
-                    samples_per_second: samples_this_session as f64 / elapsed,
-                    eta_seconds: elapsed / done as f64 * len.max_steps.saturating_sub(step) as f64,
-                };
-                for cb in &mut self.callbacks {
-                    if cb.on_step_end(&progress) == Control::Stop {
-                        stop = true;
-                    }
-                }
-                let reached_end = step >= len.max_steps;
-                let epoch_end = last_in_epoch || reached_end;
-
-                // HF order: log, then evaluate (early stopping sees the best before this
-                // evaluation), then save.
-                let should_log =
-                    interval_due(args.logging_strategy, args.logging_steps, step, epoch_end)
-                        || (args.logging_first_step && step == 1);
-                if should_log {
-                    let mut entry = LogEntry {
-                        step,
-                        epoch: state.epoch,
-                        values: Default::default(),
-                    };
-                    let n = state.resume.steps_since_log.max(1) as f64;
-                    entry
-                        .values
-                        .insert("loss".into(), state.resume.loss_since_log / n);
-                    entry.values.insert("grad_norm".into(), grad_norm);
-                    // HF logs the rate of the next step (the scheduler has already stepped).
-                    entry
-                        .values
-                        .insert("learning_rate".into(), schedule.lr(step));
-                    entry
-                        .values
-                        .insert("samples_per_second".into(), progress.samples_per_second);
-                    state.resume.loss_since_log = 0.0;
-                    state.resume.steps_since_log = 0;
-                    self.log(&log_path, &mut state, entry)?;
-                }
-
-                let mut should_save = match args.save_strategy {
-                    SaveStrategy::No | SaveStrategy::Best => false,
-                    SaveStrategy::Steps => step.is_multiple_of(args.save_steps) || reached_end,
-                    SaveStrategy::Epoch => epoch_end,
-                };
-                if interval_due(args.eval_strategy, args.eval_steps(), step, epoch_end)
-                    && let Some(eval) = eval
-                {
-                    let t0 = Instant::now();
-                    let eval_loss = self.evaluate(&model, eval);
-                    let runtime = t0.elapsed().as_secs_f64();
-                    let mut entry = LogEntry {
-                        step,
-                        epoch: state.epoch,
-                        values: Default::default(),
-                    };
-                    entry.values.insert("eval_loss".into(), eval_loss);
-                    entry.values.insert("eval_runtime".into(), runtime);
-                    entry.values.insert(
-                        "eval_samples_per_second".into(),
-                        eval.len() as f64 / runtime.max(1e-9),
-                    );
-                    self.log(&log_path, &mut state, entry)?;
-                    let metric = eval_loss;
-                    debug_assert_eq!(best_name, "eval_loss");
-                    if let Some(e) = early.as_mut() {
-                        if e.check(metric, state.best_metric) {
-                            stop = true;
-                            stopped_early = true;
-                        }
-                        state.resume.early_stopping_counter = e.counter;
-                    }
-                    let is_new_best = match state.best_metric {
-                        None => true,
-                        Some(b) => {
-                            if greater {
-                                metric > b
-                            } else {
-                                metric < b
-                            }
-                        }
-                    };
-                    if is_new_best {
-                        state.best_metric = Some(metric);
-                        state.best_global_step = Some(step);
-                    }
-                    if args.save_strategy == SaveStrategy::Best {
-                        should_save = is_new_best;
-                    }
-                }
-                if stop || reached_end {
-                    state.should_training_stop = true;
-                }
-                if should_save {
-                    self.save_checkpoint(&model, &optimizer, &schedule, &mut state)?;
-                }
-                if stop || reached_end {
-                    stop = true;
-                    break;
-                }
-            }
-            if !stop && state.resume.update_in_epoch != 0 {
-                // Only reached when an epoch had no updates left to run (a resumed end point).
-                state.resume.epoch_index += 1;
-                state.resume.update_in_epoch = 0;
+            if cb.on_step_end(&progress) == Control::Stop {
+                run.stop = true;
             }
         }
+        progress.samples_per_second
+    }
 
-        let runtime = started.elapsed().as_secs_f64().max(1e-9);
-        let steps_done = state.global_step - steps_at_start;
-        let train_loss = if state.global_step > 0 {
-            state.resume.total_loss / state.global_step as f64
+    /// The training log line: mean loss since the last one, gradient norm, learning rate.
+    fn log_training(
+        &mut self,
+        plan: &RunPlan<'_>,
+        run: &mut RunProgress,
+        grad_norm: f64,
+        samples_per_second: f64,
+    ) -> Result<(), TrainError> {
+        let step = run.state.global_step;
+        let mut entry = LogEntry {
+            step,
+            epoch: run.state.epoch,
+            values: Default::default(),
+        };
+        let resume = &mut run.state.resume;
+        let n = resume.steps_since_log.max(1) as f64;
+        entry
+            .values
+            .insert("loss".into(), resume.loss_since_log / n);
+        entry.values.insert("grad_norm".into(), grad_norm);
+        // HF logs the rate of the next step (the scheduler has already stepped).
+        entry
+            .values
+            .insert("learning_rate".into(), plan.schedule.lr(step));
+        entry
+            .values
+            .insert("samples_per_second".into(), samples_per_second);
+        resume.loss_since_log = 0.0;
+        resume.steps_since_log = 0;
+        self.log(&plan.log_path, &mut run.state, entry)
+    }
+
+    /// Evaluates when due, updating early stopping and the best metric; returns whether this
+    /// step saves a checkpoint (by the save strategy, or, for `best`, a new best metric).
+    fn evaluate_and_decide_save<F: Forecaster>(
+        &mut self,
+        model: &F,
+        plan: &RunPlan<'_>,
+        run: &mut RunProgress,
+        epoch_end: bool,
+    ) -> Result<bool, TrainError> {
+        let step = run.state.global_step;
+        let reached_end = step >= plan.len.max_steps;
+        let mut should_save = match self.args.save_strategy {
+            SaveStrategy::No | SaveStrategy::Best => false,
+            SaveStrategy::Steps => step.is_multiple_of(self.args.save_steps) || reached_end,
+            SaveStrategy::Epoch => epoch_end,
+        };
+        let Some(eval) = plan.eval else {
+            return Ok(should_save);
+        };
+        if !interval_due(
+            self.args.eval_strategy,
+            self.args.eval_steps(),
+            step,
+            epoch_end,
+        ) {
+            return Ok(should_save);
+        }
+        let t0 = Instant::now();
+        let eval_loss = self.evaluate(model, eval);
+        let runtime = t0.elapsed().as_secs_f64();
+        let mut entry = LogEntry {
+            step,
+            epoch: run.state.epoch,
+            values: Default::default(),
+        };
+        entry.values.insert("eval_loss".into(), eval_loss);
+        entry.values.insert("eval_runtime".into(), runtime);
+        entry.values.insert(
+            "eval_samples_per_second".into(),
+            eval.len() as f64 / runtime.max(1e-9),
+        );
+        self.log(&plan.log_path, &mut run.state, entry)?;
+        let metric = eval_loss;
+        debug_assert_eq!(self.args.best_metric_name(), "eval_loss");
+        if let Some(e) = run.early.as_mut() {
+            if e.check(metric, run.state.best_metric) {
+                run.stop = true;
+                run.stopped_early = true;
+            }
+            run.state.resume.early_stopping_counter = e.counter;
+        }
+        let is_new_best = match run.state.best_metric {
+            None => true,
+            Some(b) if self.args.greater_is_better() => metric > b,
+            Some(b) => metric < b,
+        };
+        if is_new_best {
+            run.state.best_metric = Some(metric);
+            run.state.best_global_step = Some(step);
+        }
+        if self.args.save_strategy == SaveStrategy::Best {
+            should_save = is_new_best;
+        }
+        Ok(should_save)
+    }
+
+    /// The summary log line, the best model loaded back if asked, and the run's metrics.
+    fn finish<F: Forecaster>(
+        &mut self,
+        mut model: F,
+        plan: &RunPlan<'_>,
+        mut run: RunProgress,
+        counts: ParamCounts,
+    ) -> Result<TrainOutput<F>, TrainError> {
+        let runtime = run.started.elapsed().as_secs_f64().max(1e-9);
+        let steps_done = run.state.global_step - run.steps_at_start;
+        let train_loss = if run.state.global_step > 0 {
+            run.state.resume.total_loss / run.state.global_step as f64
         } else {
             0.0
         };
         let mut final_entry = LogEntry {
-            step: state.global_step,
-            epoch: state.epoch,
+            step: run.state.global_step,
+            epoch: run.state.epoch,
             values: Default::default(),
         };
         final_entry.values.insert("train_runtime".into(), runtime);
         final_entry.values.insert(
             "train_samples_per_second".into(),
-            samples_this_session as f64 / runtime,
+            run.samples_this_session as f64 / runtime,
         );
         final_entry
             .values
             .insert("train_steps_per_second".into(), steps_done as f64 / runtime);
         final_entry.values.insert("train_loss".into(), train_loss);
-        self.log(&log_path, &mut state, final_entry)?;
+        self.log(&plan.log_path, &mut run.state, final_entry)?;
 
-        if args.load_best_model_at_end
-            && let Some(best) = &state.best_model_checkpoint
+        if self.args.load_best_model_at_end
+            && let Some(best) = &run.state.best_model_checkpoint
         {
-            let dir = self.run_dir.join(best);
-            let record = ModuleRecord::load(dir.join(WEIGHTS_FILE))
-                .map_err(|e| TrainError::checkpoint(&dir, format!("weights: {e}")))?;
-            model = model.try_load_record(record).map_err(|e| {
-                TrainError::checkpoint(&dir, format!("weights do not fit the model: {e}"))
-            })?;
+            model = load_weights(model, &self.run_dir.join(best))?;
         }
         for cb in &mut self.callbacks {
             cb.on_train_end();
         }
 
-        let train_losses: Vec<f64> = state
-            .log_history
-            .iter()
-            .filter_map(|e| e.get("loss"))
-            .collect();
-        let eval_losses: Vec<f64> = state
-            .log_history
-            .iter()
-            .filter_map(|e| e.get("eval_loss"))
-            .collect();
+        let history = &run.state.log_history;
+        let train_losses: Vec<f64> = history.iter().filter_map(|e| e.get("loss")).collect();
+        let eval_losses: Vec<f64> = history.iter().filter_map(|e| e.get("eval_loss")).collect();
         let min = |v: &[f64]| v.iter().copied().reduce(f64::min);
+        let state = run.state;
         let metrics = TrainMetrics {
             train_loss,
             final_train_loss: train_losses.last().copied(),
             best_train_loss: min(&train_losses),
             final_eval_loss: eval_losses.last().copied(),
             best_eval_loss: min(&eval_losses),
-            metric_for_best_model: best_name,
+            metric_for_best_model: self.args.best_metric_name(),
             best_metric: state.best_metric,
             best_global_step: state.best_global_step,
             best_model_checkpoint: state.best_model_checkpoint.clone(),
             train_runtime_seconds: runtime,
-            train_samples_per_second: samples_this_session as f64 / runtime,
+            train_samples_per_second: run.samples_this_session as f64 / runtime,
             train_steps_per_second: steps_done as f64 / runtime,
             total_params: counts.total,
             trainable_params: counts.trainable,
             global_step: state.global_step,
-            max_steps: len.max_steps,
+            max_steps: plan.len.max_steps,
             epoch: state.epoch,
-            stopped_early,
-            resumed_from_step: resumed_step,
+            stopped_early: run.stopped_early,
+            resumed_from_step: run.resumed_step,
         };
         Ok(TrainOutput {
             model: model.valid(),
@@ -561,10 +707,8 @@ impl Trainer {
                 .map_err(|e| TrainError::checkpoint(tmp, format!("weights: {e}")))?;
             model.valid().save_pretrained(tmp)?;
             optimizer.save(tmp)?;
-            let write = |file: &str, text: String| {
-                let p = tmp.join(file);
-                std::fs::write(&p, text).map_err(|e| TrainError::io(p, e))
-            };
+            let write =
+                |file: &str, text: String| write_file_atomically(&tmp.join(file), text.as_bytes());
             write(
                 SCHEDULER_FILE,
                 serde_json::to_string_pretty(&scheduler).expect("json"),
@@ -588,6 +732,15 @@ impl Trainer {
         }
         Ok(())
     }
+}
+
+/// Loads the Burn record of checkpoint `dir` into `model`.
+fn load_weights<F: Forecaster>(model: F, dir: &Path) -> Result<F, TrainError> {
+    let record = ModuleRecord::load(dir.join(WEIGHTS_FILE))
+        .map_err(|e| TrainError::checkpoint(dir, format!("weights: {e}")))?;
+    model
+        .try_load_record(record)
+        .map_err(|e| TrainError::checkpoint(dir, format!("weights do not fit the model: {e}")))
 }
 
 fn initialize_params<M: burn::module::Module>(model: &M) {

@@ -85,6 +85,30 @@ fn writes_are_atomic_and_incomplete_dirs_are_ignored() {
 }
 
 #[test]
+fn rewriting_a_step_leaves_no_hidden_folders_and_a_failed_rewrite_keeps_the_old_one() {
+    let run = tempfile::tempdir().unwrap();
+    let state = run
+        .path()
+        .join("checkpoints/checkpoint-4/trainer_state.json");
+    write_atomically(run.path(), 4, fill).unwrap();
+    write_atomically(run.path(), 4, |d| {
+        std::fs::write(d.join("trainer_state.json"), "{\"v\": 2}").unwrap();
+        Ok(())
+    })
+    .unwrap();
+    let err = write_atomically(run.path(), 4, |_| {
+        Err(TrainError::NoCheckpoint { dir: "x".into() })
+    });
+    assert!(err.is_err());
+    assert_eq!(std::fs::read_to_string(&state).unwrap(), "{\"v\": 2}");
+    let entries: Vec<String> = std::fs::read_dir(run.path().join("checkpoints"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(entries, ["checkpoint-4"]);
+}
+
+#[test]
 fn epoch_orders_are_permutations_fixed_by_seed_and_epoch() {
     let a = epoch_order(42, 0, 50);
     let mut sorted = a.clone();

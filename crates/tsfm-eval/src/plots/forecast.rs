@@ -3,6 +3,8 @@
 use std::path::Path;
 
 use plotters::coord::Shift;
+use plotters::coord::combinators::WithKeyPoints;
+use plotters::coord::types::{RangedCoordf64, RangedCoordi64};
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
@@ -294,6 +296,23 @@ where
         .bold_line_style(BLACK.mix(0.08))
         .draw()?;
 
+    draw_bands(&mut chart, w)?;
+    draw_lines(&mut chart, w, thr, (x0, x1), (y0, y1))
+}
+
+/// The chart `draw_panel` builds: time (seconds, with chosen tick points) against values.
+type PanelChart<'a, DB> =
+    ChartContext<'a, DB, Cartesian2d<WithKeyPoints<RangedCoordi64>, RangedCoordf64>>;
+
+/// The quantile bands, widest first so narrower ones draw on top; a band is cut where a bound
+/// is missing instead of being joined across the gap.
+fn draw_bands<DB: DrawingBackend>(
+    chart: &mut PanelChart<'_, DB>,
+    w: &ForecastPlotWindow,
+) -> DrawResult
+where
+    DB::ErrorType: 'static,
+{
     let mut order: Vec<usize> = (0..w.bands.len()).collect();
     let width = |i: usize| w.bands[i].1 - w.bands[i].0;
     order.sort_by(|&a, &b| width(b).total_cmp(&width(a)));
@@ -323,6 +342,20 @@ where
         flush(&mut run)?;
     }
 
+    Ok(())
+}
+
+/// The hypoglycaemia threshold, the forecast origin, then context, truth and forecast lines.
+fn draw_lines<DB: DrawingBackend>(
+    chart: &mut PanelChart<'_, DB>,
+    w: &ForecastPlotWindow,
+    thr: Option<f64>,
+    (x0, x1): (i64, i64),
+    (y0, y1): (f64, f64),
+) -> DrawResult
+where
+    DB::ErrorType: 'static,
+{
     if let Some(t) = thr {
         chart.draw_series(DashedLineSeries::new(
             vec![(x0, t), (x1, t)],

@@ -340,6 +340,17 @@ impl TtmConfig {
 
     /// Checks the combinations granite-tsfm checks, plus the features this port rejects.
     pub fn validate(&self) -> Result<(), ModelError> {
+        self.validate_patching()?;
+        self.validate_supported()?;
+        self.gate()?;
+        if self.enable_forecast_channel_mixing {
+            self.validate_forecast_channel_mixer()?;
+        }
+        self.validate_shapes()
+    }
+
+    /// Patching: granite-tsfm needs non-overlapping patches that fit the context.
+    fn validate_patching(&self) -> Result<(), ModelError> {
         if self.patch_length != self.patch_stride {
             return Err(invalid(
                 "patch_stride",
@@ -352,6 +363,11 @@ impl TtmConfig {
                 "has to be greater than patch_length",
             ));
         }
+        Ok(())
+    }
+
+    /// Options granite-tsfm accepts but this port does not implement (or names it does not know).
+    fn validate_supported(&self) -> Result<(), ModelError> {
         for (k, m) in [("mode", &self.mode), ("decoder_mode", &self.decoder_mode)] {
             if m != "common_channel" && m != "mix_channel" {
                 return Err(invalid(
@@ -407,10 +423,11 @@ impl TtmConfig {
                 "must be sincos or random",
             ));
         }
-        self.gate()?;
-        if self.enable_forecast_channel_mixing {
-            self.validate_forecast_channel_mixer()?;
-        }
+        Ok(())
+    }
+
+    /// Lengths, channel indices and adaptive-patching levels that must fit each other.
+    fn validate_shapes(&self) -> Result<(), ModelError> {
         if let Some(f) = self.prediction_filter_length
             && (f == 0 || f > self.prediction_length)
         {
