@@ -166,7 +166,7 @@ fn dry_run(
     let length = tsfm_train::RunLength::new(args, data.train_len())?;
     let trainable = model
         .clone()
-        .apply_finetune_mode(args.finetune_mode.mode())
+        .apply_finetune_mode(args.finetune_mode)
         .param_counts()
         .trainable;
     Ok(DryRun {

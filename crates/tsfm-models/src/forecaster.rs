@@ -65,12 +65,16 @@ pub struct Forecast {
 }
 
 /// Training losses the trainer can ask for. Models with their own native loss (Chronos-T5:
-/// cross-entropy over tokens; Bolt/TimesFM: quantile loss) may use it under `Native`.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// cross-entropy over tokens; Bolt/TimesFM: quantile loss) may use it under `Native`. The one
+/// loss type from the experiment's config through the trainer's saved arguments to the model.
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
 pub enum LossKind {
+    #[default]
     Mse,
     Mae,
     Huber {
+        #[serde(default = "default_huber_delta")]
         delta: f32,
     },
     /// Mean pinball loss over the model's quantile levels.
@@ -79,9 +83,28 @@ pub enum LossKind {
     Native,
 }
 
-/// How much of the model is trained.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+fn default_huber_delta() -> f32 {
+    1.0
+}
+
+impl LossKind {
+    /// The config's name of the loss.
+    pub fn name(self) -> &'static str {
+        match self {
+            LossKind::Mse => "mse",
+            LossKind::Mae => "mae",
+            LossKind::Huber { .. } => "huber",
+            LossKind::Quantile => "quantile",
+            LossKind::Native => "native",
+        }
+    }
+}
+
+/// How much of the model is trained (the one type from the config to the model).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum FinetuneMode {
+    #[default]
     Full,
     FrozenBackbone,
     HeadOnly,

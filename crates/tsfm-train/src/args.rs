@@ -55,21 +55,6 @@ pub enum OptimizerKind {
     Sgd,
 }
 
-/// Training loss (maps onto [`LossKind`]).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case", tag = "kind")]
-pub enum LossSpec {
-    #[default]
-    Mse,
-    Mae,
-    Huber {
-        #[serde(default = "default_huber_delta")]
-        delta: f32,
-    },
-    Quantile,
-    Native,
-}
-
 /// Finite and above zero (false for NaN).
 fn positive(x: f64) -> bool {
     x.is_finite() && x > 0.0
@@ -78,52 +63,6 @@ fn positive(x: f64) -> bool {
 /// Finite and at least zero (false for NaN).
 fn non_negative(x: f64) -> bool {
     x.is_finite() && x >= 0.0
-}
-
-fn default_huber_delta() -> f32 {
-    1.0
-}
-
-impl LossSpec {
-    pub fn kind(self) -> LossKind {
-        match self {
-            LossSpec::Mse => LossKind::Mse,
-            LossSpec::Mae => LossKind::Mae,
-            LossSpec::Huber { delta } => LossKind::Huber { delta },
-            LossSpec::Quantile => LossKind::Quantile,
-            LossSpec::Native => LossKind::Native,
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            LossSpec::Mse => "mse",
-            LossSpec::Mae => "mae",
-            LossSpec::Huber { .. } => "huber",
-            LossSpec::Quantile => "quantile",
-            LossSpec::Native => "native",
-        }
-    }
-}
-
-/// Which parameters train (maps onto [`FinetuneMode`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum FinetuneSpec {
-    #[default]
-    Full,
-    FrozenBackbone,
-    HeadOnly,
-}
-
-impl FinetuneSpec {
-    pub fn mode(self) -> FinetuneMode {
-        match self {
-            FinetuneSpec::Full => FinetuneMode::Full,
-            FinetuneSpec::FrozenBackbone => FinetuneMode::FrozenBackbone,
-            FinetuneSpec::HeadOnly => FinetuneMode::HeadOnly,
-        }
-    }
 }
 
 /// `resume_from_checkpoint`: `true` (the latest complete checkpoint of the run) or a path.
@@ -173,8 +112,8 @@ pub struct TrainingArgs {
     /// Floor of `linear`/`cosine` as a fraction of `learning_rate` (0: decay to zero, as HF).
     pub min_lr_ratio: f64,
 
-    pub loss: LossSpec,
-    pub finetune_mode: FinetuneSpec,
+    pub loss: LossKind,
+    pub finetune_mode: FinetuneMode,
 
     pub logging_strategy: IntervalStrategy,
     pub logging_steps: u64,
@@ -229,8 +168,8 @@ impl Default for TrainingArgs {
             one_cycle_final_div_factor: 1e4,
             cosine_num_cycles: 0.5,
             min_lr_ratio: 0.0,
-            loss: LossSpec::Mse,
-            finetune_mode: FinetuneSpec::Full,
+            loss: LossKind::Mse,
+            finetune_mode: FinetuneMode::Full,
             logging_strategy: IntervalStrategy::Steps,
             logging_steps: 500,
             logging_first_step: false,
@@ -379,7 +318,7 @@ impl TrainingArgs {
                 "div factors must be positive".into(),
             );
         }
-        if let LossSpec::Huber { delta } = self.loss
+        if let LossKind::Huber { delta } = self.loss
             && !positive(delta as f64)
         {
             return bad("loss", format!("huber delta {delta} must be positive"));

@@ -39,8 +39,7 @@ pub mod state;
 pub mod trainer;
 
 pub use args::{
-    FinetuneSpec, IntervalStrategy, LossSpec, OptimizerKind, ResumeFrom, SaveStrategy,
-    SchedulerKind, TrainingArgs,
+    IntervalStrategy, OptimizerKind, ResumeFrom, SaveStrategy, SchedulerKind, TrainingArgs,
 };
 pub use callbacks::{Control, EarlyStopping, StepProgress, TrainerCallback};
 pub use data::{WindowSource, epoch_order};

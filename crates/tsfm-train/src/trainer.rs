@@ -174,7 +174,7 @@ impl Trainer {
     /// Mean loss over `data` (weighted by batch size, as HF's evaluation loop), without grad.
     pub fn evaluate<F: Forecaster>(&self, model: &F, data: &dyn WindowSource) -> f64 {
         let model = model.valid();
-        let kind = self.args.loss.kind();
+        let kind = self.args.loss;
         let indices: Vec<usize> = (0..data.len()).collect();
         let (mut sum, mut count) = (0.0f64, 0usize);
         for chunk in indices.chunks(self.args.per_device_eval_batch_size) {
@@ -221,9 +221,7 @@ impl Trainer {
         eval: Option<&dyn WindowSource>,
     ) -> Result<TrainOutput<F>, TrainError> {
         self.check_inputs(&model, eval)?;
-        let model = model
-            .apply_finetune_mode(self.args.finetune_mode.mode())
-            .train();
+        let model = model.apply_finetune_mode(self.args.finetune_mode).train();
         // Burn initialises parameters lazily; draw any pending ones now, before the per-step
         // reseeding, so initialisation depends only on the seed set before the model was built.
         initialize_params(&model);
@@ -253,7 +251,7 @@ impl Trainer {
                 message: "evaluation is requested but there is no evaluation data".into(),
             });
         }
-        if !model.supports_loss(self.args.loss.kind()) {
+        if !model.supports_loss(self.args.loss) {
             return Err(TrainError::UnsupportedLoss {
                 model: model.model_type(),
                 loss: self.args.loss.name().into(),
@@ -271,7 +269,7 @@ impl Trainer {
         Ok(RunPlan {
             schedule: LrSchedule::from_args(&self.args, len.max_steps),
             len,
-            kind: self.args.loss.kind(),
+            kind: self.args.loss,
             train_device: self.device.clone().autodiff(),
             log_path: self.run_dir.join(TRAIN_LOG),
             train,

@@ -3,9 +3,7 @@
 use std::path::PathBuf;
 
 use tsfm_models::LossKind;
-use tsfm_train::{
-    IntervalStrategy, LossSpec, ResumeFrom, SaveStrategy, SchedulerKind, TrainingArgs,
-};
+use tsfm_train::{IntervalStrategy, ResumeFrom, SaveStrategy, SchedulerKind, TrainingArgs};
 
 #[test]
 fn defaults_are_hf_training_arguments() {
@@ -44,7 +42,7 @@ fn parses_from_json_with_defaults_and_both_resume_forms() {
         (a.eval_strategy, a.save_strategy),
         (IntervalStrategy::Epoch, SaveStrategy::Best)
     );
-    assert_eq!(a.loss.kind(), LossKind::Huber { delta: 0.5 });
+    assert_eq!(a.loss, LossKind::Huber { delta: 0.5 });
     assert_eq!(a.resume_from_checkpoint, Some(ResumeFrom::Latest(true)));
     assert_eq!(a.per_device_train_batch_size, 8);
     let b: TrainingArgs = serde_json::from_str(
@@ -57,7 +55,7 @@ fn parses_from_json_with_defaults_and_both_resume_forms() {
             "runs/x/checkpoints/checkpoint-5"
         )))
     );
-    assert_eq!(b.loss, LossSpec::Mae);
+    assert_eq!(b.loss, LossKind::Mae);
     let err = serde_json::from_str::<TrainingArgs>(r#"{"learning_rte": 0.1}"#).unwrap_err();
     assert!(err.to_string().contains("learning_rte"), "{err}");
 }

@@ -8,8 +8,8 @@ use std::path::Path;
 use common::{Sine, Tiny, device, lock, weights};
 use tsfm_train::state::LogEntry;
 use tsfm_train::{
-    FinetuneSpec, IntervalStrategy, OptimizerKind, RunLength, SaveStrategy, SchedulerKind,
-    TrainError, Trainer, TrainingArgs,
+    IntervalStrategy, OptimizerKind, RunLength, SaveStrategy, SchedulerKind, TrainError, Trainer,
+    TrainingArgs,
 };
 
 fn base_args() -> TrainingArgs {
@@ -222,7 +222,7 @@ fn head_only_trains_only_the_head() {
     let data = Sine::new(12);
     let args = TrainingArgs {
         max_steps: 3,
-        finetune_mode: FinetuneSpec::HeadOnly,
+        finetune_mode: tsfm_models::FinetuneMode::HeadOnly,
         weight_decay: 0.1,
         ..base_args()
     };
@@ -368,7 +368,7 @@ fn invalid_settings_name_their_key() {
     let data = Sine::new(8);
     let dir = tempfile::tempdir().unwrap();
     let args = TrainingArgs {
-        loss: tsfm_train::LossSpec::Quantile,
+        loss: tsfm_models::LossKind::Quantile,
         ..base_args()
     };
     let err = Trainer::new(args, dir.path(), device()).unwrap().train(

@@ -1,8 +1,7 @@
 //! `training:` (+ batch sizes from `data:`/`evaluation:`) -> `tsfm_train::TrainingArgs`.
 use tsfm_config::{Config, FinetuneMode, Loss, OptimizerType, Resume, SchedulerType, Strategy};
 use tsfm_train::{
-    FinetuneSpec, IntervalStrategy, LossSpec, OptimizerKind, ResumeFrom, SaveStrategy,
-    SchedulerKind, TrainingArgs,
+    IntervalStrategy, OptimizerKind, ResumeFrom, SaveStrategy, SchedulerKind, TrainingArgs,
 };
 
 use crate::error::{Result, user as user_error};
@@ -27,9 +26,9 @@ pub fn training_args(config: &Config, steps_per_epoch: u64) -> Result<TrainingAr
         SchedulerType::OneCycle => SchedulerKind::OneCycle,
     };
     let finetune_mode = match t.finetune_mode {
-        FinetuneMode::Full => FinetuneSpec::Full,
-        FinetuneMode::FrozenBackbone => FinetuneSpec::FrozenBackbone,
-        FinetuneMode::HeadOnly => FinetuneSpec::HeadOnly,
+        FinetuneMode::Full => tsfm_models::FinetuneMode::Full,
+        FinetuneMode::FrozenBackbone => tsfm_models::FinetuneMode::FrozenBackbone,
+        FinetuneMode::HeadOnly => tsfm_models::FinetuneMode::HeadOnly,
         FinetuneMode::Lora => {
             return Err(user_error(
                 "training.finetune_mode: `lora` is not available for this model yet; use full, frozen_backbone or head_only",
@@ -37,13 +36,13 @@ pub fn training_args(config: &Config, steps_per_epoch: u64) -> Result<TrainingAr
         }
     };
     let loss = match t.loss {
-        Loss::Mse => LossSpec::Mse,
-        Loss::Mae => LossSpec::Mae,
-        Loss::Huber => LossSpec::Huber {
+        Loss::Mse => tsfm_models::LossKind::Mse,
+        Loss::Mae => tsfm_models::LossKind::Mae,
+        Loss::Huber => tsfm_models::LossKind::Huber {
             delta: t.huber_delta as f32,
         },
-        Loss::Quantile => LossSpec::Quantile,
-        Loss::Native => LossSpec::Native,
+        Loss::Quantile => tsfm_models::LossKind::Quantile,
+        Loss::Native => tsfm_models::LossKind::Native,
     };
     let metric = match t.metric_for_best_model.as_str() {
         "loss" | "eval_loss" => "eval_loss".to_string(),
