@@ -298,6 +298,39 @@ fn predict_with_a_trained_run_applies_its_scaler_and_matches_manual_scaling() {
         std::fs::read_to_string(t.join("by_config.csv")).unwrap()
     );
 
+    // The run's calibrated quantiles answer --quantiles; a one-row series cannot be put on a
+    // grid and is named, not silently dropped.
+    let mut with_lonely = rows.clone();
+    with_lonely.push(("lonely", one_channel(&[6.0])));
+    write_series(&t.join("lonely.csv"), "value", &with_lonely);
+    let out = tsfm(
+        &[
+            "predict",
+            "--run",
+            &run,
+            "--input",
+            "lonely.csv",
+            "--output",
+            "quantiles.csv",
+            "--quantiles",
+            "0.1,0.9",
+        ],
+        t,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("series lonely have fewer than 2 rows"),
+        "{}",
+        stderr(&out)
+    );
+    let (header, quantiles) = read_csv(&t.join("quantiles.csv"));
+    assert_eq!(header, ["id", "timestamp", "step", "point", "q0.1", "q0.9"]);
+    assert_eq!(quantiles.len(), 2 * 16);
+    for (q, p) in quantiles.iter().zip(&by_config) {
+        assert_eq!(q[3], p[3], "the point forecast is unchanged");
+        assert!(num(&q[4]) < num(&q[3]) && num(&q[3]) < num(&q[5]), "{q:?}");
+    }
+
     // An experiment that was never trained has nothing to forecast with.
     let out = tsfm(
         &[
