@@ -97,16 +97,31 @@ pub(crate) fn root() -> &'static Ty {
 }
 
 fn build() -> Ty {
+    Ty::Struct(vec![
+        req("model", model()),
+        req("data", data()),
+        f("training", training()),
+        f("evaluation", evaluation()),
+        f("logging", logging()),
+        f("output", output()),
+    ])
+}
+
+fn model() -> Ty {
     use Ty::*;
-    let model = Struct(vec![
+    Struct(vec![
         req("model_type", Enum(MODEL_TYPES)),
         req("model_path", Str),
         f("revision", opt(Str)),
         f("device", Device),
         f("precision", Enum(PRECISIONS)),
         f("params", MapOf(Box::new(Any))),
-    ]);
-    let data_split = Struct(vec![
+    ])
+}
+
+fn data_split() -> Ty {
+    use Ty::*;
+    Struct(vec![
         f("method", Enum(SPLIT_METHODS)),
         f("unit", Enum(SPLIT_UNITS)),
         f("train", Float),
@@ -117,23 +132,34 @@ fn build() -> Ty {
         f("val_ids", list(Str)),
         f("test_ids", list(Str)),
         f("seed", UInt),
-    ]);
-    let imputation = Struct(vec![
+    ])
+}
+
+fn imputation() -> Ty {
+    use Ty::*;
+    Struct(vec![
         f("strategy", Enum(IMPUTE)),
         f("columns", MapOf(Box::new(Enum(IMPUTE)))),
         f("fill_value", opt(Float)),
         f("max_gap_minutes", Float),
-    ]);
-    let scaling = Struct(vec![f("method", Enum(SCALING)), f("scope", Enum(SCOPES))]);
-    let features = Struct(vec![
+    ])
+}
+
+fn features() -> Ty {
+    use Ty::*;
+    Struct(vec![
         f("iob", Bool),
         f("cob", Bool),
         f("insulin_action_hours", Float),
         f("carb_absorption_hours", Float),
         f("calendar", Bool),
         f("day_of_week", Bool),
-    ]);
-    let data = Struct(vec![
+    ])
+}
+
+fn data() -> Ty {
+    use Ty::*;
+    Struct(vec![
         req("source_name", Str),
         req("source", Enum(DATA_SOURCES)),
         req("raw_path", Str),
@@ -150,43 +176,68 @@ fn build() -> Ty {
         f("num_workers", UInt),
         f("context_length", opt(UInt)),
         f("stride", UInt),
-        f("data_split", data_split),
-        f("imputation", imputation),
-        f("scaling", scaling),
-        f("features", features),
-    ]);
-    let lr_scheduler = Struct(vec![
+        f("data_split", data_split()),
+        f("imputation", imputation()),
+        f("scaling", scaling()),
+        f("features", features()),
+    ])
+}
+
+fn scaling() -> Ty {
+    use Ty::*;
+    Struct(vec![f("method", Enum(SCALING)), f("scope", Enum(SCOPES))])
+}
+
+fn lr_scheduler() -> Ty {
+    use Ty::*;
+    Struct(vec![
         f("type", Enum(SCHEDULERS)),
         f("gamma", Float),
         f("num_cycles", Float),
         f("pct_start", Float),
         f("min_lr_ratio", Float),
-    ]);
-    let optimizer = Struct(vec![
+    ])
+}
+
+fn optimizer() -> Ty {
+    use Ty::*;
+    Struct(vec![
         f("type", Enum(OPTIMIZERS)),
         f("betas", Tuple(2, Box::new(Float))),
         f("eps", Float),
         f("momentum", Float),
-    ]);
-    let early_stopping = Struct(vec![
+    ])
+}
+
+fn early_stopping() -> Ty {
+    use Ty::*;
+    Struct(vec![
         f("enabled", Bool),
         f("patience", UInt),
         f("threshold", Float),
-    ]);
-    let lora = Struct(vec![
+    ])
+}
+
+fn lora() -> Ty {
+    use Ty::*;
+    Struct(vec![
         f("rank", UInt),
         f("alpha", Float),
         f("dropout", Float),
-    ]);
-    let training = Struct(vec![
+    ])
+}
+
+fn training() -> Ty {
+    use Ty::*;
+    Struct(vec![
         f("num_epochs", opt(UInt)),
         f("max_steps", opt(UInt)),
         f("learning_rate", Float),
         f("weight_decay", Float),
         f("warmup_steps", UInt),
         f("warmup_ratio", Float),
-        f("lr_scheduler", lr_scheduler),
-        f("optimizer", optimizer),
+        f("lr_scheduler", lr_scheduler()),
+        f("optimizer", optimizer()),
         f("max_grad_norm", Float),
         f("gradient_accumulation_steps", UInt),
         f("save_strategy", Enum(STRATEGIES)),
@@ -198,49 +249,57 @@ fn build() -> Ty {
         f("load_best_model_at_end", Bool),
         f("metric_for_best_model", Str),
         f("greater_is_better", opt(Bool)),
-        f("early_stopping", early_stopping),
+        f("early_stopping", early_stopping()),
         f("finetune_mode", Enum(FINETUNE)),
-        f("lora", lora),
+        f("lora", lora()),
         f("loss", Enum(LOSSES)),
         f("huber_delta", Float),
         f("seed", UInt),
         f("resume_from_checkpoint", Resume),
         f("gradient_checkpointing", Bool),
-    ]);
-    let nocturnal = Struct(vec![
+    ])
+}
+
+fn nocturnal() -> Ty {
+    use Ty::*;
+    Struct(vec![
         f("enabled", Bool),
         f("context_end", Str),
         f("horizon_hours", Float),
-    ]);
-    let evaluation = Struct(vec![
+    ])
+}
+
+fn evaluation() -> Ty {
+    use Ty::*;
+    Struct(vec![
         f("metrics", list(Str)),
         f("eval_batch_size", UInt),
         f("save_predictions", Bool),
-        f("nocturnal", nocturnal),
+        f("nocturnal", nocturnal()),
         f("horizons_min", list(UInt)),
         f("quantiles", list(Float)),
-    ]);
-    let logging = Struct(vec![
+    ])
+}
+
+fn logging() -> Ty {
+    use Ty::*;
+    Struct(vec![
         f("level", Enum(LEVELS)),
         f("debug_mode", Bool),
         f("log_file", opt(Str)),
         f("mlflow_experiment", opt(Str)),
         f("tensorboard", Bool),
-    ]);
-    let output = Struct(vec![
+    ])
+}
+
+fn output() -> Ty {
+    use Ty::*;
+    Struct(vec![
         f("save_dir", Str),
         f("experiment_name", opt(Str)),
         f("save_metrics", Bool),
         f("save_model", Bool),
         f("metrics_format", Enum(FORMATS)),
-    ]);
-    Struct(vec![
-        req("model", model),
-        req("data", data),
-        f("training", training),
-        f("evaluation", evaluation),
-        f("logging", logging),
-        f("output", output),
     ])
 }
 

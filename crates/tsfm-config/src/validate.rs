@@ -286,6 +286,16 @@ fn strategy_name(s: Strategy) -> &'static str {
 
 fn training(k: &mut Check, c: &Config) {
     let t = &c.training;
+    run_length(k, t);
+    learning_rate(k, t);
+    optimizer(k, t);
+    intervals(k, t);
+    best_model(k, c);
+    loss_and_adapters(k, c);
+}
+
+/// `num_epochs` / `max_steps`: one of them, and above zero.
+fn run_length(k: &mut Check, t: &TrainingConfig) {
     match (t.num_epochs, t.max_steps) {
         (None, None) => k.err(
             "training.num_epochs",
@@ -300,6 +310,10 @@ fn training(k: &mut Check, c: &Config) {
             }
         }
     }
+}
+
+/// Learning rate, weight decay, warmup and the schedule.
+fn learning_rate(k: &mut Check, t: &TrainingConfig) {
     k.positive_f("training.learning_rate", t.learning_rate);
     k.non_negative_f("training.weight_decay", t.weight_decay);
     if !(0.0..1.0).contains(&t.warmup_ratio) {
@@ -332,6 +346,10 @@ fn training(k: &mut Check, c: &Config) {
             format!("must be in [0, 1], got {}", s.min_lr_ratio),
         );
     }
+}
+
+/// Optimizer constants and gradient clipping.
+fn optimizer(k: &mut Check, t: &TrainingConfig) {
     let o = &t.optimizer;
     if o.betas.iter().any(|b| !(0.0..1.0).contains(b)) {
         k.err(
@@ -358,6 +376,10 @@ fn training(k: &mut Check, c: &Config) {
             ),
         );
     }
+}
+
+/// Accumulation, logging, checkpoint and evaluation intervals.
+fn intervals(k: &mut Check, t: &TrainingConfig) {
     k.positive(
         "training.gradient_accumulation_steps",
         t.gradient_accumulation_steps,
@@ -381,7 +403,11 @@ fn training(k: &mut Check, c: &Config) {
             "must be > 0 (leave it unset to keep every checkpoint)",
         );
     }
-    best_model(k, c);
+}
+
+/// Fine-tune mode, LoRA, loss and resume.
+fn loss_and_adapters(k: &mut Check, c: &Config) {
+    let t = &c.training;
     if t.finetune_mode == FinetuneMode::Lora {
         k.positive("training.lora.rank", t.lora.rank);
         k.positive_f("training.lora.alpha", t.lora.alpha);
@@ -409,8 +435,6 @@ fn training(k: &mut Check, c: &Config) {
     }
 }
 
-/// Best-model selection and early stopping need evaluations, a validation set, checkpoints on
-/// the same schedule and a metric that is computed.
 fn best_model(k: &mut Check, c: &Config) {
     let t = &c.training;
     let needs_eval = [

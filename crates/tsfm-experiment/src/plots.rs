@@ -16,22 +16,48 @@ pub fn write_plots(
     run: Option<&tsfm_runs::RunDir>,
 ) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
-    let mut keep = |f: plots::PlotFiles| {
-        files.push(f.png);
-        files.push(f.svg);
-    };
-    let units = &result.units;
-    let preds = &result.predictions;
-    if preds.is_empty() {
+    if result.predictions.is_empty() {
         return Ok(files);
     }
+    let units = &result.units;
+    let mut made = vec![
+        plots::forecast_windows(dir, "forecast_samples", &sample_windows(result), units)?,
+        plots::rmse_by_horizon(dir, "rmse_by_horizon", &rmse_series(result), units)?,
+    ];
+    if let Some((reference, predicted)) = clarke_pairs(result) {
+        made.push(plots::clarke_grid(
+            dir,
+            "clarke_grid",
+            &reference,
+            &predicted,
+        )?);
+    }
+    if let Some(points) = coverage_points(result) {
+        made.push(plots::calibration(
+            dir,
+            "calibration",
+            &[("model".to_string(), points)],
+        )?);
+    }
+    if let Some((train, eval)) = run.and_then(loss_history) {
+        made.push(plots::loss_curves(dir, "loss_curves", &train, &eval)?);
+    }
+    for f in made {
+        files.push(f.png);
+        files.push(f.svg);
+    }
+    Ok(files)
+}
 
-    // Six sample windows: three whose context ends at midnight (the nights users care about), three
-    // spread over the rest of the split.
+/// Six sample windows: three whose context ends at the nocturnal anchor (the nights users care
+/// about), three spread over the rest of the split.
+fn sample_windows(result: &SplitResult) -> Vec<ForecastPlotWindow> {
+    let preds = &result.predictions;
+    let anchor_s = anchor_seconds(&result.report.nocturnal.context_end);
     let mut picks: Vec<usize> = preds
         .iter()
         .enumerate()
-        .filter(|(_, p)| p.origin_ts.rem_euclid(86_400) == 0)
+        .filter(|(_, p)| p.origin_ts.rem_euclid(86_400) == anchor_s)
         .map(|(i, _)| i)
         .take(3)
         .collect();
@@ -41,46 +67,47 @@ pub fn write_plots(
             picks.push((k * spread).min(preds.len() - 1));
         }
     }
-    let windows: Vec<ForecastPlotWindow> = picks
-        .iter()
-        .map(|&i| {
-            let p = &preds[i];
-            let step = p.interval_min as i64 * 60;
-            let n = p.context.len() as i64;
-            ForecastPlotWindow {
-                title: format!(
-                    "{}, context to {}",
-                    p.series_id,
-                    tsfm_data::sources::clock::format_datetime(p.origin_ts)
-                ),
-                context_ts: (0..n).map(|k| p.origin_ts - (n - 1 - k) * step).collect(),
-                context: p.context.clone(),
-                target_ts: (1..=p.point.len() as i64)
-                    .map(|k| p.origin_ts + k * step)
-                    .collect(),
-                truth: p.truth.clone(),
-                point: p.point.clone(),
-                bands: bands(p),
-            }
-        })
-        .collect();
-    keep(plots::forecast_windows(
-        dir,
-        "forecast_samples",
-        &windows,
-        units,
-    )?);
+    picks.iter().map(|&i| plot_window(&preds[i])).collect()
+}
 
-    // RMSE by horizon: the model at every step, the baselines at the named horizons.
-    let mut series = vec![(
-        "model".to_string(),
-        result
-            .report
-            .per_step
-            .iter()
-            .filter_map(|s| s.rmse.map(|r| (s.minutes as f64, r)))
-            .collect::<Vec<_>>(),
-    )];
+/// Seconds after midnight of an `HH:MM` anchor (midnight when it does not parse: the config
+/// validated it).
+fn anchor_seconds(hh_mm: &str) -> i64 {
+    hh_mm
+        .split_once(':')
+        .and_then(|(h, m)| Some(h.parse::<i64>().ok()? * 3600 + m.parse::<i64>().ok()? * 60))
+        .unwrap_or(0)
+}
+
+fn plot_window(p: &WindowPrediction) -> ForecastPlotWindow {
+    let step = p.interval_min as i64 * 60;
+    let n = p.context.len() as i64;
+    ForecastPlotWindow {
+        title: format!(
+            "{}, context to {}",
+            p.series_id,
+            tsfm_data::sources::clock::format_datetime(p.origin_ts)
+        ),
+        context_ts: (0..n).map(|k| p.origin_ts - (n - 1 - k) * step).collect(),
+        context: p.context.clone(),
+        target_ts: (1..=p.point.len() as i64)
+            .map(|k| p.origin_ts + k * step)
+            .collect(),
+        truth: p.truth.clone(),
+        point: p.point.clone(),
+        bands: bands(p),
+    }
+}
+
+/// RMSE by horizon: the model at every step, the baselines at the named horizons.
+fn rmse_series(result: &SplitResult) -> Vec<(String, Vec<(f64, f64)>)> {
+    let model = result
+        .report
+        .per_step
+        .iter()
+        .filter_map(|s| s.rmse.map(|r| (s.minutes as f64, r)))
+        .collect();
+    let mut series = vec![("model".to_string(), model)];
     for (name, baseline) in &result.report.baselines {
         let points: Vec<(f64, f64)> = baseline
             .at_horizons
@@ -94,74 +121,58 @@ pub fn write_plots(
             series.push((name.clone(), points));
         }
     }
-    keep(plots::rmse_by_horizon(
-        dir,
-        "rmse_by_horizon",
-        &series,
-        units,
-    )?);
+    series
+}
 
-    // Clarke error grid (glucose only), every observed step.
-    let to_mgdl = match units.as_str() {
-        "mmol/L" => Some(MGDL_PER_MMOLL),
-        "mg/dL" => Some(1.0),
-        _ => None,
+/// (reference, predicted) in mg/dL at every observed step, for glucose units only.
+fn clarke_pairs(result: &SplitResult) -> Option<(Vec<f64>, Vec<f64>)> {
+    let factor = match result.units.as_str() {
+        "mmol/L" => MGDL_PER_MMOLL,
+        "mg/dL" => 1.0,
+        _ => return None,
     };
-    if let Some(factor) = to_mgdl {
-        let (mut reference, mut predicted) = (Vec::new(), Vec::new());
-        for p in preds {
-            for (t, f) in p.truth.iter().zip(&p.point) {
-                if t.is_finite() {
-                    reference.push(t * factor);
-                    predicted.push(f * factor);
-                }
+    let (mut reference, mut predicted) = (Vec::new(), Vec::new());
+    for p in &result.predictions {
+        for (t, f) in p.truth.iter().zip(&p.point) {
+            if t.is_finite() {
+                reference.push(t * factor);
+                predicted.push(f * factor);
             }
         }
-        keep(plots::clarke_grid(
-            dir,
-            "clarke_grid",
-            &reference,
-            &predicted,
-        )?);
     }
+    Some((reference, predicted))
+}
 
-    // Observed against nominal coverage of each central interval the quantiles give.
-    if let Some(prob) = &result.report.probabilistic {
-        let points: Vec<(f64, f64)> = prob
-            .intervals
-            .iter()
-            .map(|i| (i.nominal, i.coverage))
-            .collect();
-        if !points.is_empty() {
-            keep(plots::calibration(
-                dir,
-                "calibration",
-                &[("model".to_string(), points)],
-            )?);
-        }
-    }
+/// Observed against nominal coverage of each central interval the quantiles give.
+fn coverage_points(result: &SplitResult) -> Option<Vec<(f64, f64)>> {
+    let prob = result.report.probabilistic.as_ref()?;
+    let points: Vec<(f64, f64)> = prob
+        .intervals
+        .iter()
+        .map(|i| (i.nominal, i.coverage))
+        .collect();
+    (!points.is_empty()).then_some(points)
+}
 
-    if let Some(run) = run
-        && let Ok(text) = std::fs::read_to_string(run.train_log_path())
-    {
-        let (mut train, mut eval) = (Vec::new(), Vec::new());
-        for line in text.lines() {
-            let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
-                continue;
-            };
-            let step = v["step"].as_u64().unwrap_or(0);
-            if let Some(l) = v["loss"].as_f64() {
-                train.push((step, l));
-            }
-            if let Some(l) = v["eval_loss"].as_f64() {
-                eval.push((step, l));
-            }
+/// (step, loss) of training and of evaluation from the run's `logs/train.jsonl`.
+type LossHistory = (Vec<(u64, f64)>, Vec<(u64, f64)>);
+
+fn loss_history(run: &tsfm_runs::RunDir) -> Option<LossHistory> {
+    let text = std::fs::read_to_string(run.train_log_path()).ok()?;
+    let (mut train, mut eval) = (Vec::new(), Vec::new());
+    for line in text.lines() {
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        let step = v["step"].as_u64().unwrap_or(0);
+        if let Some(l) = v["loss"].as_f64() {
+            train.push((step, l));
         }
-        if !train.is_empty() {
-            keep(plots::loss_curves(dir, "loss_curves", &train, &eval)?);
+        if let Some(l) = v["eval_loss"].as_f64() {
+            eval.push((step, l));
         }
     }
-    Ok(files)
+    (!train.is_empty()).then_some((train, eval))
 }
 
 /// Central bands `(lo level, hi level, lo, hi)` from symmetric quantile pairs (0.1 with 0.9).

@@ -1,5 +1,7 @@
 //! `training:` (+ batch sizes from `data:`/`evaluation:`) -> `tsfm_train::TrainingArgs`.
-use tsfm_config::{Config, FinetuneMode, Loss, OptimizerType, Resume, SchedulerType, Strategy};
+use tsfm_config::{
+    Config, FinetuneMode, Loss, OptimizerType, Resume, SchedulerType, Strategy, TrainingConfig,
+};
 use tsfm_train::{
     IntervalStrategy, OptimizerKind, ResumeFrom, SaveStrategy, SchedulerKind, TrainingArgs,
 };
@@ -10,40 +12,9 @@ use crate::error::{Result, user as user_error};
 /// trainer's per-step decay.
 pub fn training_args(config: &Config, steps_per_epoch: u64) -> Result<TrainingArgs> {
     let t = &config.training;
-    let interval = |s: Strategy| match s {
-        Strategy::No => IntervalStrategy::No,
-        Strategy::Steps => IntervalStrategy::Steps,
-        Strategy::Epoch => IntervalStrategy::Epoch,
-    };
-    let lr_scheduler_type = match t.lr_scheduler.kind {
-        SchedulerType::Constant if t.warmup_steps > 0 || t.warmup_ratio > 0.0 => {
-            SchedulerKind::ConstantWithWarmup
-        }
-        SchedulerType::Constant => SchedulerKind::Constant,
-        SchedulerType::Linear => SchedulerKind::Linear,
-        SchedulerType::Cosine => SchedulerKind::Cosine,
-        SchedulerType::Exponential => SchedulerKind::Exponential,
-        SchedulerType::OneCycle => SchedulerKind::OneCycle,
-    };
-    let finetune_mode = match t.finetune_mode {
-        FinetuneMode::Full => tsfm_models::FinetuneMode::Full,
-        FinetuneMode::FrozenBackbone => tsfm_models::FinetuneMode::FrozenBackbone,
-        FinetuneMode::HeadOnly => tsfm_models::FinetuneMode::HeadOnly,
-        FinetuneMode::Lora => {
-            return Err(user_error(
-                "training.finetune_mode: `lora` is not available for this model yet; use full, frozen_backbone or head_only",
-            ));
-        }
-    };
-    let loss = match t.loss {
-        Loss::Mse => tsfm_models::LossKind::Mse,
-        Loss::Mae => tsfm_models::LossKind::Mae,
-        Loss::Huber => tsfm_models::LossKind::Huber {
-            delta: t.huber_delta as f32,
-        },
-        Loss::Quantile => tsfm_models::LossKind::Quantile,
-        Loss::Native => tsfm_models::LossKind::Native,
-    };
+    let lr_scheduler_type = scheduler_kind(t);
+    let finetune_mode = finetune_mode(t.finetune_mode)?;
+    let loss = loss_kind(t);
     let metric = match t.metric_for_best_model.as_str() {
         "loss" | "eval_loss" => "eval_loss".to_string(),
         other => other.to_string(),
@@ -115,4 +86,51 @@ pub fn training_args(config: &Config, steps_per_epoch: u64) -> Result<TrainingAr
         },
         ..TrainingArgs::default()
     })
+}
+
+fn interval(s: Strategy) -> IntervalStrategy {
+    match s {
+        Strategy::No => IntervalStrategy::No,
+        Strategy::Steps => IntervalStrategy::Steps,
+        Strategy::Epoch => IntervalStrategy::Epoch,
+    }
+}
+
+/// A constant schedule with warmup is its own kind in the trainer (HF's naming).
+fn scheduler_kind(t: &TrainingConfig) -> SchedulerKind {
+    match t.lr_scheduler.kind {
+        SchedulerType::Constant if t.warmup_steps > 0 || t.warmup_ratio > 0.0 => {
+            SchedulerKind::ConstantWithWarmup
+        }
+        SchedulerType::Constant => SchedulerKind::Constant,
+        SchedulerType::Linear => SchedulerKind::Linear,
+        SchedulerType::Cosine => SchedulerKind::Cosine,
+        SchedulerType::Exponential => SchedulerKind::Exponential,
+        SchedulerType::OneCycle => SchedulerKind::OneCycle,
+    }
+}
+
+fn finetune_mode(mode: FinetuneMode) -> Result<tsfm_models::FinetuneMode> {
+    Ok(match mode {
+        FinetuneMode::Full => tsfm_models::FinetuneMode::Full,
+        FinetuneMode::FrozenBackbone => tsfm_models::FinetuneMode::FrozenBackbone,
+        FinetuneMode::HeadOnly => tsfm_models::FinetuneMode::HeadOnly,
+        FinetuneMode::Lora => {
+            return Err(user_error(
+                "training.finetune_mode: `lora` is not available for this model yet; use full, frozen_backbone or head_only",
+            ));
+        }
+    })
+}
+
+fn loss_kind(t: &TrainingConfig) -> tsfm_models::LossKind {
+    match t.loss {
+        Loss::Mse => tsfm_models::LossKind::Mse,
+        Loss::Mae => tsfm_models::LossKind::Mae,
+        Loss::Huber => tsfm_models::LossKind::Huber {
+            delta: t.huber_delta as f32,
+        },
+        Loss::Quantile => tsfm_models::LossKind::Quantile,
+        Loss::Native => tsfm_models::LossKind::Native,
+    }
 }

@@ -73,9 +73,55 @@ impl TrainedModel {
         device: &Device,
         events: &mut dyn Events,
     ) -> Result<(Vec<String>, Vec<SeriesForecast>)> {
-        let data = &self.resolved.config.data;
         let (context, steps) = (model.context_length(), model.prediction_length());
+        let (prepared, calendar) = self.preprocess(series, context, steps, request, events)?;
+        let model = model.valid();
+        let mut out = Vec::with_capacity(prepared.series.len());
+        let indices: Vec<usize> = (0..prepared.series.len()).collect();
+        for chunk in indices.chunks(request.batch_size.max(1)) {
+            let input = self.batch(&prepared, chunk, context, steps, &calendar, device)?;
+            model.check_input(&input).map_err(|e| {
+                user(format!(
+                    "{}: the model does not take this run's channels ({}): {e}",
+                    self.model_dir.display(),
+                    prepared.series[chunk[0]].channel_names.join(", ")
+                ))
+            })?;
+            let point = to_vec(model.forecast(&input)?.point);
+            let per_window = point.len() / chunk.len();
+            let out_channels = per_window / steps;
+            for (k, &si) in chunk.iter().enumerate() {
+                let s = &prepared.series[si];
+                // The target is channel 0 of the model's output.
+                let mut values: Vec<f32> = (0..horizon)
+                    .map(|h| point[k * per_window + h * out_channels])
+                    .collect();
+                prepared.unscale_target(si, &mut values);
+                out.push(SeriesForecast {
+                    id: s.id.clone(),
+                    last_ts: *s.timestamps.last().expect("series have rows"),
+                    interval_min: s.interval_min,
+                    columns: self.with_quantiles(values, &request.sampling.quantiles)?,
+                });
+            }
+        }
+        let mut names = vec!["point".to_string()];
+        names.extend(request.sampling.quantiles.iter().map(|l| format!("q{l}")));
+        Ok((names, out))
+    }
+
+    /// The run's preprocessing (grid, gaps, imputation, features, its scaler) over the input,
+    /// and the calendar features it adds; series it cannot use are named.
+    fn preprocess(
+        &self,
+        series: Vec<Series>,
+        context: usize,
+        steps: usize,
+        request: &PredictRequest,
+        events: &mut dyn Events,
+    ) -> Result<(tsfm_data::Prepared, tsfm_data::calendar::Calendar)> {
         let ids: Vec<String> = series.iter().map(|s| s.id.clone()).collect();
+        let data = &self.resolved.config.data;
         let mut options = options::data::pipeline_options(data, &ids, context, steps)?;
         // Nothing is held out: the split only matters for training windows.
         options.split = SplitSpec::Patient {
@@ -85,21 +131,7 @@ impl TrainedModel {
         let names: Vec<String> = std::iter::once(options.target.clone())
             .chain(options.past_covariates.iter().cloned())
             .collect();
-        if let Some(scaler) = &self.scaler
-            && scaler.scope == ScalingScope::PerSeries
-        {
-            let unseen: Vec<&str> = ids
-                .iter()
-                .filter(|id| !scaler.per_series.contains_key(*id))
-                .map(String::as_str)
-                .collect();
-            if !unseen.is_empty() {
-                events.note(format!(
-                    "series {} not in the run's training data: scaled with its global statistics",
-                    unseen.join(", ")
-                ));
-            }
-        }
+        self.note_unseen(&ids, events);
         let scaler = self.scaler.clone().unwrap_or_else(|| identity(names));
         let prepared = tsfm_data::run_with_scaler(series, &options, scaler)?;
         let kept: std::collections::BTreeSet<&str> =
@@ -117,61 +149,60 @@ impl TrainedModel {
                 dropped.join(", ")
             ));
         }
-        let calendar = options.calendar_features();
-        let model = model.valid();
+        Ok((prepared, options.calendar_features()))
+    }
 
-        let mut out = Vec::with_capacity(prepared.series.len());
-        let indices: Vec<usize> = (0..prepared.series.len()).collect();
-        for chunk in indices.chunks(request.batch_size.max(1)) {
-            let first = &prepared.series[chunk[0]];
-            let (ch, nf) = (first.n_channels(), first.n_future);
-            let mut batch = HostBatch::new(context, ch);
-            let mut future = Vec::with_capacity(chunk.len() * steps * nf);
-            for &si in chunk {
-                let s = &prepared.series[si];
-                batch.push_history(&s.values, &s.observed, u64::from(s.interval_min) * 60);
-                let last = *s.timestamps.last().expect("series have rows");
-                // The calendar features the pipeline gives training windows, at the forecast
-                // steps.
+    /// Series a per-series scaler has not seen are scaled with its global statistics.
+    fn note_unseen(&self, ids: &[String], events: &mut dyn Events) {
+        let Some(scaler) = self
+            .scaler
+            .as_ref()
+            .filter(|s| s.scope == ScalingScope::PerSeries)
+        else {
+            return;
+        };
+        let unseen: Vec<&str> = ids
+            .iter()
+            .filter(|id| !scaler.per_series.contains_key(*id))
+            .map(String::as_str)
+            .collect();
+        if !unseen.is_empty() {
+            events.note(format!(
+                "series {} not in the run's training data: scaled with its global statistics",
+                unseen.join(", ")
+            ));
+        }
+    }
+
+    /// The model input of the series at `chunk`: their last `context` rows and, when the run
+    /// uses calendar features, those of the forecast steps (as training windows have them).
+    fn batch(
+        &self,
+        prepared: &tsfm_data::Prepared,
+        chunk: &[usize],
+        context: usize,
+        steps: usize,
+        calendar: &tsfm_data::calendar::Calendar,
+        device: &Device,
+    ) -> Result<tsfm_models::ForecastInput> {
+        let first = &prepared.series[chunk[0]];
+        let (ch, nf) = (first.n_channels(), first.n_future);
+        let mut batch = HostBatch::new(context, ch);
+        let mut future = Vec::with_capacity(chunk.len() * steps * nf);
+        for &si in chunk {
+            let s = &prepared.series[si];
+            batch.push_history(&s.values, &s.observed, u64::from(s.interval_min) * 60);
+            let last = *s.timestamps.last().expect("series have rows");
+            if nf > 0 {
                 for h in 1..=steps as i64 {
-                    if nf > 0 {
-                        calendar.push(last + h * s.interval_min as i64 * 60, &mut future);
-                    }
+                    calendar.push(last + h * s.interval_min as i64 * 60, &mut future);
                 }
             }
-            if nf > 0 {
-                batch.future_covariates = Some((steps, nf, future));
-            }
-            let input = batch.to_input(device)?;
-            model.check_input(&input).map_err(|e| {
-                user(format!(
-                    "{}: the model does not take this run's channels ({}): {e}",
-                    self.model_dir.display(),
-                    first.channel_names.join(", ")
-                ))
-            })?;
-            let point = to_vec(model.forecast(&input)?.point);
-            let per_window = point.len() / chunk.len();
-            let out_channels = per_window / steps;
-            for (k, &si) in chunk.iter().enumerate() {
-                let s = &prepared.series[si];
-                // The target is channel 0 of the model's output.
-                let mut values: Vec<f32> = (0..horizon)
-                    .map(|h| point[k * per_window + h * out_channels])
-                    .collect();
-                prepared.unscale_target(si, &mut values);
-                let columns = self.with_quantiles(values, &request.sampling.quantiles)?;
-                out.push(SeriesForecast {
-                    id: s.id.clone(),
-                    last_ts: *s.timestamps.last().expect("series have rows"),
-                    interval_min: s.interval_min,
-                    columns,
-                });
-            }
         }
-        let mut names = vec!["point".to_string()];
-        names.extend(request.sampling.quantiles.iter().map(|l| format!("q{l}")));
-        Ok((names, out))
+        if nf > 0 {
+            batch.future_covariates = Some((steps, nf, future));
+        }
+        batch.to_input(device)
     }
 
     /// The point forecast, then its calibrated quantiles at `levels` (data units).
