@@ -228,14 +228,9 @@ struct Staged {
     splits: crate::split::SplitRanges,
 }
 
-fn stage(
-    s: &Series,
-    opts: &PipelineOptions,
-    report: &mut PipelineReport,
-) -> Result<Staged, PreprocessError> {
-    let names: Vec<&String> = std::iter::once(&opts.target)
-        .chain(&opts.past_covariates)
-        .collect();
+/// Errors unless series `s` has every channel in `names` (target first); a covariate that
+/// can be derived from a channel the series has (`iob` from `insulin`, ...) counts as present.
+fn check_channels_present(s: &Series, names: &[&String]) -> Result<(), PreprocessError> {
     for (i, name) in names.iter().enumerate() {
         let derivable = i > 0 && derivation(name).is_some_and(|(src, _)| s.channel(src).is_some());
         if s.channel(name).is_none() && !derivable {
@@ -258,9 +253,13 @@ fn stage(
             });
         }
     }
-    let mut grid = regularize(s)?;
-    let interval = modal_interval(&grid.timestamps).expect("grid has an interval");
-    // IOB/COB requested but not in the data: derive them from insulin/carbs on the grid.
+    Ok(())
+}
+
+/// IOB/COB requested but not in the data: derives them from insulin/carbs on the grid
+/// (`interval` in seconds), appending them as channels. Done after regularizing so the
+/// absorption model sees evenly spaced doses.
+fn derive_on_board(grid: &mut Series, opts: &PipelineOptions, interval: i64) {
     for name in &opts.past_covariates {
         if grid.channel(name).is_none()
             && let Some((src, tmax)) = opts.derivation(name)
@@ -273,6 +272,20 @@ fn stage(
             });
         }
     }
+}
+
+fn stage(
+    s: &Series,
+    opts: &PipelineOptions,
+    report: &mut PipelineReport,
+) -> Result<Staged, PreprocessError> {
+    let names: Vec<&String> = std::iter::once(&opts.target)
+        .chain(&opts.past_covariates)
+        .collect();
+    check_channels_present(s, &names)?;
+    let mut grid = regularize(s)?;
+    let interval = modal_interval(&grid.timestamps).expect("grid has an interval");
+    derive_on_board(&mut grid, opts, interval);
     let max_gap_steps = (opts.max_gap_minutes as i64 * 60 / interval) as usize;
     let mut raw = Vec::new();
     let mut filled = Vec::new();
@@ -375,94 +388,24 @@ fn run_inner(
 ) -> Result<Prepared, PreprocessError> {
     check_options(opts)?;
     let mut report = PipelineReport::default();
-    let mut staged = Vec::new();
-    for s in &series {
-        report.input_rows += s.len();
-        if s.len() < 2 {
-            report.series_skipped += 1;
-            continue;
-        }
-        staged.push(stage(s, opts, &mut report)?);
-    }
-    report.series = staged.len();
-    let names: Vec<String> = std::iter::once(opts.target.clone())
-        .chain(opts.past_covariates.iter().cloned())
-        .collect();
+    let mut staged = stage_all(&series, opts, &mut report)?;
+    let names = channel_names(opts);
     impute_covariates(&mut staged, opts, &names);
-    // The target and `linear` covariates interpolate towards later readings: windows whose
-    // context ends inside such a gap carry the last reading forward instead.
-    let carry_forward: Vec<bool> = std::iter::once(true)
-        .chain(names[1..].iter().map(|n| strategy(opts, n).looks_ahead()))
-        .collect();
+    let carry_forward = carry_forward_flags(opts, &names);
     let scaler = match scaler {
-        Some(s) => {
-            for n in &names {
-                s.channel_index(n)?;
-            }
-            s
-        }
-        None => {
-            // Only the training range of each series (observed values) influences the fit.
-            let data: Vec<(&str, Vec<&[f64]>)> = staged
-                .iter()
-                .map(|st| {
-                    let r = st.splits.train.clone();
-                    (
-                        st.grid.id.as_str(),
-                        st.raw.iter().map(|v| &v[r.clone()]).collect(),
-                    )
-                })
-                .collect();
-            Scaler::fit(opts.scaling, opts.scaling_scope, names.clone(), &data)
-        }
+        Some(s) => check_scaler_channels(s, &names)?,
+        None => fit_scaler(&staged, opts, &names),
     };
     let calendar = opts.calendar_features();
-    let n_future = calendar.n_features();
     let processed: Vec<ProcessedSeries> = staged
         .into_iter()
         .map(|st| {
-            let n = st.grid.len();
-            let ch = names.len();
-            let mut values = vec![0.0f32; n * ch];
-            let mut observed = vec![0.0f32; n * ch];
-            for (c, name) in names.iter().enumerate() {
-                let a = scaler.affine(&st.grid.id, scaler.channel_index(name).expect("checked"));
-                for t in 0..n {
-                    let x = st.filled[c][t];
-                    values[t * ch + c] = if x.is_nan() { 0.0 } else { a.apply(x) as f32 };
-                    observed[t * ch + c] = st.masks[c][t];
-                }
-            }
-            let mut future = Vec::with_capacity(n * n_future);
-            for &t in &st.grid.timestamps {
-                calendar.push(t, &mut future);
-            }
-            report.rows += n;
-            let last_observed = last_observed(&st.masks);
-            let mut filled = st.filled;
-            ProcessedSeries {
-                id: st.grid.id,
-                unit: st.grid.unit,
-                interval_min: st.grid.interval_min,
-                timestamps: st.grid.timestamps,
-                channel_names: names.clone(),
-                values,
-                observed,
-                future,
-                n_future,
-                raw_target: filled.swap_remove(0),
-                last_observed,
-                carry_forward: carry_forward.clone(),
-                segments: st.segments,
-                splits: st.splits,
-            }
+            report.rows += st.grid.len();
+            scale_series(st, &names, &scaler, calendar, &carry_forward)
         })
         .collect();
     let data: Arc<[ProcessedSeries]> = processed.into();
-    let (c, h, stride) = (opts.context_length, opts.horizon, opts.stride);
-    let train = WindowSet::for_role(data.clone(), Role::Train, c, h, stride);
-    let val = WindowSet::for_role(data.clone(), Role::Val, c, h, stride);
-    let test = WindowSet::for_role(data.clone(), Role::Test, c, h, stride);
+    let (train, val, test) = windows_per_role(&data, opts);
     report.windows_train = train.len();
     report.windows_val = val.len();
     report.windows_test = test.len();
@@ -474,4 +417,131 @@ fn run_inner(
         test,
         report,
     })
+}
+
+/// Stages every series with at least two readings (fewer give no interval: counted as
+/// skipped), counting input rows over all of them.
+fn stage_all(
+    series: &[Series],
+    opts: &PipelineOptions,
+    report: &mut PipelineReport,
+) -> Result<Vec<Staged>, PreprocessError> {
+    let mut staged = Vec::new();
+    for s in series {
+        report.input_rows += s.len();
+        if s.len() < 2 {
+            report.series_skipped += 1;
+            continue;
+        }
+        staged.push(stage(s, opts, report)?);
+    }
+    report.series = staged.len();
+    Ok(staged)
+}
+
+/// The model's channels: the target first, then the past covariates in option order.
+fn channel_names(opts: &PipelineOptions) -> Vec<String> {
+    std::iter::once(opts.target.clone())
+        .chain(opts.past_covariates.iter().cloned())
+        .collect()
+}
+
+/// Per channel, whether a window whose context ends inside a gap carries the last reading
+/// forward. The target and `linear` covariates interpolate towards later readings, so a
+/// window must not see those fills.
+fn carry_forward_flags(opts: &PipelineOptions, names: &[String]) -> Vec<bool> {
+    std::iter::once(true)
+        .chain(names[1..].iter().map(|n| strategy(opts, n).looks_ahead()))
+        .collect()
+}
+
+/// A saved scaler can only be reused when it knows every channel these options ask for.
+fn check_scaler_channels(scaler: Scaler, names: &[String]) -> Result<Scaler, PreprocessError> {
+    for n in names {
+        scaler.channel_index(n)?;
+    }
+    Ok(scaler)
+}
+
+/// Fits a new scaler. Only the training range of each series (observed values) influences
+/// the fit, so validation and test data never leak into the scaling.
+fn fit_scaler(staged: &[Staged], opts: &PipelineOptions, names: &[String]) -> Scaler {
+    let data: Vec<(&str, Vec<&[f64]>)> = staged
+        .iter()
+        .map(|st| {
+            let r = st.splits.train.clone();
+            (
+                st.grid.id.as_str(),
+                st.raw.iter().map(|v| &v[r.clone()]).collect(),
+            )
+        })
+        .collect();
+    Scaler::fit(opts.scaling, opts.scaling_scope, names.to_vec(), &data)
+}
+
+/// Turns one staged series into the model's form: scaled values and observed masks
+/// (`[len, channels]`, missing values as 0), calendar features, and the bookkeeping windows
+/// need (raw target, last observation per step, carry-forward flags).
+fn scale_series(
+    st: Staged,
+    names: &[String],
+    scaler: &Scaler,
+    calendar: Calendar,
+    carry_forward: &[bool],
+) -> ProcessedSeries {
+    let n_future = calendar.n_features();
+    let (values, observed) = scaled_values(&st, names, scaler);
+    let mut future = Vec::with_capacity(st.grid.len() * n_future);
+    for &t in &st.grid.timestamps {
+        calendar.push(t, &mut future);
+    }
+    let last_observed = last_observed(&st.masks);
+    let mut filled = st.filled;
+    ProcessedSeries {
+        id: st.grid.id,
+        unit: st.grid.unit,
+        interval_min: st.grid.interval_min,
+        timestamps: st.grid.timestamps,
+        channel_names: names.to_vec(),
+        values,
+        observed,
+        future,
+        n_future,
+        raw_target: filled.swap_remove(0),
+        last_observed,
+        carry_forward: carry_forward.to_vec(),
+        segments: st.segments,
+        splits: st.splits,
+    }
+}
+
+/// Scaled values and observed masks of a staged series, step-major (`[len, channels]`).
+/// Values still missing after imputation become 0; the mask tells the model they were not
+/// observed.
+fn scaled_values(st: &Staged, names: &[String], scaler: &Scaler) -> (Vec<f32>, Vec<f32>) {
+    let n = st.grid.len();
+    let ch = names.len();
+    let mut values = vec![0.0f32; n * ch];
+    let mut observed = vec![0.0f32; n * ch];
+    for (c, name) in names.iter().enumerate() {
+        let a = scaler.affine(&st.grid.id, scaler.channel_index(name).expect("checked"));
+        for t in 0..n {
+            let x = st.filled[c][t];
+            values[t * ch + c] = if x.is_nan() { 0.0 } else { a.apply(x) as f32 };
+            observed[t * ch + c] = st.masks[c][t];
+        }
+    }
+    (values, observed)
+}
+
+/// The train, validation and test windows over the processed series.
+fn windows_per_role(
+    data: &Arc<[ProcessedSeries]>,
+    opts: &PipelineOptions,
+) -> (WindowSet, WindowSet, WindowSet) {
+    let (c, h, stride) = (opts.context_length, opts.horizon, opts.stride);
+    let train = WindowSet::for_role(data.clone(), Role::Train, c, h, stride);
+    let val = WindowSet::for_role(data.clone(), Role::Val, c, h, stride);
+    let test = WindowSet::for_role(data.clone(), Role::Test, c, h, stride);
+    (train, val, test)
 }

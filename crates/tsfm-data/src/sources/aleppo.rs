@@ -514,17 +514,8 @@ fn pump_channels(p: Option<&Pump>, start: i64, n: usize) -> PumpChannels {
         ..PumpChannels::default()
     };
     let Some(p) = p else { return out };
-    // Slot j holds what happened in [t_j - 5 min, t_j), the same half-open minutes the basal
-    // integration below uses: an event exactly at 16:15:00 belongs to the 16:20 slot, with
-    // the basal of minute 16:15 (and with its bolus: wizard times are cut to the minute, so a
-    // wizard at 08:55:00 and its bolus at 08:55:48 share a slot; the simulator's truth for
-    // the demo counts them the same way).
-    let slot_of = |e: i64| -> Option<usize> {
-        let j = (e - start).div_euclid(SLOT_S) + 1;
-        (0..n as i64).contains(&j).then_some(j as usize)
-    };
     for &(e, g) in &p.carbs {
-        if let Some(j) = slot_of(e) {
+        if let Some(j) = slot_of(e, start, n) {
             let c = &mut out.carbs[j];
             *c = if c.is_nan() { g } else { *c + g };
         }
@@ -534,7 +525,28 @@ fn pump_channels(p: Option<&Pump>, start: i64, n: usize) -> PumpChannels {
     };
     let basal_known = !p.scheduled.is_empty() || !p.overrides.is_empty();
     out.basal_records = basal_known;
-    // Minute m covers [m0 + 60 m, m0 + 60 (m+1)); the minute axis spans the slots' windows.
+    let units = units_per_minute(p, start, n, basal_known);
+    sum_per_slot(&units, start, (lo, hi), &mut out);
+    add_boluses(p, start, n, basal_known, &mut out);
+    out
+}
+
+/// The slot of an event at `e` on the grid `start, start+5min, ... (n slots)`, if inside it.
+///
+/// Slot j holds what happened in [t_j - 5 min, t_j), the same half-open minutes the basal
+/// integration ([`units_per_minute`]) uses: an event exactly at 16:15:00 belongs to the 16:20
+/// slot, with the basal of minute 16:15 (and with its bolus: wizard times are cut to the
+/// minute, so a wizard at 08:55:00 and its bolus at 08:55:48 share a slot; the simulator's
+/// truth for the demo counts them the same way).
+fn slot_of(e: i64, start: i64, n: usize) -> Option<usize> {
+    let j = (e - start).div_euclid(SLOT_S) + 1;
+    (0..n as i64).contains(&j).then_some(j as usize)
+}
+
+/// Basal plus extended-bolus insulin (U) per minute over the slots' windows: minute m covers
+/// [start - 5 min + 60 m, ... + 60), for `n * 5 + 5` minutes. NaN where no basal record covers
+/// the minute (when the patient has any basal record; otherwise the basal is 0).
+fn units_per_minute(p: &Pump, start: i64, n: usize, basal_known: bool) -> Vec<f64> {
     let m0 = start - SLOT_S;
     let minutes = n * 5 + 5;
     let minute_of = |t: i64| (t - m0).div_euclid(60).clamp(0, minutes as i64) as usize;
@@ -564,6 +576,12 @@ fn pump_channels(p: Option<&Pump>, start: i64, n: usize) -> PumpChannels {
             *x += u / total_min;
         }
     }
+    units
+}
+
+/// Sums the per-minute units into `out.insulin` for the slots inside the pump span `(lo, hi)`
+/// (outside it nothing is known), counting the unknown slots and the first run of them.
+fn sum_per_slot(units: &[f64], start: i64, (lo, hi): (i64, i64), out: &mut PumpChannels) {
     for (j, v) in out.insulin.iter_mut().enumerate() {
         let t = start + j as i64 * SLOT_S;
         if t - SLOT_S < lo || t > hi + SLOT_S {
@@ -582,8 +600,13 @@ fn pump_channels(p: Option<&Pump>, start: i64, n: usize) -> PumpChannels {
             }
         }
     }
+}
+
+/// Adds immediate boluses to their slots. A bolus in a slot of unknown basal leaves it NaN
+/// (only counted): a partial total would look like a known one.
+fn add_boluses(p: &Pump, start: i64, n: usize, basal_known: bool, out: &mut PumpChannels) {
     for &(e, u) in &p.boluses {
-        if let Some(j) = slot_of(e) {
+        if let Some(j) = slot_of(e, start, n) {
             let v = &mut out.insulin[j];
             if !v.is_nan() {
                 *v += u;
@@ -594,7 +617,6 @@ fn pump_channels(p: Option<&Pump>, start: i64, n: usize) -> PumpChannels {
             }
         }
     }
-    out
 }
 
 /// What [`pump_channels`] computes for one patient.
@@ -626,26 +648,58 @@ pub fn load_with_progress(opts: &SourceOptions, progress: Progress) -> Result<So
     let (cgm_path, dir) = resolve(&opts.raw_path);
     let mut out = SourceOutput::default();
     let w = &mut out.warnings;
-    let mut readings = read_cgm(&cgm_path, base, w)?;
-    normalise_values(&cgm_path, &mut readings, stated, w)?;
-    let readings = dedupe(&cgm_path, readings, w);
+    let readings = read_cgm_readings(&cgm_path, base, stated, w)?;
     progress(ProgressEvent::Parsed {
         path: cgm_path.clone(),
     });
-
-    let mut pumps: BTreeMap<String, Pump> = BTreeMap::new();
-    let uploads_path = dir.join(UPLOADS_FILE);
-    let uploads = if uploads_path.is_file() {
-        let u = read_uploads(&uploads_path)?;
-        progress(ProgressEvent::Parsed {
-            path: uploads_path.clone(),
-        });
-        u
-    } else {
-        HashMap::new()
-    };
-    let mut missing = Vec::new();
+    let uploads = read_uploads_if_present(&dir, progress)?;
     let basal_present = dir.join(BASAL_FILE).is_file();
+    let pumps = read_pump_tables(&dir, base, &uploads, progress, w)?;
+    let merged = build_series(readings, &pumps, basal_present, &mut out);
+    if merged > 0 {
+        out.warnings.push(format!(
+            "{}: {merged} readings fell in an already-filled 5-min slot (sensor restart); kept the later",
+            file_name(&cgm_path)
+        ));
+    }
+    Ok(out)
+}
+
+/// The CGM readings in mmol/L, checked and without duplicates, sorted by (PtID, time).
+fn read_cgm_readings(
+    cgm_path: &Path,
+    base: i64,
+    stated: Option<GlucoseUnit>,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<Reading>> {
+    let mut readings = read_cgm(cgm_path, base, warnings)?;
+    normalise_values(cgm_path, &mut readings, stated, warnings)?;
+    Ok(dedupe(cgm_path, readings, warnings))
+}
+
+/// The upload sources by upload id when `HDeviceUploads.txt` exists (it tells the unit of
+/// extended-bolus durations), else none.
+fn read_uploads_if_present(dir: &Path, progress: Progress) -> Result<HashMap<String, String>> {
+    let uploads_path = dir.join(UPLOADS_FILE);
+    if !uploads_path.is_file() {
+        return Ok(HashMap::new());
+    }
+    let u = read_uploads(&uploads_path)?;
+    progress(ProgressEvent::Parsed { path: uploads_path });
+    Ok(u)
+}
+
+/// Per-patient pump events from the bolus, basal and wizard tables that exist in `dir`, with
+/// one warning naming those that do not (their channels stay missing rather than zero).
+fn read_pump_tables(
+    dir: &Path,
+    base: i64,
+    uploads: &HashMap<String, String>,
+    progress: Progress,
+    w: &mut Vec<String>,
+) -> Result<BTreeMap<String, Pump>> {
+    let mut pumps: BTreeMap<String, Pump> = BTreeMap::new();
+    let mut missing = Vec::new();
     for (f, is_present) in [BOLUS_FILE, BASAL_FILE, WIZARD_FILE].map(|f| (f, dir.join(f).is_file()))
     {
         if !is_present {
@@ -654,7 +708,7 @@ pub fn load_with_progress(opts: &SourceOptions, progress: Progress) -> Result<So
         }
         let p = dir.join(f);
         match f {
-            BOLUS_FILE => read_bolus(&p, base, &uploads, &mut pumps, w)?,
+            BOLUS_FILE => read_bolus(&p, base, uploads, &mut pumps, w)?,
             BASAL_FILE => read_basal(&p, base, &mut pumps, w)?,
             _ => read_wizard(&p, base, &mut pumps)?,
         }
@@ -667,74 +721,101 @@ pub fn load_with_progress(opts: &SourceOptions, progress: Progress) -> Result<So
             missing.join(", ")
         ));
     }
+    Ok(pumps)
+}
 
-    // Group by patient and snap to the 5-min grid.
+/// Groups the readings by patient and pushes one 5-min series per patient (in PtID order)
+/// with its basal warnings. Returns how many readings fell in an already-filled slot.
+fn build_series(
+    readings: Vec<Reading>,
+    pumps: &BTreeMap<String, Pump>,
+    basal_present: bool,
+    out: &mut SourceOutput,
+) -> usize {
     let mut by_pt: BTreeMap<String, Vec<(i64, f64)>> = BTreeMap::new();
     for r in readings {
         by_pt.entry(r.pt).or_default().push((r.t, r.value));
     }
     let mut merged = 0usize;
     for (pt, rs) in by_pt {
-        // Sorted by time already (dedupe sorted by pt, t).
-        let start = rs[0].0.div_euclid(SLOT_S) * SLOT_S;
-        let end = rs[rs.len() - 1].0.div_euclid(SLOT_S) * SLOT_S;
-        let n = ((end - start) / SLOT_S + 1) as usize;
-        let mut bg = vec![f64::NAN; n];
-        for &(t, v) in &rs {
-            let j = ((t.div_euclid(SLOT_S) * SLOT_S - start) / SLOT_S) as usize;
-            if !bg[j].is_nan() {
-                merged += 1;
-            }
-            bg[j] = v; // the later reading wins
-        }
+        let (start, bg, m) = snap_to_grid(&rs);
+        merged += m;
+        let n = bg.len();
         let pc = pump_channels(pumps.get(&pt), start, n);
-        if basal_present && pumps.contains_key(&pt) && !pc.basal_records {
-            out.warnings.push(format!(
-                "{BASAL_FILE}: PtID {pt} has no basal records; its insulin holds boluses only"
-            ));
-        }
-        if let Some((a, b)) = pc.first_gap {
-            out.warnings.push(format!(
-                "{BASAL_FILE}: PtID {pt}: {} five-minute slots are covered by no basal record (first: the slots ending {} to {}); their insulin is missing (NaN), not 0 U{}",
-                pc.uncovered,
-                super::clock::format_datetime(a),
-                super::clock::format_datetime(b),
-                if pc.boluses_in_gaps > 0 {
-                    format!(", including {} bolus(es)", pc.boluses_in_gaps)
-                } else {
-                    String::new()
-                }
-            ));
-        }
-        let (insulin, carbs) = (pc.insulin, pc.carbs);
-        out.series.push(Series {
-            id: pt,
-            timestamps: (0..n as i64).map(|j| start + j * SLOT_S).collect(),
-            interval_min: 5,
-            channels: vec![
-                Channel {
-                    name: "bg".into(),
-                    values: bg,
-                },
-                Channel {
-                    name: "insulin".into(),
-                    values: insulin,
-                },
-                Channel {
-                    name: "carbs".into(),
-                    values: carbs,
-                },
-            ],
-            unit: Some(MMOL_PER_L.to_string()),
-        });
+        let has_pump = pumps.contains_key(&pt);
+        basal_warnings(&pt, &pc, basal_present && has_pump, &mut out.warnings);
+        out.series.push(patient_series(pt, start, bg, pc));
     }
-    if merged > 0 {
-        out.warnings.push(format!(
-            "{}: {merged} readings fell in an already-filled 5-min slot (sensor restart); kept the later",
-            file_name(&cgm_path)
+    merged
+}
+
+/// A patient's readings (sorted by time; dedupe sorted by pt, t) on the 5-min grid from the
+/// first to the last reading's slot. Returns (first slot time, bg per slot, readings that
+/// fell in an already-filled slot: the later one wins).
+fn snap_to_grid(rs: &[(i64, f64)]) -> (i64, Vec<f64>, usize) {
+    let start = rs[0].0.div_euclid(SLOT_S) * SLOT_S;
+    let end = rs[rs.len() - 1].0.div_euclid(SLOT_S) * SLOT_S;
+    let n = ((end - start) / SLOT_S + 1) as usize;
+    let mut bg = vec![f64::NAN; n];
+    let mut merged = 0usize;
+    for &(t, v) in rs {
+        let j = ((t.div_euclid(SLOT_S) * SLOT_S - start) / SLOT_S) as usize;
+        if !bg[j].is_nan() {
+            merged += 1;
+        }
+        bg[j] = v; // the later reading wins
+    }
+    (start, bg, merged)
+}
+
+/// Warns when a patient in the pump tables has no basal record at all (`expect_basal`: the
+/// basal table exists and the patient has pump rows), and when basal records leave slots
+/// uncovered, so a reader knows why insulin is boluses only or missing there.
+fn basal_warnings(pt: &str, pc: &PumpChannels, expect_basal: bool, warnings: &mut Vec<String>) {
+    if expect_basal && !pc.basal_records {
+        warnings.push(format!(
+            "{BASAL_FILE}: PtID {pt} has no basal records; its insulin holds boluses only"
         ));
     }
-    Ok(out)
+    if let Some((a, b)) = pc.first_gap {
+        warnings.push(format!(
+            "{BASAL_FILE}: PtID {pt}: {} five-minute slots are covered by no basal record (first: the slots ending {} to {}); their insulin is missing (NaN), not 0 U{}",
+            pc.uncovered,
+            super::clock::format_datetime(a),
+            super::clock::format_datetime(b),
+            if pc.boluses_in_gaps > 0 {
+                format!(", including {} bolus(es)", pc.boluses_in_gaps)
+            } else {
+                String::new()
+            }
+        ));
+    }
+}
+
+/// The patient's series: `bg`, `insulin`, `carbs` every 5 min from `start`.
+fn patient_series(pt: String, start: i64, bg: Vec<f64>, pc: PumpChannels) -> Series {
+    let n = bg.len();
+    let (insulin, carbs) = (pc.insulin, pc.carbs);
+    Series {
+        id: pt,
+        timestamps: (0..n as i64).map(|j| start + j * SLOT_S).collect(),
+        interval_min: 5,
+        channels: vec![
+            Channel {
+                name: "bg".into(),
+                values: bg,
+            },
+            Channel {
+                name: "insulin".into(),
+                values: insulin,
+            },
+            Channel {
+                name: "carbs".into(),
+                values: carbs,
+            },
+        ],
+        unit: Some(MMOL_PER_L.to_string()),
+    }
 }
 
 #[cfg(test)]

@@ -367,104 +367,154 @@ pub fn load_train(opts: &SourceOptions) -> Result<SourceOutput> {
     let path = resolve_train(&opts.raw_path);
     let unit_override = opts.glucose_unit_override()?;
     let base = opts.base_seconds()?;
-    let mut table = Table::open(&path, b',')?;
+    let (participants, labels) = read_train_rows(&path, base)?;
+    finish_train(&path, unit_override, participants, labels)
+}
+
+/// Participants' series being rebuilt, in order of first appearance, found by `p_num`.
+#[derive(Default)]
+struct Participants {
+    builders: Vec<Builder>,
+    by_pnum: HashMap<String, usize>,
+}
+
+impl Participants {
+    /// The builder of `p_num`, moved on to this row's time of day `tod`: a new one placed on
+    /// `base` for a first row, else one placed `(tod - previous time) mod 24 h` after the
+    /// participant's previous row. Refuses a repeated time or a step that is not a multiple of
+    /// 5 min, which no CGM export produces.
+    fn advance(
+        &mut self,
+        path: &Path,
+        line: u64,
+        p_num: &str,
+        tod: i64,
+        time_cell: &str,
+        base: i64,
+    ) -> Result<&mut Builder> {
+        let Some(&i) = self.by_pnum.get(p_num) else {
+            self.by_pnum.insert(p_num.to_string(), self.builders.len());
+            self.builders
+                .push(Builder::new(p_num, base + tod, tod, line));
+            return Ok(self.builders.last_mut().expect("just pushed"));
+        };
+        let b = &mut self.builders[i];
+        let step = (tod - b.last_tod).rem_euclid(SECONDS_PER_DAY);
+        if step == 0 {
+            return Err(DataError::input(
+                InputErrorKind::Duplicate,
+                path,
+                Some(line),
+                Some("time"),
+                format!(
+                    "{p_num} at {time_cell} repeats the time of its previous row (line {}); \
+                     rows of a participant must be chronological without duplicates",
+                    b.last_line
+                ),
+            ));
+        }
+        if step % STEP_S != 0 {
+            return Err(DataError::input(
+                InputErrorKind::BadTime,
+                path,
+                Some(line),
+                Some("time"),
+                format!(
+                    "time {time_cell} is not a multiple of 5 min after the previous {p_num} row"
+                ),
+            ));
+        }
+        b.last_abs += step;
+        b.last_tod = tod;
+        b.last_line = line;
+        Ok(b)
+    }
+}
+
+/// Errors when submission id `id` was already seen (on another line); records it otherwise.
+fn check_unique_id(
+    path: &Path,
+    line: u64,
+    id: &str,
+    seen_ids: &mut HashMap<String, u64>,
+) -> Result<()> {
+    if let Some(first) = seen_ids.insert(id.to_string(), line) {
+        return Err(DataError::input(
+            InputErrorKind::Duplicate,
+            path,
+            Some(line),
+            Some("id"),
+            format!("id \"{id}\" already appears on line {first}; ids must be unique"),
+        ));
+    }
+    Ok(())
+}
+
+/// Reads every train row into its participant's builder, interning activity labels on the
+/// way. Errors on a file without data rows.
+fn read_train_rows(path: &Path, base: i64) -> Result<(Participants, Labels)> {
+    let mut table = Table::open(path, b',')?;
     let layout = Layout::bind(&table, true)?;
     let header = table.header.clone();
     let mut labels = Labels::default();
     let mut cells = RowCells::new();
-    let mut builders: Vec<Builder> = Vec::new();
-    let mut by_pnum: HashMap<String, usize> = HashMap::new();
+    let mut participants = Participants::default();
     let mut seen_ids: HashMap<String, u64> = HashMap::new();
     let mut rows = 0usize;
     while let Some((line, rec)) = table.next_row()? {
         rows += 1;
-        let id = cell(rec, layout.id).to_string();
+        let id = cell(rec, layout.id);
         let p_num = cell(rec, layout.p_num).to_string();
         if p_num.is_empty() {
             return Err(DataError::input(
                 InputErrorKind::BadValue,
-                &path,
+                path,
                 Some(line),
                 Some("p_num"),
                 "p_num is empty",
             ));
         }
-        if let Some(first) = seen_ids.insert(id.clone(), line) {
-            return Err(DataError::input(
-                InputErrorKind::Duplicate,
-                &path,
-                Some(line),
-                Some("id"),
-                format!("id \"{id}\" already appears on line {first}; ids must be unique"),
-            ));
-        }
-        let tod = parse_time(&path, line, cell(rec, layout.time))?;
-        read_cells(&path, line, rec, &layout, &header, &mut labels, &mut cells)?;
-        let b = match by_pnum.get(&p_num) {
-            None => {
-                by_pnum.insert(p_num.clone(), builders.len());
-                builders.push(Builder::new(&p_num, base + tod, tod, line));
-                builders.last_mut().expect("just pushed")
-            }
-            Some(&i) => {
-                let b = &mut builders[i];
-                let step = (tod - b.last_tod).rem_euclid(SECONDS_PER_DAY);
-                if step == 0 {
-                    return Err(DataError::input(
-                        InputErrorKind::Duplicate,
-                        &path,
-                        Some(line),
-                        Some("time"),
-                        format!(
-                            "{p_num} at {} repeats the time of its previous row (line {}); \
-                             rows of a participant must be chronological without duplicates",
-                            cell(rec, layout.time),
-                            b.last_line
-                        ),
-                    ));
-                }
-                if step % STEP_S != 0 {
-                    return Err(DataError::input(
-                        InputErrorKind::BadTime,
-                        &path,
-                        Some(line),
-                        Some("time"),
-                        format!(
-                            "time {} is not a multiple of 5 min after the previous {p_num} row",
-                            cell(rec, layout.time)
-                        ),
-                    ));
-                }
-                b.last_abs += step;
-                b.last_tod = tod;
-                b.last_line = line;
-                b
-            }
-        };
+        check_unique_id(path, line, id, &mut seen_ids)?;
+        let time_cell = cell(rec, layout.time);
+        let tod = parse_time(path, line, time_cell)?;
+        read_cells(path, line, rec, &layout, &header, &mut labels, &mut cells)?;
+        let b = participants.advance(path, line, &p_num, tod, time_cell, base)?;
         let abs = b.last_abs;
         b.add_row(abs, &cells);
     }
     if rows == 0 {
         return Err(DataError::input(
             InputErrorKind::NoRows,
-            &path,
+            path,
             None,
             None,
             "the file has a header but no data rows",
         ));
     }
+    Ok((participants, labels))
+}
+
+/// Settles the glucose unit and the activity codes, then builds each participant's series
+/// (sorted by id). The unit needs every participant's `bg` cells, so it comes after reading.
+fn finish_train(
+    path: &Path,
+    unit_override: Option<GlucoseUnit>,
+    participants: Participants,
+    labels: Labels,
+) -> Result<SourceOutput> {
+    let builders = participants.builders;
     let unit = glucose_unit(
-        &path,
+        path,
         unit_override,
         builders.iter().flat_map(|b| b.values[0].iter().copied()),
     )?;
-    let known = known_labels(&path, None)?;
+    let known = known_labels(path, None)?;
     let (remap, order) = labels.finish(&known);
     let mut out = SourceOutput::default();
     if unit_override == Some(GlucoseUnit::MgDl) {
         out.warnings.push(format!(
             "{}: bg converted from mg/dL (unit_override)",
-            file_name(&path)
+            file_name(path)
         ));
     }
     out.series = builders
@@ -506,6 +556,21 @@ pub struct TestContext {
     pub target: Option<f64>,
 }
 
+/// The builder of a one-row test context ending at `abs` (named by the submission `id`). A
+/// single row has no step to take the interval from, so a Libre-like row (at least 6 `bg`
+/// cells, all at offsets that are multiples of 15 min) gets a virtual earlier row that makes
+/// its interval 15 min.
+fn context_builder(id: &str, abs: i64, tod: i64, line: u64, cells: &RowCells) -> Builder {
+    let mut b = Builder::new(id, abs, tod, line);
+    b.add_row(abs, cells);
+    let present: Vec<usize> = (0..LAGS).filter(|&k| !cells.num[0][k].is_nan()).collect();
+    if present.len() >= 6 && present.iter().all(|k| k % 3 == 0) {
+        // A second, virtual row 15 min earlier makes the modal step 15 min; it adds no cells.
+        b.row_times.insert(0, abs - 3 * STEP_S);
+    }
+    b
+}
+
 /// Reads a BrisT1D `test.csv` into evaluation contexts, in file order.
 ///
 /// `known_activities` is the train mapping (`SourceOutput::categories["activity"]`) so codes
@@ -529,25 +594,11 @@ pub fn load_test_contexts(
     let mut pending: Vec<(String, Builder, f64)> = Vec::new();
     while let Some((line, rec)) = table.next_row()? {
         let id = cell(rec, layout.id).to_string();
-        if let Some(first) = seen_ids.insert(id.clone(), line) {
-            return Err(DataError::input(
-                InputErrorKind::Duplicate,
-                path,
-                Some(line),
-                Some("id"),
-                format!("id \"{id}\" already appears on line {first}; ids must be unique"),
-            ));
-        }
+        check_unique_id(path, line, &id, &mut seen_ids)?;
         let p_num = cell(rec, layout.p_num).to_string();
         let tod = parse_time(path, line, cell(rec, layout.time))?;
         read_cells(path, line, rec, &layout, &header, &mut labels, &mut cells)?;
-        let mut b = Builder::new(&id, base + tod, tod, line);
-        b.add_row(base + tod, &cells);
-        let present: Vec<usize> = (0..LAGS).filter(|&k| !cells.num[0][k].is_nan()).collect();
-        if present.len() >= 6 && present.iter().all(|k| k % 3 == 0) {
-            // A second, virtual row 15 min earlier makes the modal step 15 min; it adds no cells.
-            b.row_times.insert(0, base + tod - 3 * STEP_S);
-        }
+        let b = context_builder(&id, base + tod, tod, line, &cells);
         pending.push((p_num, b, cells.target));
     }
     if pending.is_empty() {

@@ -105,11 +105,40 @@ pub fn load_csv(opts: &SourceOptions) -> Result<SourceOutput> {
 /// Reads a long-format Parquet file (row API; timestamps as Parquet timestamps, dates, strings
 /// or integer seconds).
 pub fn load_parquet(opts: &SourceOptions) -> Result<SourceOutput> {
-    use parquet::file::reader::{FileReader, SerializedFileReader};
-    use parquet::record::Field;
+    use parquet::file::reader::FileReader;
     require_exists(&opts.raw_path)?;
     let path = opts.raw_path.as_path();
-    let bad = |m: String| DataError::input(InputErrorKind::BadValue, path, None, None, m);
+    let reader = open_parquet(path)?;
+    let header: Vec<String> = reader
+        .metadata()
+        .file_metadata()
+        .schema_descr()
+        .columns()
+        .iter()
+        .map(|c| c.name().to_string())
+        .collect();
+    let cols = ParquetColumns::bind(opts, path, &header)?;
+    let mut rows: Rows = BTreeMap::new();
+    let iter = reader
+        .get_row_iter(None)
+        .map_err(|e| bad_parquet(path, format!("cannot read rows: {e}")))?;
+    for (i, row) in iter.enumerate() {
+        let line = i as u64 + 1; // row number (1-based) stands in for a line
+        let row = row.map_err(|e| bad_parquet(path, format!("row {line}: {e}")))?;
+        let (id, ts, vals) = cols.read_row(path, line, &row)?;
+        rows.entry(id).or_default().push((ts, line, vals));
+    }
+    build(opts, path, &cols.names, rows)
+}
+
+/// A file-level Parquet error (no line or column).
+fn bad_parquet(path: &Path, m: String) -> DataError {
+    DataError::input(InputErrorKind::BadValue, path, None, None, m)
+}
+
+/// Opens `path` as Parquet, refusing an empty file with the same error as an empty CSV
+/// rather than the Parquet reader's less helpful one.
+fn open_parquet(path: &Path) -> Result<parquet::file::reader::SerializedFileReader<std::fs::File>> {
     let file = std::fs::File::open(path).map_err(|e| DataError::io(path, e))?;
     if file.metadata().map(|m| m.len()).unwrap_or(0) == 0 {
         return Err(DataError::input(
@@ -120,42 +149,58 @@ pub fn load_parquet(opts: &SourceOptions) -> Result<SourceOutput> {
             "empty input (0 bytes)",
         ));
     }
-    let reader = SerializedFileReader::new(file)
-        .map_err(|e| bad(format!("not a readable Parquet file: {e}")))?;
-    let header: Vec<String> = reader
-        .metadata()
-        .file_metadata()
-        .schema_descr()
-        .columns()
-        .iter()
-        .map(|c| c.name().to_string())
-        .collect();
-    let find = |n: &str| header.iter().position(|h| h.eq_ignore_ascii_case(n));
-    let missing = |n: &str| {
-        DataError::input(
-            InputErrorKind::MissingColumn,
-            path,
-            None,
-            Some(n),
-            format!("missing column \"{n}\""),
-        )
-    };
-    let id_name = header[find(&opts.id_column).ok_or_else(|| missing(&opts.id_column))?].clone();
-    let ts_name = header
-        [find(&opts.timestamp_column).ok_or_else(|| missing(&opts.timestamp_column))?]
-    .clone();
-    let names = column_names(opts, &header)?;
-    let real: Vec<String> = names
-        .iter()
-        .map(|n| find(n).map(|i| header[i].clone()).ok_or_else(|| missing(n)))
-        .collect::<Result<_>>()?;
-    let mut rows: Rows = BTreeMap::new();
-    let iter = reader
-        .get_row_iter(None)
-        .map_err(|e| bad(format!("cannot read rows: {e}")))?;
-    for (i, row) in iter.enumerate() {
-        let line = i as u64 + 1; // row number (1-based) stands in for a line
-        let row = row.map_err(|e| bad(format!("row {line}: {e}")))?;
+    parquet::file::reader::SerializedFileReader::new(file)
+        .map_err(|e| bad_parquet(path, format!("not a readable Parquet file: {e}")))
+}
+
+/// The Parquet columns a long file is read from, spelled as in the file (options match
+/// names case-insensitively, rows are keyed by the file's spelling).
+struct ParquetColumns {
+    id: String,
+    ts: String,
+    /// Channel names as the options give them (targets then covariates).
+    names: Vec<String>,
+    /// The same channels as spelled in the file.
+    real: Vec<String>,
+}
+
+impl ParquetColumns {
+    fn bind(opts: &SourceOptions, path: &Path, header: &[String]) -> Result<ParquetColumns> {
+        let find = |n: &str| header.iter().position(|h| h.eq_ignore_ascii_case(n));
+        let missing = |n: &str| {
+            DataError::input(
+                InputErrorKind::MissingColumn,
+                path,
+                None,
+                Some(n),
+                format!("missing column \"{n}\""),
+            )
+        };
+        let id = header[find(&opts.id_column).ok_or_else(|| missing(&opts.id_column))?].clone();
+        let ts = header
+            [find(&opts.timestamp_column).ok_or_else(|| missing(&opts.timestamp_column))?]
+        .clone();
+        let names = column_names(opts, header)?;
+        let real: Vec<String> = names
+            .iter()
+            .map(|n| find(n).map(|i| header[i].clone()).ok_or_else(|| missing(n)))
+            .collect::<Result<_>>()?;
+        Ok(ParquetColumns {
+            id,
+            ts,
+            names,
+            real,
+        })
+    }
+
+    /// (series id, time in seconds, values in channel order) of row `line` (1-based).
+    fn read_row(
+        &self,
+        path: &Path,
+        line: u64,
+        row: &parquet::record::Row,
+    ) -> Result<(String, i64, Vec<f64>)> {
+        use parquet::record::Field;
         let fields: BTreeMap<&str, &Field> = row
             .get_column_iter()
             .map(|(n, f)| (n.as_str(), f))
@@ -169,75 +214,72 @@ pub fn load_parquet(opts: &SourceOptions) -> Result<SourceOutput> {
                 format!("row {line}: {col} {what}"),
             )
         };
-        let id = match fields.get(id_name.as_str()) {
+        let id = match fields.get(self.id.as_str()) {
             Some(Field::Str(s)) => s.clone(),
-            Some(Field::Null) | None => return Err(cell_err(&id_name, "is empty".into())),
+            Some(Field::Null) | None => return Err(cell_err(&self.id, "is empty".into())),
             Some(f) => f.to_string(),
         };
-        let ts = match fields.get(ts_name.as_str()) {
-            Some(Field::TimestampMillis(v)) => v.div_euclid(1000),
-            Some(Field::TimestampMicros(v)) => v.div_euclid(1_000_000),
-            Some(Field::Date(d)) => *d as i64 * 86_400,
-            Some(Field::Long(v)) => *v,
-            Some(Field::Int(v)) => *v as i64,
-            Some(Field::Str(s)) => clock::parse_datetime(s)
-                .ok_or_else(|| cell_err(&ts_name, format!("\"{s}\" is not a date-time")))?,
-            Some(f) => return Err(cell_err(&ts_name, format!("{f} is not a timestamp"))),
-            None => return Err(cell_err(&ts_name, "is missing".into())),
-        };
-        let mut vals = Vec::with_capacity(real.len());
-        for n in &real {
-            vals.push(match fields.get(n.as_str()) {
-                Some(Field::Double(v)) => *v,
-                Some(Field::Float(v)) => *v as f64,
-                Some(Field::Long(v)) => *v as f64,
-                Some(Field::Int(v)) => *v as f64,
-                Some(Field::Short(v)) => *v as f64,
-                Some(Field::Null) | None => f64::NAN,
-                Some(Field::Str(s)) if MISSING.contains(&s.as_str()) => f64::NAN,
-                Some(Field::Str(s)) => s
-                    .trim()
-                    .parse::<f64>()
-                    .map_err(|_| cell_err(n, format!("\"{s}\" is not a number")))?,
-                Some(f) => return Err(cell_err(n, format!("{f} is not a number"))),
-            });
+        let ts = parquet_seconds(fields.get(self.ts.as_str()).copied())
+            .map_err(|what| cell_err(&self.ts, what))?;
+        let mut vals = Vec::with_capacity(self.real.len());
+        for n in &self.real {
+            vals.push(
+                parquet_value(fields.get(n.as_str()).copied()).map_err(|what| cell_err(n, what))?,
+            );
         }
-        rows.entry(id).or_default().push((ts, line, vals));
+        Ok((id, ts, vals))
     }
-    build(opts, path, &names, rows)
 }
 
+/// A timestamp cell as seconds: Parquet timestamps and dates, integer seconds, or a date-time
+/// string. `Err` says what is wrong with the cell (after its column name).
+fn parquet_seconds(field: Option<&parquet::record::Field>) -> std::result::Result<i64, String> {
+    use parquet::record::Field;
+    Ok(match field {
+        Some(Field::TimestampMillis(v)) => v.div_euclid(1000),
+        Some(Field::TimestampMicros(v)) => v.div_euclid(1_000_000),
+        Some(Field::Date(d)) => *d as i64 * 86_400,
+        Some(Field::Long(v)) => *v,
+        Some(Field::Int(v)) => *v as i64,
+        Some(Field::Str(s)) => {
+            clock::parse_datetime(s).ok_or_else(|| format!("\"{s}\" is not a date-time"))?
+        }
+        Some(f) => return Err(format!("{f} is not a timestamp")),
+        None => return Err("is missing".into()),
+    })
+}
+
+/// A value cell as a number, NaN when null, absent or a missing marker. `Err` says what is
+/// wrong with the cell (after its column name).
+fn parquet_value(field: Option<&parquet::record::Field>) -> std::result::Result<f64, String> {
+    use parquet::record::Field;
+    Ok(match field {
+        Some(Field::Double(v)) => *v,
+        Some(Field::Float(v)) => *v as f64,
+        Some(Field::Long(v)) => *v as f64,
+        Some(Field::Int(v)) => *v as f64,
+        Some(Field::Short(v)) => *v as f64,
+        Some(Field::Null) | None => f64::NAN,
+        Some(Field::Str(s)) if MISSING.contains(&s.as_str()) => f64::NAN,
+        Some(Field::Str(s)) => s
+            .trim()
+            .parse::<f64>()
+            .map_err(|_| format!("\"{s}\" is not a number"))?,
+        Some(f) => return Err(format!("{f} is not a number")),
+    })
+}
+
+/// Turns the gathered rows into series: one per id, sorted by time, each with its own
+/// interval (a one-row series takes the most frequent interval of the others).
 fn build(opts: &SourceOptions, path: &Path, names: &[String], rows: Rows) -> Result<SourceOutput> {
     if rows.is_empty() {
         return Err(DataError::no_rows(path));
     }
-    let (unit, conv) = match &opts.unit_override {
-        None => (None, None),
-        Some(u) => match GlucoseUnit::parse(u) {
-            Some(g) => (Some(MMOL_PER_L.to_string()), Some(g)),
-            None => (Some(u.clone()), None),
-        },
-    };
-    let mut out = SourceOutput::default();
+    let (unit, conv) = target_unit(opts);
     let mut pending = Vec::new();
     for (id, mut rs) in rows {
         rs.sort_by_key(|r| (r.0, r.1));
-        for w in rs.windows(2) {
-            if w[0].0 == w[1].0 {
-                return Err(DataError::input(
-                    InputErrorKind::Duplicate,
-                    path,
-                    Some(w[1].1),
-                    Some(&opts.timestamp_column),
-                    format!(
-                        "series \"{id}\" has two rows at {} (lines {} and {})",
-                        clock::format_datetime(w[0].0),
-                        w[0].1,
-                        w[1].1
-                    ),
-                ));
-            }
-        }
+        check_no_repeated_times(opts, path, &id, &rs)?;
         let timestamps: Vec<i64> = rs.iter().map(|r| r.0).collect();
         let step = modal_step(&timestamps);
         if let Some(s) = step
@@ -251,24 +293,7 @@ fn build(opts: &SourceOptions, path: &Path, names: &[String], rows: Rows) -> Res
                 format!("series \"{id}\" is sampled every {s} s; intervals must be whole minutes"),
             ));
         }
-        let mut channels: Vec<Channel> = names
-            .iter()
-            .map(|n| Channel {
-                name: n.clone(),
-                values: Vec::with_capacity(rs.len()),
-            })
-            .collect();
-        for (_, _, vals) in &rs {
-            for (c, v) in channels.iter_mut().zip(vals) {
-                c.values.push(*v);
-            }
-        }
-        if let Some(g) = conv {
-            channels[0]
-                .values
-                .iter_mut()
-                .for_each(|v| *v = g.to_mmol(*v));
-        }
+        let channels = channels_of(names, &rs, conv);
         pending.push((
             step,
             Series {
@@ -280,15 +305,8 @@ fn build(opts: &SourceOptions, path: &Path, names: &[String], rows: Rows) -> Res
             },
         ));
     }
-    let fallback = (|| {
-        let mut counts: BTreeMap<i64, usize> = BTreeMap::new();
-        pending
-            .iter()
-            .filter_map(|p| p.0)
-            .for_each(|s| *counts.entry(s).or_default() += 1);
-        let best = counts.values().copied().max()?;
-        counts.into_iter().find(|&(_, c)| c == best).map(|(s, _)| s)
-    })();
+    let fallback = most_frequent_step(&pending);
+    let mut out = SourceOutput::default();
     for (step, mut s) in pending {
         let Some(st) = step.or(fallback) else {
             return Err(DataError::input(
@@ -309,4 +327,81 @@ fn build(opts: &SourceOptions, path: &Path, names: &[String], rows: Rows) -> Res
         out.series.push(s);
     }
     Ok(out)
+}
+
+/// The target's unit label and, for a glucose unit, the conversion to mmol/L (the internal
+/// glucose unit); any other `unit_override` is only a label.
+fn target_unit(opts: &SourceOptions) -> (Option<String>, Option<GlucoseUnit>) {
+    match &opts.unit_override {
+        None => (None, None),
+        Some(u) => match GlucoseUnit::parse(u) {
+            Some(g) => (Some(MMOL_PER_L.to_string()), Some(g)),
+            None => (Some(u.clone()), None),
+        },
+    }
+}
+
+/// Refuses two rows of series `id` at the same time (`rs` sorted by time, then line).
+fn check_no_repeated_times(
+    opts: &SourceOptions,
+    path: &Path,
+    id: &str,
+    rs: &[(i64, u64, Vec<f64>)],
+) -> Result<()> {
+    for w in rs.windows(2) {
+        if w[0].0 == w[1].0 {
+            return Err(DataError::input(
+                InputErrorKind::Duplicate,
+                path,
+                Some(w[1].1),
+                Some(&opts.timestamp_column),
+                format!(
+                    "series \"{id}\" has two rows at {} (lines {} and {})",
+                    clock::format_datetime(w[0].0),
+                    w[0].1,
+                    w[1].1
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The channels of one series from its rows, the target converted by `conv` when given.
+fn channels_of(
+    names: &[String],
+    rs: &[(i64, u64, Vec<f64>)],
+    conv: Option<GlucoseUnit>,
+) -> Vec<Channel> {
+    let mut channels: Vec<Channel> = names
+        .iter()
+        .map(|n| Channel {
+            name: n.clone(),
+            values: Vec::with_capacity(rs.len()),
+        })
+        .collect();
+    for (_, _, vals) in rs {
+        for (c, v) in channels.iter_mut().zip(vals) {
+            c.values.push(*v);
+        }
+    }
+    if let Some(g) = conv {
+        channels[0]
+            .values
+            .iter_mut()
+            .for_each(|v| *v = g.to_mmol(*v));
+    }
+    channels
+}
+
+/// The most frequent interval among the series that have one (the smallest on a tie), for
+/// the one-row series; `None` when no series has two rows.
+fn most_frequent_step(pending: &[(Option<i64>, Series)]) -> Option<i64> {
+    let mut counts: BTreeMap<i64, usize> = BTreeMap::new();
+    pending
+        .iter()
+        .filter_map(|p| p.0)
+        .for_each(|s| *counts.entry(s).or_default() += 1);
+    let best = counts.values().copied().max()?;
+    counts.into_iter().find(|&(_, c)| c == best).map(|(s, _)| s)
 }
