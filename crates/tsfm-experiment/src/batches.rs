@@ -24,24 +24,15 @@ pub fn to_vec<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
         .expect("model outputs are f32 tensors")
 }
 
-/// `[batch, time, channels]` host values laid out as the pipeline stores them (the target
+/// `[batch, time, channels]` host values laid out as the pipeline stores them (the targets
 /// first, then the past covariates) -> the Forecaster's `(targets, Some(covariates))`.
-pub fn split_channels(
-    values: &[f32],
-    shape: [usize; 3],
-    device: &Device,
-) -> (Tensor<3>, Option<Tensor<3>>) {
-    split_targets(values, shape, TARGET_CHANNELS, device)
-}
-
-/// As [`split_channels`] with the first `targets` channels forecast.
 fn split_targets(
-    values: &[f32],
+    values: Vec<f32>,
     shape: [usize; 3],
     targets: usize,
     device: &Device,
 ) -> (Tensor<3>, Option<Tensor<3>>) {
-    let all = tensor3(values.to_vec(), shape, device);
+    let all = tensor3(values, shape, device);
     let n_cov = shape[2] - targets;
     let covariates = (n_cov > 0).then(|| all.clone().narrow(2, targets, n_cov));
     (all.narrow(2, 0, targets), covariates)
@@ -117,24 +108,24 @@ impl HostBatch {
         Ok(())
     }
 
-    /// The model input (checked first).
-    pub fn to_input(&self, device: &Device) -> Result<ForecastInput> {
+    /// The model input (checked first). Consumes the buffers: on the training hot path each
+    /// value is copied once, from the window set into this batch, then moved into tensors.
+    pub fn into_input(self, device: &Device) -> Result<ForecastInput> {
         self.check()?;
-        let shape = [self.batch, self.context, self.channels];
-        let split = |v: &[f32], shape| split_targets(v, shape, self.targets, device);
-        let (past_values, past_covariates) = split(&self.past, shape);
-        let (mask, _) = split(&self.past_mask, shape);
+        let (b, ch, targets) = (self.batch, self.channels, self.targets);
+        let split = |v: Vec<f32>, steps| split_targets(v, [b, steps, ch], targets, device);
+        let (past_values, past_covariates) = split(self.past, self.context);
+        let (mask, _) = split(self.past_mask, self.context);
         let mut input = ForecastInput::context(past_values);
         input.past_covariates = past_covariates;
         input.past_observed_mask = Some(mask);
-        input.sampling_interval_s = Some(self.interval_s.clone());
-        if let Some((h, values, mask)) = &self.future {
-            let shape = [self.batch, *h, self.channels];
-            input.future_values = Some(split(values, shape).0);
-            input.future_observed_mask = Some(split(mask, shape).0);
+        input.sampling_interval_s = Some(self.interval_s);
+        if let Some((h, values, mask)) = self.future {
+            input.future_values = Some(split(values, h).0);
+            input.future_observed_mask = Some(split(mask, h).0);
         }
-        if let Some((h, nf, values)) = &self.future_covariates {
-            input.future_covariates = Some(tensor3(values.clone(), [self.batch, *h, *nf], device));
+        if let Some((h, nf, values)) = self.future_covariates {
+            input.future_covariates = Some(tensor3(values, [b, h, nf], device));
         }
         Ok(input)
     }
@@ -205,7 +196,7 @@ impl<'a> TensorWindows<'a> {
     /// The model input for `indices`, checked on the host.
     pub fn input(&self, indices: &[usize], device: &Device) -> Result<(ForecastInput, Vec<i64>)> {
         let (host, origins) = self.host(indices);
-        Ok((host.to_input(device)?, origins))
+        Ok((host.into_input(device)?, origins))
     }
 }
 
@@ -249,7 +240,7 @@ mod tests {
                 0., 0., 0., 0., 1., 1., 0., 1., 1., 1., 1., 1., 1., 1., 1., 1.
             ]
         );
-        let input = b.to_input(&Device::flex()).unwrap();
+        let input = b.into_input(&Device::flex()).unwrap();
         assert_eq!(input.past_values.dims(), [2, 4, 1]);
         assert_eq!(input.past_covariates.unwrap().dims(), [2, 4, 1]);
         assert_eq!(input.sampling_interval_s, Some(vec![300, 900]));
@@ -260,7 +251,7 @@ mod tests {
         let mut b = HostBatch::new(2, 1);
         b.push_history(&[1.0, 2.0], &[1.0, 1.0], 300);
         b.push_history(&[1.0, f32::NAN], &[1.0, 1.0], 300);
-        let e = b.to_input(&Device::flex()).unwrap_err().to_string();
+        let e = b.into_input(&Device::flex()).unwrap_err().to_string();
         assert_eq!(
             e,
             "window 1 of the batch has a non-finite input value at step 1 channel 0; \

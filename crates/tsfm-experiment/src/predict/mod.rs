@@ -188,7 +188,7 @@ fn forecast_checkpoint(
             let (values, mask) = history(&series[s], c0, width);
             batch.push_history(&values, &mask, u64::from(series[s].interval_min) * 60);
         }
-        let input = batch.to_input(device)?;
+        let input = batch.into_input(device)?;
         model
             .check_input(&input)
             .map_err(|e| user(format!("{}: {e}", dir.display())))?;

@@ -202,7 +202,7 @@ impl TrainedModel {
         if nf > 0 {
             batch.future_covariates = Some((steps, nf, future));
         }
-        batch.to_input(device)
+        batch.into_input(device)
     }
 
     /// The point forecast, then its calibrated quantiles at `levels` (data units).
