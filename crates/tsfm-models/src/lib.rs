@@ -3,6 +3,7 @@ pub mod any;
 pub mod checkpoint;
 pub mod forecaster;
 pub mod info;
+pub mod nn;
 pub mod ttm;
 
 pub use any::{AnyForecaster, LoadedForecaster, SUPPORTED, load_forecaster, load_forecaster_in};

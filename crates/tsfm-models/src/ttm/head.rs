@@ -5,10 +5,11 @@ use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig};
 
 use super::config::TtmConfig;
-use super::layers::{GatedAttention, Linear};
+use super::layers::GatedAttention;
 use super::mixer::{MixerBlock, MixerDims};
-use super::weights::VarBuilder;
 use crate::forecaster::ModelError;
+use crate::nn::Linear;
+use crate::nn::VarBuilder;
 
 /// `TinyTimeMixerForPredictionHead`: flatten patches x features, dropout, one linear layer to
 /// the horizon, channel selection, `prediction_filter_length`, then optional channel mixing.

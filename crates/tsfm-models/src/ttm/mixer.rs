@@ -6,8 +6,8 @@ use burn::module::Module;
 
 use super::config::{GateMode, adaptive_factor};
 use super::layers::{GatedAttention, Mlp, NormLayer};
-use super::weights::VarBuilder;
 use crate::forecaster::ModelError;
+use crate::nn::VarBuilder;
 
 /// The dimensions one mixer block works with (the encoder, the decoder and the forecast
 /// channel mixer each derive one from the checkpoint config, like granite's `temp_config`).

@@ -5,7 +5,7 @@
 //! - [`layers`], [`mixer`]: MLP, gated attention, patch/feature/channel mixing, adaptive patching;
 //! - [`head`]: forecast head and forecast channel mixer (exogenous fusion);
 //! - [`model`]: the model, its forward pass and HF save/load;
-//! - [`weights`]: HF tensor names <-> Burn parameters.
+//! - weights and small layers come from [`crate::nn`].
 //!
 //! The [`Forecaster`] implementation maps the generic inputs onto TTM's channels: `past_values`
 //! are the forecast channels (`prediction_channel_indices`, or every channel), `past_covariates`
@@ -20,7 +20,6 @@ pub mod layers;
 pub mod mixer;
 pub mod model;
 pub mod scaler;
-pub mod weights;
 
 use std::path::Path;
 

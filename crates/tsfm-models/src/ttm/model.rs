@@ -11,12 +11,12 @@ use serde_json::{Map, Value};
 
 use super::config::{TtmConfig, TtmScaling};
 use super::head::{PredictionHead, select_channels};
-use super::layers::{Embedding, Linear, gelu};
 use super::mixer::{MixerBlock, MixerDims};
 use super::scaler::{patchify, scale};
-use super::weights::{WeightSource, hf_grads, hf_tensors};
 use crate::checkpoint::{self, TensorMap};
 use crate::forecaster::{FinetuneMode, ModelError};
+use crate::nn::{Embedding, Linear, gelu};
+use crate::nn::{WeightSource, hf_grads, hf_tensors};
 
 /// `freq_mod`: `nn.Sequential(Embedding, Linear, GELU, Linear)`; `_0` is saved as `freq_mod.0`.
 #[derive(Module, Debug)]

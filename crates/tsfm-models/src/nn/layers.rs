@@ -1,0 +1,168 @@
+//! Layers every family is built from: linear, layer norm, embedding, dropout, GELU. Field
+//! names are the PyTorch attribute names, so HF tensor names follow from the struct paths.
+
+use burn::Tensor;
+use burn::module::{Module, Param};
+use burn::nn::Dropout;
+use burn::tensor::activation;
+use burn::tensor::module::{layer_norm, linear};
+use burn::tensor::{Distribution, Int, TensorData};
+
+use super::weights::VarBuilder;
+use crate::forecaster::ModelError;
+
+/// `nn.Linear`; `weight` is held as `[in, out]` (see `weights.rs`).
+#[derive(Module, Debug)]
+pub struct Linear {
+    pub weight: Param<Tensor<2>>,
+    pub bias: Option<Param<Tensor<1>>>,
+}
+
+impl Linear {
+    pub fn load(vb: &VarBuilder<'_>, d_in: usize, d_out: usize) -> Result<Self, ModelError> {
+        Ok(Self {
+            weight: vb.get_linear_weight("weight", d_in, d_out)?,
+            bias: Some(vb.get("bias", [d_out])?),
+        })
+    }
+
+    /// `nn.Linear(bias=False)` (every T5 projection).
+    pub fn load_no_bias(
+        vb: &VarBuilder<'_>,
+        d_in: usize,
+        d_out: usize,
+    ) -> Result<Self, ModelError> {
+        Ok(Self {
+            weight: vb.get_linear_weight("weight", d_in, d_out)?,
+            bias: None,
+        })
+    }
+
+    pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        linear(x, self.weight.val(), self.bias.as_ref().map(|b| b.val()))
+    }
+}
+
+/// `nn.LayerNorm` over the last axis.
+#[derive(Module, Debug)]
+pub struct LayerNorm {
+    pub weight: Param<Tensor<1>>,
+    pub bias: Param<Tensor<1>>,
+    pub eps: f64,
+}
+
+impl LayerNorm {
+    pub fn load(vb: &VarBuilder<'_>, d: usize, eps: f64) -> Result<Self, ModelError> {
+        Ok(Self {
+            weight: vb.get("weight", [d])?,
+            bias: vb.get("bias", [d])?,
+            eps,
+        })
+    }
+
+    pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        layer_norm(x, self.weight.val(), Some(self.bias.val()), self.eps)
+    }
+}
+
+/// `nn.Embedding`.
+#[derive(Module, Debug)]
+pub struct Embedding {
+    pub weight: Param<Tensor<2>>,
+}
+
+impl Embedding {
+    pub fn load(vb: &VarBuilder<'_>, vocab: usize, d: usize) -> Result<Self, ModelError> {
+        Ok(Self {
+            weight: vb.get("weight", [vocab, d])?,
+        })
+    }
+
+    /// `[batch]` ids -> `[batch, d]`.
+    pub fn forward(&self, ids: Tensor<1, Int>) -> Tensor<2> {
+        self.weight.val().select(0, ids)
+    }
+}
+
+/// `layer.forward(x)` with the same semantics (active only in training state on an autodiff
+/// device; kept values scaled by `1 / (1 - p)`) but a cheaper mask: Burn draws each element
+/// through a freshly built `Bernoulli` sampler on ChaCha, which was a quarter of a TTM-r2
+/// training step; here two uniforms from the device generator seed a SplitMix64 stream on
+/// the host, so masks still follow the device seed (`Device::seed`) and nothing else.
+pub fn dropout<const D: usize>(layer: &Dropout, x: Tensor<D>) -> Tensor<D> {
+    let device = x.device();
+    if !layer.training.is_enabled() || !device.is_autodiff() || layer.prob == 0.0 {
+        return x;
+    }
+    let seed_bits = Tensor::<1>::random([2], Distribution::Default, &device)
+        .into_data()
+        .try_to_vec::<f32>()
+        .expect("f32 uniforms");
+    let mut state = (u64::from(seed_bits[0].to_bits()) << 32) | u64::from(seed_bits[1].to_bits());
+    let keep = 1.0 - layer.prob;
+    // An element is kept when a uniform u32 is below keep * 2^32.
+    let threshold = (keep * 4_294_967_296.0) as u64;
+    let scale = (1.0 / keep) as f32;
+    let shape = x.shape();
+    let n = shape.num_elements();
+    let mut mask = Vec::with_capacity(n + 1);
+    while mask.len() < n {
+        let r = split_mix64(&mut state);
+        for half in [r >> 32, r & 0xFFFF_FFFF] {
+            mask.push(if half < threshold { scale } else { 0.0f32 });
+        }
+    }
+    mask.truncate(n);
+    x * Tensor::<D>::from_data(TensorData::new(mask, shape), &device)
+}
+
+/// One step of SplitMix64 (Steele, Lea and Flood 2014).
+fn split_mix64(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// Exact (erf) GELU, as `nn.functional.gelu`.
+pub fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    activation::gelu(x)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::nn::DropoutConfig;
+    use burn::tensor::Device;
+
+    fn values<const D: usize>(x: Tensor<D>) -> Vec<f32> {
+        x.into_data().try_to_vec::<f32>().expect("f32")
+    }
+
+    #[test]
+    fn dropout_keeps_one_minus_p_scaled_and_follows_the_device_seed() {
+        let device = Device::flex().autodiff();
+        let layer = DropoutConfig::new(0.2).init();
+        let draw = |seed: u64| {
+            device.seed(seed);
+            values(dropout(&layer, Tensor::<2>::ones([64, 1000], &device)))
+        };
+        let a = draw(7);
+        assert!(a.iter().all(|&v| v == 0.0 || v == 1.25));
+        // 64,000 Bernoulli(0.8) draws: mean 51,200, sd 101; this allows 6 sd either side.
+        let kept = a.iter().filter(|&&v| v != 0.0).count();
+        assert!((50_594..=51_806).contains(&kept), "kept {kept}");
+        assert_eq!(draw(7), a);
+        assert_ne!(draw(8), a);
+    }
+
+    #[test]
+    fn dropout_is_the_identity_outside_training() {
+        let layer = DropoutConfig::new(0.2).init();
+        let x = Tensor::<2>::ones([4, 5], &Device::flex());
+        assert_eq!(values(dropout(&layer, x)), vec![1.0; 20]);
+        let x = Tensor::<2>::ones([4, 5], &Device::flex().autodiff());
+        assert_eq!(values(dropout(&layer.valid(), x)), vec![1.0; 20]);
+    }
+}
