@@ -9,7 +9,8 @@ use burn::tensor::Device;
 
 use crate::checkpoint::{detect_model_type, resolve_checkpoint};
 use crate::forecaster::{
-    FinetuneMode, Forecast, ForecastInput, Forecaster, LossKind, ModelError, ParamCounts,
+    FinetuneMode, Forecast, ForecastInput, ForecastOptions, Forecaster, LossKind, ModelError,
+    ParamCounts,
 };
 use crate::info::{CheckpointInfo, not_supported};
 use crate::ttm::TtmModel;
@@ -84,6 +85,18 @@ impl Forecaster for AnyForecaster {
 
     fn forecast(&self, input: &ForecastInput) -> Result<Forecast, ModelError> {
         each_family!(self, m => m.forecast(input))
+    }
+
+    fn max_horizon(&self) -> Option<usize> {
+        each_family!(self, m => m.max_horizon())
+    }
+
+    fn forecast_with(
+        &self,
+        input: &ForecastInput,
+        options: &ForecastOptions,
+    ) -> Result<Forecast, ModelError> {
+        each_family!(self, m => m.forecast_with(input, options))
     }
 
     fn loss(&self, input: &ForecastInput, loss: LossKind) -> Tensor<1> {

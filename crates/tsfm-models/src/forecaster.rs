@@ -64,6 +64,39 @@ pub struct Forecast {
     pub quantiles: Option<Tensor<4>>,
 }
 
+/// Decoding choices that are not data: how far, which quantile levels, greedy or sampled.
+/// `ForecastOptions::default()` is what [`Forecaster::forecast`] does.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ForecastOptions {
+    /// Steps to forecast; `None` = the checkpoint's `prediction_length`. Longer horizons are
+    /// rolled out where the family supports it ([`Forecaster::max_horizon`]).
+    pub horizon: Option<usize>,
+    /// Levels wanted in [`Forecast::quantiles`], ascending in `(0, 1)`; `None` = the model's
+    /// own levels. Models interpolate as their official package does.
+    pub quantile_levels: Option<Vec<f32>>,
+    /// Sampling models only (Chronos-T5); `None` = the checkpoint's defaults.
+    pub decoding: Option<Decoding>,
+}
+
+/// How a token model (Chronos-T5) turns its distribution into forecasts.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decoding {
+    /// The most likely token at each step: one deterministic path.
+    Greedy,
+    /// `num_samples` paths drawn as `ChronosPipeline.predict` does.
+    Sample(SamplingOptions),
+}
+
+/// Sampling parameters (HF `generate` semantics); `seed` makes the draws reproducible.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SamplingOptions {
+    pub num_samples: usize,
+    pub temperature: f32,
+    pub top_k: usize,
+    pub top_p: f32,
+    pub seed: u64,
+}
+
 /// Training losses the trainer can ask for. Models with their own native loss (Chronos-T5:
 /// cross-entropy over tokens; Bolt/TimesFM: quantile loss) may use it under `Native`. The one
 /// loss type from the experiment's config through the trainer's saved arguments to the model.
@@ -153,6 +186,33 @@ pub trait Forecaster: Module + Sized {
     /// Forecast in the data's units. Dropout is active only if the module is in training state.
     /// A batch [`check_input`](Forecaster::check_input) rejects is an error, never a panic.
     fn forecast(&self, input: &ForecastInput) -> Result<Forecast, ModelError>;
+    /// The longest horizon [`forecast_with`](Forecaster::forecast_with) accepts; `None` = no
+    /// limit (autoregressive rollout).
+    fn max_horizon(&self) -> Option<usize> {
+        Some(self.prediction_length())
+    }
+    /// Forecast with decoding options. The default serves models that only truncate: a
+    /// horizon up to [`prediction_length`](Forecaster::prediction_length), their own quantile
+    /// levels (or a subset of them), no decoding choices.
+    fn forecast_with(
+        &self,
+        input: &ForecastInput,
+        options: &ForecastOptions,
+    ) -> Result<Forecast, ModelError> {
+        if options.decoding.is_some() {
+            return Err(ModelError::Invalid(format!(
+                "{} forecasts are deterministic: decoding options (greedy/sampling) do not apply",
+                self.model_type()
+            )));
+        }
+        let horizon = check_horizon(self, options.horizon)?;
+        let mut forecast = self.forecast(input)?;
+        forecast = forecast.truncated(horizon);
+        if let Some(levels) = &options.quantile_levels {
+            forecast = forecast.select_levels(levels)?;
+        }
+        Ok(forecast)
+    }
     /// Scalar training loss for a batch with `future_values` set. Panics for a kind that
     /// [`supports_loss`](Forecaster::supports_loss) rejects or a batch that
     /// [`check_input`](Forecaster::check_input) rejects: the trainer's callers check the config
@@ -169,4 +229,100 @@ pub trait Forecaster: Module + Sized {
     fn param_counts(&self) -> ParamCounts;
     /// Write `config.json` + `model.safetensors` with the HuggingFace tensor names.
     fn save_pretrained(&self, dir: &Path) -> Result<(), ModelError>;
+}
+
+/// The horizon `requested` resolves to, or an error naming the model's limit.
+pub fn check_horizon<F: Forecaster>(
+    model: &F,
+    requested: Option<usize>,
+) -> Result<usize, ModelError> {
+    let horizon = requested.unwrap_or_else(|| model.prediction_length());
+    if horizon == 0 {
+        return Err(ModelError::Invalid(
+            "the horizon must be at least 1 step".into(),
+        ));
+    }
+    match model.max_horizon() {
+        Some(max) if horizon > max => Err(ModelError::Invalid(format!(
+            "a {} checkpoint forecasts at most {max} steps; {horizon} were asked for (lower the horizon)",
+            model.model_type()
+        ))),
+        _ => Ok(horizon),
+    }
+}
+
+/// Requested quantile levels must lie strictly inside (0, 1), ascending, without repeats.
+pub fn check_quantile_levels(levels: &[f32]) -> Result<(), ModelError> {
+    if levels.is_empty() {
+        return Err(ModelError::Invalid(
+            "the list of quantile levels is empty".into(),
+        ));
+    }
+    for w in levels.windows(2) {
+        if w[1] <= w[0] {
+            return Err(ModelError::Invalid(format!(
+                "quantile levels must be ascending without repeats ({} then {})",
+                w[0], w[1]
+            )));
+        }
+    }
+    if let Some(bad) = levels.iter().find(|q| !(**q > 0.0 && **q < 1.0)) {
+        return Err(ModelError::Invalid(format!(
+            "quantile level {bad} is outside (0, 1)"
+        )));
+    }
+    Ok(())
+}
+
+impl Forecast {
+    /// The first `horizon` steps (a no-op when the forecast is not longer).
+    pub fn truncated(self, horizon: usize) -> Self {
+        let [b, h, c] = self.point.dims();
+        if horizon >= h {
+            return self;
+        }
+        Self {
+            point: self.point.slice([0..b, 0..horizon, 0..c]),
+            quantile_levels: self.quantile_levels,
+            quantiles: self.quantiles.map(|q| {
+                let [b, _, c, n] = q.dims();
+                q.slice([0..b, 0..horizon, 0..c, 0..n])
+            }),
+        }
+    }
+
+    /// Keep the levels `wanted`, each of which must be one of the forecast's own levels (to
+    /// within 1e-6); models that interpolate other levels override `forecast_with`.
+    pub fn select_levels(self, wanted: &[f32]) -> Result<Self, ModelError> {
+        check_quantile_levels(wanted)?;
+        let Some(q) = self.quantiles else {
+            return Err(ModelError::Invalid(
+                "this model gives no quantiles of its own".into(),
+            ));
+        };
+        let mut idx = Vec::with_capacity(wanted.len());
+        for w in wanted {
+            let i = self
+                .quantile_levels
+                .iter()
+                .position(|l| (l - w).abs() < 1e-6)
+                .ok_or_else(|| {
+                    ModelError::Invalid(format!(
+                        "quantile level {w} is not one of the model's levels {:?}",
+                        self.quantile_levels
+                    ))
+                })?;
+            idx.push(i as i64);
+        }
+        let device = q.device();
+        let ids = Tensor::<1, burn::tensor::Int>::from_data(
+            burn::tensor::TensorData::new(idx, [wanted.len()]),
+            &device,
+        );
+        Ok(Self {
+            point: self.point,
+            quantile_levels: wanted.to_vec(),
+            quantiles: Some(q.select(3, ids)),
+        })
+    }
 }

@@ -9,7 +9,8 @@ pub mod ttm;
 pub use any::{AnyForecaster, LoadedForecaster, SUPPORTED, load_forecaster, load_forecaster_in};
 pub use checkpoint::{detect_model_type, resolve_checkpoint, resolve_checkpoint_in};
 pub use forecaster::{
-    FinetuneMode, Forecast, ForecastInput, Forecaster, LossKind, ModelError, ParamCounts,
+    Decoding, FinetuneMode, Forecast, ForecastInput, ForecastOptions, Forecaster, LossKind,
+    ModelError, ParamCounts, SamplingOptions, check_horizon, check_quantile_levels,
 };
 pub use info::{Checkpoint, CheckpointInfo, checkpoint_info, checkpoint_info_in};
 pub use ttm::{TtmModel, load_forecaster_ttm};
