@@ -125,19 +125,30 @@ pub struct PredictArgs {
     /// Output CSV: `id,timestamp,step,point[,q<level>...]`.
     #[arg(long)]
     pub output: Option<PathBuf>,
-    /// Forecast horizon in steps (default: the model's prediction length).
+    /// Forecast horizon in steps (default: the model's prediction length). Chronos-Bolt and
+    /// Chronos-T5 roll out beyond it as their official pipelines do.
     #[arg(long)]
     pub horizon: Option<usize>,
-    /// Quantile levels, comma-separated, e.g. `0.1,0.5,0.9`.
+    /// Quantile levels, comma-separated, e.g. `0.1,0.5,0.9`: the model's own quantiles
+    /// (interpolated as its package does), or a trained point model's calibrated ones.
     #[arg(long, value_delimiter = ',')]
     pub quantiles: Vec<f64>,
-    /// Chronos-T5 decoding: greedy or sample.
+    /// Chronos-T5 decoding: `sample` (default) or `greedy`.
     #[arg(long)]
     pub decoding: Option<String>,
-    /// Samples per series for sampled decoding (at least 1).
+    /// Chronos-T5: sample paths per series (default: the checkpoint's or the run's).
     #[arg(long)]
     pub num_samples: Option<usize>,
-    /// Seed of sampled decoding.
+    /// Chronos-T5: sampling temperature (above 0).
+    #[arg(long)]
+    pub temperature: Option<f64>,
+    /// Chronos-T5: keep the k most likely tokens per step (0: no top-k filtering).
+    #[arg(long)]
+    pub top_k: Option<usize>,
+    /// Chronos-T5: nucleus sampling mass, in (0, 1].
+    #[arg(long)]
+    pub top_p: Option<f64>,
+    /// Chronos-T5: seed of the sample draws (default: the run's training.seed, or 0).
     #[arg(long)]
     pub seed: Option<u64>,
 }

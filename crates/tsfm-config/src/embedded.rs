@@ -21,6 +21,7 @@ shipped!(
     "data/bris_t1d.yaml",
     "data/aleppo.yaml",
     "experiments/ttm_demo.yaml",
+    "experiments/chronos_bolt_demo.yaml",
     "experiments/bris_t1d_ttm.yaml",
     "experiments/aleppo_ttm.yaml",
 );

@@ -9,8 +9,8 @@ use crate::error::{Result, io};
 
 /// `data.raw_path` of the shipped demo configs.
 pub const DEMO_RAW_PATH: &str = "data/demo/brist1d/train.csv.gz";
-/// `model.model_path` of the shipped demo experiment.
-pub const DEMO_MODEL_PATH: &str = "data/models/ttm-demo";
+/// `model.model_path` of the shipped demo experiments (TTM, Chronos-Bolt).
+pub const DEMO_MODEL_PATHS: &[&str] = &["data/models/ttm-demo", "data/models/chronos-bolt-demo"];
 
 const FILES: &[(&str, &[u8])] = &[
     (
@@ -24,6 +24,14 @@ const FILES: &[(&str, &[u8])] = &[
     (
         "data/models/ttm-demo/model.safetensors",
         include_bytes!("../../../data/models/ttm-demo/model.safetensors"),
+    ),
+    (
+        "data/models/chronos-bolt-demo/config.json",
+        include_bytes!("../../../data/models/chronos-bolt-demo/config.json"),
+    ),
+    (
+        "data/models/chronos-bolt-demo/model.safetensors",
+        include_bytes!("../../../data/models/chronos-bolt-demo/model.safetensors"),
     ),
 ];
 
@@ -42,7 +50,8 @@ pub fn demo_root() -> Option<PathBuf> {
 /// (written on first use). Returns the folder used, if any path was replaced.
 pub fn use_embedded_demo(config: &mut Config) -> Result<Option<PathBuf>> {
     let data = config.data.raw_path == DEMO_RAW_PATH && !Path::new(DEMO_RAW_PATH).exists();
-    let model = config.model.model_path == DEMO_MODEL_PATH && !Path::new(DEMO_MODEL_PATH).exists();
+    let model_path = config.model.model_path.as_str();
+    let model = DEMO_MODEL_PATHS.contains(&model_path) && !Path::new(model_path).exists();
     if !data && !model {
         return Ok(None);
     }
@@ -54,7 +63,7 @@ pub fn use_embedded_demo(config: &mut Config) -> Result<Option<PathBuf>> {
         config.data.raw_path = root.join(DEMO_RAW_PATH).display().to_string();
     }
     if model {
-        config.model.model_path = root.join(DEMO_MODEL_PATH).display().to_string();
+        config.model.model_path = root.join(&config.model.model_path).display().to_string();
     }
     Ok(Some(root))
 }

@@ -2,7 +2,7 @@
 use burn::tensor::Device;
 use tsfm_config::Config;
 use tsfm_eval::{Evaluator, MetricsReport, QuantileForecast, ResidualCalibration, WindowEval};
-use tsfm_models::Forecaster;
+use tsfm_models::{ForecastOptions, Forecaster};
 
 use crate::batches::to_vec;
 use crate::data::{ExperimentData, Split};
@@ -41,12 +41,14 @@ impl WindowPrediction {
     }
 }
 
-/// Forecast every window of `split` (the model in inference mode), back in data units.
+/// Forecast every window of `split` (the model in inference mode), back in data units, with
+/// `options`' decoding and quantile levels over the windows' horizon.
 pub fn predict_split<F: Forecaster>(
     model: &F,
     data: &ExperimentData,
     split: Split,
     batch_size: usize,
+    options: &ForecastOptions,
     device: &Device,
 ) -> Result<Vec<WindowPrediction>> {
     let model = model.valid();
@@ -54,16 +56,20 @@ pub fn predict_split<F: Forecaster>(
     let set = source.set;
     let series = set.data();
     let horizon = set.horizon;
+    let options = ForecastOptions {
+        horizon: Some(horizon),
+        ..options.clone()
+    };
     let mut out = Vec::with_capacity(set.len());
     let indices: Vec<usize> = (0..set.len()).collect();
     for chunk in indices.chunks(batch_size.max(1)) {
         let (input, first_steps) = source.input(chunk, device)?;
-        let forecast = model.forecast(&input)?;
+        let forecast = model.forecast_with(&input, &options)?;
+        let [_, steps, channels] = forecast.point.dims();
+        let steps = steps * channels;
         let levels: Vec<f64> = forecast.quantile_levels.iter().map(|&l| l as f64).collect();
         let quantiles = forecast.quantiles.map(to_vec);
         let point = to_vec(forecast.point);
-        let steps = point.len() / chunk.len();
-        let channels = steps / model.prediction_length();
         for (k, &i) in chunk.iter().enumerate() {
             let (si, _) = set.windows()[i];
             let s = &series[si];
@@ -220,11 +226,13 @@ pub fn evaluate_split<F: Forecaster>(
     device: &Device,
 ) -> Result<SplitResult> {
     crate::data::check_fits(model, config, data, split, device)?;
+    let options = crate::options::decoding::forecast_options(config, &model.info())?;
     let mut predictions = predict_split(
         model,
         data,
         split,
         config.evaluation.eval_batch_size as usize,
+        &options,
         device,
     )?;
     if let Some(calibration) = calibration {
@@ -276,7 +284,8 @@ pub fn fit_calibration<F: Forecaster>(
         return Ok(None);
     }
     let batch = config.evaluation.eval_batch_size as usize;
-    let predictions = predict_split(model, data, split, batch, device)?;
+    let options = crate::options::decoding::forecast_options(config, &model.info())?;
+    let predictions = predict_split(model, data, split, batch, &options, device)?;
     let levels = crate::options::evaluation::calibration_levels(config);
     let pairs = predictions.iter().map(|p| (&p.truth[..], &p.point[..]));
     let calibration = ResidualCalibration::fit(pairs, &levels, MIN_RESIDUALS_PER_STEP)?;

@@ -5,6 +5,7 @@ use tsfm_models::{AnyForecaster, CheckpointInfo, Forecaster};
 
 use crate::error::{Result, user};
 use crate::events::Events;
+use crate::options::decoding::DECODING_PARAMS;
 
 /// `model.model_path` with `model.revision` appended as a hub revision.
 pub fn checkpoint_spec(model: &ModelConfig) -> String {
@@ -52,19 +53,27 @@ pub fn check_model(model: &ModelConfig, info: &CheckpointInfo) -> Result<()> {
             info.model_type
         )));
     }
-    // Only the shape keys exist for the families built so far; anything else would be
-    // validated by nobody and silently ignored.
+    // A key nobody reads would be validated by nobody and silently ignored.
+    let known: Vec<&str> = SHAPE_PARAMS
+        .iter()
+        .chain(if info.sampling.is_some() {
+            DECODING_PARAMS
+        } else {
+            &[]
+        })
+        .copied()
+        .collect();
     if let Some(key) = model
         .params
         .keys()
         .filter_map(|k| k.as_str())
-        .find(|k| !SHAPE_PARAMS.contains(k))
+        .find(|k| !known.contains(k))
     {
         return Err(user(format!(
             "model.params.{key}: {} takes no such setting (model.params holds {}, checked \
              against the checkpoint); remove it",
             info.model_type,
-            SHAPE_PARAMS.join(" and ")
+            known.join(", ")
         )));
     }
     check_param(model, "context_length", info.context_length)?;

@@ -177,7 +177,7 @@ fn a_config_naming_another_family_than_the_checkpoint_is_refused() {
         .to_string();
     assert_eq!(
         e,
-        "model.params.top_k: ttm takes no such setting (model.params holds context_length and \
+        "model.params.top_k: ttm takes no such setting (model.params holds context_length, \
          prediction_length, checked against the checkpoint); remove it"
     );
 }

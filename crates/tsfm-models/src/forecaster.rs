@@ -88,7 +88,7 @@ pub enum Decoding {
 }
 
 /// Sampling parameters (HF `generate` semantics); `seed` makes the draws reproducible.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct SamplingOptions {
     pub num_samples: usize,
     pub temperature: f32,
@@ -324,5 +324,71 @@ impl Forecast {
             quantile_levels: wanted.to_vec(),
             quantiles: Some(q.select(3, ids)),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::{Device, TensorData};
+
+    fn forecast() -> Forecast {
+        let device = Device::flex();
+        // [1, 3, 1] point, [1, 3, 1, 3] quantiles at 0.1, 0.5, 0.9.
+        let q: Vec<f32> = (0..9).map(|v| v as f32).collect();
+        Forecast {
+            point: Tensor::from_data(TensorData::new(vec![1.0f32, 2.0, 3.0], [1, 3, 1]), &device),
+            quantile_levels: vec![0.1, 0.5, 0.9],
+            quantiles: Some(Tensor::from_data(TensorData::new(q, [1, 3, 1, 3]), &device)),
+        }
+    }
+
+    fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+        t.into_data().try_to_vec::<f32>().unwrap()
+    }
+
+    #[test]
+    fn truncating_keeps_the_first_steps_of_point_and_quantiles() {
+        let f = forecast().truncated(2);
+        assert_eq!(values(f.point), vec![1.0, 2.0]);
+        assert_eq!(
+            values(f.quantiles.unwrap()),
+            vec![0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
+        );
+        assert_eq!(values(forecast().truncated(5).point), vec![1.0, 2.0, 3.0]);
+    }
+
+    #[test]
+    fn selecting_levels_keeps_those_asked_for_in_order() {
+        let f = forecast().select_levels(&[0.1, 0.9]).unwrap();
+        assert_eq!(f.quantile_levels, vec![0.1, 0.9]);
+        assert_eq!(
+            values(f.quantiles.unwrap()),
+            vec![0.0, 2.0, 3.0, 5.0, 6.0, 8.0]
+        );
+        assert_eq!(
+            forecast().select_levels(&[0.25]).unwrap_err().to_string(),
+            "quantile level 0.25 is not one of the model's levels [0.1, 0.5, 0.9]"
+        );
+        assert_eq!(
+            forecast()
+                .select_levels(&[0.5, 0.1])
+                .unwrap_err()
+                .to_string(),
+            "quantile levels must be ascending without repeats (0.5 then 0.1)"
+        );
+        assert_eq!(
+            check_quantile_levels(&[0.5, 1.0]).unwrap_err().to_string(),
+            "quantile level 1 is outside (0, 1)"
+        );
+        let point_only = Forecast {
+            quantiles: None,
+            quantile_levels: vec![],
+            ..forecast()
+        };
+        assert_eq!(
+            point_only.select_levels(&[0.5]).unwrap_err().to_string(),
+            "this model gives no quantiles of its own"
+        );
     }
 }

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::checkpoint::{detect_model_type, read_config_json, resolve_checkpoint};
-use crate::forecaster::ModelError;
+use crate::forecaster::{ModelError, SamplingOptions};
 use crate::ttm::TtmConfig;
 
 /// A checkpoint's shape and inputs, the same for every family.
@@ -28,6 +28,10 @@ pub struct CheckpointInfo {
     pub uses_sampling_interval: bool,
     /// The model's own quantile levels, ascending; empty for a point model.
     pub quantile_levels: Vec<f64>,
+    /// The checkpoint's default sampling settings for models that forecast by drawing sample
+    /// paths (Chronos-T5); `None` for deterministic models.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sampling: Option<SamplingOptions>,
 }
 
 impl CheckpointInfo {

@@ -93,3 +93,55 @@ fn longer_context_keeps_the_last_steps_and_short_context_is_left_padded() {
         to_host(model.forward(&b, false).prediction)
     );
 }
+
+#[test]
+fn forecast_with_truncates_and_refuses_what_a_point_model_cannot_do() {
+    use tsfm_models::{Decoding, ForecastOptions};
+    let device = Device::flex();
+    let model = load(&device).with_dropout(false);
+    let inputs = fixture("inputs.safetensors");
+    let batch = ForecastInput::context(to_tensor::<3>(&inputs["past_values"], &device));
+    let full = model.forecast(&batch).unwrap().point;
+    let [b, h, c] = full.dims();
+    assert_eq!(model.max_horizon(), Some(h));
+    let short = model
+        .forecast_with(
+            &batch,
+            &ForecastOptions {
+                horizon: Some(2),
+                ..Default::default()
+            },
+        )
+        .unwrap()
+        .point;
+    assert_eq!(short.dims(), [b, 2, c]);
+    assert_eq!(
+        to_host(short).data,
+        to_host(full.slice([0..b, 0..2, 0..c])).data
+    );
+    let err = |o: ForecastOptions| model.forecast_with(&batch, &o).unwrap_err().to_string();
+    assert_eq!(
+        err(ForecastOptions {
+            horizon: Some(h + 1),
+            ..Default::default()
+        }),
+        format!(
+            "a ttm checkpoint forecasts at most {h} steps; {} were asked for (lower the horizon)",
+            h + 1
+        )
+    );
+    assert_eq!(
+        err(ForecastOptions {
+            decoding: Some(Decoding::Greedy),
+            ..Default::default()
+        }),
+        "ttm forecasts are deterministic: decoding options (greedy/sampling) do not apply"
+    );
+    assert_eq!(
+        err(ForecastOptions {
+            quantile_levels: Some(vec![0.5]),
+            ..Default::default()
+        }),
+        "this model gives no quantiles of its own"
+    );
+}

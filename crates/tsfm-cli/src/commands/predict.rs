@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
-use tsfm_experiment::predict::options::Sampling;
+use tsfm_experiment::predict::options::{DecodingFlags, Sampling};
 use tsfm_experiment::predict::{PredictModel, PredictRequest, TrainedModel, predict};
 use tsfm_runs::RunLayout;
 
@@ -16,9 +16,14 @@ pub fn run(args: PredictArgs) -> Result<()> {
     // Everything the flags alone can tell, before a model or a file is read.
     let sampling = Sampling::parse(
         &args.quantiles,
-        args.decoding.as_deref(),
-        args.num_samples,
-        args.seed,
+        &DecodingFlags {
+            decoding: args.decoding.as_deref(),
+            num_samples: args.num_samples,
+            temperature: args.temperature,
+            top_k: args.top_k,
+            top_p: args.top_p,
+            seed: args.seed,
+        },
     )?;
     let input = args
         .input

@@ -10,7 +10,9 @@
 //! missing. Each series' last `context_length` values form the context; shorter series are
 //! left-padded with zeros marked unobserved (see [`crate::batches::HostBatch`]).
 //! Output: `id,timestamp,step,point` (one column per channel name instead of `point` when the
-//! input has several), then `q<level>` columns when quantiles were asked for; one row per
+//! input has several), then `q<level>` columns when quantiles were asked for (`<channel>_q<level>`
+//! for several channels forecast one by one; native quantiles of models that have them, else a
+//! run's calibrated ones); one row per
 //! forecast step.
 pub mod input;
 pub mod options;
@@ -22,11 +24,12 @@ use std::path::{Path, PathBuf};
 use burn::module::Module;
 use burn::tensor::Device;
 use tsfm_data::Series;
-use tsfm_models::{AnyForecaster, Forecaster};
+use tsfm_models::{AnyForecaster, ForecastOptions, Forecaster};
 
 use crate::batches::{HostBatch, to_vec};
 use crate::error::{Result, user};
 use crate::events::Events;
+use crate::options::decoding::DecodingSettings;
 use options::Sampling;
 use output::SeriesForecast;
 pub use trained::TrainedModel;
@@ -89,14 +92,39 @@ pub fn predict(
     for warning in request.sampling.check_for_model(&info, calibrated)? {
         events.warn(warning);
     }
-    let steps = info.prediction_length;
-    let horizon = request.horizon.unwrap_or(steps);
-    if horizon == 0 || horizon > steps {
+    let horizon = request.horizon.unwrap_or(info.prediction_length);
+    let max = loaded.max_horizon();
+    if horizon == 0 || max.is_some_and(|m| horizon > m) {
+        let most = max.map_or("any number of".to_string(), |m| m.to_string());
         return Err(user(format!(
-            "--horizon {horizon}: this {} checkpoint forecasts 1 to {steps} steps",
+            "--horizon {horizon}: this {} checkpoint forecasts 1 to {most} steps",
             info.model_type
         )));
     }
+    let base = match &model {
+        PredictModel::Trained(t) => DecodingSettings::from_config(
+            &t.resolved.config.model,
+            &info,
+            t.resolved.config.training.seed,
+        )?,
+        PredictModel::Checkpoint { .. } => DecodingSettings::checkpoint(&info),
+    };
+    let options = ForecastOptions {
+        horizon: Some(horizon),
+        // Native quantiles at the asked levels (the model interpolates its own); a point
+        // model's come from the run's calibration instead.
+        quantile_levels: (info.has_quantiles() && !request.sampling.quantiles.is_empty()).then(
+            || {
+                request
+                    .sampling
+                    .quantiles
+                    .iter()
+                    .map(|&q| q as f32)
+                    .collect()
+            },
+        ),
+        decoding: request.sampling.decoding(base),
+    };
 
     let (channels, mut series) = input::read(&request.input, events)?;
     let (names, forecasts) = match &model {
@@ -111,7 +139,7 @@ pub fn predict(
             for note in notes {
                 events.note(note);
             }
-            let out = t.forecast(&loaded, series, horizon, request, &device, events)?;
+            let out = t.forecast(&loaded, series, &options, request, &device, events)?;
             events.info(format!("model: {}", t.describe()));
             out
         }
@@ -123,7 +151,9 @@ pub fn predict(
                     dir.display()
                 ));
             }
-            forecast_checkpoint(&loaded, &dir, &channels, &series, horizon, request, &device)?
+            forecast_checkpoint(
+                &loaded, &dir, &channels, &series, &options, request, &device,
+            )?
         }
     };
     output::write(&request.output, &names, &forecasts, horizon)?;
@@ -142,11 +172,13 @@ fn forecast_checkpoint(
     dir: &Path,
     channels: &[String],
     series: &[Series],
-    horizon: usize,
+    options: &ForecastOptions,
     request: &PredictRequest,
     device: &Device,
 ) -> Result<(Vec<String>, Vec<SeriesForecast>)> {
     let info = model.info();
+    let horizon = options.horizon.unwrap_or(info.prediction_length);
+    let levels = options.quantile_levels.clone().unwrap_or_default();
     let targets = info.target_channels;
     if info.past_covariates > 0 || info.future_covariates > 0 {
         return Err(user(format!(
@@ -166,7 +198,14 @@ fn forecast_checkpoint(
             channels.join(", ")
         )));
     }
-    let (context, steps) = (info.context_length, info.prediction_length);
+    if !levels.is_empty() && width > 1 {
+        return Err(user(format!(
+            "--quantiles: {} forecasts {width} channels together; quantile columns are written \
+             for single-channel forecasts only, drop --quantiles",
+            dir.display()
+        )));
+    }
+    let context = info.context_length;
     let model = model.valid();
     // (series, first channel) per model row.
     let items: Vec<(usize, usize)> = (0..series.len())
@@ -178,7 +217,7 @@ fn forecast_checkpoint(
             id: s.id.clone(),
             last_ts: *s.timestamps.last().expect("series have rows"),
             interval_min: s.interval_min,
-            columns: vec![Vec::new(); channels.len()],
+            columns: vec![Vec::new(); channels.len() * (1 + levels.len())],
         })
         .collect();
     for chunk in items.chunks(request.batch_size.max(1)) {
@@ -192,20 +231,40 @@ fn forecast_checkpoint(
         model
             .check_input(&input)
             .map_err(|e| user(format!("{}: {e}", dir.display())))?;
-        let point = to_vec(model.forecast(&input)?.point);
+        let forecast = model.forecast_with(&input, options)?;
+        let point = to_vec(forecast.point);
+        let quantiles = forecast.quantiles.map(to_vec);
+        let nq = levels.len();
         for (k, &(s, c0)) in chunk.iter().enumerate() {
             for j in 0..width {
                 forecasts[s].columns[c0 + j] = (0..horizon)
-                    .map(|h| point[(k * steps + h) * width + j])
+                    .map(|h| point[(k * horizon + h) * width + j])
                     .collect();
+            }
+            // Single-channel rows: quantile column l of channel c sits after every point column.
+            if let Some(q) = &quantiles {
+                for l in 0..nq {
+                    forecasts[s].columns[channels.len() + c0 * nq + l] = (0..horizon)
+                        .map(|h| q[(k * horizon + h) * nq + l])
+                        .collect();
+                }
             }
         }
     }
-    let names = if channels.len() == 1 {
+    let mut names = if channels.len() == 1 {
         vec!["point".to_string()]
     } else {
         channels.to_vec()
     };
+    for c in channels {
+        for l in &levels {
+            names.push(if channels.len() == 1 {
+                format!("q{l}")
+            } else {
+                format!("{c}_q{l}")
+            });
+        }
+    }
     Ok((names, forecasts))
 }
 

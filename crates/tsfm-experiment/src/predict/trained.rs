@@ -10,7 +10,7 @@ use tsfm_config::Resolved;
 use tsfm_data::Series;
 use tsfm_data::scaler::{Affine, Scaler, ScalingMethod, ScalingScope};
 use tsfm_data::split::SplitSpec;
-use tsfm_models::{AnyForecaster, Forecaster};
+use tsfm_models::{AnyForecaster, ForecastOptions, Forecaster};
 
 use super::PredictRequest;
 use super::output::SeriesForecast;
@@ -68,12 +68,13 @@ impl TrainedModel {
         &self,
         model: &AnyForecaster,
         series: Vec<Series>,
-        horizon: usize,
+        options: &ForecastOptions,
         request: &PredictRequest,
         device: &Device,
         events: &mut dyn Events,
     ) -> Result<(Vec<String>, Vec<SeriesForecast>)> {
         let (context, steps) = (model.context_length(), model.prediction_length());
+        let horizon = options.horizon.unwrap_or(steps);
         let (prepared, calendar) = self.preprocess(series, context, steps, request, events)?;
         let model = model.valid();
         let mut out = Vec::with_capacity(prepared.series.len());
@@ -87,21 +88,37 @@ impl TrainedModel {
                     prepared.series[chunk[0]].channel_names.join(", ")
                 ))
             })?;
-            let point = to_vec(model.forecast(&input)?.point);
-            let per_window = point.len() / chunk.len();
-            let out_channels = per_window / steps;
+            let forecast = model.forecast_with(&input, options)?;
+            let [_, _, out_channels] = forecast.point.dims();
+            let point = to_vec(forecast.point);
+            let native = forecast.quantiles.map(to_vec);
+            let per_window = horizon * out_channels;
             for (k, &si) in chunk.iter().enumerate() {
                 let s = &prepared.series[si];
                 // The target is channel 0 of the model's output.
-                let mut values: Vec<f32> = (0..horizon)
-                    .map(|h| point[k * per_window + h * out_channels])
-                    .collect();
-                prepared.unscale_target(si, &mut values);
+                let target = |values: &[f32], stride: usize, offset: usize| -> Vec<f32> {
+                    let mut v: Vec<f32> = (0..horizon)
+                        .map(|h| values[(k * per_window + h * out_channels) * stride + offset])
+                        .collect();
+                    prepared.unscale_target(si, &mut v);
+                    v
+                };
+                let values = target(&point, 1, 0);
+                let columns = match &native {
+                    // Unscaling is increasing: the levels keep their order.
+                    Some(q) => {
+                        let nq = request.sampling.quantiles.len();
+                        std::iter::once(values)
+                            .chain((0..nq).map(|l| target(q, nq, l)))
+                            .collect()
+                    }
+                    None => self.with_quantiles(values, &request.sampling.quantiles)?,
+                };
                 out.push(SeriesForecast {
                     id: s.id.clone(),
                     last_ts: *s.timestamps.last().expect("series have rows"),
                     interval_min: s.interval_min,
-                    columns: self.with_quantiles(values, &request.sampling.quantiles)?,
+                    columns,
                 });
             }
         }

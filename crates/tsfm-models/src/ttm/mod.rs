@@ -95,6 +95,7 @@ impl TtmConfig {
             },
             uses_sampling_interval: self.resolution_prefix_tuning,
             quantile_levels: Vec::new(),
+            sampling: None,
         }
     }
 }

@@ -92,6 +92,7 @@ impl Forecaster for Tiny {
             future_covariates: 0,
             uses_sampling_interval: false,
             quantile_levels: Vec::new(),
+            sampling: None,
         }
     }
     fn forecast(&self, input: &ForecastInput) -> Result<Forecast, ModelError> {
