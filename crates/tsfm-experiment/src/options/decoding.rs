@@ -138,9 +138,10 @@ mod tests {
     }
 
     fn model(yaml: &str) -> ModelConfig {
-        let mut m = ModelConfig::default();
-        m.params = yaml_serde::from_str(yaml).unwrap();
-        m
+        ModelConfig {
+            params: yaml_serde::from_str(yaml).unwrap(),
+            ..Default::default()
+        }
     }
 
     #[test]
