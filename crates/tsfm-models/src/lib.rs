@@ -1,6 +1,7 @@
 //! Model families behind one [`Forecaster`] trait and one [`AnyForecaster`] type.
 pub mod any;
 pub mod checkpoint;
+pub mod chronos_bolt;
 pub mod forecaster;
 pub mod info;
 pub mod nn;
