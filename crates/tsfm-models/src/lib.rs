@@ -4,6 +4,7 @@ pub mod checkpoint;
 pub mod forecaster;
 pub mod info;
 pub mod nn;
+pub mod t5;
 pub mod ttm;
 
 pub use any::{AnyForecaster, LoadedForecaster, SUPPORTED, load_forecaster, load_forecaster_in};
