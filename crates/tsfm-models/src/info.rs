@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::checkpoint::{detect_model_type, read_config_json, resolve_checkpoint};
+use crate::chronos::ChronosModelConfig;
 use crate::forecaster::ModelError;
 use crate::ttm::TtmConfig;
 
@@ -60,6 +61,14 @@ pub fn checkpoint_info_in(dir: &Path) -> Result<Checkpoint, ModelError> {
     match kind.as_str() {
         "ttm" => {
             let parsed = TtmConfig::from_json(read_config_json(dir)?, &source)?;
+            Ok(Checkpoint {
+                dir: dir.to_path_buf(),
+                info: parsed.config.info(),
+                warnings: parsed.warnings,
+            })
+        }
+        "chronos" => {
+            let parsed = ChronosModelConfig::from_json(read_config_json(dir)?, &source)?;
             Ok(Checkpoint {
                 dir: dir.to_path_buf(),
                 info: parsed.config.info(),
