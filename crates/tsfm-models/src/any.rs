@@ -9,6 +9,7 @@ use burn::tensor::Device;
 
 use crate::checkpoint::{detect_model_type, resolve_checkpoint};
 use crate::chronos::ChronosModel;
+use crate::chronos_bolt::ChronosBoltModel;
 use crate::forecaster::{
     FinetuneMode, Forecast, ForecastInput, ForecastOptions, Forecaster, LossKind, ModelError,
     ParamCounts,
@@ -17,7 +18,7 @@ use crate::info::{CheckpointInfo, not_supported};
 use crate::ttm::TtmModel;
 
 /// Families this build runs, as `config.json` detection names them.
-pub const SUPPORTED: &[&str] = &["ttm", "chronos"];
+pub const SUPPORTED: &[&str] = &["ttm", "chronos", "chronos_bolt"];
 
 /// A loaded model of any supported family (a Burn module: trainable, savable, on any device).
 // One model is loaded per run and never stored in bulk, so the size of the largest family
@@ -27,6 +28,7 @@ pub const SUPPORTED: &[&str] = &["ttm", "chronos"];
 pub enum AnyForecaster {
     Ttm(TtmModel),
     Chronos(ChronosModel),
+    ChronosBolt(ChronosBoltModel),
 }
 
 /// A loaded model and what loading it noticed.
@@ -61,6 +63,13 @@ pub fn load_forecaster_in(dir: &Path, device: &Device) -> Result<LoadedForecaste
                 warnings,
             })
         }
+        "chronos_bolt" => {
+            let (model, warnings) = ChronosBoltModel::from_pretrained(dir, device)?;
+            Ok(LoadedForecaster {
+                model: AnyForecaster::ChronosBolt(model),
+                warnings,
+            })
+        }
         other => Err(not_supported(other, dir)),
     }
 }
@@ -71,6 +80,7 @@ macro_rules! each_family {
         match $self {
             AnyForecaster::Ttm($m) => $body,
             AnyForecaster::Chronos($m) => $body,
+            AnyForecaster::ChronosBolt($m) => $body,
         }
     };
 }
@@ -124,6 +134,9 @@ impl Forecaster for AnyForecaster {
         match self {
             AnyForecaster::Ttm(m) => AnyForecaster::Ttm(m.apply_finetune_mode(mode)),
             AnyForecaster::Chronos(m) => AnyForecaster::Chronos(m.apply_finetune_mode(mode)),
+            AnyForecaster::ChronosBolt(m) => {
+                AnyForecaster::ChronosBolt(m.apply_finetune_mode(mode))
+            }
         }
     }
 

@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use crate::checkpoint::{detect_model_type, read_config_json, resolve_checkpoint};
 use crate::chronos::ChronosModelConfig;
+use crate::chronos_bolt::ChronosBoltConfig;
 use crate::forecaster::ModelError;
 use crate::ttm::TtmConfig;
 
@@ -69,6 +70,14 @@ pub fn checkpoint_info_in(dir: &Path) -> Result<Checkpoint, ModelError> {
         }
         "chronos" => {
             let parsed = ChronosModelConfig::from_json(read_config_json(dir)?, &source)?;
+            Ok(Checkpoint {
+                dir: dir.to_path_buf(),
+                info: parsed.config.info(),
+                warnings: parsed.warnings,
+            })
+        }
+        "chronos_bolt" => {
+            let parsed = ChronosBoltConfig::from_json(read_config_json(dir)?, &source)?;
             Ok(Checkpoint {
                 dir: dir.to_path_buf(),
                 info: parsed.config.info(),

@@ -5,9 +5,9 @@ use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig};
 use burn::tensor::activation;
 
-use super::config::Activation;
 use crate::forecaster::ModelError;
 use crate::nn::{Linear, VarBuilder, dropout};
+use crate::t5::Activation;
 
 /// `act(hidden_layer(x)) -> output_layer -> dropout`, plus `residual_layer(x)`. (The package's
 /// optional layer norm is never switched on by Chronos-Bolt.)
@@ -51,7 +51,7 @@ pub fn apply<const D: usize>(act: Activation, x: Tensor<D>) -> Tensor<D> {
     match act {
         Activation::Relu => activation::relu(x),
         Activation::Gelu => activation::gelu(x),
-        Activation::GeluTanh => activation::gelu_approximate(x),
+        Activation::GeluNew => activation::gelu_approximate(x),
         Activation::Silu => activation::silu(x),
     }
 }

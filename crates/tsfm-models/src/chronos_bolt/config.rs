@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 
 use crate::forecaster::ModelError;
 use crate::info::CheckpointInfo;
+use crate::t5::{Activation, T5Config};
 
 /// `ChronosBoltConfig` (the `chronos_config` object). Field names are the JSON keys.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -29,45 +30,28 @@ pub struct ChronosBoltSettings {
     pub use_reg_token: bool,
 }
 
-/// The activation of the residual blocks (`ACT2FN[config.dense_act_fn]`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Activation {
-    Relu,
-    /// `gelu`: exact (erf) GELU.
-    Gelu,
-    /// `gelu_new` / `gelu_pytorch_tanh`: the tanh approximation (what `gated-gelu` T5 uses).
-    GeluTanh,
-    /// `silu` / `swish`.
-    Silu,
-}
-
-impl Activation {
-    /// The activation `ACT2FN` maps `name` to, for the names T5 checkpoints use.
-    pub fn from_name(name: &str) -> Result<Self, ModelError> {
-        match name {
-            "relu" => Ok(Self::Relu),
-            "gelu" => Ok(Self::Gelu),
-            "gelu_new" | "gelu_pytorch_tanh" => Ok(Self::GeluTanh),
-            "silu" | "swish" => Ok(Self::Silu),
-            other => Err(invalid(
-                "dense_act_fn",
-                format!("`{other}` is not supported (relu, gelu, gelu_new, silu)"),
-            )),
-        }
+/// `ACT2FN[name]` for the names T5 checkpoints use (the residual blocks' `dense_act_fn`).
+pub fn activation_from_name(name: &str) -> Result<Activation, ModelError> {
+    match name {
+        "relu" => Ok(Activation::Relu),
+        "gelu" => Ok(Activation::Gelu),
+        "gelu_new" | "gelu_pytorch_tanh" => Ok(Activation::GeluNew),
+        "silu" | "swish" => Ok(Activation::Silu),
+        other => Err(invalid(
+            "dense_act_fn",
+            format!("`{other}` is not supported (relu, gelu, gelu_new, silu)"),
+        )),
     }
 }
 
-/// What the Bolt-specific layers need from a Chronos-Bolt `config.json`.
+/// A Chronos-Bolt `config.json`: the T5 stack's settings and Chronos-Bolt's own.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChronosBoltConfig {
     pub chronos: ChronosBoltSettings,
-    pub d_model: usize,
-    pub d_ff: usize,
-    /// The residual blocks' activation (T5's `dense_act_fn`).
+    /// The T5 keys, with `vocab_size` as the package sets it (2 with `[REG]`, else 1).
+    pub t5: T5Config,
+    /// The residual blocks' activation (`ACT2FN[config.dense_act_fn]`).
     pub activation: Activation,
-    pub dropout_rate: f64,
-    /// The decoder's one input token.
-    pub decoder_start_token_id: usize,
 }
 
 /// A parsed configuration with the original JSON (written back by `save_pretrained`).
@@ -84,25 +68,6 @@ pub const REG_TOKEN_ID: usize = 1;
 
 fn invalid(key: &str, msg: impl std::fmt::Display) -> ModelError {
     ModelError::Invalid(format!("config.json key `{key}`: {msg}"))
-}
-
-fn get_usize(raw: &Map<String, Value>, key: &str, default: usize) -> Result<usize, ModelError> {
-    match raw.get(key) {
-        None | Some(Value::Null) => Ok(default),
-        Some(v) => v
-            .as_u64()
-            .map(|n| n as usize)
-            .ok_or_else(|| invalid(key, format!("expected a non-negative integer, found {v}"))),
-    }
-}
-
-fn get_f64(raw: &Map<String, Value>, key: &str, default: f64) -> Result<f64, ModelError> {
-    match raw.get(key) {
-        None | Some(Value::Null) => Ok(default),
-        Some(v) => v
-            .as_f64()
-            .ok_or_else(|| invalid(key, format!("expected a number, found {v}"))),
-    }
 }
 
 /// T5's activation: `dense_act_fn` when written, else derived from `feed_forward_proj` as
@@ -208,37 +173,16 @@ impl ChronosBoltConfig {
         let chronos: ChronosBoltSettings = serde_json::from_value(chronos_json)
             .map_err(|e| invalid("chronos_config", format!("{source}: {e}")))?;
         chronos.validate()?;
-        let d_model = get_usize(&raw, "d_model", 512)?;
+        let parsed = T5Config::from_json(raw, source, FAMILY_KEYS)?;
+        let mut t5 = parsed.config;
+        t5.vocab_size = if chronos.use_reg_token { 2 } else { 1 };
+        t5.validate(source)?;
         let config = ChronosBoltConfig {
-            d_model,
-            d_ff: get_usize(&raw, "d_ff", 2048)?,
-            activation: Activation::from_name(&activation_name(&raw)?)?,
-            dropout_rate: get_f64(&raw, "dropout_rate", 0.1)?,
-            decoder_start_token_id: get_usize(
-                &raw,
-                "decoder_start_token_id",
-                get_usize(&raw, "pad_token_id", 0)?,
-            )?,
+            activation: activation_from_name(&activation_name(&parsed.raw)?)?,
             chronos,
+            t5,
         };
-        if config.decoder_start_token_id >= config.vocab_size() {
-            return Err(invalid(
-                "decoder_start_token_id",
-                format!(
-                    "{} is outside the {}-token vocabulary Chronos-Bolt builds",
-                    config.decoder_start_token_id,
-                    config.vocab_size()
-                ),
-            ));
-        }
-        if d_model == 0 || config.d_ff == 0 {
-            return Err(invalid("d_model", "d_model and d_ff must be at least 1"));
-        }
-        let warnings = raw
-            .keys()
-            .filter(|k| !is_known_key(k))
-            .map(|k| format!("{source}: unknown config key `{k}` = {} (kept)", raw[k]))
-            .collect();
+        let (raw, warnings) = (parsed.raw, parsed.warnings);
         Ok(ParsedBoltConfig {
             config,
             raw,
@@ -248,7 +192,12 @@ impl ChronosBoltConfig {
 
     /// The package sets `vocab_size` to 2 with a `[REG]` token (decoder start + REG), else 1.
     pub fn vocab_size(&self) -> usize {
-        if self.chronos.use_reg_token { 2 } else { 1 }
+        self.t5.vocab_size
+    }
+
+    /// The decoder's one input token.
+    pub fn decoder_start_token_id(&self) -> usize {
+        self.t5.decoder_start_token_id()
     }
 
     pub fn num_quantiles(&self) -> usize {
@@ -294,58 +243,8 @@ impl ChronosBoltConfig {
     }
 }
 
-/// Keys T5, the Chronos pipeline and `PretrainedConfig` write for a Chronos-Bolt checkpoint.
-const KNOWN_KEYS: &[&str] = &[
-    // Chronos
-    "chronos_config",
-    "chronos_pipeline_class",
-    "reg_token_id",
-    "scale_decoder_outputs",
-    // T5Config
-    "vocab_size",
-    "d_model",
-    "d_kv",
-    "d_ff",
-    "num_layers",
-    "num_decoder_layers",
-    "num_heads",
-    "relative_attention_num_buckets",
-    "relative_attention_max_distance",
-    "dropout_rate",
-    "classifier_dropout",
-    "layer_norm_epsilon",
-    "initializer_factor",
-    "feed_forward_proj",
-    "dense_act_fn",
-    "is_gated_act",
-    "use_cache",
-    "n_positions",
-    // PretrainedConfig
-    "architectures",
-    "model_type",
-    "transformers_version",
-    "dtype",
-    "torch_dtype",
-    "_name_or_path",
-    "is_encoder_decoder",
-    "is_decoder",
-    "tie_word_embeddings",
-    "pad_token_id",
-    "eos_token_id",
-    "bos_token_id",
-    "decoder_start_token_id",
-    "output_past",
-    "task_specific_params",
-    "torchscript",
-    "use_bfloat16",
-    "return_dict",
-    "output_hidden_states",
-    "output_attentions",
-];
-
-fn is_known_key(key: &str) -> bool {
-    KNOWN_KEYS.contains(&key)
-}
+/// Top-level keys Chronos-Bolt reads itself (the rest are T5's or `PretrainedConfig`'s).
+const FAMILY_KEYS: &[&str] = &["chronos_config", "chronos_pipeline_class", "reg_token_id"];
 
 #[cfg(test)]
 mod tests {
@@ -382,17 +281,17 @@ mod tests {
         let p = parse(base()).unwrap();
         assert_eq!(p.config.activation, Activation::Relu);
         assert_eq!(p.config.vocab_size(), 2);
-        assert_eq!(p.config.decoder_start_token_id, 0);
+        assert_eq!(p.config.decoder_start_token_id(), 0);
         assert_eq!(p.config.chronos.median_index(), Some(1));
         let g = parse(with(base(), &["feed_forward_proj"], json!("gated-gelu"))).unwrap();
-        assert_eq!(g.config.activation, Activation::GeluTanh);
+        assert_eq!(g.config.activation, Activation::GeluNew);
         let s = parse(with(base(), &["dense_act_fn"], json!("silu"))).unwrap();
         assert_eq!(s.config.activation, Activation::Silu);
         assert!(p.warnings.is_empty());
         let w = parse(with(base(), &["my_key"], json!(3))).unwrap().warnings;
         assert_eq!(
             w,
-            vec!["config.json: unknown config key `my_key` = 3 (kept)"]
+            vec!["config.json: unknown config key `my_key` = 3 (ignored)"]
         );
     }
 
@@ -439,7 +338,10 @@ mod tests {
         let e = err(with(base(), &["dense_act_fn"], json!("mish")));
         assert!(e.contains("`dense_act_fn`: `mish` is not supported"), "{e}");
         let e = err(with(base(), &["decoder_start_token_id"], json!(2)));
-        assert!(e.contains("outside the 2-token vocabulary"), "{e}");
+        assert!(
+            e.contains("`decoder_start_token_id`: 2 is not below vocab_size 2"),
+            "{e}"
+        );
         let mut no_chronos = base();
         no_chronos.as_object_mut().unwrap().remove("chronos_config");
         assert!(err(no_chronos).contains("`chronos_config`"));
