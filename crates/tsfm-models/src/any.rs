@@ -8,6 +8,8 @@ use burn::module::Module;
 use burn::tensor::Device;
 
 use crate::checkpoint::{detect_model_type, resolve_checkpoint};
+use crate::chronos::ChronosModel;
+use crate::chronos_bolt::ChronosBoltModel;
 use crate::forecaster::{
     FinetuneMode, Forecast, ForecastInput, ForecastOptions, Forecaster, LossKind, ModelError,
     ParamCounts,
@@ -16,12 +18,17 @@ use crate::info::{CheckpointInfo, not_supported};
 use crate::ttm::TtmModel;
 
 /// Families this build runs, as `config.json` detection names them.
-pub const SUPPORTED: &[&str] = &["ttm"];
+pub const SUPPORTED: &[&str] = &["ttm", "chronos", "chronos_bolt"];
 
 /// A loaded model of any supported family (a Burn module: trainable, savable, on any device).
+// One model is loaded per run and never stored in bulk, so the size of the largest family
+// costs nothing; and Burn implements `Module` for no `Box`, so the variants hold the models.
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum AnyForecaster {
     Ttm(TtmModel),
+    Chronos(ChronosModel),
+    ChronosBolt(ChronosBoltModel),
 }
 
 /// A loaded model and what loading it noticed.
@@ -49,6 +56,20 @@ pub fn load_forecaster_in(dir: &Path, device: &Device) -> Result<LoadedForecaste
                 warnings,
             })
         }
+        "chronos" => {
+            let (model, warnings) = ChronosModel::from_pretrained(dir, device)?;
+            Ok(LoadedForecaster {
+                model: AnyForecaster::Chronos(model),
+                warnings,
+            })
+        }
+        "chronos_bolt" => {
+            let (model, warnings) = ChronosBoltModel::from_pretrained(dir, device)?;
+            Ok(LoadedForecaster {
+                model: AnyForecaster::ChronosBolt(model),
+                warnings,
+            })
+        }
         other => Err(not_supported(other, dir)),
     }
 }
@@ -58,6 +79,8 @@ macro_rules! each_family {
     ($self:expr, $m:ident => $body:expr) => {
         match $self {
             AnyForecaster::Ttm($m) => $body,
+            AnyForecaster::Chronos($m) => $body,
+            AnyForecaster::ChronosBolt($m) => $body,
         }
     };
 }
@@ -110,6 +133,10 @@ impl Forecaster for AnyForecaster {
     fn apply_finetune_mode(self, mode: FinetuneMode) -> Self {
         match self {
             AnyForecaster::Ttm(m) => AnyForecaster::Ttm(m.apply_finetune_mode(mode)),
+            AnyForecaster::Chronos(m) => AnyForecaster::Chronos(m.apply_finetune_mode(mode)),
+            AnyForecaster::ChronosBolt(m) => {
+                AnyForecaster::ChronosBolt(m.apply_finetune_mode(mode))
+            }
         }
     }
 

@@ -22,6 +22,69 @@ pub const WEIGHTS_INDEX_FILE: &str = "model.safetensors.index.json";
 
 const PICKLE_EXTENSIONS: [&str; 4] = ["bin", "pt", "pth", "ckpt"];
 
+/// Keys `PretrainedConfig` (transformers 4.x and 5.x) writes for every model: metadata only.
+pub const HF_GENERIC_KEYS: &[&str] = &[
+    "architectures",
+    "model_type",
+    "transformers_version",
+    "dtype",
+    "torch_dtype",
+    "_name_or_path",
+    "return_dict",
+    "output_hidden_states",
+    "output_attentions",
+    "torchscript",
+    "use_bfloat16",
+    "pruned_heads",
+    "tie_word_embeddings",
+    "chunk_size_feed_forward",
+    "is_encoder_decoder",
+    "is_decoder",
+    "add_cross_attention",
+    "tie_encoder_decoder",
+    "id2label",
+    "label2id",
+    "problem_type",
+    "tokenizer_class",
+    "prefix",
+    "bos_token_id",
+    "pad_token_id",
+    "eos_token_id",
+    "sep_token_id",
+    "decoder_start_token_id",
+    "task_specific_params",
+    "finetuning_task",
+    "cross_attention_hidden_size",
+    "_attn_implementation_autoset",
+    "_commit_hash",
+    "max_length",
+    "min_length",
+    "do_sample",
+    "early_stopping",
+    "num_beams",
+    "num_beam_groups",
+    "diversity_penalty",
+    "temperature",
+    "top_k",
+    "top_p",
+    "typical_p",
+    "repetition_penalty",
+    "length_penalty",
+    "no_repeat_ngram_size",
+    "encoder_no_repeat_ngram_size",
+    "bad_words_ids",
+    "num_return_sequences",
+    "output_scores",
+    "return_dict_in_generate",
+    "forced_bos_token_id",
+    "forced_eos_token_id",
+    "remove_invalid_values",
+    "exponential_decay_length_penalty",
+    "suppress_tokens",
+    "begin_suppress_tokens",
+    "tf_legacy_loss",
+];
+
 /// A tensor on the host, row-major `f32` (checkpoints in f16/bf16/f64 are converted on load).
 #[derive(Debug, Clone, PartialEq)]
 pub struct HostTensor {
@@ -205,25 +268,14 @@ pub fn read_config_json(
 }
 
 /// The model family of a checkpoint directory, from `config.json`: `ttm`, `chronos`,
-/// `chronos_bolt` or `timesfm`.
+/// `chronos_bolt`, `chronos2` or `timesfm`.
 pub fn detect_model_type(dir: &Path) -> Result<String, ModelError> {
     let cfg = read_config_json(dir)?;
     let path = dir.join(CONFIG_FILE);
     let model_type = cfg.get("model_type").and_then(|v| v.as_str()).unwrap_or("");
-    let architectures: Vec<&str> = cfg
-        .get("architectures")
-        .and_then(|v| v.as_array())
-        .map(|a| a.iter().filter_map(|x| x.as_str()).collect())
-        .unwrap_or_default();
-    let chronos_config = cfg.get("chronos_config").and_then(|v| v.as_object());
-    let is_bolt = architectures.iter().any(|a| a.contains("ChronosBolt"))
-        || chronos_config.is_some_and(|c| c.contains_key("input_patch_size"))
-        || cfg.get("chronos_pipeline_class").and_then(|v| v.as_str())
-            == Some("ChronosBoltPipeline");
     match model_type {
         "tinytimemixer" => Ok("ttm".into()),
-        "t5" if is_bolt => Ok("chronos_bolt".into()),
-        "t5" if chronos_config.is_some() => Ok("chronos".into()),
+        "t5" if is_chronos(&cfg) => chronos_family(&cfg, &path).map(String::from),
         m if m.starts_with("timesfm") => Ok("timesfm".into()),
         "" => Err(checkpoint_err(
             &path,
@@ -235,6 +287,44 @@ pub fn detect_model_type(dir: &Path) -> Result<String, ModelError> {
                 "model_type `{other}` is not supported (supported: tinytimemixer, t5 with chronos_config, timesfm)"
             ),
         )),
+    }
+}
+
+/// chronos-forecasting accepts a config with either key (`BaseChronosPipeline.from_pretrained`).
+fn is_chronos(cfg: &serde_json::Map<String, serde_json::Value>) -> bool {
+    cfg.contains_key("chronos_config") || cfg.contains_key("chronos_pipeline_class")
+}
+
+/// Which Chronos pipeline a T5 config is for: `chronos_pipeline_class` when present (the
+/// package's own rule, default `ChronosPipeline`), else what the architecture and
+/// `chronos_config` keys say.
+fn chronos_family(
+    cfg: &serde_json::Map<String, serde_json::Value>,
+    path: &Path,
+) -> Result<&'static str, ModelError> {
+    let architectures: Vec<&str> = cfg
+        .get("architectures")
+        .and_then(|v| v.as_array())
+        .map(|a| a.iter().filter_map(|x| x.as_str()).collect())
+        .unwrap_or_default();
+    let arch = |name: &str| architectures.iter().any(|a| a.contains(name));
+    let patched = cfg
+        .get("chronos_config")
+        .and_then(|v| v.as_object())
+        .is_some_and(|c| c.contains_key("input_patch_size"));
+    match cfg.get("chronos_pipeline_class").and_then(|v| v.as_str()) {
+        Some("ChronosPipeline") => Ok("chronos"),
+        Some("ChronosBoltPipeline") => Ok("chronos_bolt"),
+        Some("Chronos2Pipeline") => Ok("chronos2"),
+        Some(other) => Err(checkpoint_err(
+            path,
+            format!(
+                "chronos_pipeline_class `{other}` is not a Chronos pipeline (ChronosPipeline, ChronosBoltPipeline, Chronos2Pipeline)"
+            ),
+        )),
+        None if arch("Chronos2") => Ok("chronos2"),
+        None if arch("ChronosBolt") || patched => Ok("chronos_bolt"),
+        None => Ok("chronos"),
     }
 }
 

@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::checkpoint::{detect_model_type, read_config_json, resolve_checkpoint};
+use crate::chronos::ChronosModelConfig;
+use crate::chronos_bolt::ChronosBoltConfig;
 use crate::forecaster::{ModelError, SamplingOptions};
 use crate::ttm::TtmConfig;
 
@@ -64,6 +66,22 @@ pub fn checkpoint_info_in(dir: &Path) -> Result<Checkpoint, ModelError> {
     match kind.as_str() {
         "ttm" => {
             let parsed = TtmConfig::from_json(read_config_json(dir)?, &source)?;
+            Ok(Checkpoint {
+                dir: dir.to_path_buf(),
+                info: parsed.config.info(),
+                warnings: parsed.warnings,
+            })
+        }
+        "chronos" => {
+            let parsed = ChronosModelConfig::from_json(read_config_json(dir)?, &source)?;
+            Ok(Checkpoint {
+                dir: dir.to_path_buf(),
+                info: parsed.config.info(),
+                warnings: parsed.warnings,
+            })
+        }
+        "chronos_bolt" => {
+            let parsed = ChronosBoltConfig::from_json(read_config_json(dir)?, &source)?;
             Ok(Checkpoint {
                 dir: dir.to_path_buf(),
                 info: parsed.config.info(),

@@ -1,13 +1,18 @@
 //! Model families behind one [`Forecaster`] trait and one [`AnyForecaster`] type.
 pub mod any;
 pub mod checkpoint;
+pub mod chronos;
+pub mod chronos_bolt;
 pub mod forecaster;
 pub mod info;
 pub mod nn;
+pub mod t5;
 pub mod ttm;
 
 pub use any::{AnyForecaster, LoadedForecaster, SUPPORTED, load_forecaster, load_forecaster_in};
 pub use checkpoint::{detect_model_type, resolve_checkpoint, resolve_checkpoint_in};
+pub use chronos::ChronosModel;
+pub use chronos_bolt::ChronosBoltModel;
 pub use forecaster::{
     Decoding, FinetuneMode, Forecast, ForecastInput, ForecastOptions, Forecaster, LossKind,
     ModelError, ParamCounts, SamplingOptions, check_horizon, check_quantile_levels,

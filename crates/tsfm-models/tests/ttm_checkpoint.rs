@@ -248,17 +248,22 @@ fn checkpoint_info_reads_config_json_without_weights() {
 #[test]
 fn families_recognised_but_not_built_are_named() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("config.json"),
-        r#"{"model_type": "t5", "chronos_config": {"context_length": 512}}"#,
-    )
-    .unwrap();
-    let e = tsfm_models::checkpoint_info_in(dir.path())
-        .unwrap_err()
-        .to_string();
-    assert!(
-        e.contains("model type chronos is recognised but not supported yet")
-            && e.contains("supported: ttm"),
-        "{e}"
-    );
+    for (config, kind) in [
+        (r#"{"model_type": "timesfm_2p5"}"#, "timesfm"),
+        (
+            r#"{"model_type": "t5", "chronos_pipeline_class": "Chronos2Pipeline", "chronos_config": {}}"#,
+            "chronos2",
+        ),
+    ] {
+        std::fs::write(dir.path().join("config.json"), config).unwrap();
+        let e = tsfm_models::checkpoint_info_in(dir.path())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(&format!(
+                "model type {kind} is recognised but not supported yet"
+            )) && e.contains("supported: ttm, chronos"),
+            "{e}"
+        );
+    }
 }

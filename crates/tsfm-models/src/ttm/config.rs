@@ -9,6 +9,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::checkpoint::HF_GENERIC_KEYS;
 use crate::forecaster::ModelError;
 
 /// How the model scales each window before patching (`scaling` key).
@@ -143,69 +144,6 @@ impl Default for TtmConfig {
         }
     }
 }
-
-/// Keys `PretrainedConfig` (transformers 4.x and 5.x) writes for every model: metadata only.
-const HF_GENERIC_KEYS: &[&str] = &[
-    "architectures",
-    "model_type",
-    "transformers_version",
-    "dtype",
-    "torch_dtype",
-    "_name_or_path",
-    "return_dict",
-    "output_hidden_states",
-    "output_attentions",
-    "torchscript",
-    "use_bfloat16",
-    "pruned_heads",
-    "tie_word_embeddings",
-    "chunk_size_feed_forward",
-    "is_encoder_decoder",
-    "is_decoder",
-    "add_cross_attention",
-    "tie_encoder_decoder",
-    "id2label",
-    "label2id",
-    "problem_type",
-    "tokenizer_class",
-    "prefix",
-    "bos_token_id",
-    "pad_token_id",
-    "eos_token_id",
-    "sep_token_id",
-    "decoder_start_token_id",
-    "task_specific_params",
-    "finetuning_task",
-    "cross_attention_hidden_size",
-    "_attn_implementation_autoset",
-    "_commit_hash",
-    "max_length",
-    "min_length",
-    "do_sample",
-    "early_stopping",
-    "num_beams",
-    "num_beam_groups",
-    "diversity_penalty",
-    "temperature",
-    "top_k",
-    "top_p",
-    "typical_p",
-    "repetition_penalty",
-    "length_penalty",
-    "no_repeat_ngram_size",
-    "encoder_no_repeat_ngram_size",
-    "bad_words_ids",
-    "num_return_sequences",
-    "output_scores",
-    "return_dict_in_generate",
-    "forced_bos_token_id",
-    "forced_eos_token_id",
-    "remove_invalid_values",
-    "exponential_decay_length_penalty",
-    "suppress_tokens",
-    "begin_suppress_tokens",
-    "tf_legacy_loss",
-];
 
 /// granite-tsfm keys with no effect on a point forecast or its MSE/MAE/Huber/pinball loss
 /// (initialisation, sampling, r3 loss weights): accepted and kept for `save_pretrained`.

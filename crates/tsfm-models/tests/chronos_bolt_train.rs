@@ -1,0 +1,85 @@
+//! Chronos-Bolt training: a fine-tuning smoke test through Burn autodiff.
+
+mod chronos_bolt_common;
+
+use std::collections::HashMap;
+
+use burn::Tensor;
+use burn::module::{Module, ModuleMapper, Param, ParamId};
+use burn::tensor::{Device, Gradients};
+use chronos_bolt_common::*;
+use tsfm_models::chronos_bolt::ChronosBoltModel;
+use tsfm_models::{ForecastInput, Forecaster, LossKind};
+
+/// Adam (PyTorch's defaults: betas 0.9/0.999, eps 1e-8, no weight decay) over the parameters
+/// that have a gradient.
+struct Adam<'a> {
+    grads: &'a Gradients,
+    moments: &'a mut HashMap<ParamId, (Tensor<1>, Tensor<1>)>,
+    step: i32,
+    lr: f64,
+}
+
+impl ModuleMapper for Adam<'_> {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let Some(grad) = param.val().grad(self.grads) else {
+            return param;
+        };
+        let (id, tensor, mapper) = param.consume();
+        let dims = tensor.dims();
+        let n = grad.shape().num_elements();
+        let g: Tensor<1> = grad.reshape([n]);
+        let (m, v) = self
+            .moments
+            .remove(&id)
+            .unwrap_or_else(|| (g.zeros_like(), g.zeros_like()));
+        let m = m * 0.9 + g.clone() * 0.1;
+        let v = v * 0.999 + g.clone() * g * 0.001;
+        let m_hat = m.clone() / (1.0 - 0.9f64.powi(self.step));
+        let v_hat = v.clone() / (1.0 - 0.999f64.powi(self.step));
+        let update = m_hat / (v_hat.sqrt() + 1e-8) * self.lr;
+        self.moments.insert(id, (m, v));
+        let value: Tensor<1> = tensor.inner().reshape([n]) - update;
+        let value: Tensor<D> = value.reshape(dims).autodiff().require_grad();
+        Param::from_mapped_value(id, value, mapper)
+    }
+}
+
+#[test]
+fn a_few_adam_steps_lower_the_quantile_loss() {
+    let device = Device::flex().autodiff();
+    device.seed(0);
+    let mut model = ChronosBoltModel::from_pretrained(&model_dir(), &device)
+        .unwrap()
+        .0;
+    // The fixture's series: the first 48 steps are the context, the next 16 the target.
+    let context = fixture("inputs.safetensors")["context"].clone();
+    let full = to_tensor::<2>(&context, &device).unsqueeze_dim::<3>(2);
+    let observed = full.clone().is_nan().bool_not().float();
+    let values = full.clone().mask_fill(full.is_nan(), 0.0);
+    let mut input = ForecastInput::context(values.clone().narrow(1, 0, 48));
+    input.past_observed_mask = Some(observed.clone().narrow(1, 0, 48));
+    input.future_values = Some(values.narrow(1, 48, 16));
+    input.future_observed_mask = Some(observed.narrow(1, 48, 16));
+
+    let mut moments = HashMap::new();
+    let mut losses = Vec::new();
+    for step in 1..=8 {
+        let loss = model.loss(&input, LossKind::Native);
+        losses.push(to_host(loss.clone()).data[0]);
+        let grads = loss.backward();
+        model = model.map(&mut Adam {
+            grads: &grads,
+            moments: &mut moments,
+            step,
+            lr: 1e-2,
+        });
+    }
+    let last = to_host(model.loss(&input, LossKind::Native)).data[0];
+    assert!(losses.iter().all(|l| l.is_finite()), "{losses:?}");
+    assert!(
+        last < 0.8 * losses[0],
+        "loss {} -> {last}: {losses:?}",
+        losses[0]
+    );
+}

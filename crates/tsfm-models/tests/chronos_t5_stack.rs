@@ -1,0 +1,136 @@
+//! The shared T5 stack against transformers 5.24 on the Chronos-T5 fixture (2+2 layers,
+//! ReLU, tied embeddings): encoder states and teacher-forced logits from the fixture's own
+//! token ids, and the KV-cached incremental decoder against the uncached pass.
+
+mod chronos_common;
+
+use burn::Tensor;
+use burn::tensor::{Device, Int, TensorData};
+use chronos_common::*;
+use tsfm_models::checkpoint::{load_checkpoint_tensors, read_config_json};
+use tsfm_models::nn::{Embedding, Linear, WeightSource};
+use tsfm_models::t5::{
+    DecoderCache, T5Config, T5Decoder, T5Encoder, T5Lm, load_lm_head, load_shared,
+};
+
+struct Parts {
+    config: T5Config,
+    shared: Embedding,
+    encoder: T5Encoder,
+    decoder: T5Decoder,
+    lm_head: Option<Linear>,
+}
+
+impl Parts {
+    fn lm(&self) -> T5Lm<'_> {
+        T5Lm {
+            config: &self.config,
+            shared: &self.shared,
+            encoder: &self.encoder,
+            decoder: &self.decoder,
+            lm_head: self.lm_head.as_ref(),
+        }
+    }
+}
+
+fn load(device: &Device) -> Parts {
+    let raw = read_config_json(&model_dir()).unwrap();
+    let parsed = T5Config::from_json(raw, "config.json", &["chronos_config"]).unwrap();
+    assert!(parsed.warnings.is_empty(), "{:?}", parsed.warnings);
+    let config = parsed.config;
+    let ff = config.feed_forward("config.json").unwrap();
+    let source = WeightSource::new(load_checkpoint_tensors(&model_dir()).unwrap());
+    let vb = source.root(device);
+    let shared = load_shared(&vb, &config).unwrap();
+    let parts = Parts {
+        encoder: T5Encoder::load(&vb.pp("encoder"), &config, ff).unwrap(),
+        decoder: T5Decoder::load(&vb.pp("decoder"), &config, ff).unwrap(),
+        lm_head: load_lm_head(&vb, &config, &shared).unwrap(),
+        shared,
+        config,
+    };
+    assert_eq!(source.unused(), Vec::<String>::new());
+    parts
+}
+
+fn ids(name: &str, device: &Device) -> Tensor<2, Int> {
+    let (shape, data) = int_fixture("outputs.safetensors", name);
+    int_tensor(&shape, &data, device)
+}
+
+fn mask(device: &Device) -> Tensor<2> {
+    let (shape, data) = int_fixture("outputs.safetensors", "attention_mask");
+    let data: Vec<f32> = data.iter().map(|&v| v as f32).collect();
+    Tensor::from_data(TensorData::new(data, [shape[0], shape[1]]), device)
+}
+
+#[test]
+fn encoder_states_match_transformers() {
+    let device = Device::flex();
+    let parts = load(&device);
+    let expected = fixture("outputs.safetensors");
+    let hidden = parts.lm().encode(ids("input_ids", &device), mask(&device));
+    assert_close(
+        "encoder_hidden_states",
+        &to_host(hidden),
+        &expected["encoder_hidden_states"],
+    );
+}
+
+#[test]
+fn teacher_forced_logits_match_transformers() {
+    let device = Device::flex();
+    let parts = load(&device);
+    let expected = fixture("outputs.safetensors");
+    let logits = parts.lm().forward(
+        ids("input_ids", &device),
+        mask(&device),
+        ids("decoder_input_ids", &device),
+    );
+    assert_close(
+        "decoder_logits",
+        &to_host(logits),
+        &expected["decoder_logits"],
+    );
+}
+
+#[test]
+fn cached_decoding_equals_the_uncached_pass_and_samples_share_the_encoder() {
+    let device = Device::flex();
+    let parts = load(&device);
+    let lm = parts.lm();
+    let expected = fixture("outputs.safetensors");
+    let hidden = lm.encode(ids("input_ids", &device), mask(&device));
+    let memory = parts.decoder.memory(hidden, mask(&device));
+    let (shape, dec_ids) = int_fixture("outputs.safetensors", "decoder_input_ids");
+    let [b, steps] = [shape[0], shape[1]];
+
+    // Each series decoded as 3 identical "sample" rows, one token at a time.
+    let samples = 3;
+    let mut cache = DecoderCache::new();
+    let mut step_logits = Vec::new();
+    for s in 0..steps {
+        let mut col = Vec::new();
+        for i in 0..b {
+            col.extend(std::iter::repeat_n(dec_ids[i * steps + s], samples));
+        }
+        let col = Tensor::<1, Int>::from_data(TensorData::new(col, [b * samples]), &device);
+        step_logits.push(lm.step(col, &memory, &mut cache).unsqueeze_dim::<3>(1));
+        assert_eq!(cache.len(), s + 1);
+    }
+    let logits = to_host(Tensor::cat(step_logits, 1));
+    let vocab = parts.config.vocab_size;
+    let reference = &expected["decoder_logits"];
+    for i in 0..b {
+        for k in 0..samples {
+            let row = i * samples + k;
+            let got = &logits.data[row * steps * vocab..(row + 1) * steps * vocab];
+            let want = &reference.data[i * steps * vocab..(i + 1) * steps * vocab];
+            assert_close(
+                &format!("cached logits of series {i} sample {k}"),
+                &tsfm_models::checkpoint::HostTensor::new(vec![steps, vocab], got.to_vec()),
+                &tsfm_models::checkpoint::HostTensor::new(vec![steps, vocab], want.to_vec()),
+            );
+        }
+    }
+}
