@@ -21,8 +21,8 @@
 #   TSFM_BENCH_RUST_CMD  the Rust command, run as: $TSFM_BENCH_RUST_CMD infer MODEL --models DIR
 #                        It must print (last line of stdout) one JSON object with at least
 #                        "samples_per_s" (64 / median seconds per forecast call), and should add
-#                        "median_cpu_s_per_call", "peak_rss_mb" and "loadavg_1m_before" like the
-#                        Python side.  For example (once the coordinator adds it):
+#                        "min_call_s", "median_cpu_s_per_call", "peak_rss_mb" and "loadavg_1m_before"
+#                        like the Python side.  For example (once the coordinator adds it):
 #                          TSFM_BENCH_RUST_CMD="cargo run -q --release -p tsfm-cli --bin tsfm-bench --"
 #                        Build it before running this script so compile time is not measured.
 #                        Unset: only the Python side runs (the table says so).
