@@ -8,7 +8,8 @@ and a 60-minute horizon (12 x 5 min). Bolt is univariate: it reads glucose alone
 
 Usage: /work/venv/bin/python tools/reference/make_demo_bolt_checkpoint.py [OUT_DIR] [key=value ...]
 (chronos-forecasting 2.3.2 + transformers 5.24 + torch). Extra key=value pairs (JSON values)
-override the T5 config, for trying variants; the shipped checkpoint uses none.
+override the T5 config (`chronos.KEY=VALUE` the chronos_config), for trying variants; the
+shipped checkpoint uses none.
 """
 import json
 import os
@@ -38,16 +39,20 @@ def main():
     out = os.path.join(repo, "data", "models", "chronos-bolt-demo")
     if args and "=" not in args[0]:
         out = args.pop(0)
-    kw = dict(T5)
+    kw, chronos = dict(T5), dict(CHRONOS)
     for kv in args:
         key, value = kv.split("=", 1)
         try:
-            kw[key] = json.loads(value)
+            value = json.loads(value)
         except json.JSONDecodeError:
+            pass
+        if key.startswith("chronos."):
+            chronos[key[len("chronos."):]] = value
+        else:
             kw[key] = value
     torch.manual_seed(SEED)
     cfg = T5Config(**kw)
-    cfg.chronos_config = dict(CHRONOS)
+    cfg.chronos_config = chronos
     cfg.chronos_pipeline_class = "ChronosBoltPipeline"
     cfg.architectures = ["ChronosBoltModelForForecasting"]
     model = ChronosBoltModelForForecasting(cfg)

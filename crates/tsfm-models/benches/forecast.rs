@@ -5,7 +5,9 @@
 //! quantiles; 3 warm-up calls, then timed calls for at least 10 s (at least 3), median.
 //!
 //! Run: `cargo bench -p tsfm-models --bench forecast -- DIR [--horizon N] [--num-samples N]
-//! [--greedy]`. DIR is a checkpoint directory (`config.json` + `model.safetensors`). Sampling
+//! [--greedy]`, or as `bench/chronos.sh`'s Rust hook: `... -- infer MODEL --models DIR`
+//! (the checkpoint `DIR/chronos-MODEL`). DIR is a checkpoint directory (`config.json` +
+//! `model.safetensors`). Sampling
 //! models (Chronos-T5) draw `--num-samples` paths (default 20). Prints one JSON line:
 //! samples/s (series forecast per second) and the process's peak RSS.
 
@@ -31,13 +33,19 @@ fn args() -> Option<Args> {
     let mut it = std::env::args().skip(1).filter(|a| a != "--bench");
     let mut dir = None;
     let (mut horizon, mut num_samples, mut greedy) = (64, 20, false);
+    let (mut name, mut models) = (None, None);
     while let Some(a) = it.next() {
         match a.as_str() {
+            "infer" => name = it.next(),
+            "--models" => models = it.next().map(PathBuf::from),
             "--horizon" => horizon = it.next()?.parse().ok()?,
             "--num-samples" => num_samples = it.next()?.parse().ok()?,
             "--greedy" => greedy = true,
             _ => dir = Some(PathBuf::from(a)),
         }
+    }
+    if let (Some(name), Some(models)) = (name, models) {
+        dir = Some(models.join(format!("chronos-{name}")));
     }
     Some(Args {
         dir: dir?,
@@ -139,8 +147,9 @@ fn main() {
         times.push(t.elapsed().as_secs_f64());
     }
     let per_call = median(&mut times);
+    let min_call = times[0];
     println!(
-        "{{\"bench\":\"infer\",\"impl\":\"tsfm\",\"model\":\"{}\",\"model_type\":\"{}\",\"batch\":{BATCH},\"context\":{CONTEXT},\"horizon\":{},\"num_samples\":{},\"calls\":{},\"median_s\":{per_call:.5},\"samples_per_s\":{:.1},\"peak_rss_mb\":{}}}",
+        "{{\"bench\":\"infer\",\"impl\":\"tsfm\",\"model\":\"{}\",\"model_type\":\"{}\",\"batch\":{BATCH},\"context\":{CONTEXT},\"horizon\":{},\"num_samples\":{},\"calls\":{},\"median_s\":{per_call:.5},\"min_call_s\":{min_call:.5},\"samples_per_s\":{:.1},\"peak_rss_mb\":{}}}",
         args.dir.display(),
         info.model_type,
         args.horizon,
