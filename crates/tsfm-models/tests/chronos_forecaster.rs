@@ -528,3 +528,55 @@ fn a_few_adam_steps_lower_the_native_loss() {
     assert!(losses.windows(2).all(|w| w[1] < w[0]), "{losses:?}");
     assert!(last < 0.8 * losses[0], "{losses:?} then {last}");
 }
+
+#[test]
+fn stored_copies_of_the_tied_embedding_are_consumed_and_a_different_head_unties() {
+    let device = Device::flex();
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        model_dir().join("config.json"),
+        tmp.path().join("config.json"),
+    )
+    .unwrap();
+    let mut tensors = load_checkpoint_tensors(&model_dir()).unwrap();
+    let shared = tensors["shared.weight"].clone();
+    // Older saves: the embedding under the encoder/decoder and the head, all equal to it.
+    tensors.remove("shared.weight");
+    for name in [
+        "encoder.embed_tokens.weight",
+        "decoder.embed_tokens.weight",
+        "lm_head.weight",
+    ] {
+        tensors.insert(name.into(), shared.clone());
+    }
+    let weights = tmp.path().join("model.safetensors");
+    tsfm_models::checkpoint::save_safetensors(&weights, &tensors).unwrap();
+    let (model, warnings) = ChronosModel::from_pretrained(tmp.path(), &device).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert!(model.lm_head.is_none());
+    let input = batch_of(
+        &contexts().into_iter().map(|r| vec![r]).collect::<Vec<_>>(),
+        &device,
+    );
+    let tied = greedy_point(&model, &input, 8);
+    assert_eq!(tied, greedy_point(&load(&device), &input, 8));
+
+    // A head that differs from the embedding is the model's own (transformers 5 unties it).
+    let mut head = shared.clone();
+    head.data.iter_mut().for_each(|v| *v = -*v);
+    tensors.insert("lm_head.weight".into(), head);
+    tsfm_models::checkpoint::save_safetensors(&weights, &tensors).unwrap();
+    let (model, _) = ChronosModel::from_pretrained(tmp.path(), &device).unwrap();
+    assert!(model.lm_head.is_some());
+    assert_ne!(greedy_point(&model, &input, 8), tied);
+    let saved = tmp.path().join("saved");
+    model.save_pretrained(&saved).unwrap();
+    let names: Vec<String> = load_checkpoint_tensors(&saved)
+        .unwrap()
+        .into_keys()
+        .collect();
+    assert!(
+        names.contains(&"lm_head.weight".to_string())
+            && names.contains(&"shared.weight".to_string())
+    );
+}

@@ -217,41 +217,25 @@ impl SelfAttentionLayer {
         })
     }
 
-    /// `x` attends to itself (and, with a cache, to the cached earlier positions, after which
-    /// its own keys and values are appended to the cache). `bias` is `[1|batch, heads, q, k]`.
+    /// `x` attends to itself and, in a decoder, to the `past` positions cached before it.
+    /// `bias` is `[1|batch, heads, q, k]`. Returns the output and the keys/values of every
+    /// position so far (`past` + `x`), the cache for the next step.
     pub fn forward(
         &self,
         x: Tensor<3>,
         bias: Tensor<4>,
-        cache: Option<&mut LayerCache>,
-    ) -> Tensor<3> {
+        past: Option<&LayerCache>,
+    ) -> (Tensor<3>, LayerCache) {
         let attn = &self.SelfAttention;
         let normed = self.layer_norm.forward(x.clone());
         let q = attn.split_heads(attn.q.forward(normed.clone()));
-        let (mut k, mut v) = attn.key_values(normed);
-        if let Some(cache) = cache {
-            k = Tensor::cat(vec![cache.key.clone(), k], 2);
-            v = Tensor::cat(vec![cache.value.clone(), v], 2);
-            cache.key = k.clone();
-            cache.value = v.clone();
+        let (mut key, mut value) = attn.key_values(normed);
+        if let Some(past) = past {
+            key = Tensor::cat(vec![past.key.clone(), key], 2);
+            value = Tensor::cat(vec![past.value.clone(), value], 2);
         }
-        x + dropout(&self.dropout, attn.attend(q, k, v, Some(bias)))
-    }
-
-    /// As [`forward`](Self::forward) for the first positions, returning the cache they fill.
-    pub fn forward_filling(&self, x: Tensor<3>, bias: Tensor<4>) -> (Tensor<3>, LayerCache) {
-        let attn = &self.SelfAttention;
-        let normed = self.layer_norm.forward(x.clone());
-        let q = attn.split_heads(attn.q.forward(normed.clone()));
-        let (k, v) = attn.key_values(normed);
-        let cache = LayerCache {
-            key: k.clone(),
-            value: v.clone(),
-        };
-        (
-            x + dropout(&self.dropout, attn.attend(q, k, v, Some(bias))),
-            cache,
-        )
+        let out = attn.attend(q, key.clone(), value.clone(), Some(bias));
+        (x + dropout(&self.dropout, out), LayerCache { key, value })
     }
 }
 

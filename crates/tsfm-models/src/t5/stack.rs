@@ -71,7 +71,7 @@ impl T5Encoder {
         let bias = first.position_bias(0, t, t, true) + additive_mask(mask);
         let mut h = dropout(&self.dropout, embeds);
         for block in &self.block {
-            h = block.layer._0.forward(h, bias.clone(), None);
+            h = block.layer._0.forward(h, bias.clone(), None).0;
             h = block.layer._1.forward(h);
         }
         dropout(&self.dropout, self.final_layer_norm.forward(h))
@@ -216,20 +216,14 @@ impl T5Decoder {
         if q_len > 1 {
             bias = bias + causal_mask(start, q_len, k_len, &embeds.device());
         }
-        let filling = cache.layers.is_empty();
         let mut h = dropout(&self.dropout, embeds);
         for (i, block) in self.block.iter().enumerate() {
-            h = if filling {
-                let (h, layer_cache) = block.layer._0.forward_filling(h, bias.clone());
-                cache.layers.push(layer_cache);
-                h
-            } else {
-                block
-                    .layer
-                    ._0
-                    .forward(h, bias.clone(), Some(&mut cache.layers[i]))
-            };
-            h = block.layer._1.forward(h, &memory.layers[i], &memory.mask);
+            let (out, kv) = block.layer._0.forward(h, bias.clone(), cache.layers.get(i));
+            match cache.layers.get_mut(i) {
+                Some(layer) => *layer = kv,
+                None => cache.layers.push(kv),
+            }
+            h = block.layer._1.forward(out, &memory.layers[i], &memory.mask);
             h = block.layer._2.forward(h);
         }
         cache.len = k_len;
