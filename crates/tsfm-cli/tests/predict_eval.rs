@@ -610,30 +610,29 @@ fn checkpoints_of_other_model_types_exit_2_with_their_type() {
         "value",
         &[("a", one_channel(&wave(40, 6.0, 1.0, 6.0)))],
     );
-    for (dir, kind) in [("timesfm-2.5", "timesfm")] {
-        let model = test_data(dir);
-        let want = format!(
-            "error: {}: model type {kind} is recognised but not supported yet by this version of tsfm (supported: ttm, chronos, chronos_bolt)\n",
-            model.display()
-        );
-        let out = tsfm(
-            &[
-                "predict",
-                "--model-path",
-                path_str(&model),
-                "--input",
-                "in.csv",
-                "--output",
-                "o.csv",
-            ],
-            t,
-        );
-        assert_eq!(out.status.code(), Some(2), "{dir}");
-        assert_eq!(stderr(&out), want);
-        let out = tsfm(&["evaluate", "--model-path", path_str(&model)], t);
-        assert_eq!(out.status.code(), Some(2), "{dir}");
-        assert_eq!(stderr(&out), want);
-    }
+    // TimesFM is recognised but not built yet.
+    let model = test_data("timesfm-2.5");
+    let want = format!(
+        "error: {}: model type timesfm is recognised but not supported yet by this version of tsfm (supported: ttm, chronos, chronos_bolt)\n",
+        model.display()
+    );
+    let out = tsfm(
+        &[
+            "predict",
+            "--model-path",
+            path_str(&model),
+            "--input",
+            "in.csv",
+            "--output",
+            "o.csv",
+        ],
+        t,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(stderr(&out), want);
+    let out = tsfm(&["evaluate", "--model-path", path_str(&model)], t);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(stderr(&out), want);
     let unknown = t.join("llama");
     std::fs::create_dir_all(&unknown).unwrap();
     std::fs::write(unknown.join("config.json"), r#"{"model_type": "llama"}"#).unwrap();
