@@ -1,4 +1,5 @@
-//! Chronos-Bolt training: a fine-tuning smoke test through Burn autodiff.
+//! Chronos-Bolt training: the package's loss and every gradient (eval mode) on the training
+//! fixture, through the model and through `Forecaster::loss`, and a fine-tuning smoke test.
 
 mod chronos_bolt_common;
 
@@ -8,7 +9,10 @@ use burn::Tensor;
 use burn::module::{Module, ModuleMapper, Param, ParamId};
 use burn::tensor::{Device, Gradients};
 use chronos_bolt_common::*;
+use tsfm_models::checkpoint::HostTensor;
 use tsfm_models::chronos_bolt::ChronosBoltModel;
+use tsfm_models::chronos_bolt::loss::Target;
+use tsfm_models::chronos_bolt::scaler::Context;
 use tsfm_models::{ForecastInput, Forecaster, LossKind};
 
 /// Adam (PyTorch's defaults: betas 0.9/0.999, eps 1e-8, no weight decay) over the parameters
@@ -43,6 +47,68 @@ impl ModuleMapper for Adam<'_> {
         let value: Tensor<D> = value.reshape(dims).autodiff().require_grad();
         Param::from_mapped_value(id, value, mapper)
     }
+}
+
+fn train_file(file: &str) -> tsfm_models::checkpoint::TensorMap {
+    load(&fixture_dir("chronos-bolt-train").join(file))
+}
+
+/// One case of the training fixture: loss, normalised predictions and gradients.
+fn check_case(suffix: &str, explicit_masks: bool) {
+    let device = Device::flex().autodiff();
+    let model = ChronosBoltModel::from_pretrained(&model_dir(), &device)
+        .unwrap()
+        .0
+        .with_dropout(false);
+    let inputs = train_file("inputs.safetensors");
+    let expected = train_file("outputs.safetensors");
+    let get = |name: &str| to_tensor::<2>(&inputs[&format!("{name}{suffix}")], &device);
+    let mask = |name: &str| explicit_masks.then(|| get(name));
+    let context = Context::from_nan(get("context"), mask("mask"));
+    let target = Target::from_nan(get("target"), mask("target_mask"));
+    let out = model.forward(context.clone());
+    let want = |name: &str| &expected[&format!("{name}{suffix}")];
+    assert_close("loc", &to_host(out.loc_scale.loc.clone()), want("loc"));
+    assert_close(
+        "scale",
+        &to_host(out.loc_scale.scale.clone()),
+        want("scale"),
+    );
+    assert_close(
+        "quantile_preds_normalized",
+        &to_host(out.normalised_quantiles.clone()),
+        want("quantile_preds_normalized"),
+    );
+    let loss = model.quantile_loss(context, target);
+    let value = to_host(loss.clone());
+    assert_close("loss", &value, want("loss"));
+    let grads = loss.backward();
+    let actual = model.hf_gradients(&grads);
+    let file = format!("grads{suffix}.safetensors");
+    assert_grads_close("chronos-bolt-train", &actual, &train_file(&file));
+
+    // The same loss through the Forecaster: `[series, t, 1]` inputs with their masks.
+    let as_input = |name: &str| get(name).unsqueeze_dim::<3>(2);
+    let mut input = ForecastInput::context(as_input("context"));
+    input.future_values = Some(as_input("target"));
+    if explicit_masks {
+        input.past_observed_mask = Some(as_input("mask"));
+        input.future_observed_mask = Some(as_input("target_mask"));
+    }
+    for kind in [LossKind::Native, LossKind::Quantile] {
+        let via_trait: HostTensor = to_host(model.loss(&input, kind));
+        assert_close("Forecaster::loss", &via_trait, want("loss"));
+    }
+}
+
+#[test]
+fn loss_and_every_gradient_match_the_package_with_explicit_masks() {
+    check_case("", true);
+}
+
+#[test]
+fn loss_and_gradients_match_for_a_long_context_and_a_short_target() {
+    check_case("_long", false);
 }
 
 #[test]

@@ -197,6 +197,7 @@ impl ChronosModelConfig {
         }
         let chronos: ChronosConfig = serde_json::from_value(chronos_value)
             .map_err(|e| ModelError::Invalid(format!("{source}: `chronos_config`: {e}")))?;
+        parsed.config.validate_special_tokens(source)?;
         chronos.validate(source, &parsed.config)?;
         Ok(ParsedChronosConfig {
             config: ChronosModelConfig {

@@ -31,13 +31,14 @@ pub struct ChronosBoltSettings {
 }
 
 /// `ACT2FN[name]` for the names T5 checkpoints use (the residual blocks' `dense_act_fn`).
-pub fn activation_from_name(name: &str) -> Result<Activation, ModelError> {
+pub fn activation_from_name(name: &str, source: &str) -> Result<Activation, ModelError> {
     match name {
         "relu" => Ok(Activation::Relu),
         "gelu" => Ok(Activation::Gelu),
         "gelu_new" | "gelu_pytorch_tanh" => Ok(Activation::GeluNew),
         "silu" | "swish" => Ok(Activation::Silu),
         other => Err(invalid(
+            source,
             "dense_act_fn",
             format!("`{other}` is not supported (relu, gelu, gelu_new, silu)"),
         )),
@@ -66,24 +67,32 @@ pub struct ParsedBoltConfig {
 /// The `[REG]` token id: the package sets `config.reg_token_id = 1` whatever the file says.
 pub const REG_TOKEN_ID: usize = 1;
 
-fn invalid(key: &str, msg: impl std::fmt::Display) -> ModelError {
-    ModelError::Invalid(format!("config.json key `{key}`: {msg}"))
+fn invalid(source: &str, key: &str, msg: impl std::fmt::Display) -> ModelError {
+    ModelError::Invalid(format!("{source}: config.json key `{key}`: {msg}"))
 }
 
-/// T5's activation: `dense_act_fn` when written, else derived from `feed_forward_proj` as
-/// `T5Config` does (`gated-gelu` means `gelu_new`; otherwise the part after the last `-`).
-fn activation_name(raw: &Map<String, Value>) -> Result<String, ModelError> {
+/// The residual blocks' activation name: `dense_act_fn` when written, else derived from
+/// `feed_forward_proj` as `T5Config` does (`gated-gelu` means `gelu_new`; otherwise the part
+/// after the last `-`).
+fn activation_name(raw: &Map<String, Value>, source: &str) -> Result<String, ModelError> {
     if let Some(v) = raw.get("dense_act_fn").filter(|v| !v.is_null()) {
-        return v
-            .as_str()
-            .map(str::to_string)
-            .ok_or_else(|| invalid("dense_act_fn", format!("expected a string, found {v}")));
+        return v.as_str().map(str::to_string).ok_or_else(|| {
+            invalid(
+                source,
+                "dense_act_fn",
+                format!("expected a string, found {v}"),
+            )
+        });
     }
     let proj = match raw.get("feed_forward_proj") {
         None | Some(Value::Null) => "relu",
-        Some(v) => v
-            .as_str()
-            .ok_or_else(|| invalid("feed_forward_proj", format!("expected a string, found {v}")))?,
+        Some(v) => v.as_str().ok_or_else(|| {
+            invalid(
+                source,
+                "feed_forward_proj",
+                format!("expected a string, found {v}"),
+            )
+        })?,
     };
     if proj == "gated-gelu" {
         return Ok("gelu_new".into());
@@ -93,8 +102,9 @@ fn activation_name(raw: &Map<String, Value>) -> Result<String, ModelError> {
 
 impl ChronosBoltSettings {
     /// What the package would fail on, or this port cannot represent.
-    pub fn validate(&self) -> Result<(), ModelError> {
+    pub fn validate(&self, source: &str) -> Result<(), ModelError> {
         let key = |k: &str| format!("chronos_config.{k}");
+        let bad = |k: &str, msg: String| invalid(source, &key(k), msg);
         for (k, v) in [
             ("context_length", self.context_length),
             ("prediction_length", self.prediction_length),
@@ -102,16 +112,16 @@ impl ChronosBoltSettings {
             ("input_patch_stride", self.input_patch_stride),
         ] {
             if v == 0 {
-                return Err(invalid(&key(k), "must be at least 1"));
+                return Err(bad(k, "must be at least 1".into()));
             }
         }
         if self.quantiles.is_empty() {
-            return Err(invalid(&key("quantiles"), "the list is empty"));
+            return Err(bad("quantiles", "the list is empty".into()));
         }
         for w in self.quantiles.windows(2) {
             if w[1] <= w[0] {
-                return Err(invalid(
-                    &key("quantiles"),
+                return Err(bad(
+                    "quantiles",
                     format!(
                         "levels must be ascending without repeats ({} then {})",
                         w[0], w[1]
@@ -119,16 +129,13 @@ impl ChronosBoltSettings {
                 ));
             }
         }
-        if let Some(bad) = self.quantiles.iter().find(|q| !(**q > 0.0 && **q < 1.0)) {
-            return Err(invalid(
-                &key("quantiles"),
-                format!("level {bad} is outside (0, 1)"),
-            ));
+        if let Some(level) = self.quantiles.iter().find(|q| !(**q > 0.0 && **q < 1.0)) {
+            return Err(bad("quantiles", format!("level {level} is outside (0, 1)")));
         }
         if self.median_index().is_none() {
-            return Err(invalid(
-                &key("quantiles"),
-                "must include 0.5: the point forecast is the median, as in the package",
+            return Err(bad(
+                "quantiles",
+                "must include 0.5: the point forecast is the median, as in the package".into(),
             ));
         }
         Ok(())
@@ -160,25 +167,27 @@ impl ChronosBoltConfig {
             && mt != "t5"
         {
             return Err(invalid(
+                source,
                 "model_type",
-                format!("{source}: `{mt}` is not a Chronos-Bolt (t5) checkpoint"),
+                format!("`{mt}` is not a Chronos-Bolt (t5) checkpoint"),
             ));
         }
         let chronos_json = raw.get("chronos_config").cloned().ok_or_else(|| {
             invalid(
+                source,
                 "chronos_config",
-                format!("{source}: missing; this is not a Chronos checkpoint"),
+                "missing; this is not a Chronos checkpoint",
             )
         })?;
         let chronos: ChronosBoltSettings = serde_json::from_value(chronos_json)
-            .map_err(|e| invalid("chronos_config", format!("{source}: {e}")))?;
-        chronos.validate()?;
+            .map_err(|e| invalid(source, "chronos_config", e))?;
+        chronos.validate(source)?;
         let parsed = T5Config::from_json(raw, source, FAMILY_KEYS)?;
         let mut t5 = parsed.config;
         t5.vocab_size = if chronos.use_reg_token { 2 } else { 1 };
         t5.validate(source)?;
         let config = ChronosBoltConfig {
-            activation: activation_from_name(&activation_name(&parsed.raw)?)?,
+            activation: activation_from_name(&activation_name(&parsed.raw, source)?, source)?,
             chronos,
             t5,
         };
@@ -202,11 +211,6 @@ impl ChronosBoltConfig {
 
     pub fn num_quantiles(&self) -> usize {
         self.chronos.quantiles.len()
-    }
-
-    /// Tokens the encoder sees for a context of `len` steps (patches, then `[REG]`).
-    pub fn encoder_tokens(&self, len: usize) -> usize {
-        self.chronos.num_patches(len) + usize::from(self.chronos.use_reg_token)
     }
 
     /// The checkpoint in family-independent terms: one series at a time, no covariates.
@@ -302,7 +306,6 @@ mod tests {
         assert_eq!(c.chronos.num_patches(64), 8);
         assert_eq!(c.chronos.num_patches(60), 8);
         assert_eq!(c.chronos.num_patches(3), 1);
-        assert_eq!(c.encoder_tokens(57), 9);
         let s = with(base(), &["chronos_config", "input_patch_stride"], json!(4));
         assert_eq!(parse(s).unwrap().config.chronos.num_patches(64), 15);
     }

@@ -207,11 +207,29 @@ impl T5Config {
         if self.layer_norm_epsilon.is_nan() || self.layer_norm_epsilon < 0.0 {
             return Err(invalid(source, "layer_norm_epsilon", "must be >= 0"));
         }
-        for (key, id) in [
-            ("pad_token_id", self.pad_token_id),
-            ("eos_token_id", self.eos_token_id),
-            ("decoder_start_token_id", self.decoder_start_token_id()),
-        ] {
+        // The decoder's first input is a row of the embedding, whatever the family.
+        self.check_token_ids(
+            source,
+            &[("decoder_start_token_id", self.decoder_start_token_id())],
+        )?;
+        self.feed_forward(source).map(|_| ())
+    }
+
+    /// `pad_token_id` and `eos_token_id` inside the vocabulary, for a family that reads them
+    /// (Chronos-T5 tokenises with both). Chronos-Bolt does not: its package keeps T5's
+    /// `eos_token_id` 1 with a one-token vocabulary when there is no `[REG]` token.
+    pub fn validate_special_tokens(&self, source: &str) -> Result<(), ModelError> {
+        self.check_token_ids(
+            source,
+            &[
+                ("pad_token_id", self.pad_token_id),
+                ("eos_token_id", self.eos_token_id),
+            ],
+        )
+    }
+
+    fn check_token_ids(&self, source: &str, ids: &[(&str, usize)]) -> Result<(), ModelError> {
+        for &(key, id) in ids {
             if id >= self.vocab_size {
                 return Err(invalid(
                     source,
@@ -220,7 +238,7 @@ impl T5Config {
                 ));
             }
         }
-        self.feed_forward(source).map(|_| ())
+        Ok(())
     }
 
     /// `feed_forward_proj` as `T5Config.__init__` reads it: `[gated-]ACT`, and `gated-gelu`
@@ -362,6 +380,9 @@ mod tests {
         let e = parse(json!({"dropout_rate": 1.0})).unwrap_err().to_string();
         assert!(e.contains("`dropout_rate`: 1 is outside [0, 1)"), "{e}");
         let e = parse(json!({"vocab_size": 8, "eos_token_id": 9}))
+            .unwrap()
+            .config
+            .validate_special_tokens("config.json")
             .unwrap_err()
             .to_string();
         assert!(

@@ -6,14 +6,24 @@ use std::path::PathBuf;
 
 use burn::Tensor;
 use burn::tensor::{Device, TensorData};
-use tsfm_models::checkpoint::{HostTensor, TensorMap, load_safetensors};
+use safetensors::SafeTensors;
+use safetensors::tensor::Dtype;
+use tsfm_models::checkpoint::{HostTensor, TensorMap};
 
 /// Tolerances from the reference manifest.
 pub const ATOL: f32 = 1e-5;
 pub const RTOL: f32 = 1e-4;
 
+/// `tests/data/<name>`.
+pub fn fixture_dir(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
+}
+
+/// The reference fixture `tests/data/chronos-bolt`.
 pub fn data_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/chronos-bolt")
+    fixture_dir("chronos-bolt")
 }
 
 pub fn model_dir() -> PathBuf {
@@ -21,7 +31,28 @@ pub fn model_dir() -> PathBuf {
 }
 
 pub fn fixture(file: &str) -> TensorMap {
-    load_safetensors(&data_dir().join(file)).expect("fixture file")
+    load(&data_dir().join(file))
+}
+
+/// Every tensor of a fixture file as `f32`; boolean masks (stored as `u8`) become 0/1.
+pub fn load(path: &std::path::Path) -> TensorMap {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let st = SafeTensors::deserialize(&bytes).expect("safetensors");
+    st.tensors()
+        .into_iter()
+        .map(|(name, view)| {
+            let b = view.data();
+            let data: Vec<f32> = match view.dtype() {
+                Dtype::F32 => b
+                    .chunks_exact(4)
+                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect(),
+                Dtype::U8 | Dtype::BOOL => b.iter().map(|&x| f32::from(x)).collect(),
+                other => panic!("{name}: unexpected dtype {other:?}"),
+            };
+            (name, HostTensor::new(view.shape().to_vec(), data))
+        })
+        .collect()
 }
 
 pub fn to_tensor<const D: usize>(t: &HostTensor, device: &Device) -> Tensor<D> {
@@ -70,4 +101,43 @@ pub fn assert_close_scaled(
 /// [`assert_close_scaled`] with an absolute tolerance of `ATOL` everywhere.
 pub fn assert_close(name: &str, actual: &HostTensor, expected: &HostTensor) {
     assert_close_scaled(name, actual, expected, &[1.0]);
+}
+
+/// Every gradient the package has, and no other, within tolerance. Gradients are sums over the
+/// batch and the horizon, so the absolute tolerance scales with the tensor's largest gradient.
+pub fn assert_grads_close(case: &str, actual: &TensorMap, expected: &TensorMap) {
+    let names: Vec<&String> = expected.keys().collect();
+    assert_eq!(
+        actual.keys().collect::<Vec<_>>(),
+        names,
+        "{case}: gradient names"
+    );
+    for (name, e) in expected {
+        let peak = e.data.iter().fold(0f32, |m, v| m.max(v.abs()));
+        assert_close_scaled(&format!("{case} grad {name}"), &actual[name], e, &[peak]);
+    }
+}
+
+/// [`assert_close_scaled`] for forecasts rolled out beyond one block: each block re-reads the
+/// previous one, and the random fixture models amplify float rounding by one to two orders of
+/// magnitude per block. The package itself moves its 3H forecast by up to 4e-6 of a series'
+/// largest value when its input moves by two ulps, so the absolute tolerance also allows
+/// 2e-5 of each series' largest expected value.
+pub fn assert_close_rollout(
+    name: &str,
+    actual: &HostTensor,
+    expected: &HostTensor,
+    scales: &[f32],
+) {
+    let per_row = expected.data.len() / scales.len();
+    let row_tol: Vec<f32> = expected
+        .data
+        .chunks(per_row)
+        .zip(scales)
+        .map(|(row, s)| {
+            let peak = row.iter().fold(0f32, |m, v| m.max(v.abs()));
+            s.max(1.0) + 2.0 * peak
+        })
+        .collect();
+    assert_close_scaled(name, actual, expected, &row_tol);
 }
