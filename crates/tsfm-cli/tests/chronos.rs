@@ -51,8 +51,11 @@ fn write_context(path: &Path, context: &(Vec<usize>, Vec<f32>)) {
     std::fs::write(path, text).unwrap();
 }
 
-/// The CSV's rows as (id, step, numeric cells after `step`), and the header.
-fn read_output(path: &Path) -> (Vec<String>, Vec<(String, usize, Vec<f64>)>) {
+/// One output row: id, step, the numeric cells after `step`.
+type Row = (String, usize, Vec<f64>);
+
+/// The CSV's header and rows.
+fn read_output(path: &Path) -> (Vec<String>, Vec<Row>) {
     let text = std::fs::read_to_string(path).unwrap();
     let mut lines = text.lines();
     let header = lines.next().unwrap().split(',').map(String::from).collect();
