@@ -3,10 +3,14 @@ pub mod any;
 pub mod checkpoint;
 pub mod forecaster;
 pub mod info;
+pub mod lora;
 pub mod nn;
 pub mod ttm;
 
-pub use any::{AnyForecaster, LoadedForecaster, SUPPORTED, load_forecaster, load_forecaster_in};
+pub use any::{
+    AnyForecaster, LoadOptions, LoadedForecaster, SUPPORTED, load_forecaster, load_forecaster_in,
+    load_forecaster_in_with, load_forecaster_with,
+};
 pub use checkpoint::{detect_model_type, resolve_checkpoint, resolve_checkpoint_in};
 pub use forecaster::{
     Decoding, FinetuneMode, Forecast, ForecastInput, ForecastOptions, Forecaster, LossKind,
