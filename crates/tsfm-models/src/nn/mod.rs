@@ -6,4 +6,4 @@ pub mod weights;
 
 pub use layers::{Embedding, LayerNorm, dropout, gelu};
 pub use linear::Linear;
-pub use weights::{VarBuilder, WeightSource, hf_grads, hf_tensors};
+pub use weights::{VarBuilder, WeightSource, hf_grads, hf_tensors, hf_tensors_unmerged};
