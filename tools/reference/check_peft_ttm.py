@@ -14,6 +14,11 @@ series four ways and prints the largest differences:
   - PEFT: `PeftModel.from_pretrained(base, adapter_dir)` in PyTorch;
   - merged: the merged run's `model/` loaded by granite-tsfm;
   - tsfm adapter / tsfm merged: `tsfm predict --model-path` on either folder.
+
+Measured (peft 0.21.2, torch 2.11.0, transformers 5.24.0; 4 series x 16 steps, mmol/L):
+PEFT vs merged 9.5e-7, PEFT vs tsfm adapter 1.9e-6, merged (PyTorch) vs tsfm merged 1.9e-6,
+tsfm adapter vs tsfm merged 4.8e-7; PEFT's `merge_and_unload` weights vs tsfm's merged
+checkpoint 6.0e-8; the adapter itself moves the forecasts by up to 2.31 from the base.
 """
 
 import argparse

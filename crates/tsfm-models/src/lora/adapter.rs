@@ -123,4 +123,41 @@ mod tests {
         assert_ne!(values(make("mlp.fc1", 8).lora_a.val()), draws);
         assert_eq!(a.scaling, 2.0, "alpha 8 / rank 4");
     }
+
+    #[test]
+    fn dropout_acts_on_the_adapter_input_in_training_only() {
+        let device = Device::flex().autodiff();
+        let config = LoraConfig {
+            rank: 2,
+            dropout: 0.5,
+            ..Default::default()
+        };
+        let mut adapter = LoraAdapter::new("fc", 6, 3, &config, &device);
+        adapter.lora_b = Param::from_data(TensorData::new(vec![0.5f32; 6], [2, 3]), &device);
+        let run = |a: &LoraAdapter, device: &Device, seed: u64| {
+            device.seed(seed);
+            values(a.forward(Tensor::<2>::ones([4, 6], device)))
+        };
+        let plain_device = Device::flex();
+        let valid = adapter.valid();
+        let plain = run(&valid, &plain_device, 1);
+        assert_eq!(
+            plain,
+            run(&valid, &plain_device, 2),
+            "no dropout outside training"
+        );
+        let expected = values(Tensor::<2>::ones([4, 6], &plain_device).matmul(valid.delta()));
+        assert!(
+            plain
+                .iter()
+                .zip(&expected)
+                .all(|(a, b)| (a - b).abs() < 1e-6)
+        );
+        assert_ne!(run(&adapter, &device, 1), plain, "training drops inputs");
+        assert_eq!(
+            run(&adapter, &device, 1),
+            run(&adapter, &device, 1),
+            "as the device seed says"
+        );
+    }
 }
