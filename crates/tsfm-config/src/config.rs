@@ -531,12 +531,20 @@ pub enum FinetuneMode {
     Lora,
 }
 
+/// `training.lora`: used when `finetune_mode` is `lora` (PEFT's `LoraConfig` semantics).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Lora {
     pub rank: u64,
     pub alpha: f64,
+    /// Dropout on each adapter's input.
     pub dropout: f64,
+    /// Which linear layers get adapters; empty: the model's default.
+    pub target_modules: LoraTargets,
+    /// Scale by `alpha / sqrt(rank)` instead of `alpha / rank`.
+    pub use_rslora: bool,
+    /// How the trained model is written into the run's `model/` folder.
+    pub save: LoraSave,
 }
 
 impl Default for Lora {
@@ -545,8 +553,40 @@ impl Default for Lora {
             rank: 8,
             alpha: 16.0,
             dropout: 0.0,
+            target_modules: LoraTargets::default(),
+            use_rslora: false,
+            save: LoraSave::Merged,
         }
     }
+}
+
+/// `training.lora.target_modules`, as PEFT takes it: a list of layer names (a layer matches
+/// when its name is one of them or ends with `.` + one of them), or one regular expression
+/// that must match a layer's whole name (`all-linear`: every linear layer).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum LoraTargets {
+    Names(Vec<String>),
+    Pattern(String),
+}
+
+impl Default for LoraTargets {
+    /// No names: the model's own default targets.
+    fn default() -> Self {
+        LoraTargets::Names(Vec::new())
+    }
+}
+
+/// `training.lora.save`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LoraSave {
+    /// Adapters merged into the weights: an ordinary checkpoint of the family.
+    #[default]
+    Merged,
+    /// A PEFT adapter folder (`adapter_config.json`, `adapter_model.safetensors`) over the
+    /// base checkpoint.
+    Adapter,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]

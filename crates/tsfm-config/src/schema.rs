@@ -30,6 +30,8 @@ pub(crate) enum Ty {
     List(Box<Ty>),
     /// A list of exactly this many items.
     Tuple(usize, Box<Ty>),
+    /// One string or a list of strings (PEFT's `target_modules`).
+    StrOrList,
     Struct(Vec<Field>),
     /// A mapping with free keys and typed values.
     MapOf(Box<Ty>),
@@ -86,6 +88,7 @@ const SCHEDULERS: &[&str] = &["constant", "linear", "cosine", "exponential", "on
 const OPTIMIZERS: &[&str] = &["adamw", "adam", "sgd"];
 const STRATEGIES: &[&str] = &["no", "steps", "epoch"];
 const FINETUNE: &[&str] = &["full", "frozen_backbone", "head_only", "lora"];
+const LORA_SAVE: &[&str] = &["merged", "adapter"];
 const LOSSES: &[&str] = &["mse", "mae", "huber", "quantile", "native"];
 const LEVELS: &[&str] = &["error", "warn", "info", "debug", "trace"];
 const FORMATS: &[&str] = &["json", "yaml", "csv"];
@@ -224,6 +227,9 @@ fn lora() -> Ty {
         f("rank", UInt),
         f("alpha", Float),
         f("dropout", Float),
+        f("target_modules", StrOrList),
+        f("use_rslora", Bool),
+        f("save", Enum(LORA_SAVE)),
     ])
 }
 
@@ -355,6 +361,7 @@ impl Ty {
             Ty::Device => "`auto`, `cpu`, `cuda` or `cuda:N`".into(),
             Ty::List(_) => "a list".into(),
             Ty::Tuple(n, inner) => format!("a list of {n} items, each {}", inner.describe()),
+            Ty::StrOrList => "a string or a list of strings".into(),
             Ty::Struct(_) | Ty::MapOf(_) => "a mapping".into(),
             Ty::Any => "any value".into(),
             Ty::Opt(inner) => format!("{} or null", inner.describe()),
@@ -436,6 +443,8 @@ impl Checker<'_> {
             (Ty::Resume, v @ (Value::Bool(_) | Value::String(_))) => Some(v),
             (Ty::Resume, Value::Null) => Some(Value::Bool(false)),
             (Ty::List(inner), Value::Sequence(items)) => self.check_items(inner, key, items),
+            (Ty::StrOrList, v @ Value::String(_)) => Some(v),
+            (Ty::StrOrList, Value::Sequence(items)) => self.check_items(&Ty::Str, key, items),
             (Ty::Tuple(n, inner), Value::Sequence(items)) => {
                 if items.len() != *n {
                     self.error(
@@ -566,6 +575,9 @@ pub(crate) fn parse_text(ty: Option<&Ty>, text: &str) -> Result<Value, String> {
             None if t.eq_ignore_ascii_case("latest") => Value::Bool(true),
             None => Value::String(unquote(t).to_string()),
         }),
+        // `[a, b]` is a list; anything else one string.
+        Ty::StrOrList if t.starts_with('[') => parse_text(Some(&Ty::List(Box::new(Ty::Str))), t),
+        Ty::StrOrList => Ok(Value::String(unquote(t).to_string())),
         Ty::List(inner) | Ty::Tuple(_, inner) => {
             let body = t
                 .strip_prefix('[')

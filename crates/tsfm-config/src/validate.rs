@@ -418,6 +418,7 @@ fn loss_and_adapters(k: &mut Check, c: &Config) {
             format!("must be in [0, 1), got {}", t.lora.dropout),
         );
     }
+    lora_targets(k, &t.lora.target_modules);
     if t.loss == Loss::Huber {
         k.positive_f("training.huber_delta", t.huber_delta);
     }
@@ -432,6 +433,35 @@ fn loss_and_adapters(k: &mut Check, c: &Config) {
             "training.resume_from_checkpoint",
             "expected `true` (latest checkpoint), `false` or a checkpoint path, got an empty string",
         );
+    }
+}
+
+/// `training.lora.target_modules`: names that can match a layer, or a regular expression that
+/// compiles (whether they match a layer of the model is checked when it loads).
+fn lora_targets(k: &mut Check, targets: &LoraTargets) {
+    const KEY: &str = "training.lora.target_modules";
+    match targets {
+        LoraTargets::Names(names) => {
+            if let Some(i) = names.iter().position(|n| n.trim().is_empty()) {
+                k.err(&format!("{KEY}[{i}]"), "must not be empty");
+            }
+        }
+        LoraTargets::Pattern(p) if p.trim().is_empty() => k.err(
+            KEY,
+            "must not be empty (leave it out for the model's default layers)",
+        ),
+        LoraTargets::Pattern(p) => {
+            // Python's `re.fullmatch`, as PEFT applies it.
+            if let Err(e) = regex::Regex::new(&format!("^(?:{p})$")) {
+                let reason = e.to_string();
+                let reason = reason.lines().last().unwrap_or_default();
+                let reason = reason.strip_prefix("error: ").unwrap_or(reason);
+                k.err(
+                    KEY,
+                    format!("`{p}` is not a valid regular expression: {reason}"),
+                );
+            }
+        }
     }
 }
 

@@ -455,6 +455,72 @@ fn optimizer_and_schedule_ranges() {
 }
 
 #[test]
+fn lora_targets_take_a_list_or_a_regex_and_save_is_merged_or_adapter() {
+    use tsfm_config::{LoraSave, LoraTargets};
+    let lora = |args: &[&str]| base_ok(args).config.training.lora;
+    let default = lora(&["training.finetune_mode=lora"]);
+    assert_eq!(default.target_modules, LoraTargets::Names(vec![]));
+    assert_eq!(default.save, LoraSave::Merged);
+    assert!(!default.use_rslora);
+    let set = lora(&[
+        "training.lora.target_modules=[fc1, attn_layer]",
+        "training.lora.save=adapter",
+        "training.lora.use_rslora=true",
+    ]);
+    assert_eq!(
+        set.target_modules,
+        LoraTargets::Names(vec!["fc1".into(), "attn_layer".into()])
+    );
+    assert_eq!(set.save, LoraSave::Adapter);
+    assert!(set.use_rslora);
+    assert_eq!(
+        lora(&[r"training.lora.target_modules=.*\.(fc1|fc2)"]).target_modules,
+        LoraTargets::Pattern(r".*\.(fc1|fc2)".into())
+    );
+
+    let root = Root::new(&[(
+        "e.yaml",
+        &format!("{}  lora:\n    target_modules: [fc1, 3]\n", common::BASE),
+    )]);
+    let yaml = root.load("e.yaml", &[]).unwrap().config.training.lora;
+    assert_eq!(
+        yaml.target_modules,
+        LoraTargets::Names(vec!["fc1".into(), "3".into()]),
+        "names written bare as numbers stay names"
+    );
+
+    one(
+        &["training.lora.target_modules=fc("],
+        "--set: training.lora.target_modules: `fc(` is not a valid regular expression: unclosed group",
+    );
+    one(
+        &["training.lora.target_modules=[fc1, '']"],
+        "--set: training.lora.target_modules[1]: must not be empty",
+    );
+    one(
+        &["training.lora.target_modules=''"],
+        "--set: training.lora.target_modules: must not be empty (leave it out for the model's default layers)",
+    );
+    one(
+        &["training.lora.save=both"],
+        "--set: training.lora.save: expected one of `merged`, `adapter`, got `both`",
+    );
+    let root = Root::new(&[(
+        "e.yaml",
+        &format!(
+            "{}  lora:\n    target_modules: {{fc1: true}}\n",
+            common::BASE
+        ),
+    )]);
+    assert_eq!(
+        root.errors("e.yaml", &[]),
+        [
+            "ROOT/e.yaml: training.lora.target_modules: expected a string or a list of strings, got a mapping"
+        ]
+    );
+}
+
+#[test]
 fn data_section_checks() {
     one(
         &["data.batch_size=0"],

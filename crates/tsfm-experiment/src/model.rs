@@ -1,7 +1,7 @@
 //! The model a config names: loaded through [`tsfm_models::load_forecaster`] whatever its
 //! family, checked against `model.params` and `data.context_length`.
 use tsfm_config::{Config, ModelConfig};
-use tsfm_models::{AnyForecaster, CheckpointInfo, Forecaster};
+use tsfm_models::{AnyForecaster, CheckpointInfo, Forecaster, LoadOptions};
 
 use crate::error::{Result, user};
 use crate::events::Events;
@@ -16,13 +16,23 @@ pub fn checkpoint_spec(model: &ModelConfig) -> String {
 }
 
 /// The checkpoint `model.model_path` (+ `revision`) names, checked against `model.params`
-/// and `model.model_type`.
+/// and `model.model_type`. A LoRA adapter folder loads onto its base checkpoint.
 pub fn load_model(
     model: &ModelConfig,
     device: &burn::tensor::Device,
     events: &mut dyn Events,
 ) -> Result<AnyForecaster> {
-    let loaded = tsfm_models::load_forecaster(&checkpoint_spec(model), device)?;
+    load_model_with(model, &LoadOptions::default(), device, events)
+}
+
+/// As [`load_model`], with LoRA adapters attached when `options` asks (training).
+pub fn load_model_with(
+    model: &ModelConfig,
+    options: &LoadOptions,
+    device: &burn::tensor::Device,
+    events: &mut dyn Events,
+) -> Result<AnyForecaster> {
+    let loaded = tsfm_models::load_forecaster_with(&checkpoint_spec(model), device, options)?;
     for warning in loaded.warnings {
         events.warn(format!("{}: {warning}", model.model_path));
     }

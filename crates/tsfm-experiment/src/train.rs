@@ -2,8 +2,8 @@
 //! test-split check -> `best_model` and run history.
 use std::path::{Path, PathBuf};
 
-use tsfm_config::Config;
-use tsfm_models::{AnyForecaster, Forecaster};
+use tsfm_config::{Config, LoraSave};
+use tsfm_models::{AnyForecaster, Forecaster, LoadOptions};
 use tsfm_runs::{RunDir, RunLayout, RunManifest, append_run_history, write_json_atomic};
 use tsfm_train::{Trainer, TrainerCallback, TrainingArgs};
 
@@ -67,7 +67,8 @@ pub fn train(
     // Before any model is built: Burn draws lazily initialised parameters and dropout masks
     // from the device's generator.
     tsfm_train::set_seed(&device, config.training.seed);
-    let model = crate::model::load_model(&config.model, &device, events)?;
+    let load = options::training::load_options(config);
+    let model = crate::model::load_model_with(&config.model, &load, &device, events)?;
     let data = prepare_data(config, &model, None, events)?;
     let steps_per_epoch = (data.train_len() as u64).div_ceil(config.data.batch_size.max(1));
     let training_args = options::training::training_args(config, steps_per_epoch)?;
@@ -97,7 +98,7 @@ pub fn train(
         }
     };
     if config.output.save_model {
-        model.save_pretrained(&run.model_dir())?;
+        save_model(&model, config, &load, &run.model_dir())?;
         data.save_scaler(&run.model_dir().join("scaler.json"))?;
     }
     let calibration = calibrate(&model, &data, config, &run, &device, events)?;
@@ -129,6 +130,24 @@ pub fn train(
         test,
         best_model,
     })))
+}
+
+/// The trained model into the run's `model/`: a checkpoint of its family (LoRA adapters
+/// merged), or with `training.lora.save: adapter` a PEFT adapter over the base checkpoint.
+fn save_model(
+    model: &AnyForecaster,
+    config: &Config,
+    load: &LoadOptions,
+    dir: &Path,
+) -> Result<()> {
+    match &load.lora {
+        Some(lora) if config.training.lora.save == LoraSave::Adapter => {
+            let base = crate::model::checkpoint_spec(&config.model);
+            tsfm_models::lora::save_adapter(model, lora, model.model_type(), &base, dir)?;
+        }
+        _ => model.save_pretrained(dir)?,
+    }
+    Ok(())
 }
 
 /// A point model's calibrated quantiles, fitted on the validation split after training and

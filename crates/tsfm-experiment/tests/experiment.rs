@@ -181,3 +181,114 @@ fn a_config_naming_another_family_than_the_checkpoint_is_refused() {
          prediction_length, checked against the checkpoint); remove it"
     );
 }
+
+/// The point forecasts of the model in `model_dir` for a few test windows.
+fn test_forecasts(config: &Config, model_dir: &Path) -> Vec<f32> {
+    use tsfm_models::Forecaster;
+    let device = Device::flex();
+    let mut model_config = config.model.clone();
+    model_config.model_path = model_dir.display().to_string();
+    let mut events = Collected::default();
+    let model = load_model(&model_config, &device, &mut events).unwrap();
+    let data = prepare_data(config, &model, None, &mut events).unwrap();
+    let (input, _) = data.source(Split::Test).input(&[0, 5, 9], &device).unwrap();
+    let point = model.forecast(&input).unwrap().point;
+    point.into_data().try_to_vec::<f32>().unwrap()
+}
+
+#[test]
+fn a_lora_run_saves_merged_or_as_an_adapter_and_both_forecast_alike() {
+    use tsfm_config::{FinetuneMode, LoraSave};
+    use tsfm_experiment::train::{TrainOptions, TrainOutcome, train};
+    let tmp = tempfile::tempdir().unwrap();
+    let lora_config = |save: LoraSave, name: &str| {
+        let mut c = demo_config(tmp.path());
+        c.training.finetune_mode = FinetuneMode::Lora;
+        c.training.lora.rank = 4;
+        c.training.lora.alpha = 8.0;
+        c.training.lora.dropout = 0.05;
+        c.training.lora.save = save;
+        c.training.max_steps = Some(4);
+        c.training.learning_rate = 1e-2;
+        c.data.batch_size = 32;
+        c.output.save_dir = tmp.path().join("results").display().to_string();
+        c.output.experiment_name = name.into();
+        c
+    };
+    let dry = train(
+        &lora_config(LoraSave::Merged, "dry"),
+        &TrainOptions {
+            dry_run: true,
+            ..Default::default()
+        },
+        Vec::new(),
+        &mut Collected::default(),
+    )
+    .unwrap();
+    let TrainOutcome::DryRun(dry) = dry else {
+        panic!("a dry run trains nothing")
+    };
+    // ttm-tiny's default targets with rank 4 (PEFT's count for the same adapters).
+    assert_eq!((dry.trainable_params, dry.total_params), (4_800, 16_030));
+    assert_eq!(dry.finetune_mode, "Lora");
+
+    let mut model_dirs = Vec::new();
+    for (save, name) in [(LoraSave::Merged, "merged"), (LoraSave::Adapter, "adapter")] {
+        let config = lora_config(save, name);
+        let outcome = train(
+            &config,
+            &TrainOptions::default(),
+            Vec::new(),
+            &mut Collected::default(),
+        )
+        .unwrap();
+        let TrainOutcome::Trained(run) = outcome else {
+            panic!("trained")
+        };
+        let mut files: Vec<String> = std::fs::read_dir(run.run.model_dir())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        files.sort();
+        model_dirs.push((config, run.run.model_dir(), files));
+    }
+    let (merged_config, merged_dir, merged_files) = &model_dirs[0];
+    let (adapter_config, adapter_dir, adapter_files) = &model_dirs[1];
+    assert_eq!(
+        merged_files,
+        &[
+            "calibration.json",
+            "config.json",
+            "model.safetensors",
+            "scaler.json"
+        ]
+    );
+    assert_eq!(
+        adapter_files,
+        &[
+            "adapter_config.json",
+            "adapter_model.safetensors",
+            "calibration.json",
+            "scaler.json"
+        ]
+    );
+    // What `evaluate --run` and `predict --run` load: the run's model folder, either form.
+    let merged = test_forecasts(merged_config, merged_dir);
+    let adapter = test_forecasts(adapter_config, adapter_dir);
+    let base = test_forecasts(merged_config, Path::new(&merged_config.model.model_path));
+    let diff = |a: &[f32], b: &[f32]| {
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0f32, f32::max)
+    };
+    assert!(
+        diff(&merged, &adapter) < 1e-5,
+        "{}",
+        diff(&merged, &adapter)
+    );
+    assert!(
+        diff(&merged, &base) > 1e-4,
+        "training changed the forecasts"
+    );
+}

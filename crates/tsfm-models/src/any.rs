@@ -15,6 +15,7 @@ use crate::forecaster::{
     ParamCounts,
 };
 use crate::info::{CheckpointInfo, not_supported};
+use crate::lora::{self, LoraConfig};
 use crate::ttm::TtmModel;
 
 /// Families this build runs, as `config.json` detection names them.
@@ -39,32 +40,69 @@ pub struct LoadedForecaster {
     pub warnings: Vec<String>,
 }
 
+/// How a checkpoint is built beyond what its files say.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LoadOptions {
+    /// Attach LoRA adapters to the linear layers these settings target (see [`crate::lora`]).
+    pub lora: Option<LoraConfig>,
+}
+
 /// Load the checkpoint `spec` names (a directory, or `org/name[@revision]` in the local HF
-/// cache), whatever its family.
+/// cache), whatever its family. A PEFT adapter directory loads its base checkpoint with the
+/// adapter attached.
 pub fn load_forecaster(spec: &str, device: &Device) -> Result<LoadedForecaster, ModelError> {
+    load_forecaster_with(spec, device, &LoadOptions::default())
+}
+
+/// As [`load_forecaster`], with LoRA adapters or other [`LoadOptions`].
+pub fn load_forecaster_with(
+    spec: &str,
+    device: &Device,
+    options: &LoadOptions,
+) -> Result<LoadedForecaster, ModelError> {
     let dir = resolve_checkpoint(spec)?;
-    load_forecaster_in(&dir, device)
+    load_forecaster_in_with(&dir, device, options)
 }
 
 /// As [`load_forecaster`] for a resolved checkpoint directory.
 pub fn load_forecaster_in(dir: &Path, device: &Device) -> Result<LoadedForecaster, ModelError> {
+    load_forecaster_in_with(dir, device, &LoadOptions::default())
+}
+
+/// As [`load_forecaster_with`] for a resolved checkpoint directory.
+pub fn load_forecaster_in_with(
+    dir: &Path,
+    device: &Device,
+    options: &LoadOptions,
+) -> Result<LoadedForecaster, ModelError> {
+    if lora::is_adapter_dir(dir) {
+        if options.lora.is_some() {
+            return Err(ModelError::Checkpoint {
+                path: dir.display().to_string(),
+                message: "is a LoRA adapter: new adapters go on the checkpoint it adapts, or \
+                          merge it first"
+                    .into(),
+            });
+        }
+        return lora::peft::load_adapter_dir(dir, device);
+    }
     match detect_model_type(dir)?.as_str() {
         "ttm" => {
-            let (model, warnings) = TtmModel::from_pretrained(dir, device)?;
+            let (model, warnings) = TtmModel::from_pretrained_with(dir, device, options)?;
             Ok(LoadedForecaster {
                 model: AnyForecaster::Ttm(model),
                 warnings,
             })
         }
         "chronos" => {
-            let (model, warnings) = ChronosModel::from_pretrained(dir, device)?;
+            let (model, warnings) = ChronosModel::from_pretrained_with(dir, device, options)?;
             Ok(LoadedForecaster {
                 model: AnyForecaster::Chronos(model),
                 warnings,
             })
         }
         "chronos_bolt" => {
-            let (model, warnings) = ChronosBoltModel::from_pretrained(dir, device)?;
+            let (model, warnings) = ChronosBoltModel::from_pretrained_with(dir, device, options)?;
             Ok(LoadedForecaster {
                 model: AnyForecaster::ChronosBolt(model),
                 warnings,

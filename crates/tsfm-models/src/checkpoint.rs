@@ -154,7 +154,8 @@ pub fn resolve_checkpoint(spec: &str) -> Result<PathBuf, ModelError> {
     resolve_checkpoint_in(spec, None, default_hf_cache_dir().as_deref())
 }
 
-/// Resolves `spec` to a checkpoint directory holding `config.json`.
+/// Resolves `spec` to a checkpoint directory holding `config.json` (or a PEFT adapter
+/// directory holding `adapter_config.json`).
 ///
 /// - an existing directory is used as is;
 /// - otherwise `org/name[@revision]` is looked up in `cache_dir`:
@@ -230,14 +231,16 @@ pub fn resolve_checkpoint_in(
     Ok(snapshot)
 }
 
+/// A checkpoint directory has `config.json`, or is a PEFT adapter (`adapter_config.json`).
 fn ensure_config(dir: &Path) -> Result<(), ModelError> {
     let cfg = dir.join(CONFIG_FILE);
-    if cfg.is_file() {
+    if cfg.is_file() || crate::lora::is_adapter_dir(dir) {
         Ok(())
     } else {
         Err(checkpoint_err(
             &cfg,
-            "missing: a checkpoint directory needs config.json and model.safetensors",
+            "missing: a checkpoint directory needs config.json and model.safetensors (or, for \
+             a LoRA adapter, adapter_config.json and adapter_model.safetensors)",
         ))
     }
 }

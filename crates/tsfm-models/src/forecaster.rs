@@ -141,6 +141,8 @@ pub enum FinetuneMode {
     Full,
     FrozenBackbone,
     HeadOnly,
+    /// Only LoRA adapters train (the model must be loaded with them: [`crate::LoadOptions`]).
+    Lora,
 }
 
 /// Parameter counts reported in `metrics.json` and by `--dry-run`.
@@ -224,10 +226,12 @@ pub trait Forecaster: Module + Sized {
         true
     }
     /// Apply a fine-tune mode: parameters outside the trained groups stop requiring gradients.
+    /// `Lora` is the same for every family: [`crate::lora::train_adapters_only`].
     fn apply_finetune_mode(self, mode: FinetuneMode) -> Self;
-    /// Total and trainable parameter counts.
+    /// Total and trainable parameter counts (adapters count in the total, as in PEFT).
     fn param_counts(&self) -> ParamCounts;
-    /// Write `config.json` + `model.safetensors` with the HuggingFace tensor names.
+    /// Write `config.json` + `model.safetensors` with the HuggingFace tensor names; LoRA
+    /// adapters are merged into the weights ([`crate::nn::hf_tensors`]).
     fn save_pretrained(&self, dir: &Path) -> Result<(), ModelError>;
 }
 

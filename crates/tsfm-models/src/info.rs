@@ -8,6 +8,7 @@ use crate::checkpoint::{detect_model_type, read_config_json, resolve_checkpoint}
 use crate::chronos::ChronosModelConfig;
 use crate::chronos_bolt::ChronosBoltConfig;
 use crate::forecaster::{ModelError, SamplingOptions};
+use crate::lora::{self, TargetModules};
 use crate::ttm::TtmConfig;
 
 /// A checkpoint's shape and inputs, the same for every family.
@@ -41,6 +42,12 @@ impl CheckpointInfo {
     pub fn has_quantiles(&self) -> bool {
         !self.quantile_levels.is_empty()
     }
+
+    /// The linear layers a LoRA fine-tune adapts when the config names none
+    /// ([`lora::default_targets`]).
+    pub fn default_lora_targets(&self) -> TargetModules {
+        lora::default_targets(&self.model_type)
+    }
 }
 
 /// A checkpoint directory and what it is.
@@ -59,8 +66,16 @@ pub fn checkpoint_info(spec: &str) -> Result<Checkpoint, ModelError> {
     checkpoint_info_in(&dir)
 }
 
-/// As [`checkpoint_info`] for a resolved directory.
+/// As [`checkpoint_info`] for a resolved directory. A LoRA adapter directory is described by
+/// its base checkpoint (an adapter changes weights, not shapes).
 pub fn checkpoint_info_in(dir: &Path) -> Result<Checkpoint, ModelError> {
+    if lora::is_adapter_dir(dir) {
+        let base = lora::AdapterDir::read(dir)?.base_dir()?;
+        return Ok(Checkpoint {
+            dir: dir.to_path_buf(),
+            ..checkpoint_info_in(&base)?
+        });
+    }
     let kind = detect_model_type(dir)?;
     let source = dir.join("config.json").display().to_string();
     match kind.as_str() {

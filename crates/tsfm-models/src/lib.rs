@@ -5,11 +5,15 @@ pub mod chronos;
 pub mod chronos_bolt;
 pub mod forecaster;
 pub mod info;
+pub mod lora;
 pub mod nn;
 pub mod t5;
 pub mod ttm;
 
-pub use any::{AnyForecaster, LoadedForecaster, SUPPORTED, load_forecaster, load_forecaster_in};
+pub use any::{
+    AnyForecaster, LoadOptions, LoadedForecaster, SUPPORTED, load_forecaster, load_forecaster_in,
+    load_forecaster_in_with, load_forecaster_with,
+};
 pub use checkpoint::{detect_model_type, resolve_checkpoint, resolve_checkpoint_in};
 pub use chronos::ChronosModel;
 pub use chronos_bolt::ChronosBoltModel;

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use burn::store::ModuleRecord;
 use burn::tensor::Device;
-use tsfm_models::{Forecaster, LossKind, ParamCounts};
+use tsfm_models::{FinetuneMode, Forecaster, LossKind, ParamCounts};
 
 use crate::args::{IntervalStrategy, ResumeFrom, SaveStrategy, TrainingArgs};
 use crate::callbacks::{Control, EarlyStopping, StepProgress, TrainerCallback};
@@ -239,7 +239,7 @@ impl Trainer {
     }
 
     /// Errors that need no training step to find: evaluation asked for without data, a loss the
-    /// model cannot compute.
+    /// model cannot compute, LoRA without adapters.
     fn check_inputs<F: Forecaster>(
         &self,
         model: &F,
@@ -249,6 +249,16 @@ impl Trainer {
             return Err(TrainError::InvalidArgs {
                 key: "eval_strategy",
                 message: "evaluation is requested but there is no evaluation data".into(),
+            });
+        }
+        if self.args.finetune_mode == FinetuneMode::Lora
+            && tsfm_models::lora::adapter_param_count(model) == 0
+        {
+            return Err(TrainError::InvalidArgs {
+                key: "finetune_mode",
+                message: "`lora` trains LoRA adapters, but the model carries none; load it with \
+                          LoRA (tsfm_models::LoadOptions::lora)"
+                    .into(),
             });
         }
         if !model.supports_loss(self.args.loss) {

@@ -1,19 +1,22 @@
 //! `training:` (+ batch sizes from `data:`/`evaluation:`) -> `tsfm_train::TrainingArgs`.
 use tsfm_config::{
-    Config, FinetuneMode, Loss, OptimizerType, Resume, SchedulerType, Strategy, TrainingConfig,
+    Config, FinetuneMode, LoraTargets, Loss, OptimizerType, Resume, SchedulerType, Strategy,
+    TrainingConfig,
 };
+use tsfm_models::LoadOptions;
+use tsfm_models::lora::{LoraConfig, TargetModules};
 use tsfm_train::{
     IntervalStrategy, OptimizerKind, ResumeFrom, SaveStrategy, SchedulerKind, TrainingArgs,
 };
 
-use crate::error::{Result, user as user_error};
+use crate::error::Result;
 
 /// `steps_per_epoch` converts the per-epoch `gamma` of the exponential schedule into the
 /// trainer's per-step decay.
 pub fn training_args(config: &Config, steps_per_epoch: u64) -> Result<TrainingArgs> {
     let t = &config.training;
     let lr_scheduler_type = scheduler_kind(t);
-    let finetune_mode = finetune_mode(t.finetune_mode)?;
+    let finetune_mode = finetune_mode(t.finetune_mode);
     let loss = loss_kind(t);
     let metric = match t.metric_for_best_model.as_str() {
         "loss" | "eval_loss" => "eval_loss".to_string(),
@@ -110,17 +113,32 @@ fn scheduler_kind(t: &TrainingConfig) -> SchedulerKind {
     }
 }
 
-fn finetune_mode(mode: FinetuneMode) -> Result<tsfm_models::FinetuneMode> {
-    Ok(match mode {
+fn finetune_mode(mode: FinetuneMode) -> tsfm_models::FinetuneMode {
+    match mode {
         FinetuneMode::Full => tsfm_models::FinetuneMode::Full,
         FinetuneMode::FrozenBackbone => tsfm_models::FinetuneMode::FrozenBackbone,
         FinetuneMode::HeadOnly => tsfm_models::FinetuneMode::HeadOnly,
-        FinetuneMode::Lora => {
-            return Err(user_error(
-                "training.finetune_mode: `lora` is not available for this model yet; use full, frozen_backbone or head_only",
-            ));
-        }
-    })
+        FinetuneMode::Lora => tsfm_models::FinetuneMode::Lora,
+    }
+}
+
+/// How the model to train is loaded: with LoRA adapters (`training.lora`, seeded by
+/// `training.seed`) when `finetune_mode` is `lora`.
+pub fn load_options(config: &Config) -> LoadOptions {
+    let t = &config.training;
+    let lora = (t.finetune_mode == FinetuneMode::Lora).then(|| LoraConfig {
+        rank: t.lora.rank as usize,
+        alpha: t.lora.alpha,
+        dropout: t.lora.dropout,
+        target_modules: match &t.lora.target_modules {
+            LoraTargets::Names(names) if names.is_empty() => TargetModules::Default,
+            LoraTargets::Names(names) => TargetModules::Names(names.clone()),
+            LoraTargets::Pattern(p) => TargetModules::Pattern(p.clone()),
+        },
+        use_rslora: t.lora.use_rslora,
+        seed: t.seed,
+    });
+    LoadOptions { lora }
 }
 
 fn loss_kind(t: &TrainingConfig) -> tsfm_models::LossKind {

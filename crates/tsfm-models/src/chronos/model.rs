@@ -11,8 +11,10 @@ use serde_json::{Map, Value};
 
 use super::config::{ChronosModelConfig, ParsedChronosConfig};
 use super::tokenizer::MeanScaleUniformBins;
+use crate::any::LoadOptions;
 use crate::checkpoint::{self, TensorMap};
 use crate::forecaster::{FinetuneMode, ModelError};
+use crate::lora::{self, LoraConfig};
 use crate::nn::{Embedding, Linear, WeightSource, hf_grads, hf_tensors};
 use crate::t5::{T5Decoder, T5Encoder, T5Lm, load_lm_head, load_shared};
 
@@ -64,12 +66,13 @@ impl ChronosModel {
     pub fn from_tensors(
         parsed: ParsedChronosConfig,
         tensors: TensorMap,
+        lora: Option<&LoraConfig>,
         device: &Device,
     ) -> Result<(Self, Vec<String>), ModelError> {
         let config = parsed.config;
         let t5 = &config.t5;
         let ff = t5.feed_forward("config.json")?;
-        let source = WeightSource::new(tensors);
+        let source = WeightSource::new(tensors).with_lora(lora, "chronos")?;
         let vb = source.root(device);
         let shared = load_shared(&vb, t5)?;
         let encoder = T5Encoder::load(&vb.pp("encoder"), t5, ff)?;
@@ -85,18 +88,27 @@ impl ChronosModel {
             raw_config: parsed.raw,
             finetune: FinetuneMode::Full,
         };
-        Ok((model, source.unused()))
+        Ok((model, source.finish()?))
     }
 
     /// Loads a checkpoint directory. Returns the model and warnings (unknown config keys,
     /// unused tensors).
     pub fn from_pretrained(dir: &Path, device: &Device) -> Result<(Self, Vec<String>), ModelError> {
+        Self::from_pretrained_with(dir, device, &LoadOptions::default())
+    }
+
+    /// As [`from_pretrained`](Self::from_pretrained), with LoRA adapters when `options` asks.
+    pub fn from_pretrained_with(
+        dir: &Path,
+        device: &Device,
+        options: &LoadOptions,
+    ) -> Result<(Self, Vec<String>), ModelError> {
         let raw = checkpoint::read_config_json(dir)?;
         let source = dir.join(checkpoint::CONFIG_FILE).display().to_string();
         let parsed = ChronosModelConfig::from_json(raw, &source)?;
         let mut warnings = parsed.warnings.clone();
         let tensors = checkpoint::load_checkpoint_tensors(dir)?;
-        let (model, unused) = Self::from_tensors(parsed, tensors, device)?;
+        let (model, unused) = Self::from_tensors(parsed, tensors, options.lora.as_ref(), device)?;
         warnings.extend(unused.into_iter().map(|n| {
             format!(
                 "{}: tensor `{n}` is not used by this config (ignored)",
@@ -179,6 +191,7 @@ impl ChronosModel {
                 self.encoder = self.encoder.no_grad();
                 self.decoder.block = self.decoder.block.no_grad();
             }
+            FinetuneMode::Lora => self = lora::train_adapters_only(self),
         }
         self.finetune = mode;
         self
@@ -187,6 +200,7 @@ impl ChronosModel {
     /// Parameters that stay trainable under the current fine-tune mode.
     pub fn trainable_params(&self) -> usize {
         let frozen = match self.finetune {
+            FinetuneMode::Lora => return lora::adapter_param_count(self),
             FinetuneMode::Full => 0,
             FinetuneMode::FrozenBackbone => self.shared.num_params() + self.encoder.num_params(),
             FinetuneMode::HeadOnly => {

@@ -14,8 +14,10 @@ use super::blocks::ResidualBlock;
 use super::config::{ChronosBoltConfig, REG_TOKEN_ID};
 use super::loss::{Target, quantile_loss};
 use super::scaler::{Context, LocScale, instance_norm, patchify};
+use crate::any::LoadOptions;
 use crate::checkpoint::{self, TensorMap};
 use crate::forecaster::{FinetuneMode, ModelError};
+use crate::lora::{self, LoraConfig};
 use crate::nn::{Embedding, WeightSource, hf_grads, hf_tensors};
 use crate::t5::{T5Decoder, T5Encoder};
 
@@ -77,11 +79,12 @@ impl ChronosBoltModel {
         config: ChronosBoltConfig,
         raw_config: Map<String, Value>,
         mut tensors: TensorMap,
+        lora: Option<&LoraConfig>,
         device: &Device,
     ) -> Result<(Self, Vec<String>), ModelError> {
         // The package ignores a stored `lm_head` (Bolt has no vocabulary head).
         tensors.remove("lm_head.weight");
-        let source = WeightSource::new(tensors);
+        let source = WeightSource::new(tensors).with_lora(lora, "chronos_bolt")?;
         let vb = source.root(device);
         let cfg = &config;
         let t5 = &cfg.t5;
@@ -113,17 +116,32 @@ impl ChronosBoltModel {
             raw_config,
             finetune: FinetuneMode::Full,
         };
-        Ok((model, source.unused()))
+        Ok((model, source.finish()?))
     }
 
     /// Loads a checkpoint directory (`config.json` + `model.safetensors`). Returns the model and
     /// warnings (unknown config keys, unused tensors).
     pub fn from_pretrained(dir: &Path, device: &Device) -> Result<(Self, Vec<String>), ModelError> {
+        Self::from_pretrained_with(dir, device, &LoadOptions::default())
+    }
+
+    /// As [`from_pretrained`](Self::from_pretrained), with LoRA adapters when `options` asks.
+    pub fn from_pretrained_with(
+        dir: &Path,
+        device: &Device,
+        options: &LoadOptions,
+    ) -> Result<(Self, Vec<String>), ModelError> {
         let raw = checkpoint::read_config_json(dir)?;
         let source = dir.join(checkpoint::CONFIG_FILE).display().to_string();
         let parsed = ChronosBoltConfig::from_json(raw, &source)?;
         let tensors = checkpoint::load_checkpoint_tensors(dir)?;
-        let (model, unused) = Self::from_tensors(parsed.config, parsed.raw, tensors, device)?;
+        let (model, unused) = Self::from_tensors(
+            parsed.config,
+            parsed.raw,
+            tensors,
+            options.lora.as_ref(),
+            device,
+        )?;
         let mut warnings = parsed.warnings;
         warnings.extend(unused.into_iter().map(|n| {
             format!(
@@ -247,6 +265,11 @@ impl ChronosBoltModel {
     /// `FrozenBackbone` freezes the encoder side (token embeddings, patch embedding, T5
     /// encoder); `HeadOnly` also the T5 decoder, leaving only `output_patch_embedding`.
     pub fn with_finetune_mode(mut self, mode: FinetuneMode) -> Self {
+        if mode == FinetuneMode::Lora {
+            self = lora::train_adapters_only(self);
+            self.finetune = mode;
+            return self;
+        }
         if mode != FinetuneMode::Full {
             self.shared = self.shared.no_grad();
             self.input_patch_embedding = self.input_patch_embedding.no_grad();
@@ -277,6 +300,7 @@ impl ChronosBoltModel {
             + self.input_patch_embedding.num_params()
             + self.encoder.num_params();
         let frozen = match self.finetune {
+            FinetuneMode::Lora => return lora::adapter_param_count(self),
             FinetuneMode::Full => 0,
             FinetuneMode::FrozenBackbone => backbone,
             FinetuneMode::HeadOnly => backbone + self.decoder.num_params(),

@@ -1,47 +1,16 @@
-//! Layers every family is built from: linear, layer norm, embedding, dropout, GELU. Field
-//! names are the PyTorch attribute names, so HF tensor names follow from the struct paths.
+//! Layers every family is built from (besides [`super::Linear`]): layer norm, embedding,
+//! dropout, GELU. Field names are the PyTorch attribute names, so HF tensor names follow from
+//! the struct paths.
 
 use burn::Tensor;
 use burn::module::{Module, Param};
 use burn::nn::Dropout;
 use burn::tensor::activation;
-use burn::tensor::module::{layer_norm, linear};
+use burn::tensor::module::layer_norm;
 use burn::tensor::{Distribution, Int, TensorData};
 
 use super::weights::VarBuilder;
 use crate::forecaster::ModelError;
-
-/// `nn.Linear`; `weight` is held as `[in, out]` (see `weights.rs`).
-#[derive(Module, Debug)]
-pub struct Linear {
-    pub weight: Param<Tensor<2>>,
-    pub bias: Option<Param<Tensor<1>>>,
-}
-
-impl Linear {
-    pub fn load(vb: &VarBuilder<'_>, d_in: usize, d_out: usize) -> Result<Self, ModelError> {
-        Ok(Self {
-            weight: vb.get_linear_weight("weight", d_in, d_out)?,
-            bias: Some(vb.get("bias", [d_out])?),
-        })
-    }
-
-    /// `nn.Linear(bias=False)` (every T5 projection).
-    pub fn load_no_bias(
-        vb: &VarBuilder<'_>,
-        d_in: usize,
-        d_out: usize,
-    ) -> Result<Self, ModelError> {
-        Ok(Self {
-            weight: vb.get_linear_weight("weight", d_in, d_out)?,
-            bias: None,
-        })
-    }
-
-    pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
-        linear(x, self.weight.val(), self.bias.as_ref().map(|b| b.val()))
-    }
-}
 
 /// `nn.LayerNorm` over the last axis.
 #[derive(Module, Debug)]
@@ -117,7 +86,7 @@ pub fn dropout<const D: usize>(layer: &Dropout, x: Tensor<D>) -> Tensor<D> {
 }
 
 /// One step of SplitMix64 (Steele, Lea and Flood 2014).
-fn split_mix64(state: &mut u64) -> u64 {
+pub(crate) fn split_mix64(state: &mut u64) -> u64 {
     *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
     let mut z = *state;
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);

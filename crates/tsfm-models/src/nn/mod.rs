@@ -1,7 +1,9 @@
 //! Building blocks shared by every model family: HF-named weight loading and saving, and the
-//! small layers (linear, norms, embedding, dropout, GELU).
+//! small layers (linear with its optional LoRA adapter, norms, embedding, dropout, GELU).
 pub mod layers;
+pub mod linear;
 pub mod weights;
 
-pub use layers::{Embedding, LayerNorm, Linear, dropout, gelu};
-pub use weights::{VarBuilder, WeightSource, hf_grads, hf_tensors};
+pub use layers::{Embedding, LayerNorm, dropout, gelu};
+pub use linear::Linear;
+pub use weights::{VarBuilder, WeightSource, hf_grads, hf_tensors, hf_tensors_unmerged};

@@ -13,8 +13,10 @@ use super::config::{TtmConfig, TtmScaling};
 use super::head::{PredictionHead, select_channels};
 use super::mixer::{MixerBlock, MixerDims};
 use super::scaler::{patchify, scale};
+use crate::any::LoadOptions;
 use crate::checkpoint::{self, TensorMap};
 use crate::forecaster::{FinetuneMode, ModelError};
+use crate::lora;
 use crate::nn::{Embedding, Linear, gelu};
 use crate::nn::{WeightSource, hf_grads, hf_tensors};
 
@@ -157,8 +159,20 @@ impl TtmModel {
         tensors: TensorMap,
         device: &burn::tensor::Device,
     ) -> Result<(Self, Vec<String>), ModelError> {
-        config.validate()?;
         let source = WeightSource::new(tensors);
+        let model = Self::from_source(config, raw_config, &source, device)?;
+        Ok((model, source.finish()?))
+    }
+
+    /// Builds the model from a parsed config and a weight source (which may attach LoRA
+    /// adapters); the caller asks the source what was left unused.
+    pub fn from_source(
+        config: TtmConfig,
+        raw_config: Map<String, Value>,
+        source: &WeightSource,
+        device: &burn::tensor::Device,
+    ) -> Result<Self, ModelError> {
+        config.validate()?;
         let vb = source.root(device);
         let cfg = &config;
         let enc = vb.pp("backbone").pp("encoder");
@@ -212,16 +226,14 @@ impl TtmModel {
             None
         };
         let head = PredictionHead::load(&vb.pp("head"), cfg)?;
-        let unused = source.unused();
-        let model = Self {
+        Ok(Self {
             backbone: Backbone { encoder },
             decoder,
             head,
             config,
             raw_config,
             finetune: FinetuneMode::Full,
-        };
-        Ok((model, unused))
+        })
     }
 
     /// Loads a checkpoint directory (`config.json` + `model.safetensors`). Returns the model and
@@ -230,11 +242,22 @@ impl TtmModel {
         dir: &Path,
         device: &burn::tensor::Device,
     ) -> Result<(Self, Vec<String>), ModelError> {
+        Self::from_pretrained_with(dir, device, &LoadOptions::default())
+    }
+
+    /// As [`from_pretrained`](Self::from_pretrained), with LoRA adapters when `options` asks.
+    pub fn from_pretrained_with(
+        dir: &Path,
+        device: &burn::tensor::Device,
+        options: &LoadOptions,
+    ) -> Result<(Self, Vec<String>), ModelError> {
         let raw = checkpoint::read_config_json(dir)?;
         let source = dir.join(checkpoint::CONFIG_FILE).display().to_string();
         let parsed = TtmConfig::from_json(raw, &source)?;
         let tensors = checkpoint::load_checkpoint_tensors(dir)?;
-        let (model, unused) = Self::from_tensors(parsed.config, parsed.raw, tensors, device)?;
+        let weights = WeightSource::new(tensors).with_lora(options.lora.as_ref(), "ttm")?;
+        let model = Self::from_source(parsed.config, parsed.raw, &weights, device)?;
+        let unused = weights.finish()?;
         let mut warnings = parsed.warnings;
         warnings.extend(unused.into_iter().map(|n| {
             format!(
@@ -245,7 +268,7 @@ impl TtmModel {
         Ok((model, warnings))
     }
 
-    /// Every parameter under its HuggingFace name, PyTorch layout.
+    /// Every parameter under its HuggingFace name, PyTorch layout (LoRA adapters merged).
     pub fn hf_state_dict(&self) -> TensorMap {
         hf_tensors(self)
     }
@@ -360,6 +383,7 @@ impl TtmModel {
                 self.backbone = self.backbone.no_grad();
                 self.decoder = self.decoder.map(|d| d.no_grad());
             }
+            FinetuneMode::Lora => self = lora::train_adapters_only(self),
         }
         self.finetune = mode;
         self
@@ -385,6 +409,7 @@ impl TtmModel {
             FinetuneMode::HeadOnly => {
                 self.backbone.num_params() + self.decoder.as_ref().map_or(0, |d| d.num_params())
             }
+            FinetuneMode::Lora => return lora::adapter_param_count(self),
         };
         self.num_params() - frozen
     }

@@ -126,6 +126,7 @@ impl Forecaster for Tiny {
                 backbone: self.backbone.no_grad(),
                 ..self
             },
+            FinetuneMode::Lora => tsfm_models::lora::train_adapters_only(self),
         }
     }
     fn param_counts(&self) -> ParamCounts {
