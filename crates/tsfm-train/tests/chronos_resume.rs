@@ -1,0 +1,142 @@
+//! Chronos-Bolt and Chronos-T5 through the generic trainer (their native losses, dropout on):
+//! a run stopped mid-epoch and resumed from its last checkpoint ends with the uninterrupted
+//! run's weights and loss, bit for bit.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use burn::Tensor;
+use burn::tensor::{Device, TensorData};
+use common::{lock, weights};
+use tsfm_models::{AnyForecaster, FinetuneMode, ForecastInput, LossKind, load_forecaster_in};
+use tsfm_train::{
+    Control, ResumeFrom, SaveStrategy, StepProgress, Trainer, TrainerCallback, TrainingArgs,
+    WindowSource,
+};
+
+/// Windows of a glucose-like wave with `context` past and `horizon` future steps; window `i`
+/// starts at step `i`.
+struct Waves {
+    windows: usize,
+    context: usize,
+    horizon: usize,
+}
+
+fn value(t: usize) -> f32 {
+    let t = t as f32;
+    7.0 + 2.0 * (t * 0.21).sin() + 0.6 * (t * 0.83).cos()
+}
+
+impl WindowSource for Waves {
+    fn len(&self) -> usize {
+        self.windows
+    }
+    fn batch(&self, indices: &[usize], device: &Device) -> ForecastInput {
+        let (c, h) = (self.context, self.horizon);
+        let (mut past, mut future) = (Vec::new(), Vec::new());
+        for &i in indices {
+            past.extend((i..i + c).map(value));
+            future.extend((i + c..i + c + h).map(value));
+        }
+        let b = indices.len();
+        let mut input =
+            ForecastInput::context(Tensor::from_data(TensorData::new(past, [b, c, 1]), device));
+        input.future_values = Some(Tensor::from_data(
+            TensorData::new(future, [b, h, 1]),
+            device,
+        ));
+        input
+    }
+}
+
+struct StopAt(u64);
+
+impl TrainerCallback for StopAt {
+    fn on_step_end(&mut self, p: &StepProgress) -> Control {
+        if p.global_step == self.0 {
+            Control::Stop
+        } else {
+            Control::Continue
+        }
+    }
+}
+
+fn fixture(family: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tsfm-models/tests/data")
+        .join(family)
+        .join("model")
+}
+
+fn load(family: &str) -> AnyForecaster {
+    load_forecaster_in(&fixture(family), &Device::flex())
+        .unwrap()
+        .model
+}
+
+fn args() -> TrainingArgs {
+    // 40 windows in batches of 4: 10 steps an epoch; step 5 falls mid-epoch.
+    TrainingArgs {
+        max_steps: 8,
+        per_device_train_batch_size: 4,
+        per_device_eval_batch_size: 40,
+        learning_rate: 3e-3,
+        warmup_ratio: 0.1,
+        weight_decay: 0.01,
+        max_grad_norm: 1.0,
+        logging_steps: 1,
+        save_strategy: SaveStrategy::Steps,
+        save_steps: 3,
+        finetune_mode: FinetuneMode::Full,
+        loss: LossKind::Native,
+        ..Default::default()
+    }
+}
+
+fn resume_is_exact(family: &str, horizon: usize) {
+    let _g = lock();
+    let data = Waves {
+        windows: 40,
+        context: 64,
+        horizon,
+    };
+    let dir_a = tempfile::tempdir().unwrap();
+    let full = Trainer::new(args(), dir_a.path(), Device::flex())
+        .unwrap()
+        .train(load(family), &data, None)
+        .unwrap();
+    assert_eq!(full.metrics.global_step, 8);
+    assert_ne!(
+        weights(&full.model),
+        weights(&load(family)),
+        "training moves weights"
+    );
+
+    let dir_b = tempfile::tempdir().unwrap();
+    let mut first = Trainer::new(args(), dir_b.path(), Device::flex()).unwrap();
+    first.add_callback(Box::new(StopAt(5)));
+    let part = first.train(load(family), &data, None).unwrap();
+    assert_eq!(part.metrics.global_step, 5);
+    let resume = TrainingArgs {
+        resume_from_checkpoint: Some(ResumeFrom::Latest(true)),
+        ..args()
+    };
+    let resumed = Trainer::new(resume, dir_b.path(), Device::flex())
+        .unwrap()
+        .train(load(family), &data, None)
+        .unwrap();
+    assert_eq!(resumed.metrics.resumed_from_step, Some(3));
+    assert_eq!(weights(&resumed.model), weights(&full.model));
+    assert_eq!(resumed.metrics.train_loss, full.metrics.train_loss);
+}
+
+#[test]
+fn a_resumed_bolt_run_matches_the_uninterrupted_run_bit_for_bit() {
+    resume_is_exact("chronos-bolt", 16);
+}
+
+#[test]
+fn a_resumed_chronos_t5_run_matches_the_uninterrupted_run_bit_for_bit() {
+    resume_is_exact("chronos-t5", 8);
+}
