@@ -495,6 +495,36 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ModelError> {
     tsfm_io::write_file(path, bytes).map_err(|e| io_err(path, e))
 }
 
+/// Writes a checkpoint folder the official packages load: `config.json` (`config`, pretty) and
+/// `model.safetensors` (`tensors`, HF names, f32), each atomically.
+pub fn save_pretrained_files(
+    dir: &Path,
+    config: &serde_json::Map<String, serde_json::Value>,
+    tensors: &TensorMap,
+) -> Result<(), ModelError> {
+    std::fs::create_dir_all(dir).map_err(|source| ModelError::Io {
+        path: dir.display().to_string(),
+        source,
+    })?;
+    let json = serde_json::to_string_pretty(&serde_json::Value::Object(config.clone()))
+        .expect("a JSON map serialises");
+    save_safetensors(&dir.join(WEIGHTS_FILE), tensors)?;
+    write_atomic(&dir.join(CONFIG_FILE), format!("{json}\n").as_bytes())
+}
+
+/// One warning per checkpoint tensor of `dir` that no layer read.
+pub fn unused_tensor_warnings(dir: &Path, unused: Vec<String>) -> Vec<String> {
+    unused
+        .into_iter()
+        .map(|n| {
+            format!(
+                "{}: tensor `{n}` is not used by this config (ignored)",
+                dir.display()
+            )
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -109,12 +109,7 @@ impl ChronosModel {
         let mut warnings = parsed.warnings.clone();
         let tensors = checkpoint::load_checkpoint_tensors(dir)?;
         let (model, unused) = Self::from_tensors(parsed, tensors, options.lora.as_ref(), device)?;
-        warnings.extend(unused.into_iter().map(|n| {
-            format!(
-                "{}: tensor `{n}` is not used by this config (ignored)",
-                dir.display()
-            )
-        }));
+        warnings.extend(checkpoint::unused_tensor_warnings(dir, unused));
         Ok((model, warnings))
     }
 
@@ -161,17 +156,7 @@ impl ChronosModel {
     /// Writes `config.json` (every key of the original, unknown ones included) and
     /// `model.safetensors` into `dir`, atomically; `chronos-forecasting` loads the result.
     pub fn save_pretrained_dir(&self, dir: &Path) -> Result<(), ModelError> {
-        std::fs::create_dir_all(dir).map_err(|source| ModelError::Io {
-            path: dir.display().to_string(),
-            source,
-        })?;
-        let json = serde_json::to_string_pretty(&Value::Object(self.raw_config.clone()))
-            .expect("config serialises");
-        checkpoint::save_safetensors(&dir.join(checkpoint::WEIGHTS_FILE), &self.hf_state_dict())?;
-        checkpoint::write_atomic(
-            &dir.join(checkpoint::CONFIG_FILE),
-            format!("{json}\n").as_bytes(),
-        )
+        checkpoint::save_pretrained_files(dir, &self.raw_config, &self.hf_state_dict())
     }
 
     /// Applies a fine-tune mode (frozen parameters stop requiring gradients):

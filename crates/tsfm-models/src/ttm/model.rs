@@ -259,12 +259,7 @@ impl TtmModel {
         let model = Self::from_source(parsed.config, parsed.raw, &weights, device)?;
         let unused = weights.finish()?;
         let mut warnings = parsed.warnings;
-        warnings.extend(unused.into_iter().map(|n| {
-            format!(
-                "{}: tensor `{n}` is not used by this config (ignored)",
-                dir.display()
-            )
-        }));
+        warnings.extend(checkpoint::unused_tensor_warnings(dir, unused));
         Ok((model, warnings))
     }
 
@@ -280,17 +275,10 @@ impl TtmModel {
 
     /// Writes `config.json` and `model.safetensors` (HF names, f32) into `dir`, atomically.
     pub fn save_pretrained_dir(&self, dir: &Path) -> Result<(), ModelError> {
-        std::fs::create_dir_all(dir).map_err(|source| ModelError::Io {
-            path: dir.display().to_string(),
-            source,
-        })?;
-        let json =
-            serde_json::to_string_pretty(&Value::Object(self.config.to_json(&self.raw_config)))
-                .expect("config serialises");
-        checkpoint::save_safetensors(&dir.join(checkpoint::WEIGHTS_FILE), &self.hf_state_dict())?;
-        checkpoint::write_atomic(
-            &dir.join(checkpoint::CONFIG_FILE),
-            format!("{json}\n").as_bytes(),
+        checkpoint::save_pretrained_files(
+            dir,
+            &self.config.to_json(&self.raw_config),
+            &self.hf_state_dict(),
         )
     }
 
