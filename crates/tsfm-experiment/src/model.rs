@@ -32,7 +32,8 @@ pub fn load_model_with(
     device: &burn::tensor::Device,
     events: &mut dyn Events,
 ) -> Result<AnyForecaster> {
-    let loaded = tsfm_models::load_forecaster_with(&checkpoint_spec(model), device, options)?;
+    let loaded = tsfm_models::load_forecaster_with(&checkpoint_spec(model), device, options)
+        .map_err(name_lora_key)?;
     for warning in loaded.warnings {
         events.warn(format!("{}: {warning}", model.model_path));
     }
@@ -48,6 +49,17 @@ pub fn load_model_with(
     );
     check_model(model, &info)?;
     Ok(loaded.model)
+}
+
+/// A LoRA target problem found while building the model is a mistake in
+/// `training.lora.target_modules`: say so by the config key.
+fn name_lora_key(e: tsfm_models::ModelError) -> crate::error::ExperimentError {
+    match &e {
+        tsfm_models::ModelError::Invalid(m) if m.starts_with("LoRA target_modules:") => {
+            user(m.replacen("LoRA target_modules:", "training.lora.target_modules:", 1))
+        }
+        _ => e.into(),
+    }
 }
 
 /// `model.model_type` and the shape keys of `model.params` must agree with the checkpoint:

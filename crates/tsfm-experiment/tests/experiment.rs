@@ -292,3 +292,28 @@ fn a_lora_run_saves_merged_or_as_an_adapter_and_both_forecast_alike() {
         "training changed the forecasts"
     );
 }
+
+#[test]
+fn lora_targets_that_match_nothing_name_the_config_key() {
+    use tsfm_config::{FinetuneMode, LoraTargets};
+    use tsfm_experiment::model::load_model_with;
+    use tsfm_experiment::options::training::load_options;
+    let tmp = tempfile::tempdir().unwrap();
+    let mut config = demo_config(tmp.path());
+    config.training.finetune_mode = FinetuneMode::Lora;
+    config.training.lora.target_modules = LoraTargets::Names(vec!["q_proj".into()]);
+    let err = load_model_with(
+        &config.model,
+        &load_options(&config),
+        &Device::flex(),
+        &mut Collected::default(),
+    )
+    .unwrap_err();
+    assert!(err.is_user_error());
+    assert!(
+        err.to_string().starts_with(
+            "training.lora.target_modules: `q_proj` matches no linear layer of this ttm checkpoint"
+        ),
+        "{err}"
+    );
+}
