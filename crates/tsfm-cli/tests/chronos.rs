@@ -3,6 +3,7 @@
 //! run trains, evaluates and is compared side by side with a TTM run.
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::process::Output;
 
 mod common;
 use common::{repo, stderr, stdout, tsfm};
@@ -88,6 +89,21 @@ fn magnitude(context: &(Vec<usize>, Vec<f32>), s: usize) -> f32 {
         .fold(0.0f32, |m, v| m.max(v.abs()))
 }
 
+/// `tsfm predict --model-path MODEL --input INPUT --output OUT EXTRA...` in `cwd`.
+fn predict(model: &Path, input: &Path, out: &str, extra: &[&str], cwd: &Path) -> Output {
+    let mut args = vec![
+        "predict",
+        "--model-path",
+        model.to_str().unwrap(),
+        "--input",
+        input.to_str().unwrap(),
+        "--output",
+        out,
+    ];
+    args.extend_from_slice(extra);
+    tsfm(&args, cwd)
+}
+
 #[test]
 fn bolt_predict_matches_the_pipeline_quantiles_and_rollout() {
     let tmp = tempfile::tempdir().unwrap();
@@ -98,17 +114,7 @@ fn bolt_predict_matches_the_pipeline_quantiles_and_rollout() {
     write_context(&input, context);
     let model = dir.join("model");
     let run = |out: &str, extra: &[&str]| {
-        let mut args = vec![
-            "predict",
-            "--model-path",
-            model.to_str().unwrap(),
-            "--input",
-            input.to_str().unwrap(),
-            "--output",
-            out,
-        ];
-        args.extend_from_slice(extra);
-        let o = tsfm(&args, tmp.path());
+        let o = predict(&model, &input, out, extra, tmp.path());
         assert!(o.status.success(), "{}", stderr(&o));
         read_output(&tmp.path().join(out))
     };
@@ -144,20 +150,7 @@ fn bolt_predict_matches_the_pipeline_quantiles_and_rollout() {
     }
 
     // Beyond the rollout limit (the context length): exit 2 naming the limit.
-    let o = tsfm(
-        &[
-            "predict",
-            "--model-path",
-            model.to_str().unwrap(),
-            "--input",
-            input.to_str().unwrap(),
-            "--output",
-            "x.csv",
-            "--horizon",
-            "65",
-        ],
-        tmp.path(),
-    );
+    let o = predict(&model, &input, "x.csv", &["--horizon", "65"], tmp.path());
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(
         stderr(&o).contains("--horizon 65: this chronos_bolt checkpoint forecasts 1 to 64 steps"),
@@ -175,18 +168,11 @@ fn t5_greedy_predict_matches_generate() {
     let input = tmp.path().join("in.csv");
     write_context(&input, context);
     let model = dir.join("model");
-    let o = tsfm(
-        &[
-            "predict",
-            "--model-path",
-            model.to_str().unwrap(),
-            "--input",
-            input.to_str().unwrap(),
-            "--output",
-            "g.csv",
-            "--decoding",
-            "greedy",
-        ],
+    let o = predict(
+        &model,
+        &input,
+        "g.csv",
+        &["--decoding", "greedy"],
         tmp.path(),
     );
     assert!(o.status.success(), "{}", stderr(&o));
@@ -205,15 +191,11 @@ fn t5_greedy_predict_matches_generate() {
 
     // Sampled: the same seed gives the same file, another seed another one.
     let sample = |out: &str, seed: &str| {
-        let o = tsfm(
+        let o = predict(
+            &model,
+            &input,
+            out,
             &[
-                "predict",
-                "--model-path",
-                model.to_str().unwrap(),
-                "--input",
-                input.to_str().unwrap(),
-                "--output",
-                out,
                 "--num-samples",
                 "8",
                 "--seed",

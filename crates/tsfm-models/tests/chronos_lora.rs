@@ -4,11 +4,12 @@
 //! adapted model.
 
 mod chronos_bolt_common;
+mod lora_common;
 
 use burn::Tensor;
-use burn::module::{Module, ModuleMapper, Param};
 use burn::tensor::{Device, TensorData};
 use chronos_bolt_common::*;
+use lora_common::perturb;
 use tsfm_models::chronos::ChronosModel;
 use tsfm_models::chronos_bolt::ChronosBoltModel;
 use tsfm_models::lora::{LoraConfig, TargetModules};
@@ -56,42 +57,6 @@ fn bolt_batch(device: &Device) -> ForecastInput {
         device,
     ));
     input
-}
-
-/// Every adapter `B` set to small seeded values, as training would leave it.
-fn perturb<M: Module>(model: M) -> M {
-    struct Perturb {
-        last: Vec<String>,
-        state: u64,
-    }
-    impl ModuleMapper for Perturb {
-        fn enter_module(&mut self, name: &str, _: &str) {
-            self.last.push(name.into());
-        }
-        fn exit_module(&mut self, _: &str, _: &str) {
-            self.last.pop();
-        }
-        fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-            if self.last.last().map(String::as_str) != Some("lora_b") {
-                return param;
-            }
-            let dims = param.val().dims();
-            let values: Vec<f32> = (0..dims.iter().product::<usize>())
-                .map(|_| {
-                    self.state = self
-                        .state
-                        .wrapping_mul(6_364_136_223_846_793_005)
-                        .wrapping_add(1);
-                    ((self.state >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 0.4
-                })
-                .collect();
-            param.map(|t| Tensor::from_data(TensorData::new(values, dims.to_vec()), &t.device()))
-        }
-    }
-    model.map(&mut Perturb {
-        last: Vec::new(),
-        state: 9,
-    })
 }
 
 fn max_abs_diff(a: Tensor<3>, b: Tensor<3>) -> f32 {

@@ -6,61 +6,10 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use burn::Tensor;
-use burn::tensor::{Device, TensorData};
-use common::{lock, weights};
-use tsfm_models::{AnyForecaster, FinetuneMode, ForecastInput, LossKind, load_forecaster_in};
-use tsfm_train::{
-    Control, ResumeFrom, SaveStrategy, StepProgress, Trainer, TrainerCallback, TrainingArgs,
-    WindowSource,
-};
-
-/// Windows of a glucose-like wave with `context` past and `horizon` future steps; window `i`
-/// starts at step `i`.
-struct Waves {
-    windows: usize,
-    context: usize,
-    horizon: usize,
-}
-
-fn value(t: usize) -> f32 {
-    let t = t as f32;
-    7.0 + 2.0 * (t * 0.21).sin() + 0.6 * (t * 0.83).cos()
-}
-
-impl WindowSource for Waves {
-    fn len(&self) -> usize {
-        self.windows
-    }
-    fn batch(&self, indices: &[usize], device: &Device) -> ForecastInput {
-        let (c, h) = (self.context, self.horizon);
-        let (mut past, mut future) = (Vec::new(), Vec::new());
-        for &i in indices {
-            past.extend((i..i + c).map(value));
-            future.extend((i + c..i + c + h).map(value));
-        }
-        let b = indices.len();
-        let mut input =
-            ForecastInput::context(Tensor::from_data(TensorData::new(past, [b, c, 1]), device));
-        input.future_values = Some(Tensor::from_data(
-            TensorData::new(future, [b, h, 1]),
-            device,
-        ));
-        input
-    }
-}
-
-struct StopAt(u64);
-
-impl TrainerCallback for StopAt {
-    fn on_step_end(&mut self, p: &StepProgress) -> Control {
-        if p.global_step == self.0 {
-            Control::Stop
-        } else {
-            Control::Continue
-        }
-    }
-}
+use burn::tensor::Device;
+use common::{StopAt, Waves, lock, weights};
+use tsfm_models::{AnyForecaster, FinetuneMode, LossKind, load_forecaster_in};
+use tsfm_train::{ResumeFrom, SaveStrategy, Trainer, TrainingArgs};
 
 fn fixture(family: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -7,64 +7,24 @@ mod common;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use burn::Tensor;
-use burn::tensor::{Device, TensorData};
-use common::{lock, weights};
+use burn::tensor::Device;
+use common::{StopAt, Waves, lock, weights};
 use tsfm_models::lora::{self, LoraConfig, TargetModules};
 use tsfm_models::{
-    AnyForecaster, FinetuneMode, ForecastInput, Forecaster, LoadOptions, load_forecaster_in,
+    AnyForecaster, FinetuneMode, Forecaster, LoadOptions, load_forecaster_in,
     load_forecaster_in_with,
 };
-use tsfm_train::{
-    Control, ResumeFrom, SaveStrategy, StepProgress, TrainError, Trainer, TrainerCallback,
-    TrainingArgs, WindowSource,
-};
+use tsfm_train::{ResumeFrom, SaveStrategy, TrainError, Trainer, TrainingArgs, WindowSource};
 
 const CONTEXT: usize = 32;
 const HORIZON: usize = 16;
 
-/// Windows of a smooth glucose-like wave: window `i` starts at step `i`.
-struct Waves(usize);
-
-impl Waves {
-    fn value(t: usize) -> f32 {
-        let t = t as f32;
-        7.0 + 2.0 * (t * 0.21).sin() + 0.6 * (t * 0.83).cos()
-    }
-}
-
-impl WindowSource for Waves {
-    fn len(&self) -> usize {
-        self.0
-    }
-    fn batch(&self, indices: &[usize], device: &Device) -> ForecastInput {
-        let (mut past, mut future) = (Vec::new(), Vec::new());
-        for &i in indices {
-            past.extend((i..i + CONTEXT).map(Self::value));
-            future.extend((i + CONTEXT..i + CONTEXT + HORIZON).map(Self::value));
-        }
-        let b = indices.len();
-        let mut input = ForecastInput::context(Tensor::from_data(
-            TensorData::new(past, [b, CONTEXT, 1]),
-            device,
-        ));
-        input.future_values = Some(Tensor::from_data(
-            TensorData::new(future, [b, HORIZON, 1]),
-            device,
-        ));
-        input
-    }
-}
-
-struct StopAt(u64);
-
-impl TrainerCallback for StopAt {
-    fn on_step_end(&mut self, p: &StepProgress) -> Control {
-        if p.global_step == self.0 {
-            Control::Stop
-        } else {
-            Control::Continue
-        }
+/// 40 windows of 32 past and 16 future steps (ttm-tiny's shape).
+fn waves() -> Waves {
+    Waves {
+        windows: 40,
+        context: CONTEXT,
+        horizon: HORIZON,
     }
 }
 
@@ -133,7 +93,7 @@ fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
 #[test]
 fn lora_trains_only_the_adapters_and_saves_merged_or_as_an_adapter() {
     let _g = lock();
-    let data = Waves(40);
+    let data = waves();
     let initial = load(5);
     let (adapters_before, base_before) = split(weights(&initial));
     let run = tempfile::tempdir().unwrap();
@@ -195,7 +155,7 @@ fn lora_trains_only_the_adapters_and_saves_merged_or_as_an_adapter() {
 #[test]
 fn a_resumed_lora_run_matches_the_uninterrupted_run_bit_for_bit() {
     let _g = lock();
-    let data = Waves(40);
+    let data = waves();
     let dir_a = tempfile::tempdir().unwrap();
     let full = Trainer::new(args(), dir_a.path(), Device::flex())
         .unwrap()
@@ -232,7 +192,7 @@ fn lora_on_a_model_without_adapters_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let err = Trainer::new(args(), dir.path(), Device::flex())
         .unwrap()
-        .train(plain, &Waves(40), None)
+        .train(plain, &waves(), None)
         .err()
         .unwrap();
     assert!(matches!(err, TrainError::InvalidArgs { .. }), "{err}");

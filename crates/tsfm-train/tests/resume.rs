@@ -2,11 +2,8 @@
 
 mod common;
 
-use common::{Sine, Tiny, device, lock, weights};
-use tsfm_train::{
-    Control, ResumeFrom, SaveStrategy, StepProgress, TrainError, Trainer, TrainerCallback,
-    TrainingArgs,
-};
+use common::{Sine, StopAt, Tiny, device, lock, weights};
+use tsfm_train::{ResumeFrom, SaveStrategy, TrainError, Trainer, TrainingArgs};
 
 fn args() -> TrainingArgs {
     // 20 windows, batches of 3: 7 batches, 4 optimizer steps an epoch; step 6 is mid-epoch.
@@ -22,18 +19,6 @@ fn args() -> TrainingArgs {
         save_strategy: SaveStrategy::Steps,
         save_steps: 3,
         ..Default::default()
-    }
-}
-
-struct StopAt(u64);
-
-impl TrainerCallback for StopAt {
-    fn on_step_end(&mut self, p: &StepProgress) -> Control {
-        if p.global_step == self.0 {
-            Control::Stop
-        } else {
-            Control::Continue
-        }
     }
 }
 

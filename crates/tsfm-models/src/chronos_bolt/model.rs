@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use burn::Tensor;
-use burn::module::{Flag, Module, ModuleMapper, Param};
+use burn::module::Module;
 use burn::tensor::{Device, Gradients, Int, TensorData};
 use serde_json::{Map, Value};
 
@@ -273,13 +273,7 @@ impl ChronosBoltModel {
     /// Turns every dropout layer on or off, leaving gradients alone (PyTorch's `model.eval()`
     /// while still back-propagating, as the gradient reference does).
     pub fn with_dropout(self, enabled: bool) -> Self {
-        struct Switch(bool);
-        impl ModuleMapper for Switch {
-            fn map_flag(&mut self, flag: Param<Flag>) -> Param<Flag> {
-                flag.with_value(self.0)
-            }
-        }
-        self.map(&mut Switch(enabled))
+        crate::nn::set_dropout(self, enabled)
     }
 
     /// Parameters that stay trainable under the current fine-tune mode.

@@ -85,6 +85,18 @@ pub fn dropout<const D: usize>(layer: &Dropout, x: Tensor<D>) -> Tensor<D> {
     x * Tensor::<D>::from_data(TensorData::new(mask, shape), &device)
 }
 
+/// `module` with every dropout layer switched on or off, gradients left alone (PyTorch's
+/// `model.eval()` while still back-propagating, as the gradient references are made).
+pub fn set_dropout<M: Module>(module: M, enabled: bool) -> M {
+    struct Switch(bool);
+    impl burn::module::ModuleMapper for Switch {
+        fn map_flag(&mut self, flag: Param<burn::module::Flag>) -> Param<burn::module::Flag> {
+            flag.with_value(self.0)
+        }
+    }
+    module.map(&mut Switch(enabled))
+}
+
 /// One step of SplitMix64 (Steele, Lea and Flood 2014).
 pub(crate) fn split_mix64(state: &mut u64) -> u64 {
     *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);

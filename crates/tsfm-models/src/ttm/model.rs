@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use burn::Tensor;
-use burn::module::{Flag, Module, ModuleMapper, Param};
+use burn::module::{Module, Param};
 use burn::tensor::{Gradients, Int};
 use serde_json::{Map, Value};
 
@@ -380,13 +380,7 @@ impl TtmModel {
     /// Turns every dropout layer on or off, leaving gradients alone (PyTorch's
     /// `model.eval()` while still back-propagating, as the gradient reference does).
     pub fn with_dropout(self, enabled: bool) -> Self {
-        struct Switch(bool);
-        impl ModuleMapper for Switch {
-            fn map_flag(&mut self, flag: Param<Flag>) -> Param<Flag> {
-                flag.with_value(self.0)
-            }
-        }
-        self.map(&mut Switch(enabled))
+        crate::nn::set_dropout(self, enabled)
     }
 
     /// Parameters that stay trainable under the current fine-tune mode.

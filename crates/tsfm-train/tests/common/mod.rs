@@ -15,7 +15,7 @@ use tsfm_models::{
     CheckpointInfo, FinetuneMode, Forecast, ForecastInput, Forecaster, LossKind, ModelError,
     ParamCounts,
 };
-use tsfm_train::WindowSource;
+use tsfm_train::{Control, StepProgress, TrainerCallback, WindowSource};
 
 pub const CONTEXT: usize = 6;
 pub const HORIZON: usize = 2;
@@ -230,6 +230,56 @@ impl WindowSource for Sine {
         ));
         input.future_values = Some(Tensor::from_data(
             TensorData::new(fut, [b, HORIZON, 1]),
+            device,
+        ));
+        input
+    }
+}
+
+/// Stops training at the end of step `.0` (a run interrupted mid-way, for resume tests).
+pub struct StopAt(pub u64);
+
+impl TrainerCallback for StopAt {
+    fn on_step_end(&mut self, p: &StepProgress) -> Control {
+        if p.global_step == self.0 {
+            Control::Stop
+        } else {
+            Control::Continue
+        }
+    }
+}
+
+/// `windows` windows of a smooth glucose-like wave, `context` past and `horizon` future
+/// steps, one channel; window `i` starts at step `i`.
+pub struct Waves {
+    pub windows: usize,
+    pub context: usize,
+    pub horizon: usize,
+}
+
+impl Waves {
+    pub fn value(t: usize) -> f32 {
+        let t = t as f32;
+        7.0 + 2.0 * (t * 0.21).sin() + 0.6 * (t * 0.83).cos()
+    }
+}
+
+impl WindowSource for Waves {
+    fn len(&self) -> usize {
+        self.windows
+    }
+    fn batch(&self, indices: &[usize], device: &Device) -> ForecastInput {
+        let (c, h) = (self.context, self.horizon);
+        let (mut past, mut future) = (Vec::new(), Vec::new());
+        for &i in indices {
+            past.extend((i..i + c).map(Self::value));
+            future.extend((i + c..i + c + h).map(Self::value));
+        }
+        let b = indices.len();
+        let mut input =
+            ForecastInput::context(Tensor::from_data(TensorData::new(past, [b, c, 1]), device));
+        input.future_values = Some(Tensor::from_data(
+            TensorData::new(future, [b, h, 1]),
             device,
         ));
         input
