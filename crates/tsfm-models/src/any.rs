@@ -16,10 +16,11 @@ use crate::forecaster::{
 };
 use crate::info::{CheckpointInfo, not_supported};
 use crate::lora::{self, LoraConfig};
+use crate::timesfm::{ForecastSettings, TimesFmModel};
 use crate::ttm::TtmModel;
 
 /// Families this build runs, as `config.json` detection names them.
-pub const SUPPORTED: &[&str] = &["ttm", "chronos", "chronos_bolt"];
+pub const SUPPORTED: &[&str] = &["ttm", "chronos", "chronos_bolt", "timesfm"];
 
 /// A loaded model of any supported family (a Burn module: trainable, savable, on any device).
 // One model is loaded per run and never stored in bulk, so the size of the largest family
@@ -30,6 +31,7 @@ pub enum AnyForecaster {
     Ttm(TtmModel),
     Chronos(ChronosModel),
     ChronosBolt(ChronosBoltModel),
+    TimesFm(TimesFmModel),
 }
 
 /// A loaded model and what loading it noticed.
@@ -45,6 +47,9 @@ pub struct LoadedForecaster {
 pub struct LoadOptions {
     /// Attach LoRA adapters to the linear layers these settings target (see [`crate::lora`]).
     pub lora: Option<LoraConfig>,
+    /// TimesFM's forecast settings (`ForecastConfig`); `None` = the official README example.
+    /// Other families ignore it.
+    pub timesfm: Option<ForecastSettings>,
 }
 
 /// Load the checkpoint `spec` names (a directory, or `org/name[@revision]` in the local HF
@@ -84,7 +89,7 @@ pub fn load_forecaster_in_with(
                     .into(),
             });
         }
-        return lora::peft::load_adapter_dir(dir, device);
+        return lora::peft::load_adapter_dir(dir, device, options);
     }
     match detect_model_type(dir)?.as_str() {
         "ttm" => {
@@ -108,6 +113,13 @@ pub fn load_forecaster_in_with(
                 warnings,
             })
         }
+        "timesfm" => {
+            let (model, warnings) = TimesFmModel::from_pretrained_with(dir, device, options)?;
+            Ok(LoadedForecaster {
+                model: AnyForecaster::TimesFm(model),
+                warnings,
+            })
+        }
         other => Err(not_supported(other, dir)),
     }
 }
@@ -119,6 +131,7 @@ macro_rules! each_family {
             AnyForecaster::Ttm($m) => $body,
             AnyForecaster::Chronos($m) => $body,
             AnyForecaster::ChronosBolt($m) => $body,
+            AnyForecaster::TimesFm($m) => $body,
         }
     };
 }
@@ -175,6 +188,7 @@ impl Forecaster for AnyForecaster {
             AnyForecaster::ChronosBolt(m) => {
                 AnyForecaster::ChronosBolt(m.apply_finetune_mode(mode))
             }
+            AnyForecaster::TimesFm(m) => AnyForecaster::TimesFm(m.apply_finetune_mode(mode)),
         }
     }
 

@@ -234,7 +234,7 @@ pub fn resolve_checkpoint_in(
 /// A checkpoint directory has `config.json`, or is a PEFT adapter (`adapter_config.json`).
 fn ensure_config(dir: &Path) -> Result<(), ModelError> {
     let cfg = dir.join(CONFIG_FILE);
-    if cfg.is_file() || crate::lora::is_adapter_dir(dir) {
+    if cfg.is_file() || crate::lora::is_adapter_dir(dir) || is_bare_timesfm(dir) {
         Ok(())
     } else {
         Err(checkpoint_err(
@@ -273,13 +273,22 @@ pub fn read_config_json(
 /// The model family of a checkpoint directory, from `config.json`: `ttm`, `chronos`,
 /// `chronos_bolt`, `chronos2` or `timesfm`.
 pub fn detect_model_type(dir: &Path) -> Result<String, ModelError> {
-    let cfg = read_config_json(dir)?;
     let path = dir.join(CONFIG_FILE);
+    if !path.is_file() && is_bare_timesfm(dir) {
+        return Ok("timesfm".into());
+    }
+    let cfg = read_config_json(dir)?;
     let model_type = cfg.get("model_type").and_then(|v| v.as_str()).unwrap_or("");
     match model_type {
         "tinytimemixer" => Ok("ttm".into()),
         "t5" if is_chronos(&cfg) => chronos_family(&cfg, &path).map(String::from),
-        m if m.starts_with("timesfm") => Ok("timesfm".into()),
+        "timesfm_2p5" | "timesfm2_5" => Ok("timesfm".into()),
+        "timesfm" => Err(checkpoint_err(
+            &path,
+            "is a TimesFM 1.0/2.0 checkpoint (model_type `timesfm`); tsfm runs TimesFM 2.5 \
+             (`timesfm_2p5`, or the transformers port's `timesfm2_5`)",
+        )),
+        "" if is_bare_timesfm(dir) => Ok("timesfm".into()),
         "" => Err(checkpoint_err(
             &path,
             "no `model_type` key; cannot tell which model this is",
@@ -291,6 +300,35 @@ pub fn detect_model_type(dir: &Path) -> Result<String, ModelError> {
             ),
         )),
     }
+}
+
+/// The official TimesFM 2.5 checkpoint layout: a `model.safetensors` with the module's tensor
+/// names and no (or an empty) `config.json`. Only the file's header is read.
+pub fn is_bare_timesfm(dir: &Path) -> bool {
+    safetensors_names(&dir.join(WEIGHTS_FILE))
+        .is_some_and(|names| names.iter().any(|n| n.starts_with("stacked_xf.0.attn.")))
+}
+
+/// The tensor names in a safetensors file's header (`None` if it cannot be read or is not
+/// one); a header over 100 MB is refused before it is read.
+fn safetensors_names(path: &Path) -> Option<Vec<String>> {
+    use std::io::Read;
+    let mut file = fs::File::open(path).ok()?;
+    let mut len = [0u8; 8];
+    file.read_exact(&mut len).ok()?;
+    let len = u64::from_le_bytes(len);
+    if len > 100 << 20 {
+        return None;
+    }
+    let mut header = vec![0u8; len as usize];
+    file.read_exact(&mut header).ok()?;
+    let map: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&header).ok()?;
+    Some(
+        map.into_iter()
+            .map(|(k, _)| k)
+            .filter(|k| k != "__metadata__")
+            .collect(),
+    )
 }
 
 /// chronos-forecasting accepts a config with either key (`BaseChronosPipeline.from_pretrained`).

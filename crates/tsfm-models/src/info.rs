@@ -9,6 +9,7 @@ use crate::chronos::ChronosModelConfig;
 use crate::chronos_bolt::ChronosBoltConfig;
 use crate::forecaster::{ModelError, SamplingOptions};
 use crate::lora::{self, TargetModules};
+use crate::timesfm::TimesFmDefinition;
 use crate::ttm::TtmConfig;
 
 /// A checkpoint's shape and inputs, the same for every family.
@@ -100,6 +101,30 @@ pub fn checkpoint_info_in(dir: &Path) -> Result<Checkpoint, ModelError> {
             Ok(Checkpoint {
                 dir: dir.to_path_buf(),
                 info: parsed.config.info(),
+                warnings: parsed.warnings,
+            })
+        }
+        "timesfm" => {
+            let config = dir.join("config.json");
+            let raw = if config.is_file() {
+                Some(read_config_json(dir)?)
+            } else {
+                None
+            };
+            // Without a definition block the sizes are in the weights' shapes.
+            let tensors = match &raw {
+                Some(r)
+                    if r.contains_key("definition")
+                        || r.get("model_type").and_then(|v| v.as_str()) == Some("timesfm2_5") =>
+                {
+                    crate::checkpoint::TensorMap::new()
+                }
+                _ => crate::checkpoint::load_checkpoint_tensors(dir)?,
+            };
+            let parsed = TimesFmDefinition::from_checkpoint(raw.as_ref(), &tensors, &source)?;
+            Ok(Checkpoint {
+                dir: dir.to_path_buf(),
+                info: parsed.definition.info(),
                 warnings: parsed.warnings,
             })
         }

@@ -8,6 +8,7 @@ pub mod info;
 pub mod lora;
 pub mod nn;
 pub mod t5;
+pub mod timesfm;
 pub mod ttm;
 
 pub use any::{
@@ -22,4 +23,5 @@ pub use forecaster::{
     ModelError, ParamCounts, SamplingOptions, check_horizon, check_quantile_levels,
 };
 pub use info::{Checkpoint, CheckpointInfo, checkpoint_info, checkpoint_info_in};
+pub use timesfm::TimesFmModel;
 pub use ttm::{TtmModel, load_forecaster_ttm};

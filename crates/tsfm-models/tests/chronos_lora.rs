@@ -26,6 +26,7 @@ fn options() -> LoadOptions {
             use_rslora: false,
             seed: 5,
         }),
+        ..Default::default()
     }
 }
 

@@ -34,6 +34,7 @@ fn names(n: &[&str]) -> TargetModules {
 fn load(lora: Option<&LoraConfig>, device: &Device) -> TtmModel {
     let options = LoadOptions {
         lora: lora.cloned(),
+        ..Default::default()
     };
     TtmModel::from_pretrained_with(&model_dir(), device, &options)
         .unwrap()
@@ -203,6 +204,7 @@ fn only_adapters_receive_gradients() {
 fn targets_that_match_no_linear_layer_name_the_layers_there_are() {
     let options = LoadOptions {
         lora: Some(config(4, 8.0, names(&["fc1", "q_proj"]))),
+        ..Default::default()
     };
     let err = TtmModel::from_pretrained_with(&model_dir(), &Device::flex(), &options)
         .unwrap_err()

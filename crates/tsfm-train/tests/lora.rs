@@ -46,6 +46,7 @@ fn lora_config(seed: u64) -> LoraConfig {
 fn load(seed: u64) -> AnyForecaster {
     let options = LoadOptions {
         lora: Some(lora_config(seed)),
+        ..Default::default()
     };
     load_forecaster_in_with(&ttm_dir(), &Device::flex(), &options)
         .unwrap()

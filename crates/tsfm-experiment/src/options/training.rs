@@ -138,7 +138,10 @@ pub fn load_options(config: &Config) -> LoadOptions {
         use_rslora: t.lora.use_rslora,
         seed: t.seed,
     });
-    LoadOptions { lora }
+    LoadOptions {
+        lora,
+        timesfm: None,
+    }
 }
 
 fn loss_kind(t: &TrainingConfig) -> tsfm_models::LossKind {

@@ -242,7 +242,11 @@ fn not_empty(v: &Value) -> bool {
 }
 
 /// The base checkpoint with the adapter of `dir` attached (unmerged, as `PeftModel` keeps it).
-pub fn load_adapter_dir(dir: &Path, device: &Device) -> Result<LoadedForecaster, ModelError> {
+pub fn load_adapter_dir(
+    dir: &Path,
+    device: &Device,
+    base_options: &LoadOptions,
+) -> Result<LoadedForecaster, ModelError> {
     let adapter = AdapterDir::read(dir)?;
     let base = adapter.base_dir()?;
     if is_adapter_dir(&base) {
@@ -256,6 +260,7 @@ pub fn load_adapter_dir(dir: &Path, device: &Device) -> Result<LoadedForecaster,
     }
     let options = LoadOptions {
         lora: Some(adapter.lora.clone()),
+        ..base_options.clone()
     };
     let mut loaded = load_forecaster_in_with(&base, device, &options)?;
     let weights = dir.join(ADAPTER_WEIGHTS_FILE);

@@ -1,0 +1,164 @@
+//! `TimesFM_2p5_200M_torch_module.decode`: one call on the context's patches (prefill), then
+//! autoregressive steps that feed the median of the last output patch back as new input
+//! patches, attending through a KV cache. Outputs are de-normalised with each patch's running
+//! statistics, as the package returns them.
+
+use burn::Tensor;
+use burn::tensor::TensorData;
+
+use super::attention::{AttentionContext, LayerCache};
+use super::model::TimesFmModel;
+use super::stats::{NormalisedPatches, RunningStats, denormalise, normalise_patches};
+
+/// Rows of equal length (a multiple of the input patch), `true` in `masked` where a reading is
+/// padding or missing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DecodeInput {
+    pub rows: usize,
+    pub len: usize,
+    pub values: Vec<f32>,
+    pub masked: Vec<bool>,
+}
+
+/// What `decode` returns, on the host, row-major.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decoded {
+    /// `[rows, point_patches, output_patch_len, outputs]`: every input patch's point outputs
+    /// when asked for, else only the last patch's (`point_patches` = 1).
+    pub point: Vec<f32>,
+    pub point_patches: usize,
+    /// `[rows, output_quantile_len, outputs]`: the last patch's continuous quantile head.
+    pub quantile_spread: Vec<f32>,
+    /// `[rows, steps, output_patch_len, outputs]`: one output patch per autoregressive step.
+    pub autoregressive: Vec<f32>,
+    pub steps: usize,
+}
+
+fn host<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    t.into_data().try_to_vec::<f32>().expect("f32 tensor")
+}
+
+impl TimesFmModel {
+    /// `decode(horizon, inputs, masks)`: `(horizon - 1) / output_patch_len` autoregressive steps
+    /// after the prefill. `all_patches` keeps every input patch's point outputs (the package
+    /// computes them; forecasting reads only the last).
+    pub fn decode(&self, horizon: usize, input: &DecodeInput, all_patches: bool) -> Decoded {
+        let d = &self.definition;
+        let (p, o, os, q) = (
+            d.input_patch_len,
+            d.output_patch_len,
+            d.output_quantile_len,
+            d.num_outputs(),
+        );
+        let (b, n) = (input.rows, input.len / p);
+        let steps = (horizon.max(1) - 1) / o;
+        let rows: Vec<NormalisedPatches> = (0..b)
+            .map(|r| {
+                let span = r * input.len..(r + 1) * input.len;
+                normalise_patches(
+                    &input.values[span.clone()],
+                    &input.masked[span],
+                    p,
+                    RunningStats::default(),
+                )
+            })
+            .collect();
+        let masked_patches: Vec<usize> = (0..b)
+            .map(|r| {
+                (0..n)
+                    .filter(|i| input.masked[r * input.len + i * p + p - 1])
+                    .count()
+            })
+            .collect();
+        let mask: Vec<f32> = input
+            .masked
+            .iter()
+            .map(|m| if *m { 1.0 } else { 0.0 })
+            .collect();
+        let device = self.device();
+        let hd = d.head_dim();
+        let to_tensor = |v: Vec<f32>, rows: usize, patches: usize| {
+            Tensor::<3>::from_data(TensorData::new(v, [rows, patches, p]), &device)
+        };
+        let normed = to_tensor(
+            rows.iter().flat_map(|r| r.values.iter().copied()).collect(),
+            b,
+            n,
+        );
+        let ctx = AttentionContext::new(&masked_patches, 0, n, hd, &device);
+        let mut caches: Vec<Option<LayerCache>> = vec![None; self.stacked_xf.len()];
+        let cache = (steps > 0).then_some(caches.as_mut_slice());
+        let out = self.forward(normed, to_tensor(mask, b, n), &ctx, cache);
+        let last = out.output_embeddings.clone().narrow(1, n - 1, 1);
+        let kept = if all_patches { n } else { 1 };
+        let embeddings = if all_patches {
+            out.output_embeddings
+        } else {
+            last.clone()
+        };
+        let mut point = host(self.point_head(embeddings));
+        for r in 0..b {
+            for k in 0..kept {
+                let s = rows[r].stats[n - kept + k];
+                for v in &mut point[(r * kept + k) * o * q..(r * kept + k + 1) * o * q] {
+                    *v = denormalise(*v, s.mu, s.sigma);
+                }
+            }
+        }
+        let mut quantile_spread = host(self.quantile_head(last));
+        for r in 0..b {
+            let s = rows[r].stats[n - 1];
+            for v in &mut quantile_spread[r * os * q..(r + 1) * os * q] {
+                *v = denormalise(*v, s.mu, s.sigma);
+            }
+        }
+        let median = |buf: &[f32], r: usize, per_row: usize, offset: usize| -> Vec<f32> {
+            (0..o)
+                .map(|t| buf[r * per_row + offset + t * q + d.decode_index])
+                .collect()
+        };
+        let mut feed: Vec<Vec<f32>> = (0..b)
+            .map(|r| median(&point, r, kept * o * q, (kept - 1) * o * q))
+            .collect();
+        let mut stats: Vec<RunningStats> = rows.iter().map(|r| r.stats[n - 1]).collect();
+        let mut autoregressive = vec![0.0f32; b * steps * o * q];
+        let m = d.patches_per_output();
+        for step in 0..steps {
+            let new: Vec<NormalisedPatches> = (0..b)
+                .map(|r| normalise_patches(&feed[r], &vec![false; o], p, stats[r]))
+                .collect();
+            let normed = to_tensor(
+                new.iter().flat_map(|r| r.values.iter().copied()).collect(),
+                b,
+                m,
+            );
+            let ctx = AttentionContext::new(&masked_patches, n + step * m, m, hd, &device);
+            let out = self.forward(
+                normed,
+                to_tensor(vec![0.0; b * o], b, m),
+                &ctx,
+                Some(caches.as_mut_slice()),
+            );
+            let head = host(self.point_head(out.output_embeddings.narrow(1, m - 1, 1)));
+            for r in 0..b {
+                let s = new[r].stats[m - 1];
+                let dst =
+                    &mut autoregressive[(r * steps + step) * o * q..(r * steps + step + 1) * o * q];
+                for (dv, v) in dst.iter_mut().zip(&head[r * o * q..(r + 1) * o * q]) {
+                    *dv = denormalise(*v, s.mu, s.sigma);
+                }
+                stats[r] = s;
+            }
+            feed = (0..b)
+                .map(|r| median(&autoregressive, r, steps * o * q, step * o * q))
+                .collect();
+        }
+        Decoded {
+            point,
+            point_patches: kept,
+            quantile_spread,
+            autoregressive,
+            steps,
+        }
+    }
+}

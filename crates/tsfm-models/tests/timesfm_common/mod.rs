@@ -1,0 +1,57 @@
+//! Shared helpers for the TimesFM tests: fixture paths, the fixture model, tensor helpers (the
+//! tolerance helpers are the Chronos-Bolt tests').
+#![allow(dead_code)]
+
+#[path = "../chronos_bolt_common/mod.rs"]
+mod bolt;
+
+use std::path::PathBuf;
+
+pub use bolt::{assert_close, assert_close_scaled, load, to_host, to_tensor};
+use burn::tensor::Device;
+use tsfm_models::LoadOptions;
+use tsfm_models::checkpoint::{HostTensor, TensorMap};
+use tsfm_models::timesfm::TimesFmModel;
+
+/// `tests/data/timesfm/<name>`.
+pub fn dir(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/timesfm")
+        .join(name)
+}
+
+/// The tiny random-init fixture model (patch 8, output patch 16, 2 layers).
+pub fn model_dir() -> PathBuf {
+    dir("model")
+}
+
+pub fn model(device: &Device) -> TimesFmModel {
+    TimesFmModel::from_pretrained_with(&model_dir(), device, &LoadOptions::default())
+        .expect("fixture model loads")
+        .0
+}
+
+/// `dir/file` as tensors.
+pub fn fixture(set: &str, file: &str) -> TensorMap {
+    load(&dir(set).join(file))
+}
+
+/// The rows of a `[b, t]` tensor.
+pub fn rows(t: &HostTensor) -> Vec<Vec<f32>> {
+    t.data.chunks(t.shape[1]).map(<[f32]>::to_vec).collect()
+}
+
+/// Largest |value| of each row (at least 1): the scale forecasts' errors grow with.
+pub fn row_scales(rows: &[Vec<f32>]) -> Vec<f32> {
+    rows.iter()
+        .map(|r| {
+            r.iter()
+                .filter(|v| v.is_finite())
+                .fold(1f32, |m, v| m.max(v.abs()))
+        })
+        .collect()
+}
+
+pub fn host(shape: Vec<usize>, data: Vec<f32>) -> HostTensor {
+    HostTensor::new(shape, data)
+}
