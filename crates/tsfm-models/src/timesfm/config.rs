@@ -220,12 +220,12 @@ impl TimesFmDefinition {
         Ok(())
     }
 
-    /// What this checkpoint is, in the family-independent terms of [`CheckpointInfo`].
-    /// `context_length` is the longest context worth reading: the limit minus one output patch.
-    pub fn info(&self) -> CheckpointInfo {
+    /// What this checkpoint is, in the family-independent terms of [`CheckpointInfo`], read
+    /// with a `max_context`-step context (the loaded model's setting; 1024 by default).
+    pub fn info_with_context(&self, max_context: usize) -> CheckpointInfo {
         CheckpointInfo {
             model_type: "timesfm".into(),
-            context_length: self.context_limit - self.output_patch_len,
+            context_length: max_context.min(self.context_limit - self.output_patch_len),
             prediction_length: self.output_patch_len,
             target_channels: 1,
             past_covariates: 0,
@@ -234,6 +234,11 @@ impl TimesFmDefinition {
             quantile_levels: self.quantiles.clone(),
             sampling: None,
         }
+    }
+
+    /// [`info_with_context`](Self::info_with_context) at the default settings' context.
+    pub fn info(&self) -> CheckpointInfo {
+        self.info_with_context(super::pipeline::ForecastSettings::default().max_context)
     }
 
     /// The `config.json` `save_pretrained` writes (the official layout with its definition).
@@ -382,7 +387,8 @@ impl TimesFmDefinition {
             },
             output_projection_point: block(md, md, o * q, use_bias),
             output_projection_quantiles: block(md, md, os * q, use_bias),
-            context_limit: usize_key("context_length", 16384)?,
+            // The port's `context_length` is its default forecast context, not this limit.
+            context_limit: default_context_limit(),
             quantiles,
         };
         Ok(ParsedTimesFmConfig {

@@ -85,7 +85,7 @@ impl Forecaster for TimesFmModel {
     }
 
     fn info(&self) -> CheckpointInfo {
-        self.definition.info()
+        self.definition.info_with_context(self.settings.max_context)
     }
 
     fn context_length(&self) -> usize {

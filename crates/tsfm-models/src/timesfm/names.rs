@@ -6,7 +6,7 @@ use crate::checkpoint::{HostTensor, TensorMap};
 use crate::forecaster::ModelError;
 
 /// Port name suffix -> official name suffix, inside one transformer layer.
-const LAYER_RENAMES: [(&str, &str); 10] = [
+const LAYER_RENAMES: [(&str, &str); 9] = [
     ("self_attn.o_proj.weight", "attn.out.weight"),
     ("self_attn.o_proj.bias", "attn.out.bias"),
     ("self_attn.scaling", "attn.per_dim_scale.per_dim_scale"),
@@ -16,7 +16,6 @@ const LAYER_RENAMES: [(&str, &str); 10] = [
     ("post_attention_layernorm.weight", "post_attn_ln.scale"),
     ("pre_feedforward_layernorm.weight", "pre_ff_ln.scale"),
     ("post_feedforward_layernorm.weight", "post_ff_ln.scale"),
-    ("mlp.fc1.weight", "ff0.weight"),
 ];
 
 /// Renames of the residual blocks (`input_layer` is the official `hidden_layer`).
@@ -36,10 +35,19 @@ fn official_name(name: &str) -> Option<String> {
     }
     let rest = name.strip_prefix("model.layers.")?;
     let (index, suffix) = rest.split_once('.')?;
+    // The feed-forward layers are `mlp.fc1/fc2` in the port's modules and `mlp.ff0/ff1` in
+    // the files its `save_pretrained` writes.
+    for (port, official) in [
+        ("mlp.fc1.", "ff0."),
+        ("mlp.ff0.", "ff0."),
+        ("mlp.fc2.", "ff1."),
+        ("mlp.ff1.", "ff1."),
+    ] {
+        if let Some(kind) = suffix.strip_prefix(port) {
+            return Some(format!("stacked_xf.{index}.{official}{kind}"));
+        }
+    }
     let renamed = match suffix {
-        "mlp.fc1.bias" => "ff0.bias".to_string(),
-        "mlp.fc2.weight" => "ff1.weight".to_string(),
-        "mlp.fc2.bias" => "ff1.bias".to_string(),
         s if s.starts_with("self_attn.q_proj.")
             || s.starts_with("self_attn.k_proj.")
             || s.starts_with("self_attn.v_proj.") =>
@@ -131,6 +139,7 @@ mod tests {
                 "stacked_xf.3.attn.per_dim_scale.per_dim_scale",
             ),
             ("model.layers.0.mlp.fc2.weight", "stacked_xf.0.ff1.weight"),
+            ("model.layers.2.mlp.ff0.weight", "stacked_xf.2.ff0.weight"),
             (
                 "model.layers.1.post_feedforward_layernorm.weight",
                 "stacked_xf.1.post_ff_ln.scale",

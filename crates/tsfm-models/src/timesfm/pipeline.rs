@@ -209,7 +209,8 @@ pub struct PreparedRow {
 
 impl TimesFmModel {
     /// `forecast(horizon, rows)` with a compiled [`ForecastConfig`]. `rows` hold NaN where a
-    /// reading is missing. Errors: a horizon beyond `max_horizon`.
+    /// reading is missing. Errors: a horizon beyond `max_horizon`, a series without any
+    /// observed reading.
     pub fn forecast_rows(
         &self,
         rows: &[Vec<f32>],
@@ -220,6 +221,13 @@ impl TimesFmModel {
             return Err(ModelError::Invalid(format!(
                 "the horizon {horizon} is outside 1..={} (TimesFM max_horizon): raise max_horizon",
                 fc.max_horizon
+            )));
+        }
+        if let Some(i) = rows.iter().position(|r| r.iter().all(|v| v.is_nan())) {
+            // The package fails here too (numpy raises in `linear_interpolation`).
+            return Err(ModelError::Invalid(format!(
+                "series {i} has no observed value to forecast from (all {} readings missing)",
+                rows[i].len()
             )));
         }
         let prepared: Vec<PreparedRow> = rows.iter().map(|r| prepare_row(r, fc)).collect();
