@@ -5,49 +5,14 @@ mod chronos_bolt_common;
 
 use std::collections::HashMap;
 
-use burn::Tensor;
-use burn::module::{Module, ModuleMapper, Param, ParamId};
-use burn::tensor::{Device, Gradients};
+use burn::module::Module;
+use burn::tensor::Device;
 use chronos_bolt_common::*;
 use tsfm_models::checkpoint::HostTensor;
 use tsfm_models::chronos_bolt::ChronosBoltModel;
 use tsfm_models::chronos_bolt::loss::Target;
 use tsfm_models::chronos_bolt::scaler::Context;
 use tsfm_models::{ForecastInput, Forecaster, LossKind};
-
-/// Adam (PyTorch's defaults: betas 0.9/0.999, eps 1e-8, no weight decay) over the parameters
-/// that have a gradient.
-struct Adam<'a> {
-    grads: &'a Gradients,
-    moments: &'a mut HashMap<ParamId, (Tensor<1>, Tensor<1>)>,
-    step: i32,
-    lr: f64,
-}
-
-impl ModuleMapper for Adam<'_> {
-    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        let Some(grad) = param.val().grad(self.grads) else {
-            return param;
-        };
-        let (id, tensor, mapper) = param.consume();
-        let dims = tensor.dims();
-        let n = grad.shape().num_elements();
-        let g: Tensor<1> = grad.reshape([n]);
-        let (m, v) = self
-            .moments
-            .remove(&id)
-            .unwrap_or_else(|| (g.zeros_like(), g.zeros_like()));
-        let m = m * 0.9 + g.clone() * 0.1;
-        let v = v * 0.999 + g.clone() * g * 0.001;
-        let m_hat = m.clone() / (1.0 - 0.9f64.powi(self.step));
-        let v_hat = v.clone() / (1.0 - 0.999f64.powi(self.step));
-        let update = m_hat / (v_hat.sqrt() + 1e-8) * self.lr;
-        self.moments.insert(id, (m, v));
-        let value: Tensor<1> = tensor.inner().reshape([n]) - update;
-        let value: Tensor<D> = value.reshape(dims).autodiff().require_grad();
-        Param::from_mapped_value(id, value, mapper)
-    }
-}
 
 fn train_file(file: &str) -> tsfm_models::checkpoint::TensorMap {
     load(&fixture_dir("chronos-bolt-train").join(file))

@@ -8,7 +8,9 @@ mod bolt;
 use std::path::PathBuf;
 
 #[allow(unused_imports)]
-pub use bolt::{assert_close, assert_close_scaled, assert_grads_close, load, to_host, to_tensor};
+pub use bolt::{
+    Adam, assert_close, assert_close_scaled, assert_grads_close, load, to_host, to_tensor,
+};
 use burn::tensor::Device;
 use tsfm_models::LoadOptions;
 use tsfm_models::checkpoint::{HostTensor, TensorMap};
