@@ -125,8 +125,8 @@ pub struct PredictArgs {
     /// Output CSV: `id,timestamp,step,point[,q<level>...]`.
     #[arg(long)]
     pub output: Option<PathBuf>,
-    /// Forecast horizon in steps (default: the model's prediction length). Chronos-Bolt and
-    /// Chronos-T5 roll out beyond it as their official pipelines do.
+    /// Forecast horizon in steps (default: the model's prediction length). Chronos-Bolt,
+    /// Chronos-T5 and TimesFM roll out beyond it as their official pipelines do.
     #[arg(long)]
     pub horizon: Option<usize>,
     /// Quantile levels, comma-separated, e.g. `0.1,0.5,0.9`: the model's own quantiles
@@ -151,6 +151,29 @@ pub struct PredictArgs {
     /// Chronos-T5: seed of the sample draws (default: the run's training.seed, or 0).
     #[arg(long)]
     pub seed: Option<u64>,
+    /// TimesFM: the context it reads (longer series keep their last values, shorter ones are
+    /// padded); default: the run's model.params, else 1024 (the official README example).
+    #[arg(long, value_name = "STEPS")]
+    pub max_context: Option<usize>,
+    /// TimesFM: the longest horizon compiled (default: --horizon).
+    #[arg(long, value_name = "STEPS")]
+    pub max_horizon: Option<usize>,
+    /// TimesFM: normalise each series before the model (default true).
+    #[arg(long, value_name = "BOOL")]
+    pub normalize_inputs: Option<bool>,
+    /// TimesFM: quantiles from the continuous quantile head (default true; horizons up to its
+    /// length).
+    #[arg(long, value_name = "BOOL")]
+    pub use_continuous_quantile_head: Option<bool>,
+    /// TimesFM: average the forecasts of x and -x (default true).
+    #[arg(long, value_name = "BOOL")]
+    pub force_flip_invariance: Option<bool>,
+    /// TimesFM: no negative forecasts for series that are never negative (default true).
+    #[arg(long, value_name = "BOOL")]
+    pub infer_is_positive: Option<bool>,
+    /// TimesFM: make quantiles monotone outward from the median (default true).
+    #[arg(long, value_name = "BOOL")]
+    pub fix_quantile_crossing: Option<bool>,
 }
 
 #[derive(Debug, Args)]

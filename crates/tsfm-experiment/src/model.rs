@@ -6,6 +6,7 @@ use tsfm_models::{AnyForecaster, CheckpointInfo, Forecaster, LoadOptions};
 use crate::error::{Result, user};
 use crate::events::Events;
 use crate::options::decoding::DECODING_PARAMS;
+use crate::options::timesfm::TIMESFM_PARAMS;
 
 /// `model.model_path` with `model.revision` appended as a hub revision.
 pub fn checkpoint_spec(model: &ModelConfig) -> String {
@@ -32,7 +33,11 @@ pub fn load_model_with(
     device: &burn::tensor::Device,
     events: &mut dyn Events,
 ) -> Result<AnyForecaster> {
-    let loaded = tsfm_models::load_forecaster_with(&checkpoint_spec(model), device, options)
+    let mut options = options.clone();
+    if options.timesfm.is_none() {
+        options.timesfm = crate::options::timesfm::settings(model)?;
+    }
+    let loaded = tsfm_models::load_forecaster_with(&checkpoint_spec(model), device, &options)
         .map_err(name_lora_key)?;
     for warning in loaded.warnings {
         events.warn(format!("{}: {warning}", model.model_path));
@@ -80,6 +85,11 @@ pub fn check_model(model: &ModelConfig, info: &CheckpointInfo) -> Result<()> {
         .iter()
         .chain(if info.sampling.is_some() {
             DECODING_PARAMS
+        } else {
+            &[]
+        })
+        .chain(if info.model_type == "timesfm" {
+            TIMESFM_PARAMS
         } else {
             &[]
         })

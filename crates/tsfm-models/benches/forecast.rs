@@ -5,11 +5,17 @@
 //! quantiles; 3 warm-up calls, then timed calls for at least 10 s (at least 3), median.
 //!
 //! Run: `cargo bench -p tsfm-models --bench forecast -- DIR [--horizon N] [--num-samples N]
-//! [--greedy]`, or as `bench/chronos.sh`'s Rust hook: `... -- infer MODEL --models DIR`
-//! (the checkpoint `DIR/chronos-MODEL`). DIR is a checkpoint directory (`config.json` +
-//! `model.safetensors`). Sampling
+//! [--greedy]`, or as `bench/chronos.sh`'s and `bench/timesfm.sh`'s Rust hook:
+//! `... -- infer MODEL --models DIR`. MODEL `bolt-tiny`, `bolt-small`, `t5-tiny`: the checkpoint
+//! `DIR/chronos-MODEL`. MODEL `timesfm`: `DIR/timesfm-2.5-200m` through
+//! `Forecaster::forecast_with` with the official package's recommended `ForecastConfig`
+//! (max_context 512, max_horizon 128, all five flags on: flip invariance doubles the batch);
+//! `timesfm-raw`: the same checkpoint's `TimesFmModel::decode(64, ..)` once (one prefill, no
+//! flip pass, heads on the last patch only), like the package's `module.decode`.
+//! DIR is a checkpoint directory (`config.json` + `model.safetensors`). Sampling
 //! models (Chronos-T5) draw `--num-samples` paths (default 20). Prints one JSON line:
-//! samples/s (series forecast per second) and the process's peak RSS.
+//! samples/s (series forecast per second), CPU seconds per call and the process's peak RSS.
+//! TimesFM calls take seconds: one warm-up call instead of 3.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -17,13 +23,29 @@ use std::time::Instant;
 use burn::Tensor;
 use burn::module::Module;
 use burn::tensor::{Device, TensorData};
-use tsfm_models::{Decoding, ForecastInput, ForecastOptions, Forecaster, load_forecaster_in};
+use tsfm_models::any::LoadOptions;
+use tsfm_models::timesfm::{DecodeInput, ForecastSettings};
+use tsfm_models::{
+    Decoding, ForecastInput, ForecastOptions, Forecaster, TimesFmModel, load_forecaster_in_with,
+};
 
 const BATCH: usize = 64;
 const CONTEXT: usize = 512;
 
+/// What one timed call runs.
+#[derive(Clone, Copy, PartialEq)]
+enum Mode {
+    /// `Forecaster::forecast_with` (every family).
+    Forecast,
+    /// TimesFM with the official recommended `ForecastConfig` (max_context 512, max_horizon 128).
+    TimesFm,
+    /// `TimesFmModel::decode` once.
+    TimesFmRaw,
+}
+
 struct Args {
     dir: PathBuf,
+    mode: Mode,
     horizon: usize,
     num_samples: usize,
     greedy: bool,
@@ -44,11 +66,23 @@ fn args() -> Option<Args> {
             _ => dir = Some(PathBuf::from(a)),
         }
     }
+    let mut mode = Mode::Forecast;
     if let (Some(name), Some(models)) = (name, models) {
-        dir = Some(models.join(format!("chronos-{name}")));
+        dir = Some(match name.as_str() {
+            "timesfm" | "timesfm-raw" => {
+                mode = if name == "timesfm" {
+                    Mode::TimesFm
+                } else {
+                    Mode::TimesFmRaw
+                };
+                models.join("timesfm-2.5-200m")
+            }
+            _ => models.join(format!("chronos-{name}")),
+        });
     }
     Some(Args {
         dir: dir?,
+        mode,
         horizon,
         num_samples,
         greedy,
@@ -77,6 +111,13 @@ impl Rng {
 
 /// `[n, len, 1]` random walks with a random level (bench.py's `random_walk`).
 fn random_walks(n: usize, len: usize, seed: u64, device: &Device) -> Tensor<3> {
+    Tensor::from_data(
+        TensorData::new(random_walk_values(n, len, seed), [n, len, 1]),
+        device,
+    )
+}
+
+fn random_walk_values(n: usize, len: usize, seed: u64) -> Vec<f32> {
     let mut rng = Rng(seed);
     let mut out = Vec::with_capacity(n * len);
     for _ in 0..n {
@@ -86,7 +127,7 @@ fn random_walks(n: usize, len: usize, seed: u64, device: &Device) -> Tensor<3> {
             out.push(x as f32);
         }
     }
-    Tensor::from_data(TensorData::new(out, [n, len, 1]), device)
+    out
 }
 
 fn median(xs: &mut [f64]) -> f64 {
@@ -101,6 +142,125 @@ fn peak_rss_mb() -> Option<f64> {
     Some(kb / 1024.0)
 }
 
+/// User + system CPU seconds of this process (all threads), from `/proc/self/stat`.
+fn cpu_s() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which may hold spaces): state is field 3, utime 14, stime 15.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<f64> = rest
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    // Linux reports clock ticks of USER_HZ = 100 on every common configuration.
+    f.iter().sum::<f64>() / 100.0
+}
+
+fn loadavg_1m() -> Option<f64> {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// Warm-up calls, then timed calls for at least 10 s (at least 3): (wall times, median CPU
+/// seconds per call, load average before).
+fn measure(warmup: usize, mut run: impl FnMut()) -> (Vec<f64>, f64, Option<f64>) {
+    for _ in 0..warmup {
+        run();
+    }
+    let load = loadavg_1m();
+    let (mut times, mut cpus) = (Vec::new(), Vec::new());
+    let start = Instant::now();
+    while times.len() < 3 || start.elapsed().as_secs_f64() < 10.0 {
+        let (c, t) = (cpu_s(), Instant::now());
+        run();
+        times.push(t.elapsed().as_secs_f64());
+        cpus.push(cpu_s() - c);
+    }
+    (times, median(&mut cpus), load)
+}
+
+fn opt_json(v: Option<f64>, digits: usize) -> String {
+    v.map_or("null".into(), |v| format!("{v:.digits$}"))
+}
+
+/// `timesfm` / `timesfm-raw`.
+fn timesfm(args: &Args, device: &Device) {
+    let settings = ForecastSettings {
+        max_context: CONTEXT,
+        max_horizon: Some(128),
+        normalize_inputs: true,
+        use_continuous_quantile_head: true,
+        force_flip_invariance: true,
+        infer_is_positive: true,
+        fix_quantile_crossing: true,
+    };
+    let options = LoadOptions {
+        timesfm: Some(settings),
+        ..LoadOptions::default()
+    };
+    let load = Instant::now();
+    let (times, cpu, load1) = if args.mode == Mode::TimesFm {
+        let loaded = match load_forecaster_in_with(&args.dir, device, &options) {
+            Ok(l) => l.model.valid(),
+            Err(e) => return eprintln!("{}: {e}", args.dir.display()),
+        };
+        eprintln!("loaded in {:.2} s", load.elapsed().as_secs_f64());
+        let input = ForecastInput::context(random_walks(BATCH, CONTEXT, 0, device));
+        let options = ForecastOptions {
+            horizon: Some(args.horizon),
+            quantile_levels: None,
+            decoding: None,
+        };
+        measure(1, || {
+            let f = loaded.forecast_with(&input, &options).expect("forecast");
+            assert_eq!(f.point.dims(), [BATCH, args.horizon, 1]);
+            let _ = f.point.into_data();
+        })
+    } else {
+        let model = match TimesFmModel::from_pretrained_with(&args.dir, device, &options) {
+            Ok((m, _)) => m.valid(),
+            Err(e) => return eprintln!("{}: {e}", args.dir.display()),
+        };
+        eprintln!("loaded in {:.2} s", load.elapsed().as_secs_f64());
+        let input = DecodeInput {
+            rows: BATCH,
+            len: CONTEXT,
+            values: random_walk_values(BATCH, CONTEXT, 0),
+            masked: vec![false; BATCH * CONTEXT],
+        };
+        measure(1, || {
+            let d = model.decode(args.horizon, &input, false);
+            assert_eq!(d.point.len(), BATCH * 128 * 10);
+        })
+    };
+    let mut sorted = times.clone();
+    let per_call = median(&mut sorted);
+    let name = if args.mode == Mode::TimesFm {
+        "timesfm"
+    } else {
+        "timesfm-raw"
+    };
+    println!(
+        "{{\"side\":\"rust\",\"bench\":\"infer\",\"impl\":\"tsfm\",\"model\":\"{name}\",\"dir\":\"{}\",\"batch\":{BATCH},\"context\":{CONTEXT},\"horizon\":{},\"calls\":{},\"median_s\":{per_call:.5},\"median_call_s\":{per_call:.5},\"min_call_s\":{:.5},\"samples_per_s\":{:.2},\"median_cpu_s_per_call\":{cpu:.3},\"peak_rss_mb\":{},\"loadavg_1m_before\":{},\"call_times_s\":{:?}}}",
+        args.dir.display(),
+        args.horizon,
+        times.len(),
+        sorted[0],
+        BATCH as f64 / per_call,
+        opt_json(peak_rss_mb(), 1),
+        opt_json(load1, 2),
+        times
+            .iter()
+            .map(|t| (t * 1e4).round() / 1e4)
+            .collect::<Vec<_>>(),
+    );
+}
+
 fn main() {
     let Some(args) = args() else {
         eprintln!(
@@ -109,7 +269,10 @@ fn main() {
         return;
     };
     let device = Device::flex();
-    let loaded = match load_forecaster_in(&args.dir, &device) {
+    if args.mode != Mode::Forecast {
+        return timesfm(&args, &device);
+    }
+    let loaded = match load_forecaster_in_with(&args.dir, &device, &LoadOptions::default()) {
         Ok(l) => l.model.valid(),
         Err(e) => {
             eprintln!("{}: {e}", args.dir.display());

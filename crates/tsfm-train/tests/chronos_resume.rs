@@ -1,4 +1,5 @@
-//! Chronos-Bolt and Chronos-T5 through the generic trainer (their native losses, dropout on):
+//! Chronos-Bolt, Chronos-T5 and TimesFM 2.5 through the generic trainer (their native losses,
+//! dropout on where they have it):
 //! a run stopped mid-epoch and resumed from its last checkpoint ends with the uninterrupted
 //! run's weights and loss, bit for bit.
 
@@ -88,4 +89,9 @@ fn a_resumed_bolt_run_matches_the_uninterrupted_run_bit_for_bit() {
 #[test]
 fn a_resumed_chronos_t5_run_matches_the_uninterrupted_run_bit_for_bit() {
     resume_is_exact("chronos-t5", 8);
+}
+
+#[test]
+fn a_resumed_timesfm_run_matches_the_uninterrupted_run_bit_for_bit() {
+    resume_is_exact("timesfm", 16);
 }

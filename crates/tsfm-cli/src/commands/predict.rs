@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
+use tsfm_experiment::options::timesfm::TimesFmFlags;
 use tsfm_experiment::predict::options::{DecodingFlags, Sampling};
 use tsfm_experiment::predict::{PredictModel, PredictRequest, TrainedModel, predict};
 use tsfm_runs::RunLayout;
@@ -65,6 +66,15 @@ pub fn run(args: PredictArgs) -> Result<()> {
         horizon: args.horizon,
         sampling,
         batch_size,
+        timesfm: TimesFmFlags {
+            max_context: args.max_context,
+            max_horizon: args.max_horizon,
+            normalize_inputs: args.normalize_inputs,
+            use_continuous_quantile_head: args.use_continuous_quantile_head,
+            force_flip_invariance: args.force_flip_invariance,
+            infer_is_positive: args.infer_is_positive,
+            fix_quantile_crossing: args.fix_quantile_crossing,
+        },
     };
     let done = predict(model, &request, &mut events)?;
     eprintln!(

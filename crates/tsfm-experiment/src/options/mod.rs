@@ -3,6 +3,7 @@
 pub mod data;
 pub mod decoding;
 pub mod evaluation;
+pub mod timesfm;
 pub mod training;
 
 use crate::error::Result;

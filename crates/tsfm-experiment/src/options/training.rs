@@ -123,7 +123,8 @@ fn finetune_mode(mode: FinetuneMode) -> tsfm_models::FinetuneMode {
 }
 
 /// How the model to train is loaded: with LoRA adapters (`training.lora`, seeded by
-/// `training.seed`) when `finetune_mode` is `lora`.
+/// `training.seed`) when `finetune_mode` is `lora`. (TimesFM's forecast settings come from
+/// `model.params` whoever loads the model: [`crate::model::load_model_with`].)
 pub fn load_options(config: &Config) -> LoadOptions {
     let t = &config.training;
     let lora = (t.finetune_mode == FinetuneMode::Lora).then(|| LoraConfig {

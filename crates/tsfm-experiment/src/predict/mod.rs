@@ -24,12 +24,13 @@ use std::path::{Path, PathBuf};
 use burn::module::Module;
 use burn::tensor::Device;
 use tsfm_data::Series;
-use tsfm_models::{AnyForecaster, ForecastOptions, Forecaster};
+use tsfm_models::{AnyForecaster, ForecastOptions, Forecaster, LoadOptions};
 
 use crate::batches::{HostBatch, to_vec};
 use crate::error::{Result, user};
 use crate::events::Events;
 use crate::options::decoding::DecodingSettings;
+use crate::options::timesfm::TimesFmFlags;
 use options::Sampling;
 use output::SeriesForecast;
 pub use trained::TrainedModel;
@@ -53,6 +54,8 @@ pub struct PredictRequest {
     pub horizon: Option<usize>,
     pub sampling: Sampling,
     pub batch_size: usize,
+    /// TimesFM's forecast settings over the run's config or the README example's.
+    pub timesfm: TimesFmFlags,
 }
 
 /// What was written.
@@ -77,10 +80,20 @@ pub fn predict(
     let device = crate::device::resolve(device)?;
     let loaded = match &model {
         PredictModel::Trained(t) => {
-            crate::model::load_model(&t.resolved.config.model, &device, events)?
+            let config = &t.resolved.config.model;
+            let settings = crate::options::timesfm::settings(config)?.unwrap_or_default();
+            let options = LoadOptions {
+                timesfm: Some(request.timesfm.apply(settings)?),
+                ..Default::default()
+            };
+            crate::model::load_model_with(config, &options, &device, events)?
         }
         PredictModel::Checkpoint { .. } => {
-            let loaded = tsfm_models::load_forecaster_in(&dir, &device)?;
+            let options = LoadOptions {
+                timesfm: Some(request.timesfm.apply(Default::default())?),
+                ..Default::default()
+            };
+            let loaded = tsfm_models::load_forecaster_in_with(&dir, &device, &options)?;
             for warning in loaded.warnings {
                 events.warn(format!("{}: {warning}", dir.display()));
             }
@@ -88,6 +101,14 @@ pub fn predict(
         }
     };
     let info = loaded.info();
+    let timesfm_flags = request.timesfm.given();
+    if info.model_type != "timesfm" && !timesfm_flags.is_empty() {
+        return Err(user(format!(
+            "{}: TimesFM settings, but this is a {} checkpoint; drop them",
+            timesfm_flags.join(", "),
+            info.model_type
+        )));
+    }
     let calibrated = matches!(&model, PredictModel::Trained(t) if t.calibration.is_some());
     for warning in request.sampling.check_for_model(&info, calibrated)? {
         events.warn(warning);

@@ -38,11 +38,90 @@ fn host<const D: usize>(t: Tensor<D>) -> Vec<f32> {
     t.into_data().try_to_vec::<f32>().expect("f32 tensor")
 }
 
+/// Work below which `decode` stays on the calling thread: rows x patches x model_dims^2 of one
+/// call (about a sixth of one layer's multiply-adds), 2^23 = a few milliseconds of GEMM.
+const MIN_SHARDED_WORK: usize = 1 << 23;
+
+/// Threads `decode` may use: `TSFM_NUM_THREADS` when set to a positive number, else the
+/// machine's available parallelism.
+pub fn decode_threads() -> usize {
+    std::env::var("TSFM_NUM_THREADS")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+impl Decoded {
+    /// The rows of `parts`, in order (all decoded with the same horizon and patch choice).
+    fn concat(parts: Vec<Decoded>) -> Decoded {
+        let (point_patches, steps) = (parts[0].point_patches, parts[0].steps);
+        let mut out = Decoded {
+            point: Vec::new(),
+            point_patches,
+            quantile_spread: Vec::new(),
+            autoregressive: Vec::new(),
+            steps,
+        };
+        for p in parts {
+            out.point.extend(p.point);
+            out.quantile_spread.extend(p.quantile_spread);
+            out.autoregressive.extend(p.autoregressive);
+        }
+        out
+    }
+}
+
 impl TimesFmModel {
     /// `decode(horizon, inputs, masks)`: `(horizon - 1) / output_patch_len` autoregressive steps
     /// after the prefill. `all_patches` keeps every input patch's point outputs (the package
     /// computes them; forecasting reads only the last).
+    ///
+    /// Rows are independent, so a large batch is split into contiguous shards decoded on
+    /// [`decode_threads`] threads (Burn's flex backend runs each op on one core); small calls
+    /// stay on the calling thread.
     pub fn decode(&self, horizon: usize, input: &DecodeInput, all_patches: bool) -> Decoded {
+        let d = &self.definition;
+        let dims = d.stacked_transformers.transformer.model_dims;
+        let work = input.rows * (input.len / d.input_patch_len).max(1) * dims * dims;
+        let shards = decode_threads()
+            .min(input.rows)
+            .min((work / MIN_SHARDED_WORK).max(1));
+        if shards <= 1 {
+            return self.decode_shard(horizon, input, all_patches);
+        }
+        let per = input.rows.div_ceil(shards);
+        let parts: Vec<DecodeInput> = (0..input.rows)
+            .step_by(per)
+            .map(|start| {
+                let rows = per.min(input.rows - start);
+                let span = start * input.len..(start + rows) * input.len;
+                DecodeInput {
+                    rows,
+                    len: input.len,
+                    values: input.values[span.clone()].to_vec(),
+                    masked: input.masked[span].to_vec(),
+                }
+            })
+            .collect();
+        let decoded = std::thread::scope(|s| {
+            let spawned: Vec<_> = parts[1..]
+                .iter()
+                .map(|part| s.spawn(move || self.decode_shard(horizon, part, all_patches)))
+                .collect();
+            let mut out = vec![self.decode_shard(horizon, &parts[0], all_patches)];
+            out.extend(
+                spawned
+                    .into_iter()
+                    .map(|h| h.join().expect("a TimesFM decode thread panicked")),
+            );
+            out
+        });
+        Decoded::concat(decoded)
+    }
+
+    /// `decode` of one shard of rows on the calling thread.
+    fn decode_shard(&self, horizon: usize, input: &DecodeInput, all_patches: bool) -> Decoded {
         let d = &self.definition;
         let (p, o, os, q) = (
             d.input_patch_len,
