@@ -17,7 +17,9 @@ use crate::nn::{Linear, VarBuilder};
 
 /// Added to a hidden score: finite, so a row with nothing visible stays finite (it is zeroed).
 const HIDDEN: f32 = -1e30;
-/// `PerDimScale`: `1.442695041 / sqrt(head_dim) * softplus(per_dim_scale)`.
+/// `PerDimScale`: `1.442695041 / sqrt(head_dim) * softplus(per_dim_scale)` (the package's
+/// literal, kept as written rather than `LOG2_E`).
+#[allow(clippy::approx_constant)]
 const PER_DIM_SCALE: f64 = 1.442695041;
 
 /// Where each patch of a call sits: rotary tables and the visibility mask, shared by all

@@ -129,7 +129,7 @@ impl TimesFmDefinition {
         let checks: [(bool, &str, String); 9] = [
             (p > 0, "input_patch_len", "must be positive".into()),
             (
-                self.output_patch_len > 0 && self.output_patch_len % p == 0,
+                self.output_patch_len > 0 && self.output_patch_len.is_multiple_of(p),
                 "output_patch_len",
                 format!("must be a positive multiple of input_patch_len {p}"),
             ),
@@ -140,8 +140,8 @@ impl TimesFmDefinition {
             ),
             (
                 t.num_heads > 0
-                    && t.model_dims % t.num_heads == 0
-                    && (t.model_dims / t.num_heads) % 2 == 0,
+                    && t.model_dims.is_multiple_of(t.num_heads)
+                    && (t.model_dims / t.num_heads).is_multiple_of(2),
                 "stacked_transformers.transformer.num_heads",
                 format!(
                     "must divide model_dims {} into an even head size",
