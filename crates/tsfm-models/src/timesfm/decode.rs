@@ -84,9 +84,19 @@ impl TimesFmModel {
         let d = &self.definition;
         let dims = d.stacked_transformers.transformer.model_dims;
         let work = input.rows * (input.len / d.input_patch_len).max(1) * dims * dims;
-        let shards = decode_threads()
-            .min(input.rows)
-            .min((work / MIN_SHARDED_WORK).max(1));
+        let shards = decode_threads().min((work / MIN_SHARDED_WORK).max(1));
+        self.decode_sharded(horizon, input, all_patches, shards)
+    }
+
+    /// `decode` on (at most) `shards` threads, each on a contiguous run of rows.
+    fn decode_sharded(
+        &self,
+        horizon: usize,
+        input: &DecodeInput,
+        all_patches: bool,
+        shards: usize,
+    ) -> Decoded {
+        let shards = shards.min(input.rows);
         if shards <= 1 {
             return self.decode_shard(horizon, input, all_patches);
         }
@@ -238,6 +248,63 @@ impl TimesFmModel {
             quantile_spread,
             autoregressive,
             steps,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::any::LoadOptions;
+    use burn::tensor::Device;
+
+    /// Sharded decoding (uneven shards, padded rows, autoregressive steps, every patch's
+    /// outputs) returns what one thread does.
+    #[test]
+    fn sharded_decode_equals_the_single_thread_one() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/timesfm/model");
+        let device = Device::flex();
+        let (model, _) =
+            TimesFmModel::from_pretrained_with(&dir, &device, &LoadOptions::default()).unwrap();
+        let (rows, len) = (7, 48);
+        let p = model.definition.input_patch_len;
+        let values: Vec<f32> = (0..rows * len)
+            .map(|i| ((i * 37 % 101) as f32 - 50.0) / 7.0 + (i / len) as f32)
+            .collect();
+        // Row r has r patches of leading padding (capped), the rest observed.
+        let masked: Vec<bool> = (0..rows * len)
+            .map(|i| (i % len) < (i / len).min(len / p - 1) * p)
+            .collect();
+        let input = DecodeInput {
+            rows,
+            len,
+            values,
+            masked,
+        };
+        let horizon = 3 * model.definition.output_patch_len;
+        let one = model.decode_sharded(horizon, &input, true, 1);
+        assert!(one.steps > 0 && one.point_patches == len / p);
+        for shards in [2, 3, 7, 9] {
+            let many = model.decode_sharded(horizon, &input, true, shards);
+            assert_eq!(many.steps, one.steps);
+            assert_eq!(many.point_patches, one.point_patches);
+            for (name, a, b) in [
+                ("point", &many.point, &one.point),
+                (
+                    "quantile_spread",
+                    &many.quantile_spread,
+                    &one.quantile_spread,
+                ),
+                ("autoregressive", &many.autoregressive, &one.autoregressive),
+            ] {
+                assert_eq!(a.len(), b.len(), "{name}, {shards} shards");
+                for (i, (x, y)) in a.iter().zip(b).enumerate() {
+                    assert!(
+                        (x - y).abs() <= 1e-5 * (1.0 + y.abs()),
+                        "{name}[{i}] with {shards} shards: {x} vs {y}"
+                    );
+                }
+            }
         }
     }
 }
