@@ -7,12 +7,6 @@ use std::process::Output;
 mod common;
 use common::{repo, stderr, stdout, tsfm};
 
-fn test_data(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data")
-        .join(name)
-}
-
 fn path_str(p: &Path) -> &str {
     p.to_str().unwrap()
 }
@@ -610,10 +604,16 @@ fn checkpoints_of_other_model_types_exit_2_with_their_type() {
         "value",
         &[("a", one_channel(&wave(40, 6.0, 1.0, 6.0)))],
     );
-    // TimesFM is recognised but not built yet.
-    let model = test_data("timesfm-2.5");
+    // Chronos-2 is recognised but not built yet.
+    let model = t.join("chronos2");
+    std::fs::create_dir_all(&model).unwrap();
+    std::fs::write(
+        model.join("config.json"),
+        r#"{"model_type": "t5", "chronos_pipeline_class": "Chronos2Pipeline"}"#,
+    )
+    .unwrap();
     let want = format!(
-        "error: {}: model type timesfm is recognised but not supported yet by this version of tsfm (supported: ttm, chronos, chronos_bolt)\n",
+        "error: {}: model type chronos2 is recognised but not supported yet by this version of tsfm (supported: ttm, chronos, chronos_bolt, timesfm)\n",
         model.display()
     );
     let out = tsfm(

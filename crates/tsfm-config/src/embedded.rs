@@ -22,6 +22,7 @@ shipped!(
     "data/aleppo.yaml",
     "experiments/ttm_demo.yaml",
     "experiments/chronos_bolt_demo.yaml",
+    "experiments/timesfm_demo.yaml",
     "experiments/bris_t1d_ttm.yaml",
     "experiments/aleppo_ttm.yaml",
 );

@@ -40,6 +40,7 @@ fn every_shipped_file_is_built_in_and_identical_on_disk() {
             "data/aleppo.yaml",
             "experiments/ttm_demo.yaml",
             "experiments/chronos_bolt_demo.yaml",
+            "experiments/timesfm_demo.yaml",
             "experiments/bris_t1d_ttm.yaml",
             "experiments/aleppo_ttm.yaml",
         ]

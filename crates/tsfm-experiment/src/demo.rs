@@ -9,8 +9,12 @@ use crate::error::{Result, io};
 
 /// `data.raw_path` of the shipped demo configs.
 pub const DEMO_RAW_PATH: &str = "data/demo/brist1d/train.csv.gz";
-/// `model.model_path` of the shipped demo experiments (TTM, Chronos-Bolt).
-pub const DEMO_MODEL_PATHS: &[&str] = &["data/models/ttm-demo", "data/models/chronos-bolt-demo"];
+/// `model.model_path` of the shipped demo experiments (TTM, Chronos-Bolt, TimesFM).
+pub const DEMO_MODEL_PATHS: &[&str] = &[
+    "data/models/ttm-demo",
+    "data/models/chronos-bolt-demo",
+    "data/models/timesfm-demo",
+];
 
 const FILES: &[(&str, &[u8])] = &[
     (
@@ -32,6 +36,14 @@ const FILES: &[(&str, &[u8])] = &[
     (
         "data/models/chronos-bolt-demo/model.safetensors",
         include_bytes!("../../../data/models/chronos-bolt-demo/model.safetensors"),
+    ),
+    (
+        "data/models/timesfm-demo/config.json",
+        include_bytes!("../../../data/models/timesfm-demo/config.json"),
+    ),
+    (
+        "data/models/timesfm-demo/model.safetensors",
+        include_bytes!("../../../data/models/timesfm-demo/model.safetensors"),
     ),
 ];
 

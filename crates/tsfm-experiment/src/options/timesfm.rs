@@ -95,10 +95,19 @@ impl TimesFmFlags {
             ("--max-context", self.max_context.is_some()),
             ("--max-horizon", self.max_horizon.is_some()),
             ("--normalize-inputs", self.normalize_inputs.is_some()),
-            ("--use-continuous-quantile-head", self.use_continuous_quantile_head.is_some()),
-            ("--force-flip-invariance", self.force_flip_invariance.is_some()),
+            (
+                "--use-continuous-quantile-head",
+                self.use_continuous_quantile_head.is_some(),
+            ),
+            (
+                "--force-flip-invariance",
+                self.force_flip_invariance.is_some(),
+            ),
             ("--infer-is-positive", self.infer_is_positive.is_some()),
-            ("--fix-quantile-crossing", self.fix_quantile_crossing.is_some()),
+            (
+                "--fix-quantile-crossing",
+                self.fix_quantile_crossing.is_some(),
+            ),
         ]
         .into_iter()
         .filter_map(|(name, set)| set.then_some(name))
@@ -107,7 +116,10 @@ impl TimesFmFlags {
 
     /// `base` with these flags applied; sizes of 0 are refused by name.
     pub fn apply(&self, base: ForecastSettings) -> Result<ForecastSettings> {
-        for (name, v) in [("--max-context", self.max_context), ("--max-horizon", self.max_horizon)] {
+        for (name, v) in [
+            ("--max-context", self.max_context),
+            ("--max-horizon", self.max_horizon),
+        ] {
             if v == Some(0) {
                 return Err(user(format!("{name}: 0 steps; give 1 or more")));
             }
@@ -119,9 +131,13 @@ impl TimesFmFlags {
             use_continuous_quantile_head: self
                 .use_continuous_quantile_head
                 .unwrap_or(base.use_continuous_quantile_head),
-            force_flip_invariance: self.force_flip_invariance.unwrap_or(base.force_flip_invariance),
+            force_flip_invariance: self
+                .force_flip_invariance
+                .unwrap_or(base.force_flip_invariance),
             infer_is_positive: self.infer_is_positive.unwrap_or(base.infer_is_positive),
-            fix_quantile_crossing: self.fix_quantile_crossing.unwrap_or(base.fix_quantile_crossing),
+            fix_quantile_crossing: self
+                .fix_quantile_crossing
+                .unwrap_or(base.fix_quantile_crossing),
         })
     }
 }
@@ -169,13 +185,22 @@ mod tests {
             ..Default::default()
         };
         let s = flags.apply(ForecastSettings::default()).unwrap();
-        assert_eq!((s.max_context, s.force_flip_invariance, s.normalize_inputs), (256, false, true));
-        assert_eq!(flags.given(), vec!["--max-context", "--force-flip-invariance"]);
+        assert_eq!(
+            (s.max_context, s.force_flip_invariance, s.normalize_inputs),
+            (256, false, true)
+        );
+        assert_eq!(
+            flags.given(),
+            vec!["--max-context", "--force-flip-invariance"]
+        );
         let zero = TimesFmFlags {
             max_horizon: Some(0),
             ..Default::default()
         };
-        assert_eq!(zero.apply(s).unwrap_err().to_string(), "--max-horizon: 0 steps; give 1 or more");
+        assert_eq!(
+            zero.apply(s).unwrap_err().to_string(),
+            "--max-horizon: 0 steps; give 1 or more"
+        );
     }
 
     #[test]
