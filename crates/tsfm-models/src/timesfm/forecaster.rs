@@ -85,11 +85,13 @@ impl Forecaster for TimesFmModel {
     }
 
     fn info(&self) -> CheckpointInfo {
-        self.definition.info_with_context(self.settings.max_context)
+        self.definition.info_with_context(self.context_length())
     }
 
+    /// `max_context` rounded up to whole patches, as `compile` rounds it.
     fn context_length(&self) -> usize {
-        self.settings.max_context
+        let p = self.definition.input_patch_len;
+        self.settings.max_context.div_ceil(p) * p
     }
 
     fn prediction_length(&self) -> usize {
