@@ -301,3 +301,64 @@ fn the_timesfm_demo_trains_evaluates_predicts_and_compares() {
         stdout(&o)
     );
 }
+
+#[test]
+fn hostile_series_exit_2_or_get_the_documented_forecast() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = data("model");
+    let run = |csv: &str, extra: &[&str]| {
+        std::fs::write(tmp.path().join("in.csv"), csv).unwrap();
+        let mut args = vec![
+            "predict",
+            "--model-path",
+            model.to_str().unwrap(),
+            "--input",
+            "in.csv",
+            "--output",
+            "o.csv",
+        ];
+        args.extend_from_slice(extra);
+        tsfm(&args, tmp.path())
+    };
+    // A series without any reading: the package fails inside numpy; tsfm names the series.
+    let o = run(
+        "id,timestamp,value\na,2024-01-01T00:00:00,\na,2024-01-01T00:05:00,\nb,2024-01-01T00:00:00,5\nb,2024-01-01T00:05:00,6\n",
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert_eq!(
+        stderr(&o),
+        "error: in.csv: series `a` has no `value` reading to forecast from (all 2 empty); give it readings or leave it out\n"
+    );
+    // Fewer readings than one patch (8): padded and masked in front, as the package does.
+    let o = run(
+        "id,timestamp,value\nb,2024-01-01T00:00:00,5\nb,2024-01-01T00:05:00,6\n",
+        &["--horizon", "4"],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    // infer_is_positive only clamps series that are never negative: a negative series keeps
+    // negative forecasts; the same series shifted above 0 gets none below 0.
+    let wave = |offset: f64| {
+        let mut csv = String::from("id,timestamp,value\n");
+        for t in 0..40 {
+            csv.push_str(&format!(
+                "c,2024-01-01T{:02}:{:02}:00,{}\n",
+                t * 5 / 60,
+                t * 5 % 60,
+                offset + (t as f64 / 3.0).sin()
+            ));
+        }
+        csv
+    };
+    let lows = |csv: String| -> f64 {
+        let o = run(&csv, &["--quantiles", "0.1"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let out = std::fs::read_to_string(tmp.path().join("o.csv")).unwrap();
+        out.lines()
+            .skip(1)
+            .map(|l| l.rsplit(',').next().unwrap().parse::<f64>().unwrap())
+            .fold(f64::INFINITY, f64::min)
+    };
+    assert!(lows(wave(-0.5)) < 0.0);
+    assert!(lows(wave(1.0)) >= 0.0);
+}

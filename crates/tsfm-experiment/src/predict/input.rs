@@ -43,6 +43,23 @@ pub fn read(path: &Path, events: &mut dyn Events) -> Result<(Vec<String>, Vec<Se
     for warning in &output.warnings {
         events.warn(warning.clone());
     }
+    // A forecast from no reading at all would be a number made up by the padding.
+    for s in &output.series {
+        if let Some(c) = s
+            .channels
+            .iter()
+            .find(|c| c.values.iter().all(|v| !v.is_finite()))
+        {
+            return Err(user_error(format!(
+                "{}: series `{}` has no `{}` reading to forecast from (all {} empty); give it \
+                 readings or leave it out",
+                path.display(),
+                s.id,
+                c.name,
+                c.values.len()
+            )));
+        }
+    }
     Ok((channels, output.series))
 }
 
