@@ -28,7 +28,7 @@ pub enum Command {
     /// Evaluate a trained run, a config's model or a checkpoint, in the data's units.
     Evaluate(EvaluateArgs),
     /// Forecast series from a CSV/Parquet file with a checkpoint or a trained run.
-    Predict(PredictArgs),
+    Predict(Box<PredictArgs>),
     /// Compare runs and models side by side, with baselines.
     Compare(CompareArgs),
     /// Prepare and inspect datasets.

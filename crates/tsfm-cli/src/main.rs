@@ -43,7 +43,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Train(args) => commands::train::run(args, cli.debug),
         Command::Evaluate(args) => commands::evaluate::run(args, cli.debug),
         Command::Compare(args) => commands::compare::run(args),
-        Command::Predict(args) => commands::predict::run(args),
+        Command::Predict(args) => commands::predict::run(*args),
         Command::Data(command) => commands::data::run(command, cli.debug),
     }
 }
