@@ -300,6 +300,40 @@ fn the_timesfm_demo_trains_evaluates_predicts_and_compares() {
         "{}",
         stdout(&o)
     );
+
+    // LoRA on every linear layer, saved as a PEFT adapter that `predict --run` loads onto its
+    // base checkpoint.
+    let mut lora = args.clone();
+    lora.extend([
+        "--set",
+        "training.finetune_mode=lora",
+        "--set",
+        "training.lora.save=adapter",
+    ]);
+    lora.extend(["--set", "output.experiment_name=timesfm_lora"]);
+    let o = tsfm(&lora, tmp.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let adapter = tmp
+        .path()
+        .join("tsfm_results/models/timesfm/timesfm_lora/best_model/model");
+    let config: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(adapter.join("adapter_config.json")).unwrap(),
+    )
+    .unwrap();
+    // 2 layers x (qkv_proj, out, ff0, ff1) + 3 residual blocks (tokenizer, both heads) x 3.
+    assert_eq!(
+        config["target_modules"].as_array().unwrap().len(),
+        17,
+        "{config}"
+    );
+    let run = "tsfm_results/models/timesfm/timesfm_lora/best_model";
+    let o = tsfm(
+        &[
+            "predict", "--run", run, "--input", "in.csv", "--output", "lora.csv",
+        ],
+        tmp.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
 }
 
 #[test]
