@@ -57,6 +57,21 @@ fn write_series(path: &Path) -> Vec<Vec<f32>> {
     series
 }
 
+/// `tsfm predict --model-path MODEL --input in.csv --output o.csv EXTRA...` in `cwd`.
+fn predict_in(cwd: &Path, model: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec![
+        "predict",
+        "--model-path",
+        model.to_str().unwrap(),
+        "--input",
+        "in.csv",
+        "--output",
+        "o.csv",
+    ];
+    args.extend_from_slice(extra);
+    tsfm(&args, cwd)
+}
+
 const LEVELS: &str = "0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9";
 
 /// `tsfm predict` with the fixture model and `extra` flags, compared with the package's
@@ -165,19 +180,7 @@ fn predict_rolls_out_long_horizons_autoregressively() {
 fn timesfm_flags_are_checked_and_refused_for_other_families() {
     let tmp = tempfile::tempdir().unwrap();
     write_series(&tmp.path().join("in.csv"));
-    let run = |model: &Path, extra: &[&str]| {
-        let mut args = vec![
-            "predict",
-            "--model-path",
-            model.to_str().unwrap(),
-            "--input",
-            "in.csv",
-            "--output",
-            "o.csv",
-        ];
-        args.extend_from_slice(extra);
-        tsfm(&args, tmp.path())
-    };
+    let run = |model: &Path, extra: &[&str]| predict_in(tmp.path(), model, extra);
     let bolt = repo().join("crates/tsfm-models/tests/data/chronos-bolt/model");
     let o = run(
         &bolt,
@@ -342,17 +345,7 @@ fn hostile_series_exit_2_or_get_the_documented_forecast() {
     let model = data("model");
     let run = |csv: &str, extra: &[&str]| {
         std::fs::write(tmp.path().join("in.csv"), csv).unwrap();
-        let mut args = vec![
-            "predict",
-            "--model-path",
-            model.to_str().unwrap(),
-            "--input",
-            "in.csv",
-            "--output",
-            "o.csv",
-        ];
-        args.extend_from_slice(extra);
-        tsfm(&args, tmp.path())
+        predict_in(tmp.path(), &model, extra)
     };
     // A series without any reading: the package fails inside numpy; tsfm names the series.
     let o = run(

@@ -11,7 +11,7 @@ mod timesfm_common;
 use burn::tensor::Device;
 use serde_json::Value;
 use timesfm_common::*;
-use tsfm_models::timesfm::{DecodeInput, ForecastConfig, TimesFmModel};
+use tsfm_models::timesfm::{ForecastConfig, TimesFmModel};
 use tsfm_models::{Forecaster, LoadOptions, ModelError};
 
 fn manifest(set: &str) -> Value {
@@ -118,33 +118,10 @@ fn decode_with_padded_patches_and_three_autoregressive_steps_matches() {
     let inputs = fixture("decode", "inputs.safetensors");
     let out = fixture("decode", "outputs.safetensors");
     let (values, masks) = (&inputs["inputs"], &inputs["masks"]);
-    let input = DecodeInput {
-        rows: values.shape[0],
-        len: values.shape[1],
-        values: values.data.clone(),
-        masked: masks.data.iter().map(|m| *m != 0.0).collect(),
-    };
-    let decoded = model.decode(50, &input, true);
+    let decoded = model.decode(50, &decode_input(values, masks), true);
     assert_eq!(decoded.steps, 3);
-    let scales = row_scales(&rows(values));
-    assert_close_scaled(
-        "decode_point",
-        &host(vec![4, 8, 16, 10], decoded.point),
-        &out["decode_point"],
-        &scales,
-    );
-    assert_close_scaled(
-        "decode_quantile_spread",
-        &host(vec![4, 32, 10], decoded.quantile_spread),
-        &out["decode_quantile_spread"],
-        &scales,
-    );
-    assert_close_scaled(
-        "decode_ar",
-        &host(vec![4, 3, 16, 10], decoded.autoregressive),
-        &out["decode_ar"],
-        &scales,
-    );
+    let keys = ["decode_point", "decode_quantile_spread", "decode_ar"];
+    assert_decoded(decoded, &out, keys, &row_scales(&rows(values)));
 }
 
 #[test]

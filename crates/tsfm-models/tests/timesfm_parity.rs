@@ -18,13 +18,7 @@ fn reference(file: &str) -> tsfm_models::checkpoint::TensorMap {
 
 fn decode_input() -> DecodeInput {
     let inputs = reference("inputs.safetensors");
-    let (values, masks) = (&inputs["decode_inputs"], &inputs["decode_masks"]);
-    DecodeInput {
-        rows: values.shape[0],
-        len: values.shape[1],
-        values: values.data.clone(),
-        masked: masks.data.iter().map(|m| *m != 0.0).collect(),
-    }
+    timesfm_common::decode_input(&inputs["decode_inputs"], &inputs["decode_masks"])
 }
 
 #[test]
@@ -111,24 +105,12 @@ fn decode_matches_prefill_and_autoregressive_outputs() {
     let scales = row_scales(&rows(&reference("inputs.safetensors")["decode_inputs"]));
     let decoded = model.decode(32, &input, true);
     assert_eq!((decoded.point_patches, decoded.steps), (8, 1));
-    assert_close_scaled(
+    let keys = [
         "decode_point_outputs",
-        &host(vec![4, 8, 16, 10], decoded.point),
-        &out["decode_point_outputs"],
-        &scales,
-    );
-    assert_close_scaled(
         "decode_quantile_spread",
-        &host(vec![4, 32, 10], decoded.quantile_spread),
-        &out["decode_quantile_spread"],
-        &scales,
-    );
-    assert_close_scaled(
         "decode_ar_outputs",
-        &host(vec![4, 1, 16, 10], decoded.autoregressive),
-        &out["decode_ar_outputs"],
-        &scales,
-    );
+    ];
+    assert_decoded(decoded, &out, keys, &scales);
 }
 
 #[test]

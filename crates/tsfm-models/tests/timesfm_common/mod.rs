@@ -14,7 +14,7 @@ pub use bolt::{
 use burn::tensor::Device;
 use tsfm_models::LoadOptions;
 use tsfm_models::checkpoint::{HostTensor, TensorMap};
-use tsfm_models::timesfm::TimesFmModel;
+use tsfm_models::timesfm::{DecodeInput, TimesFmModel};
 
 /// `tests/data/timesfm/<name>`.
 pub fn dir(name: &str) -> PathBuf {
@@ -57,4 +57,43 @@ pub fn row_scales(rows: &[Vec<f32>]) -> Vec<f32> {
 
 pub fn host(shape: Vec<usize>, data: Vec<f32>) -> HostTensor {
     HostTensor::new(shape, data)
+}
+
+/// `decode`'s input from fixture tensors: `[rows, len]` values and masks (1 = padded).
+pub fn decode_input(values: &HostTensor, masks: &HostTensor) -> DecodeInput {
+    DecodeInput {
+        rows: values.shape[0],
+        len: values.shape[1],
+        values: values.data.clone(),
+        masked: masks.data.iter().map(|m| *m != 0.0).collect(),
+    }
+}
+
+/// `decode`'s three outputs against a fixture's (`point`, `spread`, `ar` are its key names),
+/// shapes `[rows, patches, o, q]`, `[rows, os, q]`, `[rows, steps, o, q]`.
+pub fn assert_decoded(
+    decoded: tsfm_models::timesfm::Decoded,
+    expected: &TensorMap,
+    keys: [&str; 3],
+    scales: &[f32],
+) {
+    let [point, spread, ar] = keys.map(|k| &expected[k]);
+    assert_close_scaled(
+        keys[0],
+        &host(point.shape.clone(), decoded.point),
+        point,
+        scales,
+    );
+    assert_close_scaled(
+        keys[1],
+        &host(spread.shape.clone(), decoded.quantile_spread),
+        spread,
+        scales,
+    );
+    assert_close_scaled(
+        keys[2],
+        &host(ar.shape.clone(), decoded.autoregressive),
+        ar,
+        scales,
+    );
 }
