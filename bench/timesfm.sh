@@ -36,9 +36,12 @@
 #   TSFM_BENCH_MODELS    folder with timesfm-2.5-200m/ (default /work/bench-models/models)
 #   TSFM_BENCH_OUT       JSONL file the rows are appended to (default bench/results/timesfm-<time>.jsonl)
 #   TSFM_BENCH_RUST_CMD  the Rust command, run as: $TSFM_BENCH_RUST_CMD infer MODEL --models DIR
-#                        (default: the newest release binary of `cargo bench -p tsfm-models
-#                        --bench forecast --no-run` under $CARGO_TARGET_DIR or target/; build it
-#                        first so compile time is not measured). Set it empty for Python only.
+#                        (default: the binary `cargo bench -p tsfm-models --bench forecast
+#                        --no-run` reports, built before any timing). Set it empty for
+#                        Python only.
+#   TSFM_BENCH_VARIANT_CMD  optional second Rust command (e.g. a build with other features),
+#                        run after the first in every round and recorded as side
+#                        $TSFM_BENCH_VARIANT (default "rust-variant")
 #   MODELS               models to run
 #   BENCH_THREADS        torch threads of the Python side (default 2)
 #   TSFM_NUM_THREADS     threads of tsfm's TimesFM decode (default: all cores)
@@ -53,10 +56,15 @@ mkdir -p "$(dirname "$out")"
 export OMP_NUM_THREADS="${BENCH_THREADS:-2}"
 
 if [ -z "${TSFM_BENCH_RUST_CMD+set}" ]; then
-  target="${CARGO_TARGET_DIR:-target}"
-  TSFM_BENCH_RUST_CMD="$(ls -t "$target"/release/deps/forecast-* 2>/dev/null | grep -v '\.d$' | head -1 || true)"
+  # The bench binary of this checkout (built now if it is stale, before anything is timed).
+  TSFM_BENCH_RUST_CMD="$(cargo bench -q -p tsfm-models --bench forecast --no-run --message-format=json |
+    python3 -c 'import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == "forecast":
+        print(m["executable"])')"
   if [ -z "$TSFM_BENCH_RUST_CMD" ]; then
-    echo "no bench binary under $target/release/deps: run cargo bench -p tsfm-models --bench forecast --no-run" >&2
+    echo "could not build the bench binary: cargo bench -p tsfm-models --bench forecast --no-run" >&2
     exit 1
   fi
 fi
@@ -77,6 +85,11 @@ for round in $(seq 1 "$rounds"); do
       python3 bench/python/measure.py --side rust --model "$model" --round "$round" --out "$out" -- \
         $TSFM_BENCH_RUST_CMD infer "$model" --models "$models_dir"
     fi
+    if [ -n "${TSFM_BENCH_VARIANT_CMD:-}" ]; then
+      # shellcheck disable=SC2086
+      python3 bench/python/measure.py --side "${TSFM_BENCH_VARIANT:-rust-variant}" --model "$model" \
+        --round "$round" --out "$out" -- $TSFM_BENCH_VARIANT_CMD infer "$model" --models "$models_dir"
+    fi
   done
 done
 python3 bench/python/summarize.py "$out"
@@ -88,11 +101,12 @@ def med(model, side, key):
          and isinstance(r.get(key), (int, float))]
     return statistics.median(v) if v else None
 for model in sorted({r["model"] for r in rows}):
-    py, rs = med(model, "python", "samples_per_s"), med(model, "rust", "samples_per_s")
-    pc, rc = med(model, "python", "median_cpu_s_per_call"), med(model, "rust", "median_cpu_s_per_call")
-    if py and rs:
-        line = f"ratio {model}: tsfm / official = {rs / py:.2f}x samples/s"
-        if pc and rc:
-            line += f", {pc / rc:.2f}x less CPU time per call"
-        print(line)
+    py, pc = med(model, "python", "samples_per_s"), med(model, "python", "median_cpu_s_per_call")
+    for side in sorted({r["side"] for r in rows if r["side"] != "python"}):
+        rs, rc = med(model, side, "samples_per_s"), med(model, side, "median_cpu_s_per_call")
+        if py and rs:
+            line = f"ratio {model}: {side} / official = {rs / py:.2f}x samples/s"
+            if pc and rc:
+                line += f", {pc / rc:.2f}x less CPU time per call"
+            print(line)
 PY
