@@ -235,6 +235,13 @@ pub trait Forecaster: Module + Sized {
     fn save_pretrained(&self, dir: &Path) -> Result<(), ModelError>;
 }
 
+/// `[b, t, c] -> [b * c, t]`: each channel of each window as its own series (what the
+/// univariate families forecast).
+pub fn fold_channels(x: &Tensor<3>) -> Tensor<2> {
+    let [b, t, c] = x.dims();
+    x.clone().swap_dims(1, 2).reshape([b * c, t])
+}
+
 /// The horizon `requested` resolves to, or an error naming the model's limit.
 pub fn check_horizon<F: Forecaster>(
     model: &F,

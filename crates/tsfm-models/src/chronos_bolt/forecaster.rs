@@ -11,15 +11,9 @@ use super::model::ChronosBoltModel;
 use super::scaler::Context;
 use crate::forecaster::{
     FinetuneMode, Forecast, ForecastInput, ForecastOptions, Forecaster, LossKind, ModelError,
-    ParamCounts, check_horizon, check_quantile_levels,
+    ParamCounts, check_horizon, check_quantile_levels, fold_channels,
 };
 use crate::info::CheckpointInfo;
-
-/// `[b, t, c] -> [b * c, t]`: each channel is its own series.
-fn fold(x: &Tensor<3>) -> Tensor<2> {
-    let [b, t, c] = x.dims();
-    x.clone().swap_dims(1, 2).reshape([b * c, t])
-}
 
 impl ChronosBoltModel {
     /// What this checkpoint is, in the family-independent terms of [`CheckpointInfo`].
@@ -89,8 +83,8 @@ impl ChronosBoltModel {
     /// The batch's context, one series per window and channel, missing steps as in the package.
     fn context_of(&self, input: &ForecastInput) -> Context {
         Context::from_nan(
-            fold(&input.past_values),
-            input.past_observed_mask.as_ref().map(fold),
+            fold_channels(&input.past_values),
+            input.past_observed_mask.as_ref().map(fold_channels),
         )
     }
 
@@ -171,7 +165,10 @@ impl Forecaster for ChronosBoltModel {
             .future_values
             .as_ref()
             .expect("Forecaster::loss needs future_values");
-        let target = Target::from_nan(fold(future), input.future_observed_mask.as_ref().map(fold));
+        let target = Target::from_nan(
+            fold_channels(future),
+            input.future_observed_mask.as_ref().map(fold_channels),
+        );
         let context = self.context_of(input);
         match kind {
             LossKind::Quantile | LossKind::Native => self.quantile_loss(context, target),

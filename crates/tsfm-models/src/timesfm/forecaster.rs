@@ -12,15 +12,9 @@ use super::pipeline::ForecastSettings;
 use crate::chronos_bolt::loss::Target;
 use crate::forecaster::{
     FinetuneMode, Forecast, ForecastInput, ForecastOptions, Forecaster, LossKind, ModelError,
-    ParamCounts, check_horizon, check_quantile_levels,
+    ParamCounts, check_horizon, check_quantile_levels, fold_channels,
 };
 use crate::info::CheckpointInfo;
-
-/// `[b, t, c] -> [b * c, t]`: each channel is its own series.
-fn fold(x: &Tensor<3>) -> Tensor<2> {
-    let [b, t, c] = x.dims();
-    x.clone().swap_dims(1, 2).reshape([b * c, t])
-}
 
 fn host<const D: usize>(t: Tensor<D>) -> Vec<f32> {
     t.into_data().try_to_vec::<f32>().expect("f32 tensor")
@@ -36,9 +30,9 @@ impl TimesFmModel {
     /// The batch's series, one per window and channel, NaN where a step is missing.
     fn rows_of(values: &Tensor<3>, mask: Option<&Tensor<3>>) -> Vec<Vec<f32>> {
         let t = values.dims()[1];
-        let mut data = host(fold(values));
+        let mut data = host(fold_channels(values));
         if let Some(m) = mask {
-            for (v, m) in data.iter_mut().zip(host(fold(m))) {
+            for (v, m) in data.iter_mut().zip(host(fold_channels(m))) {
                 if m <= 0.0 {
                     *v = f32::NAN;
                 }
@@ -174,8 +168,10 @@ impl Forecaster for TimesFmModel {
             .as_ref()
             .expect("Forecaster::loss needs future_values");
         let rows = Self::rows_of(&input.past_values, input.past_observed_mask.as_ref());
-        let mut target =
-            Target::from_nan(fold(future), input.future_observed_mask.as_ref().map(fold));
+        let mut target = Target::from_nan(
+            fold_channels(future),
+            input.future_observed_mask.as_ref().map(fold_channels),
+        );
         let h = target.values.dims()[1].min(self.definition.output_patch_len);
         target = target.fit(h);
         let fc = self.settings.config(h);
