@@ -14,7 +14,7 @@ use burn::tensor::{Int, TensorData};
 
 use super::attention::AttentionContext;
 use super::model::TimesFmModel;
-use super::pipeline::{ForecastConfig, PreparedRow, prepare_row};
+use super::pipeline::{ForecastConfig, PreparedRow, prepare_row, signed_batch, signs};
 use super::stats::{RunningStats, TOLERANCE, normalise_patches};
 use crate::chronos_bolt::loss::{Target, point_loss};
 use crate::forecaster::{LossKind, ModelError};
@@ -49,11 +49,7 @@ impl TimesFmModel {
             ..*fc
         };
         let prepared: Vec<PreparedRow> = rows.iter().map(|r| prepare_row(r, &fc)).collect();
-        let signs: &[f32] = if fc.force_flip_invariance {
-            &[1.0, -1.0]
-        } else {
-            &[1.0]
-        };
+        let signs = signs(&fc);
         let (point, spread) = self.last_patch_heads(&prepared, signs);
         let b = rows.len();
         let q = d.num_outputs();
@@ -92,29 +88,24 @@ impl TimesFmModel {
             d.output_quantile_len,
             d.num_outputs(),
         );
-        let len = rows
-            .iter()
-            .map(|r| r.real.div_ceil(p) * p)
-            .max()
-            .unwrap_or(p)
-            .max(p);
-        let n = len / p;
-        let (mut normed, mut mask, mut masked_patches, mut last) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        for &sign in signs {
-            for r in rows {
-                let values: Vec<f32> = r.values[r.values.len() - len..]
-                    .iter()
-                    .map(|v| sign * v)
-                    .collect();
-                let masked: Vec<bool> = (0..len).map(|i| i < len - r.real.min(len)).collect();
-                let patches = normalise_patches(&values, &masked, p, RunningStats::default());
-                normed.extend(patches.values);
-                mask.extend(masked.iter().map(|m| if *m { 1.0f32 } else { 0.0 }));
-                masked_patches.push((0..n).filter(|i| masked[i * p + p - 1]).count());
-                last.push(patches.stats[n - 1]);
-            }
+        let input = signed_batch(rows, signs, p);
+        let n = input.len / p;
+        let (mut normed, mut masked_patches, mut last) = (Vec::new(), Vec::new(), Vec::new());
+        for (values, masked) in input
+            .values
+            .chunks(input.len)
+            .zip(input.masked.chunks(input.len))
+        {
+            let patches = normalise_patches(values, masked, p, RunningStats::default());
+            normed.extend(patches.values);
+            masked_patches.push((0..n).filter(|i| masked[i * p + p - 1]).count());
+            last.push(patches.stats[n - 1]);
         }
+        let mask: Vec<f32> = input
+            .masked
+            .iter()
+            .map(|m| if *m { 1.0f32 } else { 0.0 })
+            .collect();
         let device = self.device();
         let rows_total = last.len();
         let t3 = |v: Vec<f32>, shape: [usize; 3]| {

@@ -283,33 +283,8 @@ impl TimesFmModel {
             d.num_outputs(),
             d.decode_index,
         );
-        // Leading patches that are padding in every row change nothing but the cost: drop them.
-        let len = rows
-            .iter()
-            .map(|r| r.real.div_ceil(p) * p)
-            .max()
-            .unwrap_or(p)
-            .max(p);
-        let signs: &[f32] = if fc.force_flip_invariance {
-            &[1.0, -1.0]
-        } else {
-            &[1.0]
-        };
-        let mut input = DecodeInput {
-            rows: rows.len() * signs.len(),
-            len,
-            values: Vec::with_capacity(rows.len() * signs.len() * len),
-            masked: Vec::with_capacity(rows.len() * signs.len() * len),
-        };
-        for &sign in signs {
-            for r in rows {
-                let tail = &r.values[r.values.len() - len..];
-                input.values.extend(tail.iter().map(|v| sign * v));
-                input
-                    .masked
-                    .extend((0..len).map(|i| i < len - r.real.min(len)));
-            }
-        }
+        let signs = signs(fc);
+        let input = signed_batch(rows, signs, p);
         let decoded = self.decode(horizon, &input, false);
         let steps = decoded.steps;
         let flip = |c: usize| if c == 0 { 0 } else { q - c };
@@ -350,6 +325,43 @@ impl TimesFmModel {
             })
             .collect()
     }
+}
+
+/// `[1]`, or `[1, -1]` under flip invariance: the signs each row is decoded with.
+pub(super) fn signs(fc: &ForecastConfig) -> &'static [f32] {
+    if fc.force_flip_invariance {
+        &[1.0, -1.0]
+    } else {
+        &[1.0]
+    }
+}
+
+/// The rows (each once per sign, signs outermost) as one `decode` batch over the patches that
+/// hold a real reading in some row: leading patches that are padding in every row change
+/// nothing but the cost, so they are dropped.
+pub(super) fn signed_batch(rows: &[PreparedRow], signs: &[f32], p: usize) -> DecodeInput {
+    let len = rows
+        .iter()
+        .map(|r| r.real.div_ceil(p) * p)
+        .max()
+        .unwrap_or(p)
+        .max(p);
+    let mut input = DecodeInput {
+        rows: rows.len() * signs.len(),
+        len,
+        values: Vec::with_capacity(rows.len() * signs.len() * len),
+        masked: Vec::with_capacity(rows.len() * signs.len() * len),
+    };
+    for &sign in signs {
+        for r in rows {
+            let tail = &r.values[r.values.len() - len..];
+            input.values.extend(tail.iter().map(|v| sign * v));
+            input
+                .masked
+                .extend((0..len).map(|i| i < len - r.real.min(len)));
+        }
+    }
+    input
 }
 
 /// NaN handling, truncation or padding to `max_context`, the row's statistics.
