@@ -132,6 +132,35 @@ impl TimesFmModel {
 
     /// `decode` of one shard of rows on the calling thread.
     fn decode_shard(&self, horizon: usize, input: &DecodeInput, all_patches: bool) -> Decoded {
+        let steps = (horizon.max(1) - 1) / self.definition.output_patch_len;
+        let mut caches: Vec<Option<LayerCache>> = vec![None; self.stacked_xf.len()];
+        let cache = (steps > 0).then_some(caches.as_mut_slice());
+        let prefill = self.prefill(input, all_patches, cache);
+        let autoregressive = self.autoregressive(&prefill, steps, &mut caches);
+        Decoded {
+            point: prefill.point,
+            point_patches: prefill.kept,
+            quantile_spread: prefill.quantile_spread,
+            autoregressive,
+            steps,
+        }
+    }
+
+    /// `[rows, patches, p]` of host values as a tensor on the model's device.
+    fn patch_tensor(&self, values: Vec<f32>, rows: usize, patches: usize) -> Tensor<3> {
+        let p = self.definition.input_patch_len;
+        Tensor::<3>::from_data(TensorData::new(values, [rows, patches, p]), &self.device())
+    }
+
+    /// The context's call: every patch normalised by its running statistics, the network
+    /// (keys and values kept in `cache` when autoregressive steps follow), the heads
+    /// de-normalised per patch.
+    fn prefill(
+        &self,
+        input: &DecodeInput,
+        all_patches: bool,
+        cache: Option<&mut [Option<LayerCache>]>,
+    ) -> Prefill {
         let d = &self.definition;
         let (p, o, os, q) = (
             d.input_patch_len,
@@ -140,7 +169,6 @@ impl TimesFmModel {
             d.num_outputs(),
         );
         let (b, n) = (input.rows, input.len / p);
-        let steps = (horizon.max(1) - 1) / o;
         let rows: Vec<NormalisedPatches> = (0..b)
             .map(|r| {
                 let span = r * input.len..(r + 1) * input.len;
@@ -164,20 +192,13 @@ impl TimesFmModel {
             .iter()
             .map(|m| if *m { 1.0 } else { 0.0 })
             .collect();
-        let device = self.device();
-        let hd = d.head_dim();
-        let to_tensor = |v: Vec<f32>, rows: usize, patches: usize| {
-            Tensor::<3>::from_data(TensorData::new(v, [rows, patches, p]), &device)
-        };
-        let normed = to_tensor(
+        let normed = self.patch_tensor(
             rows.iter().flat_map(|r| r.values.iter().copied()).collect(),
             b,
             n,
         );
-        let ctx = AttentionContext::new(&masked_patches, 0, n, hd, &device);
-        let mut caches: Vec<Option<LayerCache>> = vec![None; self.stacked_xf.len()];
-        let cache = (steps > 0).then_some(caches.as_mut_slice());
-        let out = self.forward(normed, to_tensor(mask, b, n), &ctx, cache);
+        let ctx = AttentionContext::new(&masked_patches, 0, n, d.head_dim(), &self.device());
+        let out = self.forward(normed, self.patch_tensor(mask, b, n), &ctx, cache);
         let last = out.output_embeddings.clone().narrow(1, n - 1, 1);
         let kept = if all_patches { n } else { 1 };
         let embeddings = if all_patches {
@@ -186,70 +207,110 @@ impl TimesFmModel {
             last.clone()
         };
         let mut point = host(self.point_head(embeddings));
-        for r in 0..b {
+        for (r, row) in rows.iter().enumerate() {
             for k in 0..kept {
-                let s = rows[r].stats[n - kept + k];
-                for v in &mut point[(r * kept + k) * o * q..(r * kept + k + 1) * o * q] {
-                    *v = denormalise(*v, s.mu, s.sigma);
-                }
+                let s = row.stats[n - kept + k];
+                let at = (r * kept + k) * o * q;
+                point[at..at + o * q]
+                    .iter_mut()
+                    .for_each(|v| *v = denormalise(*v, s.mu, s.sigma));
             }
         }
         let mut quantile_spread = host(self.quantile_head(last));
-        for r in 0..b {
-            let s = rows[r].stats[n - 1];
-            for v in &mut quantile_spread[r * os * q..(r + 1) * os * q] {
-                *v = denormalise(*v, s.mu, s.sigma);
-            }
+        for (r, row) in rows.iter().enumerate() {
+            let s = row.stats[n - 1];
+            quantile_spread[r * os * q..(r + 1) * os * q]
+                .iter_mut()
+                .for_each(|v| *v = denormalise(*v, s.mu, s.sigma));
         }
-        let median = |buf: &[f32], r: usize, per_row: usize, offset: usize| -> Vec<f32> {
-            (0..o)
-                .map(|t| buf[r * per_row + offset + t * q + d.decode_index])
-                .collect()
+        Prefill {
+            point,
+            kept,
+            quantile_spread,
+            last_stats: rows.iter().map(|r| r.stats[n - 1]).collect(),
+            masked_patches,
+            patches: n,
+        }
+    }
+
+    /// `steps` autoregressive calls: the median of the last output patch becomes `o / p` new
+    /// input patches (normalised by the running statistics continued over them), attending
+    /// through the cache. Returns `[rows, steps, o, q]`, de-normalised.
+    fn autoregressive(
+        &self,
+        prefill: &Prefill,
+        steps: usize,
+        caches: &mut [Option<LayerCache>],
+    ) -> Vec<f32> {
+        let d = &self.definition;
+        let (p, o, q, m) = (
+            d.input_patch_len,
+            d.output_patch_len,
+            d.num_outputs(),
+            d.patches_per_output(),
+        );
+        let b = prefill.last_stats.len();
+        let median = |buf: &[f32], at: usize| -> Vec<f32> {
+            (0..o).map(|t| buf[at + t * q + d.decode_index]).collect()
         };
+        let kept = prefill.kept;
         let mut feed: Vec<Vec<f32>> = (0..b)
-            .map(|r| median(&point, r, kept * o * q, (kept - 1) * o * q))
+            .map(|r| median(&prefill.point, (r * kept + kept - 1) * o * q))
             .collect();
-        let mut stats: Vec<RunningStats> = rows.iter().map(|r| r.stats[n - 1]).collect();
-        let mut autoregressive = vec![0.0f32; b * steps * o * q];
-        let m = d.patches_per_output();
+        let mut stats = prefill.last_stats.clone();
+        let mut out = vec![0.0f32; b * steps * o * q];
         for step in 0..steps {
             let new: Vec<NormalisedPatches> = (0..b)
                 .map(|r| normalise_patches(&feed[r], &vec![false; o], p, stats[r]))
                 .collect();
-            let normed = to_tensor(
+            let normed = self.patch_tensor(
                 new.iter().flat_map(|r| r.values.iter().copied()).collect(),
                 b,
                 m,
             );
-            let ctx = AttentionContext::new(&masked_patches, n + step * m, m, hd, &device);
-            let out = self.forward(
-                normed,
-                to_tensor(vec![0.0; b * o], b, m),
-                &ctx,
-                Some(caches.as_mut_slice()),
+            let cached = prefill.patches + step * m;
+            let ctx = AttentionContext::new(
+                &prefill.masked_patches,
+                cached,
+                m,
+                d.head_dim(),
+                &self.device(),
             );
-            let head = host(self.point_head(out.output_embeddings.narrow(1, m - 1, 1)));
+            let net = self.forward(
+                normed,
+                self.patch_tensor(vec![0.0; b * o], b, m),
+                &ctx,
+                Some(caches),
+            );
+            let head = host(self.point_head(net.output_embeddings.narrow(1, m - 1, 1)));
             for r in 0..b {
                 let s = new[r].stats[m - 1];
-                let dst =
-                    &mut autoregressive[(r * steps + step) * o * q..(r * steps + step + 1) * o * q];
-                for (dv, v) in dst.iter_mut().zip(&head[r * o * q..(r + 1) * o * q]) {
-                    *dv = denormalise(*v, s.mu, s.sigma);
+                let at = (r * steps + step) * o * q;
+                for (dst, v) in out[at..at + o * q]
+                    .iter_mut()
+                    .zip(&head[r * o * q..(r + 1) * o * q])
+                {
+                    *dst = denormalise(*v, s.mu, s.sigma);
                 }
                 stats[r] = s;
+                feed[r] = median(&out, at);
             }
-            feed = (0..b)
-                .map(|r| median(&autoregressive, r, steps * o * q, step * o * q))
-                .collect();
         }
-        Decoded {
-            point,
-            point_patches: kept,
-            quantile_spread,
-            autoregressive,
-            steps,
-        }
+        out
     }
+}
+
+/// What the context's call leaves for the autoregressive steps.
+struct Prefill {
+    /// `[rows, kept, o, q]`, de-normalised.
+    point: Vec<f32>,
+    kept: usize,
+    /// `[rows, os, q]` of the last patch, de-normalised.
+    quantile_spread: Vec<f32>,
+    /// Each row's running statistics after its last context patch.
+    last_stats: Vec<RunningStats>,
+    masked_patches: Vec<usize>,
+    patches: usize,
 }
 
 #[cfg(test)]
