@@ -2,6 +2,7 @@
 pub mod any;
 pub mod checkpoint;
 pub mod chronos;
+pub mod chronos2;
 pub mod chronos_bolt;
 pub mod forecaster;
 pub mod info;

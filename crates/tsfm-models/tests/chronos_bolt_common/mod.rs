@@ -37,7 +37,8 @@ pub fn fixture(file: &str) -> TensorMap {
     load(&data_dir().join(file))
 }
 
-/// Every tensor of a fixture file as `f32`; boolean masks (stored as `u8`) become 0/1.
+/// Every tensor of a fixture file as `f32`; boolean masks (stored as `u8`) become 0/1, `i64`
+/// ids their values.
 pub fn load(path: &std::path::Path) -> TensorMap {
     let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let st = SafeTensors::deserialize(&bytes).expect("safetensors");
@@ -51,6 +52,11 @@ pub fn load(path: &std::path::Path) -> TensorMap {
                     .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
                     .collect(),
                 Dtype::U8 | Dtype::BOOL => b.iter().map(|&x| f32::from(x)).collect(),
+                // Ids and counts (group ids, numbers of patches): small, exact in f32.
+                Dtype::I64 => b
+                    .chunks_exact(8)
+                    .map(|c| i64::from_le_bytes(c.try_into().expect("8 bytes")) as f32)
+                    .collect(),
                 other => panic!("{name}: unexpected dtype {other:?}"),
             };
             (name, HostTensor::new(view.shape().to_vec(), data))

@@ -1,0 +1,23 @@
+//! Amazon's Chronos-2 (chronos-forecasting 2.3 `Chronos2Model`): the model core.
+//!
+//! - [`config`]: the checkpoint's `config.json` (`Chronos2CoreConfig` keys + `chronos_config`);
+//! - [`scaler`]: instance normalisation (optionally `arcsinh`), context patches with time
+//!   encoding and mask, future tokens with known-future covariates;
+//! - [`attention`]: multi-head attention with RoPE and the time and group masks;
+//! - [`encoder`]: time self-attention, group self-attention and feed-forward blocks;
+//! - [`loss`]: the training loss of `Chronos2Model.forward`;
+//! - [`model`]: the model, its forward pass and HF save/load.
+//!
+//! Not here yet: the pipeline (covariate preprocessing, `predict` rollout), the
+//! [`crate::Forecaster`] implementation and LoRA defaults for this family.
+
+pub mod attention;
+pub mod config;
+pub mod encoder;
+pub mod loss;
+pub mod model;
+pub mod scaler;
+
+pub use config::{Chronos2Config, Chronos2Core, Chronos2Settings};
+pub use model::{Chronos2Input, Chronos2Model, Chronos2Output};
+pub use scaler::FutureCovariates;
