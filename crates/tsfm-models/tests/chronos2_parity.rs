@@ -377,3 +377,44 @@ fn pipeline_predict_multivariate_shares_one_group() {
         &row_scales(x),
     );
 }
+
+/// The pipeline's grouped call (two tasks of [target, past-only, known-future covariate]) at
+/// the model level: the fixture's batch and group ids, the known future `kc` values, horizon
+/// 24 (one pass) and 40 (unrolled: the `kc` rows' appended paths take their true future
+/// values, the remaining 8 values fill the next pass's tokens).
+#[test]
+fn pipeline_predict_with_known_future_covariates_unrolls_like_the_package() {
+    let device = Device::flex();
+    let model = model(&device);
+    let inputs = fixture("inputs.safetensors");
+    let expected = fixture("outputs.safetensors");
+    let batch = &expected["grouped_batch_context"];
+    let scales = row_scales(batch);
+    let context = Context::from_nan(to_tensor::<2>(batch, &device), None);
+    let groups = ids(&expected["grouped_batch_group_ids"]);
+    let targets = |t: &HostTensor, h: usize| {
+        let q = t.shape[1];
+        let mut data = Vec::new();
+        for row in [0, 3] {
+            data.extend_from_slice(&t.data[row * q * h..(row + 1) * q * h]);
+        }
+        HostTensor::new(vec![2, q, h], data)
+    };
+    for h in [24usize, 40] {
+        let mut future = vec![f32::NAN; 6 * h];
+        for (row, task) in [(2usize, 0usize), (5, 1)] {
+            let kc = &inputs[&format!("grouped_future_kc_{task}")].data;
+            future[row * h..(row + 1) * h].copy_from_slice(&kc[..h]);
+        }
+        let out = model
+            .predict_with_future(context.clone(), Some(groups.clone()), Some((future, h)), h)
+            .unwrap();
+        let name = format!("grouped_predict_h{h}");
+        assert_close_scaled(
+            &name,
+            &targets(&to_host(out), h),
+            &expected[&name],
+            &[scales[0], scales[3]],
+        );
+    }
+}

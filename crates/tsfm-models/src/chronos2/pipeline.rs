@@ -11,6 +11,7 @@ use burn::Tensor;
 use burn::tensor::{Device, TensorData};
 
 use super::model::{Chronos2Input, Chronos2Model};
+use super::scaler::FutureCovariates;
 use crate::chronos_bolt::scaler::Context;
 use crate::forecaster::ModelError;
 
@@ -134,6 +135,46 @@ fn host3(t: Tensor<3>) -> (Vec<f32>, [usize; 3]) {
     )
 }
 
+/// The next `size` future values of every row as the model's `future_covariates`: cut to
+/// `size`, or padded with NaN (`_predict_step`); `None` without future values.
+fn future_for(
+    future: &Option<(Vec<f32>, usize)>,
+    rows: usize,
+    size: usize,
+    device: &Device,
+) -> Option<FutureCovariates> {
+    let (values, width) = future.as_ref()?;
+    let mut out = vec![f32::NAN; rows * size];
+    for r in 0..rows {
+        let n = (*width).min(size);
+        out[r * size..r * size + n].copy_from_slice(&values[r * width..r * width + n]);
+    }
+    let t = Tensor::<2>::from_data(TensorData::new(out, [rows, size]), device);
+    Some(FutureCovariates::from_nan(t))
+}
+
+/// `_slide_context_and_future_covariates`: the `h` appended steps of each row take the row's
+/// known future values where there are any, and those `h` values are dropped from the future.
+fn slide(appended: &mut [f32], values: &mut Vec<f32>, width: &mut usize, h: usize) {
+    let rows = appended.len() / h;
+    let used = (*width).min(h);
+    for r in 0..rows {
+        for t in 0..used {
+            let v = values[r * *width + t];
+            if !v.is_nan() {
+                appended[r * h + t] = v;
+            }
+        }
+    }
+    let rest = *width - used;
+    let mut next = Vec::with_capacity(rows * rest);
+    for r in 0..rows {
+        next.extend_from_slice(&values[r * *width + used..(r + 1) * *width]);
+    }
+    *values = next;
+    *width = rest;
+}
+
 /// `[.., a, c] -> [.., c, a]` on a flat row-major buffer.
 fn transpose_last(x: &[f32], a: usize, c: usize) -> Vec<f32> {
     let mut out = vec![0f32; x.len()];
@@ -172,6 +213,23 @@ impl Chronos2Model {
         group_ids: Option<Vec<i64>>,
         horizon: usize,
     ) -> Result<Tensor<3>, ModelError> {
+        self.predict_with_future(context, group_ids, None, horizon)
+    }
+
+    /// As [`predict`](Self::predict), with known future values: `future` is `[rows, f]`
+    /// row-major with NaN where a row has no known value (the pipeline's
+    /// `future_covariates`: NaN for targets and past-only covariates). Each pass reads the
+    /// next `num_output_patches * patch` of them (cut, or padded with NaN); when unrolling,
+    /// a row's appended quantile path is replaced by its true future values where known and
+    /// the future values slide on (`_slide_context_and_future_covariates`). Returns every row
+    /// (covariate rows too); the caller keeps the targets.
+    pub fn predict_with_future(
+        &self,
+        context: Context,
+        group_ids: Option<Vec<i64>>,
+        future: Option<(Vec<f32>, usize)>,
+        horizon: usize,
+    ) -> Result<Tensor<3>, ModelError> {
         let c = &self.config.chronos;
         let (len, patch) = (c.context_length, c.output_patch_size);
         if horizon == 0 {
@@ -185,10 +243,19 @@ impl Chronos2Model {
         let group_ids = group_ids.unwrap_or_else(|| (0..rows as i64).collect());
         let patches = |remaining: usize| remaining.div_ceil(patch).min(c.max_output_patches);
         let mut context = context.last(len);
+        if let Some((values, width)) = &future
+            && values.len() != rows * width
+        {
+            return Err(ModelError::Invalid(format!(
+                "Chronos-2 predict: {} future values for {rows} rows of {width}",
+                values.len()
+            )));
+        }
+        let mut future = future;
         let first = self.forward(Chronos2Input {
             context: context.clone(),
             group_ids: Some(group_ids.clone()),
-            future_covariates: None,
+            future_covariates: future_for(&future, rows, patches(horizon) * patch, &device),
             num_output_patches: patches(horizon),
         })?;
         let mut prediction = first.quantile_preds();
@@ -213,6 +280,14 @@ impl Chronos2Model {
                 .flat_map(|u| mass_q.iter().map(move |q| u * q))
                 .collect();
             context = repeat_rows(context, paths);
+            future = future.map(|(v, w)| {
+                let rep = v
+                    .chunks(w.max(1))
+                    .take(rows)
+                    .flat_map(|r| std::iter::repeat_n(r, paths).flatten().copied())
+                    .collect();
+                (rep, w)
+            });
             let q = levels.len();
             while remaining > 0 {
                 // [b, q, h] -> [b, h, q] -> the unrolled levels -> [b, paths, h].
@@ -227,13 +302,21 @@ impl Chronos2Model {
                         }
                     }
                 }
+                if let Some((values, width)) = &mut future {
+                    slide(&mut appended, values, width, h);
+                }
                 let appended =
                     Tensor::<2>::from_data(TensorData::new(appended, [b * paths, h]), &device);
                 context = append(context, appended).last(len);
                 let out = self.forward(Chronos2Input {
                     context: context.clone(),
                     group_ids: Some(path_ids.clone()),
-                    future_covariates: None,
+                    future_covariates: future_for(
+                        &future,
+                        b * paths,
+                        patches(remaining) * patch,
+                        &device,
+                    ),
                     num_output_patches: patches(remaining),
                 })?;
                 // [(b n), q, h'] -> samples [b, h', (n q)] -> the model's levels.
