@@ -10,6 +10,7 @@ use burn::tensor::Device;
 use crate::checkpoint::{detect_model_type, resolve_checkpoint};
 use crate::chronos::ChronosModel;
 use crate::chronos_bolt::ChronosBoltModel;
+use crate::chronos2::Chronos2Model;
 use crate::forecaster::{
     FinetuneMode, Forecast, ForecastInput, ForecastOptions, Forecaster, LossKind, ModelError,
     ParamCounts,
@@ -20,7 +21,7 @@ use crate::timesfm::{ForecastSettings, TimesFmModel};
 use crate::ttm::TtmModel;
 
 /// Families this build runs, as `config.json` detection names them.
-pub const SUPPORTED: &[&str] = &["ttm", "chronos", "chronos_bolt", "timesfm"];
+pub const SUPPORTED: &[&str] = &["ttm", "chronos", "chronos_bolt", "chronos2", "timesfm"];
 
 /// A loaded model of any supported family (a Burn module: trainable, savable, on any device).
 // One model is loaded per run and never stored in bulk, so the size of the largest family
@@ -31,6 +32,7 @@ pub enum AnyForecaster {
     Ttm(TtmModel),
     Chronos(ChronosModel),
     ChronosBolt(ChronosBoltModel),
+    Chronos2(Chronos2Model),
     TimesFm(TimesFmModel),
 }
 
@@ -113,6 +115,13 @@ pub fn load_forecaster_in_with(
                 warnings,
             })
         }
+        "chronos2" => {
+            let (model, warnings) = Chronos2Model::from_pretrained_with(dir, device, options)?;
+            Ok(LoadedForecaster {
+                model: AnyForecaster::Chronos2(model),
+                warnings,
+            })
+        }
         "timesfm" => {
             let (model, warnings) = TimesFmModel::from_pretrained_with(dir, device, options)?;
             Ok(LoadedForecaster {
@@ -131,6 +140,7 @@ macro_rules! each_family {
             AnyForecaster::Ttm($m) => $body,
             AnyForecaster::Chronos($m) => $body,
             AnyForecaster::ChronosBolt($m) => $body,
+            AnyForecaster::Chronos2($m) => $body,
             AnyForecaster::TimesFm($m) => $body,
         }
     };
@@ -188,6 +198,7 @@ impl Forecaster for AnyForecaster {
             AnyForecaster::ChronosBolt(m) => {
                 AnyForecaster::ChronosBolt(m.apply_finetune_mode(mode))
             }
+            AnyForecaster::Chronos2(m) => AnyForecaster::Chronos2(m.apply_finetune_mode(mode)),
             AnyForecaster::TimesFm(m) => AnyForecaster::TimesFm(m.apply_finetune_mode(mode)),
         }
     }

@@ -7,6 +7,7 @@ use serde::Serialize;
 use crate::checkpoint::{detect_model_type, read_config_json, resolve_checkpoint};
 use crate::chronos::ChronosModelConfig;
 use crate::chronos_bolt::ChronosBoltConfig;
+use crate::chronos2::Chronos2Config;
 use crate::forecaster::{ModelError, SamplingOptions};
 use crate::lora::{self, TargetModules};
 use crate::timesfm::TimesFmDefinition;
@@ -98,6 +99,14 @@ pub fn checkpoint_info_in(dir: &Path) -> Result<Checkpoint, ModelError> {
         }
         "chronos_bolt" => {
             let parsed = ChronosBoltConfig::from_json(read_config_json(dir)?, &source)?;
+            Ok(Checkpoint {
+                dir: dir.to_path_buf(),
+                info: parsed.config.info(),
+                warnings: parsed.warnings,
+            })
+        }
+        "chronos2" => {
+            let parsed = Chronos2Config::from_json(read_config_json(dir)?, &source)?;
             Ok(Checkpoint {
                 dir: dir.to_path_buf(),
                 info: parsed.config.info(),

@@ -19,6 +19,7 @@ pub use any::{
 pub use checkpoint::{detect_model_type, resolve_checkpoint, resolve_checkpoint_in};
 pub use chronos::ChronosModel;
 pub use chronos_bolt::ChronosBoltModel;
+pub use chronos2::Chronos2Model;
 pub use forecaster::{
     Decoding, FinetuneMode, Forecast, ForecastInput, ForecastOptions, Forecaster, LossKind,
     ModelError, ParamCounts, SamplingOptions, check_horizon, check_quantile_levels,

@@ -13,6 +13,7 @@ use burn::tensor::Device;
 use tsfm_models::checkpoint::{HostTensor, TensorMap, load_safetensors};
 use tsfm_models::chronos_bolt::loss::Target;
 use tsfm_models::chronos_bolt::scaler::Context;
+use tsfm_models::chronos2::pipeline::left_pad;
 use tsfm_models::chronos2::{Chronos2Input, Chronos2Model, FutureCovariates};
 
 fn data_dir() -> PathBuf {
@@ -248,4 +249,172 @@ fn bad_input_is_an_error_not_a_panic() {
     );
     let e = err(Chronos2Input::univariate(context, 0));
     assert!(e.contains("num_output_patches must be at least 1"), "{e}");
+}
+
+/// The pipeline's four univariate inputs (lengths 64, 50, 40, 84) as one NaN-padded batch.
+fn predict_inputs(inputs: &TensorMap, device: &Device) -> (Context, Vec<f32>) {
+    let series: Vec<Vec<f32>> = (0..4)
+        .map(|i| inputs[&format!("predict_input_{i}")].data.clone())
+        .collect();
+    let context_length = 64;
+    let scales = series
+        .iter()
+        .map(|s| {
+            s[s.len().saturating_sub(context_length)..]
+                .iter()
+                .filter(|v| v.is_finite())
+                .fold(1f32, |m, v| m.max(v.abs()))
+        })
+        .collect();
+    (left_pad(&series, device), scales)
+}
+
+#[test]
+fn pipeline_predict_matches_one_pass_and_unrolled_horizons() {
+    let device = Device::flex();
+    let model = model(&device);
+    let inputs = fixture("inputs.safetensors");
+    let expected = fixture("outputs.safetensors");
+    let (context, scales) = predict_inputs(&inputs, &device);
+    let h24 = model.predict(context.clone(), None, 24).unwrap();
+    assert_close_scaled(
+        "predict_h24",
+        &to_host(h24),
+        &expected["predict_h24"],
+        &scales,
+    );
+    let h70 = to_host(model.predict(context, None, 70).unwrap());
+    let want = &expected["predict_h70"];
+    // Steps 1-32 come from the first pass: the manifest's tolerance.
+    let (got, exp) = (steps(&h70, 0, 32), steps(want, 0, 32));
+    assert_close_scaled("predict_h70[..32]", &got, &exp, &scales);
+    // Steps 33-70 read the first pass's forecasts back as context (twice for 65-70), so its
+    // float32 differences go through two more normalisations, passes and weighted quantiles:
+    // the worst element is 1.23x the forecast tolerance (atol x row scale + rtol); allow 2x.
+    let (got, exp) = (steps(&h70, 32, 70), steps(want, 32, 70));
+    let per_row = exp.data.len() / scales.len();
+    let (at, worst) = got
+        .data
+        .iter()
+        .zip(&exp.data)
+        .enumerate()
+        .map(|(i, (a, e))| {
+            let tol = 1e-5 * scales[i / per_row].max(1.0) + 1e-4 * e.abs();
+            (i, (a - e).abs() / tol)
+        })
+        .fold(
+            (0, 0f32),
+            |m, x| if x.1 > m.1 || x.1.is_nan() { x } else { m },
+        );
+    assert!(
+        worst <= 2.0,
+        "predict_h70[32..]: element {at} is {} but expected {} ({worst}x the tolerance)",
+        got.data[at],
+        exp.data[at]
+    );
+}
+
+/// Steps `a..b` of a `[rows, q, h]` host tensor.
+fn steps(t: &HostTensor, a: usize, b: usize) -> HostTensor {
+    let h = t.shape[2];
+    let data = t
+        .data
+        .chunks(h)
+        .flat_map(|row| row[a..b].to_vec())
+        .collect();
+    HostTensor {
+        shape: vec![t.shape[0], t.shape[1], b - a],
+        data,
+    }
+}
+
+#[test]
+fn pipeline_predict_quantiles_picks_and_interpolates_levels() {
+    let device = Device::flex();
+    let model = model(&device);
+    let inputs = fixture("inputs.safetensors");
+    let expected = fixture("outputs.safetensors");
+    let (context, scales) = predict_inputs(&inputs, &device);
+    let (q, median) = model
+        .predict_quantiles(context.clone(), None, 24, &[0.1, 0.5, 0.9])
+        .unwrap();
+    assert_close_scaled(
+        "predict_quantiles_q",
+        &to_host(q),
+        &expected["predict_quantiles_q"],
+        &scales,
+    );
+    assert_close_scaled(
+        "predict_quantiles_mean",
+        &to_host(median),
+        &expected["predict_quantiles_mean"],
+        &scales,
+    );
+    let (interp, _) = model
+        .predict_quantiles(context, None, 24, &[0.025, 0.15, 0.5, 0.85, 0.995])
+        .unwrap();
+    assert_close_scaled(
+        "predict_quantiles_interp",
+        &to_host(interp),
+        &expected["predict_quantiles_interp"],
+        &scales,
+    );
+}
+
+#[test]
+fn pipeline_predict_multivariate_shares_one_group() {
+    let device = Device::flex();
+    let model = model(&device);
+    let inputs = fixture("inputs.safetensors");
+    let expected = fixture("outputs.safetensors");
+    let x = &inputs["multivariate_input"];
+    let context = Context::from_nan(to_tensor::<2>(x, &device), None);
+    let out = model.predict(context, Some(vec![0, 0]), 24).unwrap();
+    assert_close_scaled(
+        "multivariate_predict",
+        &to_host(out),
+        &expected["multivariate_predict"],
+        &row_scales(x),
+    );
+}
+
+/// The pipeline's grouped call (two tasks of [target, past-only, known-future covariate]) at
+/// the model level: the fixture's batch and group ids, the known future `kc` values, horizon
+/// 24 (one pass) and 40 (unrolled: the `kc` rows' appended paths take their true future
+/// values, the remaining 8 values fill the next pass's tokens).
+#[test]
+fn pipeline_predict_with_known_future_covariates_unrolls_like_the_package() {
+    let device = Device::flex();
+    let model = model(&device);
+    let inputs = fixture("inputs.safetensors");
+    let expected = fixture("outputs.safetensors");
+    let batch = &expected["grouped_batch_context"];
+    let scales = row_scales(batch);
+    let context = Context::from_nan(to_tensor::<2>(batch, &device), None);
+    let groups = ids(&expected["grouped_batch_group_ids"]);
+    let targets = |t: &HostTensor, h: usize| {
+        let q = t.shape[1];
+        let mut data = Vec::new();
+        for row in [0, 3] {
+            data.extend_from_slice(&t.data[row * q * h..(row + 1) * q * h]);
+        }
+        HostTensor::new(vec![2, q, h], data)
+    };
+    for h in [24usize, 40] {
+        let mut future = vec![f32::NAN; 6 * h];
+        for (row, task) in [(2usize, 0usize), (5, 1)] {
+            let kc = &inputs[&format!("grouped_future_kc_{task}")].data;
+            future[row * h..(row + 1) * h].copy_from_slice(&kc[..h]);
+        }
+        let out = model
+            .predict_with_future(context.clone(), Some(groups.clone()), Some((future, h)), h)
+            .unwrap();
+        let name = format!("grouped_predict_h{h}");
+        assert_close_scaled(
+            &name,
+            &targets(&to_host(out), h),
+            &expected[&name],
+            &[scales[0], scales[3]],
+        );
+    }
 }

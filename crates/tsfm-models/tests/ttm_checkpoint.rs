@@ -246,19 +246,17 @@ fn checkpoint_info_reads_config_json_without_weights() {
 }
 
 #[test]
-fn families_recognised_but_not_built_are_named() {
+fn chronos2_configs_are_recognised_and_described() {
+    // Chronos-2 was the last family detection recognised without a model: it is described
+    // from its config.json alone now, like the others.
     let dir = tempfile::tempdir().unwrap();
-    let config = r#"{"model_type": "t5", "chronos_pipeline_class": "Chronos2Pipeline", "chronos_config": {}}"#;
-    std::fs::write(dir.path().join("config.json"), config).unwrap();
-    let e = tsfm_models::checkpoint_info_in(dir.path())
-        .unwrap_err()
-        .to_string();
-    assert_eq!(
-        e,
-        format!(
-            "{}: model type chronos2 is recognised but not supported yet by this version of tsfm \
-             (supported: ttm, chronos, chronos_bolt, timesfm)",
-            dir.path().display()
-        )
-    );
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/chronos2/model");
+    std::fs::copy(src.join("config.json"), dir.path().join("config.json")).unwrap();
+    let info = tsfm_models::checkpoint_info_in(dir.path()).unwrap().info;
+    assert_eq!(info.model_type, "chronos2");
+    assert_eq!(info.context_length, 64);
+    assert_eq!(info.prediction_length, 32);
+    assert_eq!(info.target_channels, 1);
+    assert_eq!(info.quantile_levels.len(), 13);
+    assert!(tsfm_models::SUPPORTED.contains(&"chronos2"));
 }

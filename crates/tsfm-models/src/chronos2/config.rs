@@ -12,6 +12,7 @@ use serde_json::{Map, Value};
 use crate::checkpoint::HF_GENERIC_KEYS;
 use crate::chronos_bolt::config::activation_from_name;
 use crate::forecaster::ModelError;
+use crate::info::CheckpointInfo;
 use crate::t5::Activation;
 
 /// `Chronos2ForecastingConfig` (the `chronos_config` object). Field names are the JSON keys.
@@ -274,6 +275,23 @@ impl Chronos2Core {
 }
 
 impl Chronos2Config {
+    /// What this checkpoint is, in the family-independent terms of [`CheckpointInfo`]: one
+    /// forward pass forecasts `max_output_patches * output_patch_size` steps; the
+    /// [`crate::Forecaster`] reads each channel as its own series, without covariates (yet).
+    pub fn info(&self) -> CheckpointInfo {
+        CheckpointInfo {
+            model_type: "chronos2".into(),
+            context_length: self.chronos.context_length,
+            prediction_length: self.chronos.max_output_patches * self.chronos.output_patch_size,
+            target_channels: 1,
+            past_covariates: 0,
+            future_covariates: 0,
+            uses_sampling_interval: false,
+            quantile_levels: self.chronos.quantiles.clone(),
+            sampling: None,
+        }
+    }
+
     /// Parses a `config.json` object; `source` names the file in messages.
     pub fn from_json(
         raw: Map<String, Value>,

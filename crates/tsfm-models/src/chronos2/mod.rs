@@ -6,16 +6,21 @@
 //! - [`attention`]: multi-head attention with RoPE and the time and group masks;
 //! - [`encoder`]: time self-attention, group self-attention and feed-forward blocks;
 //! - [`loss`]: the training loss of `Chronos2Model.forward`;
-//! - [`model`]: the model, its forward pass and HF save/load.
+//! - [`model`]: the model, its forward pass and HF save/load;
+//! - [`pipeline`]: `Chronos2Pipeline.predict` / `predict_quantiles` without covariates
+//!   (long horizons unrolled on quantile paths, other levels interpolated);
+//! - [`forecaster`]: the univariate [`crate::Forecaster`] (each channel its own group).
 //!
-//! Not here yet: the pipeline (covariate preprocessing, `predict` rollout), the
-//! [`crate::Forecaster`] implementation and LoRA defaults for this family.
+//! Not here yet: the pipeline's covariate preprocessing (past-only, known-future and
+//! grouped inputs through `ForecastInput`).
 
 pub mod attention;
 pub mod config;
 pub mod encoder;
+pub mod forecaster;
 pub mod loss;
 pub mod model;
+pub mod pipeline;
 pub mod scaler;
 
 pub use config::{Chronos2Config, Chronos2Core, Chronos2Settings};

@@ -21,8 +21,8 @@ use crate::checkpoint::{self, TensorMap};
 use crate::chronos_bolt::blocks::ResidualBlock;
 use crate::chronos_bolt::loss::Target;
 use crate::chronos_bolt::scaler::Context;
-use crate::forecaster::ModelError;
-use crate::lora::LoraConfig;
+use crate::forecaster::{FinetuneMode, ModelError};
+use crate::lora::{self, LoraConfig};
 use crate::nn::{Embedding, WeightSource, hf_grads, hf_tensors};
 
 /// Chronos-2, loaded from a HuggingFace checkpoint.
@@ -38,6 +38,8 @@ pub struct Chronos2Model {
     /// The checkpoint's `config.json`, written back by `save_pretrained`.
     #[module(skip)]
     pub raw_config: Map<String, Value>,
+    #[module(skip)]
+    pub finetune: FinetuneMode,
 }
 
 /// One model call: what `Chronos2Model.forward` takes besides the target.
@@ -141,6 +143,7 @@ impl Chronos2Model {
             )?,
             config,
             raw_config,
+            finetune: FinetuneMode::Full,
         };
         Ok((model, source.finish()?))
     }
@@ -364,5 +367,40 @@ impl Chronos2Model {
     /// while still back-propagating, as the gradient reference does).
     pub fn with_dropout(self, enabled: bool) -> Self {
         crate::nn::set_dropout(self, enabled)
+    }
+}
+
+impl Chronos2Model {
+    /// Freezes what `mode` leaves untrained: `FrozenBackbone` the encoder and the `[REG]`
+    /// embedding (the patch embeddings in and out still train), `HeadOnly` also the input
+    /// patch embedding (only `output_patch_embedding` trains), `Lora` everything but the
+    /// adapters.
+    pub fn with_finetune_mode(mut self, mode: FinetuneMode) -> Self {
+        if mode == FinetuneMode::Lora {
+            self = lora::train_adapters_only(self);
+            self.finetune = mode;
+            return self;
+        }
+        if mode != FinetuneMode::Full {
+            self.shared = self.shared.no_grad();
+            self.encoder = self.encoder.no_grad();
+        }
+        if mode == FinetuneMode::HeadOnly {
+            self.input_patch_embedding = self.input_patch_embedding.no_grad();
+        }
+        self.finetune = mode;
+        self
+    }
+
+    /// Parameters that stay trainable under the current fine-tune mode.
+    pub fn trainable_params(&self) -> usize {
+        let backbone = self.shared.num_params() + self.encoder.num_params();
+        let frozen = match self.finetune {
+            FinetuneMode::Lora => return lora::adapter_param_count(self),
+            FinetuneMode::Full => 0,
+            FinetuneMode::FrozenBackbone => backbone,
+            FinetuneMode::HeadOnly => backbone + self.input_patch_embedding.num_params(),
+        };
+        self.num_params() - frozen
     }
 }

@@ -77,12 +77,21 @@ impl LoraConfig {
 ///   patch embedding and the forecast head as they are;
 /// - the T5 families (Chronos, Chronos-Bolt): the attention projections `q`, `k`, `v`, `o`
 ///   (PEFT's T5 default adapts `q` and `v` only; the other two are as cheap and help);
+/// - Chronos-2: the package's own `fit` default, `q`, `k`, `v`, `o` of every attention layer
+///   (time and group) and the output layer of the output patch embedding;
 /// - anything else: every linear layer.
 pub fn default_targets(model_type: &str) -> TargetModules {
     let names = |n: &[&str]| TargetModules::Names(n.iter().map(|s| s.to_string()).collect());
     match model_type {
         "ttm" => names(&["fc1", "fc2", "attn_layer"]),
         "chronos" | "chronos_bolt" => names(&["q", "k", "v", "o"]),
+        "chronos2" => names(&[
+            "self_attention.q",
+            "self_attention.v",
+            "self_attention.k",
+            "self_attention.o",
+            "output_patch_embedding.output_layer",
+        ]),
         _ => TargetModules::Pattern(ALL_LINEAR.into()),
     }
 }
