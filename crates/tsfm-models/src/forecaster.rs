@@ -235,6 +235,49 @@ pub trait Forecaster: Module + Sized {
     fn save_pretrained(&self, dir: &Path) -> Result<(), ModelError>;
 }
 
+/// The shape checks every univariate family makes of a batch: at least one step and one
+/// channel, masks shaped like their values, as many future channels as past ones.
+pub fn check_shapes(input: &ForecastInput) -> Result<(), ModelError> {
+    let dims = input.past_values.dims();
+    if dims[1] == 0 || dims[2] == 0 {
+        return Err(ModelError::Invalid(format!(
+            "past_values {dims:?} has no steps or no channels to forecast from"
+        )));
+    }
+    for (name, mask, values) in [
+        (
+            "past_observed_mask",
+            &input.past_observed_mask,
+            Some(&input.past_values),
+        ),
+        (
+            "future_observed_mask",
+            &input.future_observed_mask,
+            input.future_values.as_ref(),
+        ),
+    ] {
+        if let (Some(m), Some(v)) = (mask, values)
+            && m.dims() != v.dims()
+        {
+            return Err(ModelError::Invalid(format!(
+                "{name} {:?} does not match its values {:?}",
+                m.dims(),
+                v.dims()
+            )));
+        }
+    }
+    if let Some(f) = &input.future_values
+        && f.dims()[2] != dims[2]
+    {
+        return Err(ModelError::Invalid(format!(
+            "future_values has {} channels, past_values {}",
+            f.dims()[2],
+            dims[2]
+        )));
+    }
+    Ok(())
+}
+
 /// `[b, t, c] -> [b * c, t]`: each channel of each window as its own series (what the
 /// univariate families forecast).
 pub fn fold_channels(x: &Tensor<3>) -> Tensor<2> {

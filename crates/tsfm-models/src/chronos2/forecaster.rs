@@ -12,7 +12,7 @@ use crate::chronos_bolt::loss::{Target, point_loss};
 use crate::chronos_bolt::scaler::Context;
 use crate::forecaster::{
     FinetuneMode, Forecast, ForecastInput, ForecastOptions, Forecaster, LossKind, ModelError,
-    ParamCounts, check_horizon, check_quantile_levels, fold_channels,
+    ParamCounts, check_horizon, check_quantile_levels, check_shapes, fold_channels,
 };
 use crate::info::CheckpointInfo;
 
@@ -55,44 +55,7 @@ impl Chronos2Model {
                 covariates.join(" and ")
             )));
         }
-        let dims = input.past_values.dims();
-        if dims[1] == 0 || dims[2] == 0 {
-            return Err(ModelError::Invalid(format!(
-                "past_values {dims:?} has no steps or no channels to forecast from"
-            )));
-        }
-        for (name, mask, values) in [
-            (
-                "past_observed_mask",
-                &input.past_observed_mask,
-                Some(&input.past_values),
-            ),
-            (
-                "future_observed_mask",
-                &input.future_observed_mask,
-                input.future_values.as_ref(),
-            ),
-        ] {
-            if let (Some(m), Some(v)) = (mask, values)
-                && m.dims() != v.dims()
-            {
-                return Err(ModelError::Invalid(format!(
-                    "{name} {:?} does not match its values {:?}",
-                    m.dims(),
-                    v.dims()
-                )));
-            }
-        }
-        if let Some(f) = &input.future_values
-            && f.dims()[2] != dims[2]
-        {
-            return Err(ModelError::Invalid(format!(
-                "future_values has {} channels, past_values {}",
-                f.dims()[2],
-                dims[2]
-            )));
-        }
-        Ok(())
+        check_shapes(input)
     }
 
     /// The batch's context, one series per window and channel, missing steps as in the package.

@@ -12,7 +12,7 @@ use super::pipeline::ForecastSettings;
 use crate::chronos_bolt::loss::Target;
 use crate::forecaster::{
     FinetuneMode, Forecast, ForecastInput, ForecastOptions, Forecaster, LossKind, ModelError,
-    ParamCounts, check_horizon, check_quantile_levels, fold_channels,
+    ParamCounts, check_horizon, check_quantile_levels, check_shapes, fold_channels,
 };
 use crate::info::CheckpointInfo;
 
@@ -55,21 +55,7 @@ impl TimesFmModel {
                 )));
             }
         }
-        let dims = input.past_values.dims();
-        if dims[1] == 0 || dims[2] == 0 {
-            return Err(ModelError::Invalid(format!(
-                "past_values {dims:?} has no steps or no channels to forecast from"
-            )));
-        }
-        if let Some(m) = &input.past_observed_mask
-            && m.dims() != dims
-        {
-            return Err(ModelError::Invalid(format!(
-                "past_observed_mask {:?} does not match past_values {dims:?}",
-                m.dims()
-            )));
-        }
-        Ok(())
+        check_shapes(input)
     }
 }
 
