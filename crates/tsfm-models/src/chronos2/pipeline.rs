@@ -279,7 +279,7 @@ impl Chronos2Model {
                 .iter()
                 .flat_map(|u| mass_q.iter().map(move |q| u * q))
                 .collect();
-            context = repeat_rows(context, paths);
+            context = context.repeat_rows(paths);
             future = future.map(|(v, w)| {
                 let rep = v
                     .chunks(w.max(1))
@@ -307,7 +307,7 @@ impl Chronos2Model {
                 }
                 let appended =
                     Tensor::<2>::from_data(TensorData::new(appended, [b * paths, h]), &device);
-                context = append(context, appended).last(len);
+                context = context.append(appended).last(len);
                 let out = self.forward(Chronos2Input {
                     context: context.clone(),
                     group_ids: Some(path_ids.clone()),
@@ -385,29 +385,6 @@ impl Chronos2Model {
         };
         let quantiles = Tensor::<3>::from_data(TensorData::new(out, [b, h, wanted.len()]), &device);
         Ok((quantiles, median))
-    }
-}
-
-/// Each row repeated `n` times, consecutively: `[b, t] -> [b * n, t]`.
-fn repeat_rows(context: Context, n: usize) -> Context {
-    let rep = |x: Tensor<2>| {
-        let [b, t] = x.dims();
-        x.unsqueeze_dim::<3>(1)
-            .expand([b, n, t])
-            .reshape([b * n, t])
-    };
-    Context {
-        values: rep(context.values),
-        observed: rep(context.observed),
-    }
-}
-
-/// Forecast steps appended to the context as observed values.
-fn append(context: Context, forecast: Tensor<2>) -> Context {
-    let observed = forecast.ones_like();
-    Context {
-        values: Tensor::cat(vec![context.values, forecast], 1),
-        observed: Tensor::cat(vec![context.observed, observed], 1),
     }
 }
 

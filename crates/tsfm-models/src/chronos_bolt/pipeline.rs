@@ -44,9 +44,9 @@ impl ChronosBoltModel {
         let mut remaining = horizon.saturating_sub(step);
         if remaining > 0 {
             let levels = self.quantile_levels();
-            let mut paths = repeat_rows(context, q);
+            let mut paths = context.repeat_rows(q);
             while remaining > 0 {
-                paths = append(paths, prediction.reshape([b * q, step])).last(len);
+                paths = paths.append(prediction.reshape([b * q, step])).last(len);
                 let next = self.forward(paths.clone()).quantile_preds();
                 prediction = quantile_dim1(next.reshape([b, q * q, step]), &levels);
                 blocks.push(prediction.clone());
@@ -77,28 +77,5 @@ impl ChronosBoltModel {
             .squeeze_dim::<2>(2);
         let quantiles = interpolate_levels(predictions, &self.quantile_levels(), levels);
         (quantiles, median)
-    }
-}
-
-/// Each series repeated `n` times, consecutively: `[b, t] -> [b * n, t]`.
-fn repeat_rows(context: Context, n: usize) -> Context {
-    let rep = |x: Tensor<2>| {
-        let [b, t] = x.dims();
-        x.unsqueeze_dim::<3>(1)
-            .expand([b, n, t])
-            .reshape([b * n, t])
-    };
-    Context {
-        values: rep(context.values),
-        observed: rep(context.observed),
-    }
-}
-
-/// Forecast steps appended to the context as observed values.
-fn append(context: Context, forecast: Tensor<2>) -> Context {
-    let observed = forecast.ones_like();
-    Context {
-        values: Tensor::cat(vec![context.values, forecast], 1),
-        observed: Tensor::cat(vec![context.observed, observed], 1),
     }
 }

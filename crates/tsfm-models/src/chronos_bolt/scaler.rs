@@ -38,6 +38,30 @@ pub struct Context {
 }
 
 impl Context {
+    /// Each series repeated `n` times, consecutively: `[b, t] -> [b * n, t]` (one row per
+    /// rollout path).
+    pub fn repeat_rows(self, n: usize) -> Self {
+        let rep = |x: Tensor<2>| {
+            let [b, t] = x.dims();
+            x.unsqueeze_dim::<3>(1)
+                .expand([b, n, t])
+                .reshape([b * n, t])
+        };
+        Self {
+            values: rep(self.values),
+            observed: rep(self.observed),
+        }
+    }
+
+    /// Forecast steps appended to the context as observed values (rollout).
+    pub fn append(self, forecast: Tensor<2>) -> Self {
+        let observed = forecast.ones_like();
+        Self {
+            values: Tensor::cat(vec![self.values, forecast], 1),
+            observed: Tensor::cat(vec![self.observed, observed], 1),
+        }
+    }
+
     /// A context from values with NaN for missing steps (the package's convention), optionally
     /// also masked by `mask` (0 = missing). A NaN value is missing whatever the mask says.
     pub fn from_nan(values: Tensor<2>, mask: Option<Tensor<2>>) -> Self {
