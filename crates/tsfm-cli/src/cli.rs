@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand};
 #[command(
     name = "tsfm",
     version,
-    about = "Fine-tune, evaluate and compare time-series foundation models (TTM, Chronos, Chronos-Bolt, TimesFM)",
+    about = "Fine-tune, evaluate and compare time-series foundation models (TTM, Chronos, Chronos-Bolt, Chronos-2, TimesFM)",
     long_about = None
 )]
 pub struct Cli {

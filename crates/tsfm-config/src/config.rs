@@ -48,6 +48,7 @@ pub enum ModelType {
     Ttm,
     Chronos,
     ChronosBolt,
+    Chronos2,
     Timesfm,
 }
 
@@ -57,6 +58,7 @@ impl ModelType {
             ModelType::Ttm => "ttm",
             ModelType::Chronos => "chronos",
             ModelType::ChronosBolt => "chronos_bolt",
+            ModelType::Chronos2 => "chronos2",
             ModelType::Timesfm => "timesfm",
         }
     }

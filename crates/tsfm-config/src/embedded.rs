@@ -16,6 +16,7 @@ shipped!(
     "models/ttm_default.yaml",
     "models/chronos_default.yaml",
     "models/chronos_bolt_default.yaml",
+    "models/chronos2_default.yaml",
     "models/timesfm_default.yaml",
     "data/demo.yaml",
     "data/bris_t1d.yaml",
@@ -23,7 +24,9 @@ shipped!(
     "experiments/ttm_demo.yaml",
     "experiments/chronos_bolt_demo.yaml",
     "experiments/timesfm_demo.yaml",
+    "experiments/chronos2_demo.yaml",
     "experiments/bris_t1d_ttm.yaml",
+    "experiments/bris_t1d_chronos2.yaml",
     "experiments/aleppo_ttm.yaml",
 );
 

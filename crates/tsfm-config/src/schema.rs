@@ -74,7 +74,7 @@ fn list(ty: Ty) -> Ty {
     Ty::List(Box::new(ty))
 }
 
-pub const MODEL_TYPES: &[&str] = &["ttm", "chronos", "chronos_bolt", "timesfm"];
+pub const MODEL_TYPES: &[&str] = &["ttm", "chronos", "chronos_bolt", "chronos2", "timesfm"];
 pub const DATA_SOURCES: &[&str] = &["bris_t1d", "aleppo", "csv", "parquet"];
 const PRECISIONS: &[&str] = &["fp32", "bf16", "fp16"];
 const UNITS: &[&str] = &["mmol/L", "mg/dL"];

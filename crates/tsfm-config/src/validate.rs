@@ -83,6 +83,7 @@ pub(crate) fn check(c: &Config, sources: &Sources, errors: &mut ConfigErrors) {
     data(&mut k, &c.data);
     training(&mut k, c);
     evaluation(&mut k, c);
+    covariates(&mut k, c);
     not_available(&mut k, c);
     if c.output.save_dir.trim().is_empty() {
         k.err("output.save_dir", "must not be empty");
@@ -629,13 +630,6 @@ fn not_available(k: &mut Check, c: &Config) {
             "only `fp32` is available: tsfm computes in 32-bit floats; set model.precision: fp32",
         );
     }
-    if !c.data.future_covariates.is_empty() {
-        k.err(
-            "data.future_covariates",
-            "known-future covariate columns are not fed to models yet (the calendar features \
-             are: data.features.calendar); move the columns to data.past_covariates or remove them",
-        );
-    }
     if c.data.num_workers != 0 {
         k.err(
             "data.num_workers",
@@ -670,6 +664,49 @@ fn not_available(k: &mut Check, c: &Config) {
         k.err(
             "output.metrics_format",
             "only `json` is written (metrics.json); set json or remove the key",
+        );
+    }
+}
+
+/// Known-future covariates: only Chronos-2 reads a covariate's future (its group attention
+/// mixes the target with covariate rows whose future is given); every other family would
+/// silently use them as past-only, so they are refused by name. A column is either past-only
+/// or known-future, never both. Chronos-2 encodes time itself and reads no calendar channels.
+fn covariates(k: &mut Check, c: &Config) {
+    let d = &c.data;
+    let family = c.model.model_type;
+    if !d.future_covariates.is_empty() && family != ModelType::Chronos2 {
+        k.err(
+            "data.future_covariates",
+            format!(
+                "{} cannot use known-future covariates; move them to data.past_covariates",
+                family.as_str()
+            ),
+        );
+    }
+    for (i, name) in d.future_covariates.iter().enumerate() {
+        if d.past_covariates.contains(name) {
+            k.err(
+                &format!("data.future_covariates[{i}]"),
+                format!(
+                    "`{name}` is in data.past_covariates too; a column is either past-only or \
+                     known-future: keep it in one list"
+                ),
+            );
+        }
+        if d.target_columns.contains(name) {
+            k.err(
+                &format!("data.future_covariates[{i}]"),
+                format!("`{name}` is the forecast target; a target's future is never known"),
+            );
+        }
+    }
+    if family == ModelType::Chronos2 && d.features.calendar {
+        k.err(
+            "data.features.calendar",
+            "chronos2 has its own time encoding and reads no calendar channels; set \
+             data.features.calendar: false (a time-of-day column can go in \
+             data.future_covariates)",
         );
     }
 }

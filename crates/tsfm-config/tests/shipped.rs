@@ -34,6 +34,7 @@ fn every_shipped_file_is_built_in_and_identical_on_disk() {
             "models/ttm_default.yaml",
             "models/chronos_default.yaml",
             "models/chronos_bolt_default.yaml",
+            "models/chronos2_default.yaml",
             "models/timesfm_default.yaml",
             "data/demo.yaml",
             "data/bris_t1d.yaml",
@@ -41,7 +42,9 @@ fn every_shipped_file_is_built_in_and_identical_on_disk() {
             "experiments/ttm_demo.yaml",
             "experiments/chronos_bolt_demo.yaml",
             "experiments/timesfm_demo.yaml",
+            "experiments/chronos2_demo.yaml",
             "experiments/bris_t1d_ttm.yaml",
+            "experiments/bris_t1d_chronos2.yaml",
             "experiments/aleppo_ttm.yaml",
         ]
     );
@@ -76,7 +79,7 @@ fn every_shipped_experiment_resolves_built_in_and_from_disk() {
 
 #[test]
 fn every_model_default_combines_with_every_data_file() {
-    for model in ["ttm", "chronos", "chronos_bolt", "timesfm"] {
+    for model in ["ttm", "chronos", "chronos_bolt", "chronos2", "timesfm"] {
         for data in ["demo", "bris_t1d", "aleppo"] {
             let root = Root::new(&[(
                 "e.yaml",
@@ -148,6 +151,27 @@ fn upstream_experiments_use_ttm_r2_512_96_with_nocturnal_evaluation() {
         built_in("experiments/aleppo_ttm").config.data.raw_path,
         "data/aleppo/Data Tables"
     );
+}
+
+#[test]
+fn upstream_chronos2_is_lora_on_glucose_and_insulin_with_nocturnal_evaluation() {
+    let c = built_in("experiments/bris_t1d_chronos2").config;
+    assert_eq!(c.model.model_type, ModelType::Chronos2);
+    assert_eq!(c.model.model_path, "amazon/chronos-2");
+    assert_eq!(
+        (c.context_length(), c.prediction_length()),
+        (Some(512), Some(96))
+    );
+    assert_eq!(c.data.source.as_str(), "bris_t1d");
+    assert_eq!(c.data.target_columns, ["bg"]);
+    assert_eq!(c.data.past_covariates, ["iob", "insulin_availability"]);
+    assert_eq!(c.training.finetune_mode, tsfm_config::FinetuneMode::Lora);
+    assert_eq!((c.training.lora.rank, c.training.lora.alpha), (8, 16.0));
+    assert_eq!(c.training.learning_rate, 1e-5);
+    assert!(c.evaluation.nocturnal.enabled);
+    assert_eq!(c.evaluation.nocturnal.context_end, "00:00");
+    assert_eq!(c.evaluation.nocturnal.horizon_hours, 8.0);
+    assert_eq!(c.validate(), Ok(()));
 }
 
 #[test]

@@ -42,7 +42,7 @@ fn bad_types_in_files_name_the_file_and_the_value() {
 fn enum_values_get_suggestions() {
     one(
         &["model.model_type=chronosbolt"],
-        "--set: model.model_type: expected one of `ttm`, `chronos`, `chronos_bolt`, `timesfm`, got `chronosbolt`; did you mean `chronos_bolt`?",
+        "--set: model.model_type: expected one of `ttm`, `chronos`, `chronos_bolt`, `chronos2`, `timesfm`, got `chronosbolt`; did you mean `chronos_bolt`?",
     );
     one(
         &["training.lr_scheduler.type=cosin"],
@@ -332,10 +332,6 @@ fn keys_this_version_cannot_honour_are_refused_by_name() {
             "--set: logging.log_file: is not available yet: logs go to stderr (`-v`, `--debug`) and each run keeps logs/train.jsonl; remove the key",
         ),
         (
-            "data.future_covariates=[temp]",
-            "--set: data.future_covariates: known-future covariate columns are not fed to models yet (the calendar features are: data.features.calendar); move the columns to data.past_covariates or remove them",
-        ),
-        (
             "output.metrics_format=yaml",
             "--set: output.metrics_format: only `json` is written (metrics.json); set json or remove the key",
         ),
@@ -347,6 +343,45 @@ fn keys_this_version_cannot_honour_are_refused_by_name() {
         "data.num_workers=0",
         "logging.tensorboard=false",
     ]);
+}
+
+#[test]
+fn known_future_covariates_are_chronos2_only_and_never_also_past() {
+    for family in ["ttm", "chronos", "chronos_bolt", "timesfm"] {
+        one(
+            &[
+                &format!("model.model_type={family}"),
+                "data.future_covariates=[temp]",
+            ],
+            &format!(
+                "--set: data.future_covariates: {family} cannot use known-future covariates; \
+                 move them to data.past_covariates"
+            ),
+        );
+    }
+    let r = base_ok(&["model.model_type=chronos2", "data.future_covariates=[temp]"]);
+    assert_eq!(r.config.data.future_covariates, ["temp"]);
+    one(
+        &[
+            "model.model_type=chronos2",
+            "data.past_covariates=[iob, temp]",
+            "data.future_covariates=[temp]",
+        ],
+        "--set: data.future_covariates[0]: `temp` is in data.past_covariates too; a column is \
+         either past-only or known-future: keep it in one list",
+    );
+    one(
+        &["model.model_type=chronos2", "data.future_covariates=[bg]"],
+        "--set: data.future_covariates[0]: `bg` is the forecast target; a target's future is \
+         never known",
+    );
+    one(
+        &["model.model_type=chronos2", "data.features.calendar=true"],
+        "--set: data.features.calendar: chronos2 has its own time encoding and reads no \
+         calendar channels; set data.features.calendar: false (a time-of-day column can go in \
+         data.future_covariates)",
+    );
+    base_ok(&["model.model_type=ttm", "data.features.calendar=true"]);
 }
 
 #[test]

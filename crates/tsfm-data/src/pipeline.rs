@@ -1,7 +1,7 @@
 //! The preprocessing pipeline: grid -> gaps -> imputation -> split -> scale -> windows.
 
 use crate::calendar::Calendar;
-use crate::features::{CARBS_TMAX_MIN, INSULIN_TMAX_MIN, IOB, derivation, on_board};
+use crate::features::{CARBS, CARBS_TMAX_MIN, INSULIN_TMAX_MIN, derivation, derive};
 use crate::gaps::{DEFAULT_MAX_GAP_MINUTES, interpolate_short_gaps, segments};
 use crate::grid::{modal_interval, regularize};
 use crate::impute::{Imputation, default_for_channel, impute, observed_mask};
@@ -19,8 +19,9 @@ use std::sync::Arc;
 pub struct PipelineOptions {
     /// Forecast target channel (e.g. `bg`).
     pub target: String,
-    /// Channels fed as past covariates, after the target, in this order. `iob` / `cob` are
-    /// derived from `insulin` / `carbs` (see [`crate::features`]) when the data lacks them.
+    /// Covariate channels after the target, in this order (the experiment lists the past-only
+    /// ones, then the known-future ones). `iob` / `insulin_availability` / `cob` are derived
+    /// from `insulin` / `carbs` (see [`crate::features`]) when the data lacks them.
     pub past_covariates: Vec<String>,
     /// Longest target gap filled by linear interpolation: missing steps × interval ≤ this.
     /// Longer gaps split the series into segments. A window whose context ends inside such a
@@ -44,7 +45,8 @@ pub struct PipelineOptions {
     /// Day-of-week sin/cos after the hour-of-day pair (needs `calendar`; see
     /// [`crate::calendar`]). Meaningful only for data with real dates.
     pub day_of_week: bool,
-    /// Time-to-peak (minutes) of the insulin absorption model behind a derived `iob`
+    /// Time-to-peak (minutes) of the insulin absorption model behind a derived `iob` or
+    /// `insulin_availability`
     /// ([`crate::features`]); default Hovorka's 55.
     pub insulin_tmax_minutes: f64,
     /// Time-to-peak (minutes) of the carbohydrate absorption model behind a derived `cob`;
@@ -87,9 +89,9 @@ impl PipelineOptions {
     /// time-to-peak from these options (see [`crate::features::derivation`]).
     pub fn derivation(&self, name: &str) -> Option<(&'static str, f64)> {
         derivation(name).map(|(src, _)| {
-            let tmax = match name {
-                IOB => self.insulin_tmax_minutes,
-                _ => self.carbs_tmax_minutes,
+            let tmax = match src {
+                CARBS => self.carbs_tmax_minutes,
+                _ => self.insulin_tmax_minutes,
             };
             (src, tmax)
         })
@@ -256,16 +258,16 @@ fn check_channels_present(s: &Series, names: &[&String]) -> Result<(), Preproces
     Ok(())
 }
 
-/// IOB/COB requested but not in the data: derives them from insulin/carbs on the grid
-/// (`interval` in seconds), appending them as channels. Done after regularizing so the
-/// absorption model sees evenly spaced doses.
+/// IOB/COB/insulin availability requested but not in the data: derives them from
+/// insulin/carbs on the grid (`interval` in seconds), appending them as channels. Done after
+/// regularizing so the absorption model sees evenly spaced doses.
 fn derive_on_board(grid: &mut Series, opts: &PipelineOptions, interval: i64) {
     for name in &opts.past_covariates {
         if grid.channel(name).is_none()
             && let Some((src, tmax)) = opts.derivation(name)
         {
             let doses = &grid.channel(src).expect("checked above").values;
-            let values = on_board(doses, interval as f64 / 60.0, tmax);
+            let values = derive(name, doses, interval as f64 / 60.0, tmax);
             grid.channels.push(crate::series::Channel {
                 name: name.clone(),
                 values,

@@ -131,12 +131,26 @@ impl HostBatch {
     }
 }
 
+/// The last `n` of every row's `channels` values (`[rows, channels]` row-major): the
+/// known-future covariates' horizon values. Only these channels' futures leave the window
+/// set for the model; the target's and the past-only covariates' futures stay the loss's.
+fn last_channels(values: &[f32], channels: usize, n: usize) -> Vec<f32> {
+    values
+        .chunks_exact(channels)
+        .flat_map(|row| &row[channels - n..])
+        .copied()
+        .collect()
+}
+
 /// A window set handing out model batches; reuses one host buffer.
 pub struct TensorWindows<'a> {
     pub set: &'a WindowSet,
     /// Steps the model reads: windows with a shorter history (`data.context_length`) are
     /// left-padded to it.
     model_context: usize,
+    /// The last `known_future` channels are known-future covariates (`data.future_covariates`):
+    /// their horizon values are the batch's `future_covariates`.
+    known_future: usize,
     batch: RefCell<Batch>,
 }
 
@@ -145,8 +159,15 @@ impl<'a> TensorWindows<'a> {
         TensorWindows {
             set,
             model_context: model_context.max(set.context),
+            known_future: 0,
             batch: RefCell::new(Batch::default()),
         }
+    }
+
+    /// The same windows with their last `n` channels declared known in the future.
+    pub fn with_known_future(mut self, n: usize) -> Self {
+        self.known_future = n;
+        self
     }
 
     /// The host batch of the windows at `indices` and each window's first forecast-step
@@ -186,8 +207,15 @@ impl<'a> TensorWindows<'a> {
                 b.future_values.clone(),
                 b.future_observed_mask.clone(),
             )),
-            future_covariates: (b.n_future > 0)
-                .then(|| (b.horizon, b.n_future, b.future_covariates.clone())),
+            future_covariates: if self.known_future > 0 {
+                Some((
+                    b.horizon,
+                    self.known_future,
+                    last_channels(&b.future_values, b.channels, self.known_future),
+                ))
+            } else {
+                (b.n_future > 0).then(|| (b.horizon, b.n_future, b.future_covariates.clone()))
+            },
             interval_s: intervals,
         };
         (host, b.origin_timestamp.clone())
@@ -244,6 +272,58 @@ mod tests {
         assert_eq!(input.past_values.dims(), [2, 4, 1]);
         assert_eq!(input.past_covariates.unwrap().dims(), [2, 4, 1]);
         assert_eq!(input.sampling_interval_s, Some(vec![300, 900]));
+    }
+
+    /// One series of `len` hourly steps and three channels: target = t, a past-only covariate
+    /// 100 + t, a known-future covariate 200 + t.
+    fn three_channels(len: usize) -> WindowSet {
+        use std::sync::Arc;
+        use tsfm_data::split::{Role, SplitRanges};
+        let values = (0..len)
+            .flat_map(|t| [t as f32, 100.0 + t as f32, 200.0 + t as f32])
+            .collect();
+        let series = tsfm_data::ProcessedSeries {
+            id: "a".into(),
+            unit: None,
+            interval_min: 60,
+            timestamps: (0..len as i64).map(|i| i * 3600).collect(),
+            channel_names: vec!["y".into(), "past".into(), "known".into()],
+            observed: vec![1.0; len * 3],
+            values,
+            future: vec![],
+            n_future: 0,
+            raw_target: (0..len).map(|t| t as f64).collect(),
+            last_observed: (0..len as u32).flat_map(|t| [t, t, t]).collect(),
+            carry_forward: vec![true, false, false],
+            segments: vec![0..len],
+            splits: SplitRanges {
+                train: 0..len,
+                val: len..len,
+                test: len..len,
+            },
+        };
+        WindowSet::for_role(Arc::from(vec![series]), Role::Train, 3, 2, 1)
+    }
+
+    #[test]
+    fn known_future_covariates_are_the_last_channels_horizon_and_nothing_else() {
+        let set = three_channels(8);
+        let device = Device::flex();
+        let windows = TensorWindows::new(&set, 3).with_known_future(1);
+        let (input, _) = windows.input(&[1], &device).unwrap();
+        // Window 1: context steps 1..4, horizon 4..6.
+        assert_eq!(to_vec(input.past_values), [1., 2., 3.]);
+        assert_eq!(
+            to_vec(input.past_covariates.unwrap()),
+            [101., 201., 102., 202., 103., 203.]
+        );
+        let future = input.future_covariates.unwrap();
+        assert_eq!(future.dims(), [1, 2, 1]);
+        assert_eq!(to_vec(future), [204., 205.]);
+        assert_eq!(to_vec(input.future_values.unwrap()), [4., 5.]);
+        // Without the declaration no channel's future reaches the input.
+        let (input, _) = TensorWindows::new(&set, 3).input(&[1], &device).unwrap();
+        assert!(input.future_covariates.is_none());
     }
 
     #[test]

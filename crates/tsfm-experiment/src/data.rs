@@ -52,6 +52,8 @@ pub struct ExperimentData {
     pub units: String,
     /// Steps the model reads (windows' histories are padded to it).
     pub model_context: usize,
+    /// Known-future covariates (`data.future_covariates`): the windows' last channels.
+    pub known_future: usize,
 }
 
 /// Load (or build) the processed cache for `config.data` and run the preprocessing pipeline
@@ -99,7 +101,8 @@ pub fn prepare_data(
         prepared,
         fingerprint,
         units,
-        model_context: model.context_length(),
+        model_context: crate::model::padded_context(model, context),
+        known_future: config.data.future_covariates.len(),
     };
     events.info(data.describe());
     Ok(data)
@@ -151,6 +154,7 @@ impl ExperimentData {
     /// The windows of `split` as model batches.
     pub fn source(&self, split: Split) -> TensorWindows<'_> {
         TensorWindows::new(self.windows(split), self.model_context)
+            .with_known_future(self.known_future)
     }
 }
 

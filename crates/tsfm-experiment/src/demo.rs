@@ -9,11 +9,12 @@ use crate::error::{Result, io};
 
 /// `data.raw_path` of the shipped demo configs.
 pub const DEMO_RAW_PATH: &str = "data/demo/brist1d/train.csv.gz";
-/// `model.model_path` of the shipped demo experiments (TTM, Chronos-Bolt, TimesFM).
+/// `model.model_path` of the shipped demo experiments (TTM, Chronos-Bolt, TimesFM, Chronos-2).
 pub const DEMO_MODEL_PATHS: &[&str] = &[
     "data/models/ttm-demo",
     "data/models/chronos-bolt-demo",
     "data/models/timesfm-demo",
+    "data/models/chronos2-demo",
 ];
 
 const FILES: &[(&str, &[u8])] = &[
@@ -44,6 +45,14 @@ const FILES: &[(&str, &[u8])] = &[
     (
         "data/models/timesfm-demo/model.safetensors",
         include_bytes!("../../../data/models/timesfm-demo/model.safetensors"),
+    ),
+    (
+        "data/models/chronos2-demo/config.json",
+        include_bytes!("../../../data/models/chronos2-demo/config.json"),
+    ),
+    (
+        "data/models/chronos2-demo/model.safetensors",
+        include_bytes!("../../../data/models/chronos2-demo/model.safetensors"),
     ),
 ];
 

@@ -146,6 +146,7 @@ fn model_type(kind: &str) -> Result<ModelType> {
         ModelType::Ttm,
         ModelType::Chronos,
         ModelType::ChronosBolt,
+        ModelType::Chronos2,
         ModelType::Timesfm,
     ]
     .into_iter()

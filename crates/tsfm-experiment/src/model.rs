@@ -37,8 +37,11 @@ pub fn load_model_with(
     if options.timesfm.is_none() {
         options.timesfm = crate::options::timesfm::settings(model)?;
     }
-    let loaded = tsfm_models::load_forecaster_with(&checkpoint_spec(model), device, &options)
+    let mut loaded = tsfm_models::load_forecaster_with(&checkpoint_spec(model), device, &options)
         .map_err(name_lora_key)?;
+    if let AnyForecaster::Chronos2(m) = loaded.model {
+        loaded.model = AnyForecaster::Chronos2(fit_chronos2_lengths(model, m));
+    }
     for warning in loaded.warnings {
         events.warn(format!("{}: {warning}", model.model_path));
     }
@@ -54,6 +57,25 @@ pub fn load_model_with(
     );
     check_model(model, &info)?;
     Ok(loaded.model)
+}
+
+/// Chronos-2 reads `model.params.context_length` / `prediction_length` as
+/// `Chronos2Pipeline.fit` reads its `context_length` / `prediction_length`: the run's window,
+/// which may be shorter than the checkpoint's, and when longer grows the model's (saved with
+/// it; see [`tsfm_models::chronos2::fit`]).
+fn fit_chronos2_lengths(
+    model: &ModelConfig,
+    m: tsfm_models::chronos2::Chronos2Model,
+) -> tsfm_models::chronos2::Chronos2Model {
+    let context = model.param_u64("context_length").unwrap_or(0) as usize;
+    let horizon = model.param_u64("prediction_length").unwrap_or(0) as usize;
+    m.fit_lengths(context, horizon)
+}
+
+/// Whether `model.params.context_length` / `prediction_length` are the run's window rather
+/// than the checkpoint's shape (Chronos-2, as its `fit`).
+fn window_params(model_type: &str) -> bool {
+    model_type == "chronos2"
 }
 
 /// A LoRA target problem found while building the model is a mistake in
@@ -108,6 +130,9 @@ pub fn check_model(model: &ModelConfig, info: &CheckpointInfo) -> Result<()> {
             known.join(", ")
         )));
     }
+    if window_params(&info.model_type) {
+        return Ok(());
+    }
     check_param(model, "context_length", info.context_length)?;
     check_param(model, "prediction_length", info.prediction_length)
 }
@@ -131,7 +156,9 @@ fn check_param(model: &ModelConfig, key: &str, actual: usize) -> Result<()> {
 /// model's horizon.
 pub fn window_lengths(config: &Config, model: &impl Forecaster) -> Result<(usize, usize)> {
     let max = model.context_length();
-    let context = match config.data.context_length {
+    let own = window_params(model.model_type());
+    let param = |key| own.then(|| config.model.param_u64(key)).flatten();
+    let context = match config.data.context_length.or(param("context_length")) {
         None => max,
         Some(0) => {
             return Err(user(
@@ -148,5 +175,17 @@ pub fn window_lengths(config: &Config, model: &impl Forecaster) -> Result<(usize
         }
         Some(n) => n as usize,
     };
-    Ok((context, model.prediction_length()))
+    let horizon = param("prediction_length").map_or(model.prediction_length(), |h| h as usize);
+    Ok((context, horizon))
+}
+
+/// Steps a batch's history is padded to: the model's context, except for a model that reads
+/// any length (Chronos-2 pads to whole patches itself), whose windows stay as long as the run
+/// made them instead of being padded to a checkpoint context of thousands of steps.
+pub fn padded_context(model: &impl Forecaster, window_context: usize) -> usize {
+    if window_params(model.model_type()) {
+        window_context
+    } else {
+        model.context_length()
+    }
 }

@@ -38,13 +38,7 @@ pub fn source_options(data: &DataConfig) -> SourceOptions {
     }
     if matches!(data.source, DataSource::Csv | DataSource::Parquet) {
         opts.target_columns = data.target_columns.clone();
-        let covariates: Vec<String> = data
-            .past_covariates
-            .iter()
-            .chain(&data.future_covariates)
-            .cloned()
-            .collect();
-        opts.covariate_columns = Some(covariates);
+        opts.covariate_columns = Some(covariate_channels(data));
     }
     opts
 }
@@ -110,6 +104,16 @@ fn series_fraction_split(split: &tsfm_config::DataSplit, ids: &[String]) -> Resu
     })
 }
 
+/// Every covariate channel in the pipeline's order: the past-only ones, then the known-future
+/// ones (the last `data.future_covariates.len()` channels; see `batches`).
+pub fn covariate_channels(data: &DataConfig) -> Vec<String> {
+    data.past_covariates
+        .iter()
+        .chain(&data.future_covariates)
+        .cloned()
+        .collect()
+}
+
 /// Derived IOB/COB follow a two-compartment absorption with time-to-peak `tmax`
 /// ([`tsfm_data::features`]): a dose has `(1 + t/tmax) e^(-t/tmax)` left at time `t`. The
 /// config speaks in the clinical terms a pump uses (duration of insulin action, carb absorption
@@ -157,7 +161,9 @@ pub fn pipeline_options(
         .ok_or_else(|| user_error("data.target_columns: name the column to forecast"))?;
     Ok(PipelineOptions {
         target,
-        past_covariates: data.past_covariates.clone(),
+        // The pipeline's channel order is the model's row order within a group (the official
+        // Chronos-2 order): target, past-only covariates, known-future covariates last.
+        past_covariates: covariate_channels(data),
         max_gap_minutes: data.imputation.max_gap_minutes.round() as u32,
         imputation: data
             .imputation
@@ -312,5 +318,10 @@ mod tests {
         assert!((o.insulin_tmax_minutes - 240.0 / x).abs() < 1e-12);
         assert!((o.carbs_tmax_minutes - 120.0 / x).abs() < 1e-12);
         assert_eq!(o.derivation("iob"), Some(("insulin", 240.0 / x)));
+        assert_eq!(
+            o.derivation("insulin_availability"),
+            Some(("insulin", 240.0 / x))
+        );
+        assert_eq!(o.derivation("cob"), Some(("carbs", 120.0 / x)));
     }
 }

@@ -9,6 +9,7 @@
 //! - [`model`]: the model, its forward pass and HF save/load;
 //! - [`pipeline`]: `Chronos2Pipeline.predict` / `predict_quantiles` without covariates
 //!   (long horizons unrolled on quantile paths, other levels interpolated);
+//! - [`fit`]: the longer context / horizon `Chronos2Pipeline.fit` records in the config;
 //! - [`forecaster`]: the univariate [`crate::Forecaster`] (each channel its own group).
 //!
 //! Not here yet: the pipeline's covariate preprocessing (past-only, known-future and
@@ -17,6 +18,7 @@
 pub mod attention;
 pub mod config;
 pub mod encoder;
+pub mod fit;
 pub mod forecaster;
 pub mod loss;
 pub mod model;
