@@ -1,4 +1,4 @@
-//! Chronos-Bolt, Chronos-T5 and TimesFM 2.5 through the generic trainer (their native losses,
+//! Chronos-Bolt, Chronos-T5, Chronos-2 and TimesFM 2.5 through the generic trainer (their native losses,
 //! dropout on where they have it):
 //! a run stopped mid-epoch and resumed from its last checkpoint ends with the uninterrupted
 //! run's weights and loss, bit for bit.
@@ -94,4 +94,10 @@ fn a_resumed_chronos_t5_run_matches_the_uninterrupted_run_bit_for_bit() {
 #[test]
 fn a_resumed_timesfm_run_matches_the_uninterrupted_run_bit_for_bit() {
     resume_is_exact("timesfm", 16);
+}
+
+#[test]
+fn a_resumed_chronos2_run_matches_the_uninterrupted_run_bit_for_bit() {
+    // Two output patches of 16 (the fixture's max_output_patches): dropout 0.1 on, [REG] on.
+    resume_is_exact("chronos2", 32);
 }
