@@ -134,7 +134,7 @@ pub fn predict(
                 &channels,
                 &mut series,
                 t.target(),
-                t.covariates(),
+                &t.covariates(),
             )?;
             for note in notes {
                 events.note(note);
@@ -151,6 +151,11 @@ pub fn predict(
             })?],
             None => (0..channels.len()).collect(),
         },
+    };
+    // A run with known-future covariates needs the horizon rows through its preprocessing.
+    let full = match &model {
+        PredictModel::Trained(t) if !t.known_future().is_empty() => Some(series.clone()),
+        _ => None,
     };
     let split = convention::split_horizon(&request.input, &channels, &mut series, &targets)?;
     let horizon = convention::horizon(
@@ -193,12 +198,17 @@ pub fn predict(
 
     let (names, forecasts) = match &model {
         PredictModel::Trained(t) => {
-            let known: Vec<&str> = split
+            let filled: Vec<&str> = split
                 .layout
                 .known_future
                 .iter()
                 .map(|&c| channels[c].as_str())
+                .collect();
+            let known: Vec<&str> = filled
+                .iter()
+                .copied()
                 .filter(|c| t.covariates().iter().any(|r| r == c))
+                .filter(|c| !t.known_future().iter().any(|r| r == c))
                 .collect();
             if !known.is_empty() {
                 events.note(format!(
@@ -208,6 +218,16 @@ pub fn predict(
                     known.join(", ")
                 ));
             }
+            let series = match full {
+                Some(full) => t.with_horizon_rows(
+                    &request.input,
+                    full,
+                    split.layout.horizon_rows,
+                    &filled,
+                    horizon,
+                )?,
+                None => series,
+            };
             let out = t.forecast(&loaded, series, &options, request, &device, events)?;
             events.info(format!("model: {}", t.describe()));
             out
