@@ -30,6 +30,18 @@ fn tensors(path: &Path) -> HashMap<String, Vec<f32>> {
         .collect()
 }
 
+/// An int64 tensor of a fixture file.
+fn int_tensor(path: &Path, name: &str) -> Vec<i64> {
+    let bytes = std::fs::read(path).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    st.tensor(name)
+        .unwrap()
+        .data()
+        .chunks_exact(8)
+        .map(|b| i64::from_le_bytes(b.try_into().unwrap()))
+        .collect()
+}
+
 fn cell(v: Option<f32>) -> String {
     v.filter(|v| v.is_finite())
         .map_or(String::new(), |v| v.to_string())
@@ -326,6 +338,101 @@ fn every_other_family_refuses_covariates_by_name_and_reads_horizon_rows() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("cannot use covariates"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// A text covariate (`activity`: none/meal/exercise/sleep, known over the horizon; `sleep`
+/// never occurs in the past) is encoded as the package's preprocessing does (target encoding
+/// per series) and forecast as `pipe.predict` with the strings.
+#[test]
+fn chronos2_encodes_a_categorical_covariate_as_the_package() {
+    let tmp = tempfile::tempdir().unwrap();
+    let inputs_path = fixture("chronos2/inputs.safetensors");
+    let inputs = tensors(&inputs_path);
+    let names = ["none", "meal", "exercise", "sleep"];
+    let mut text = String::from("id,timestamp,target,activity\n");
+    for task in 0..2 {
+        let target = &inputs[&format!("categorical_target_{task}")];
+        let past = int_tensor(&inputs_path, &format!("categorical_codes_past_{task}"));
+        let future = int_tensor(&inputs_path, &format!("categorical_codes_future_{task}"));
+        for (t, (&y, &a)) in target.iter().zip(&past).enumerate() {
+            text.push_str(&format!(
+                "task{task},{},{},{}\n",
+                timestamp(t),
+                cell(Some(y)),
+                names[a as usize]
+            ));
+        }
+        for (h, &a) in future.iter().enumerate() {
+            text.push_str(&format!(
+                "task{task},{},,{}\n",
+                timestamp(target.len() + h),
+                names[a as usize]
+            ));
+        }
+    }
+    let input = tmp.path().join("in.csv");
+    std::fs::write(&input, text).unwrap();
+    let output = tmp.path().join("out.csv");
+    let model = fixture("chronos2/model");
+    let out = tsfm(
+        &[
+            "predict",
+            "--model-path",
+            model.to_str().unwrap(),
+            "--input",
+            input.to_str().unwrap(),
+            "--output",
+            output.to_str().unwrap(),
+            "--target",
+            "target",
+            "--quantiles",
+            LEVELS,
+        ],
+        tmp.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (_, rows) = read_output(&output);
+    let want = &tensors(&fixture("chronos2/outputs.safetensors"))["categorical_predict"];
+    for task in 0..2 {
+        let rows = &rows[&format!("task{task}")];
+        assert_eq!(rows.len(), 16);
+        let history = &inputs[&format!("categorical_target_{task}")];
+        let scale = history.iter().fold(1f32, |m, v| m.max(v.abs()));
+        for (t, row) in rows.iter().enumerate() {
+            for q in 0..13 {
+                let e = want[(task * 13 + q) * 16 + t];
+                let tol = 1e-5 * f64::from(scale) + 1e-4 * f64::from(e.abs());
+                assert!(
+                    (row[1 + q] - f64::from(e)).abs() <= tol,
+                    "task {task} step {t} level {q}: {} vs {e}",
+                    row[1 + q]
+                );
+            }
+        }
+    }
+    // The text column as the target: refused by name.
+    let out = tsfm(
+        &[
+            "predict",
+            "--model-path",
+            model.to_str().unwrap(),
+            "--input",
+            input.to_str().unwrap(),
+            "--output",
+            output.to_str().unwrap(),
+            "--target",
+            "activity",
+        ],
+        tmp.path(),
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(
+            "in.csv:2: column `activity` holds text (`none`...), so it cannot be forecast"
+        ),
         "{}",
         stderr(&out)
     );

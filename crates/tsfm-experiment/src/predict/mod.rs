@@ -20,6 +20,7 @@ pub mod convention;
 pub mod input;
 pub mod options;
 pub mod output;
+pub mod text_columns;
 pub mod trained;
 
 use std::path::{Path, PathBuf};
@@ -120,7 +121,7 @@ pub fn predict(
         events.warn(warning);
     }
     // The input first: its horizon rows, if any, decide the horizon.
-    let (channels, mut series) = input::read(&request.input, events)?;
+    let (mut channels, mut series, text) = input::read(&request.input, events)?;
     let targets = match &model {
         PredictModel::Trained(t) => {
             if let Some(name) = request.target.as_deref().filter(|n| *n != t.target()) {
@@ -139,7 +140,9 @@ pub fn predict(
             for note in notes {
                 events.note(note);
             }
-            vec![channels.iter().position(|c| c == t.target()).unwrap_or(0)]
+            // What the run does not read plays no part (it was reported above).
+            channels = input::keep_read_channels(&mut series, t.target(), &t.covariates());
+            vec![0]
         }
         PredictModel::Checkpoint { .. } => match &request.target {
             Some(name) => vec![channels.iter().position(|c| c == name).ok_or_else(|| {
@@ -157,7 +160,49 @@ pub fn predict(
         PredictModel::Trained(t) if !t.known_future().is_empty() => Some(series.clone()),
         _ => None,
     };
-    let split = convention::split_horizon(&request.input, &channels, &mut series, &targets)?;
+    if let Some(t) = text.iter().find(|t| {
+        targets.contains(
+            &channels
+                .iter()
+                .position(|c| *c == t.name)
+                .expect("a channel"),
+        )
+    }) {
+        return Err(user(format!(
+            "{}:{}: column `{}` holds text (`{}`...), so it cannot be forecast; give numbers, \
+             or name the numeric target with --target (a text column can be a categorical \
+             covariate of Chronos-2)",
+            request.input.display(),
+            t.first_text_line,
+            t.name,
+            t.first_text
+        )));
+    }
+    if let PredictModel::Trained(t) = &model
+        && let Some(c) = text.iter().find(|c| t.covariates().contains(&c.name))
+    {
+        return Err(user(format!(
+            "{}:{}: column `{}` holds text, but the run reads it as numbers; give numbers, or \
+             forecast with a Chronos-2 checkpoint (--model-path), which encodes categories as \
+             its package does",
+            request.input.display(),
+            c.first_text_line,
+            c.name
+        )));
+    }
+    let mut split = convention::split_horizon(&request.input, &channels, &mut series, &targets)?;
+    if !text.is_empty()
+        && loaded.reads_any_covariates()
+        && matches!(model, PredictModel::Checkpoint { .. })
+    {
+        text_columns::encode_for_chronos2(
+            &request.input,
+            &channels,
+            &mut series,
+            &mut split,
+            &text,
+        )?;
+    }
     let horizon = convention::horizon(
         request.horizon,
         split.layout.horizon_rows,

@@ -14,6 +14,7 @@
 //!   and known-future covariates).
 
 pub mod attention;
+pub mod categorical;
 pub mod config;
 pub mod encoder;
 pub mod forecaster;
