@@ -119,9 +119,19 @@ pub struct PredictArgs {
     /// preprocessing and its saved scaler.
     #[arg(long)]
     pub run: Option<String>,
-    /// Input CSV or Parquet, long format `id,timestamp,value` (or several named channels).
+    /// Input CSV or Parquet, long format `id,timestamp,<target>[,<covariates>...]`, regular per
+    /// series. Rows after a series' last target reading with the target empty are the forecast
+    /// horizon (the fewest any series has; `--horizon` must agree); a covariate filled in
+    /// every horizon row is known-future, one left empty there is past-only. Models that cannot
+    /// use a covariate refuse it (exit 2). Without `--target` (and `--run`), every value column
+    /// is a target.
     #[arg(long)]
     pub input: Option<PathBuf>,
+    /// The input's target column: the other value columns are covariates (default: a run's
+    /// target; for a checkpoint, every column is a target, each forecast on its own, or
+    /// together for models that forecast several, e.g. Chronos-2 as one group).
+    #[arg(long, value_name = "COLUMN")]
+    pub target: Option<String>,
     /// Output CSV: `id,timestamp,step,point[,q<level>...]`.
     #[arg(long)]
     pub output: Option<PathBuf>,

@@ -193,7 +193,11 @@ fn predict_refuses_what_the_model_cannot_do_with_exit_2() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
 
     let bad = tmp.path().join("bad.csv");
-    std::fs::write(&bad, "id,timestamp,value\na,2024-01-01T00:00:00,abc\n").unwrap();
+    std::fs::write(
+        &bad,
+        "id,timestamp,value\na,2024-01-01T00:00:00,abc\na,2024-01-01T00:05:00,5.5\n",
+    )
+    .unwrap();
     let out = tsfm(
         &[
             "predict",
@@ -207,7 +211,11 @@ fn predict_refuses_what_the_model_cannot_do_with_exit_2() {
         tmp.path(),
     );
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("bad.csv:2"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("bad.csv:2: column `value` holds text (`abc`...)"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 /// A short real training run on the bundled demo data, everything under a temp dir.

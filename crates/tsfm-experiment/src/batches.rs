@@ -115,9 +115,10 @@ impl HostBatch {
         let (b, ch, targets) = (self.batch, self.channels, self.targets);
         let split = |v: Vec<f32>, steps| split_targets(v, [b, steps, ch], targets, device);
         let (past_values, past_covariates) = split(self.past, self.context);
-        let (mask, _) = split(self.past_mask, self.context);
+        let (mask, covariates_mask) = split(self.past_mask, self.context);
         let mut input = ForecastInput::context(past_values);
         input.past_covariates = past_covariates;
+        input.past_covariates_mask = covariates_mask;
         input.past_observed_mask = Some(mask);
         input.sampling_interval_s = Some(self.interval_s);
         if let Some((h, values, mask)) = self.future {

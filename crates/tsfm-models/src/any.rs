@@ -175,6 +175,10 @@ impl Forecaster for AnyForecaster {
         each_family!(self, m => m.max_horizon())
     }
 
+    fn reads_any_covariates(&self) -> bool {
+        each_family!(self, m => m.reads_any_covariates())
+    }
+
     fn forecast_with(
         &self,
         input: &ForecastInput,

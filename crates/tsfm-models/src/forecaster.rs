@@ -10,8 +10,12 @@
 //! - `past_observed_mask`: same shape, 1.0 where observed, 0.0 where missing;
 //! - `future_values`: `[batch, horizon, channels]`, present for training and evaluation;
 //! - `future_observed_mask`: same shape as `future_values`;
-//! - `past_covariates` / `future_covariates`: `[batch, context|horizon, n_covariates]`,
-//!   known-future covariates (calendar features) go in `future_covariates`;
+//! - `past_covariates`: `[batch, context, n_covariates]`, the covariates' history, with
+//!   `past_covariates_mask` (same shape, 1.0 observed) when some readings are missing;
+//! - `future_covariates`: `[batch, >= horizon, n_future]`, known-future values: the future of the
+//!   LAST `n_future` past covariates (Chronos-2, the official order within a group: targets,
+//!   past-only, known-future), TTM: of its exogenous channels; calendar features (whose history
+//!   is not a channel) for models that read them;
 //! - `sampling_interval_s`: each window's sampling interval in seconds, a model-agnostic fact;
 //!   each model maps it to what it needs (TTM with `resolution_prefix_tuning`: its frequency
 //!   token), others ignore it.
@@ -31,6 +35,8 @@ pub struct ForecastInput {
     pub future_values: Option<Tensor<3>>,
     pub future_observed_mask: Option<Tensor<3>>,
     pub past_covariates: Option<Tensor<3>>,
+    /// `past_covariates`' observed mask (1.0 observed, 0.0 missing); `None` = all observed.
+    pub past_covariates_mask: Option<Tensor<3>>,
     pub future_covariates: Option<Tensor<3>>,
     /// Each window's sampling interval in seconds (`[batch]`), for models conditioned on the
     /// resolution.
@@ -46,6 +52,7 @@ impl ForecastInput {
             future_values: None,
             future_observed_mask: None,
             past_covariates: None,
+            past_covariates_mask: None,
             future_covariates: None,
             sampling_interval_s: None,
         }
@@ -188,6 +195,12 @@ pub trait Forecaster: Module + Sized {
     /// Forecast in the data's units. Dropout is active only if the module is in training state.
     /// A batch [`check_input`](Forecaster::check_input) rejects is an error, never a panic.
     fn forecast(&self, input: &ForecastInput) -> Result<Forecast, ModelError>;
+    /// Whether the model reads any number of covariates, past-only or known-future, beside its
+    /// targets (Chronos-2: each one another row of the series' group). `false`: exactly the
+    /// checkpoint's [`CheckpointInfo`] counts (TTM), or none.
+    fn reads_any_covariates(&self) -> bool {
+        false
+    }
     /// The longest horizon [`forecast_with`](Forecaster::forecast_with) accepts; `None` = no
     /// limit (autoregressive rollout).
     fn max_horizon(&self) -> Option<usize> {

@@ -120,15 +120,147 @@ fn forecasts_through_the_trait_equal_the_pipeline() {
         &to_host(want),
         &scales,
     );
-    // Beyond the limit, and with covariates: errors, not panics.
+    // Beyond the limit, and covariates that do not fit the batch: errors, not panics.
     let too_long = ForecastOptions {
         horizon: Some(65),
         ..Default::default()
     };
     assert!(model.forecast_with(&input, &too_long).is_err());
-    let mut with_covariates = input.clone();
-    with_covariates.past_covariates = Some(Tensor::zeros([4, 84, 1], &device));
-    assert!(model.check_input(&with_covariates).is_err());
+    let mut shorter = input.clone();
+    shorter.past_covariates = Some(Tensor::zeros([4, 80, 1], &device));
+    let err = model.check_input(&shorter).unwrap_err().to_string();
+    assert!(err.contains("same 4 windows x 84 steps"), "{err}");
+    let mut future_only = input.clone();
+    future_only.future_covariates = Some(Tensor::zeros([4, 24, 1], &device));
+    let err = model.check_input(&future_only).unwrap_err().to_string();
+    assert!(err.contains("at most 0 channels"), "{err}");
+    let mut short_future = input.clone();
+    short_future.past_covariates = Some(Tensor::zeros([4, 84, 1], &device));
+    short_future.future_covariates = Some(Tensor::zeros([4, 10, 1], &device));
+    let err = model
+        .forecast_with(&short_future, &options)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("cover 10 steps, the horizon is 64"), "{err}");
+}
+
+/// Rows `rows` of a `[n, t]` fixture tensor as `[rows.len() / c, t, c]` windows: window `w`'s
+/// channel `k` is row `rows[w * c + k]`.
+fn windows(t: &HostTensor, rows: &[usize], c: usize, device: &Device) -> Tensor<3> {
+    let len = t.shape[1];
+    let b = rows.len() / c;
+    let mut data = vec![0f32; rows.len() * len];
+    for (i, &r) in rows.iter().enumerate() {
+        let (w, k) = (i / c, i % c);
+        for step in 0..len {
+            data[(w * len + step) * c + k] = t.data[r * len + step];
+        }
+    }
+    Tensor::from_data(burn::tensor::TensorData::new(data, [b, len, c]), device)
+}
+
+/// The pipeline's grouped call (two tasks of [target, past-only `pc`, known-future `kc`])
+/// through the trait: each window is a group, `past_covariates` = [pc, kc], `future_covariates`
+/// = kc's next values. One pass (24) and unrolled (40) equal the package.
+#[test]
+fn covariates_through_the_trait_equal_the_grouped_pipeline() {
+    let device = Device::flex();
+    let model = AnyForecaster::Chronos2(model(&device));
+    assert!(model.reads_any_covariates());
+    let inputs = fixture("inputs.safetensors");
+    let expected = fixture("outputs.safetensors");
+    let batch = &expected["grouped_batch_context"];
+    let mut input = ForecastInput::context(windows(batch, &[0, 3], 1, &device));
+    input.past_covariates = Some(windows(batch, &[1, 2, 4, 5], 2, &device));
+    let scales: Vec<f32> = [0usize, 3]
+        .iter()
+        .map(|&r| {
+            batch.data[r * 64..(r + 1) * 64]
+                .iter()
+                .filter(|v| v.is_finite())
+                .fold(1f32, |m, v| m.max(v.abs()))
+        })
+        .collect();
+    for h in [24usize, 40] {
+        let kc: Vec<f32> = (0..h)
+            .flat_map(|t| (0..2).map(move |task| (task, t)))
+            .map(|(task, t)| inputs[&format!("grouped_future_kc_{task}")].data[t])
+            .collect();
+        // Window-major `[2, h, 1]`.
+        let mut future = vec![0f32; 2 * h];
+        for (i, v) in kc.into_iter().enumerate() {
+            let (t, task) = (i / 2, i % 2);
+            future[task * h + t] = v;
+        }
+        input.future_covariates = Some(Tensor::from_data(
+            burn::tensor::TensorData::new(future, [2, h, 1]),
+            &device,
+        ));
+        model.check_input(&input).unwrap();
+        let f = model
+            .forecast_with(
+                &input,
+                &ForecastOptions {
+                    horizon: Some(h),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        let got = f.quantiles.unwrap().squeeze_dim::<3>(2).swap_dims(1, 2);
+        let name = format!("grouped_predict_h{h}");
+        assert_close_scaled(&name, &to_host(got), &expected[&name], &scales);
+    }
+}
+
+/// A known-future covariate's values are read for the forecast steps only: changing them
+/// moves the forecast, changing values past the horizon does not (the package takes exactly
+/// the horizon's values), and a past-only covariate's history moves it too.
+#[test]
+fn known_future_values_past_the_horizon_do_not_reach_the_forecast() {
+    let device = Device::flex();
+    let model = model(&device);
+    let expected = fixture("outputs.safetensors");
+    let batch = &expected["grouped_batch_context"];
+    let mut input = ForecastInput::context(windows(batch, &[0, 3], 1, &device));
+    input.past_covariates = Some(windows(batch, &[1, 2, 4, 5], 2, &device));
+    let future = |tail: f32, head: f32| {
+        let mut v = vec![0.5f32; 2 * 32];
+        for w in 0..2 {
+            v[w * 32] = head;
+            for t in 24..32 {
+                v[w * 32 + t] = tail;
+            }
+        }
+        Tensor::<3>::from_data(burn::tensor::TensorData::new(v, [2, 32, 1]), &device)
+    };
+    let options = ForecastOptions {
+        horizon: Some(24),
+        ..Default::default()
+    };
+    let run = |input: &ForecastInput| to_host(model.forecast_with(input, &options).unwrap().point);
+    input.future_covariates = Some(future(0.5, 0.5));
+    let base = run(&input);
+    input.future_covariates = Some(future(1e3, 0.5));
+    assert_eq!(
+        run(&input),
+        base,
+        "values after the horizon moved the forecast"
+    );
+    input.future_covariates = Some(future(0.5, 9.0));
+    assert_ne!(
+        run(&input),
+        base,
+        "the known future did not reach the forecast"
+    );
+    input.future_covariates = Some(future(0.5, 0.5));
+    let pc = windows(batch, &[1, 4], 1, &device) * 3.0;
+    let kc = windows(batch, &[2, 5], 1, &device);
+    input.past_covariates = Some(Tensor::cat(vec![pc, kc], 2));
+    assert_ne!(
+        run(&input),
+        base,
+        "the past-only covariate did not reach the forecast"
+    );
 }
 
 /// Two windows of one channel from the multivariate fixture rows: 40 context steps, 24 target.
@@ -138,6 +270,35 @@ fn training_batch(device: &Device) -> ForecastInput {
     let mut input = ForecastInput::context(x.clone().narrow(1, 0, 40));
     input.future_values = Some(x.narrow(1, 40, 24));
     input
+}
+
+/// The fixture's training batch (two tasks of [target, past-only, known-future]) through the
+/// trait: the loss and every gradient equal `model(**batch).loss` of the package.
+#[test]
+fn the_trait_loss_with_covariates_is_the_packages_training_loss() {
+    let device = Device::flex().autodiff();
+    let model = model(&device).with_dropout(false);
+    let inputs = fixture("inputs.safetensors");
+    let expected = fixture("outputs.safetensors");
+    let context = &inputs["train_context"];
+    let mut input = ForecastInput::context(windows(context, &[0, 3], 1, &device));
+    input.past_covariates = Some(windows(context, &[1, 2, 4, 5], 2, &device));
+    input.future_values = Some(windows(&inputs["train_future_target"], &[0, 3], 1, &device));
+    input.future_covariates = Some(windows(
+        &inputs["train_future_covariates"],
+        &[2, 5],
+        1,
+        &device,
+    ));
+    model.check_input(&input).unwrap();
+    let loss = model.loss(&input, LossKind::Native);
+    assert_close(
+        "train_loss",
+        &to_host(loss.clone()),
+        &expected["train_loss"],
+    );
+    let grads = model.hf_gradients(&loss.backward());
+    bolt::assert_grads_close("train (trait)", &grads, &fixture("grads.safetensors"));
 }
 
 #[test]
@@ -281,4 +442,39 @@ fn finetune_modes_freeze_the_encoder_then_the_input_embedding() {
 
 fn model_from(dir: &std::path::Path, device: &Device) -> Chronos2Model {
     Chronos2Model::from_pretrained(dir, device).unwrap().0
+}
+
+/// A window of several target channels is one group of target rows, as the package's
+/// multivariate task: both channels forecast together equal `pipe.predict([2 x 64])`.
+#[test]
+fn several_targets_of_a_window_share_one_group() {
+    let device = Device::flex();
+    let model = model(&device);
+    let inputs = fixture("inputs.safetensors");
+    let expected = fixture("outputs.safetensors");
+    let x = &inputs["multivariate_input"];
+    let input = ForecastInput::context(windows(x, &[0, 1], 2, &device));
+    let options = ForecastOptions {
+        horizon: Some(24),
+        ..Default::default()
+    };
+    let f = model.forecast_with(&input, &options).unwrap();
+    // [1, h, 2, q] -> [2, q, h]
+    let got = f.quantiles.unwrap().squeeze_dim::<3>(0).permute([1, 2, 0]);
+    let scales: Vec<f32> = x
+        .data
+        .chunks(64)
+        .map(|r| r.iter().fold(1f32, |m, v| m.max(v.abs())))
+        .collect();
+    assert_close_scaled(
+        "multivariate_predict",
+        &to_host(got),
+        &expected["multivariate_predict"],
+        &scales,
+    );
+    // Forecast alone, each channel differs: the group is what couples them.
+    let alone = ForecastInput::context(windows(x, &[0, 1], 1, &device));
+    let apart = to_host(model.forecast_with(&alone, &options).unwrap().point);
+    let together = to_host(f.point.swap_dims(1, 2).reshape([2, 1, 24]).swap_dims(1, 2));
+    assert_ne!(apart, together);
 }

@@ -75,6 +75,7 @@ pub fn run(args: PredictArgs) -> Result<()> {
             infer_is_positive: args.infer_is_positive,
             fix_quantile_crossing: args.fix_quantile_crossing,
         },
+        target: args.target.clone(),
     };
     let done = predict(model, &request, &mut events)?;
     eprintln!(

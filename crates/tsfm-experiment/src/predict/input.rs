@@ -7,8 +7,48 @@ use tsfm_data::sources::{SourceKind, SourceOptions};
 use crate::error::{Result, io, user as user_error};
 use crate::events::Events;
 
-/// The channel names (every column but `id` and `timestamp`, in file order) and the series.
-pub fn read(path: &Path, events: &mut dyn Events) -> Result<(Vec<String>, Vec<Series>)> {
+use super::text_columns::TextColumn;
+
+/// The channel names (every column but `id` and `timestamp`, in file order), the series, and
+/// the categorical (text) columns, whose channels hold category indices
+/// ([`super::text_columns`]).
+pub fn read(
+    path: &Path,
+    events: &mut dyn Events,
+) -> Result<(Vec<String>, Vec<Series>, Vec<TextColumn>)> {
+    let copy = super::text_columns::numeric_copy(path)?;
+    let (channels, series) = match &copy {
+        None => read_numeric(path, path, events)?,
+        Some(copy) => read_numeric(&copy.path, path, events)?,
+    };
+    Ok((
+        channels,
+        series,
+        copy.map(|c| c.columns).unwrap_or_default(),
+    ))
+}
+
+/// [`read`] of a file of numbers; `shown` is the path errors name (the user's file when `path`
+/// is its numeric copy, which has the same rows and columns).
+fn read_numeric(
+    path: &Path,
+    shown: &Path,
+    events: &mut dyn Events,
+) -> Result<(Vec<String>, Vec<Series>)> {
+    let rename = |e: crate::error::ExperimentError| {
+        if path == shown {
+            e
+        } else {
+            user_error(
+                e.to_string()
+                    .replace(&path.display().to_string(), &shown.display().to_string()),
+            )
+        }
+    };
+    read_file(path, events).map_err(rename)
+}
+
+fn read_file(path: &Path, events: &mut dyn Events) -> Result<(Vec<String>, Vec<Series>)> {
     let is_parquet = path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("parquet"));
@@ -149,4 +189,31 @@ pub fn to_config_channels(
         ));
     }
     Ok(notes)
+}
+
+/// Keeps the channels a run reads (its target first, then its covariates and the columns
+/// derived covariates come from, in file order) and returns their names.
+pub fn keep_read_channels(
+    series: &mut [Series],
+    target: &str,
+    covariates: &[String],
+) -> Vec<String> {
+    let sources: Vec<&str> = covariates
+        .iter()
+        .filter_map(|c| tsfm_data::features::derivation(c).map(|(src, _)| src))
+        .collect();
+    let read = |name: &str| covariates.iter().any(|c| c == name) || sources.contains(&name);
+    for s in series.iter_mut() {
+        let mut kept: Vec<_> = s
+            .channels
+            .drain(..)
+            .filter(|c| c.name == target || read(&c.name))
+            .collect();
+        kept.sort_by_key(|c| c.name != target);
+        s.channels = kept;
+    }
+    series
+        .first()
+        .map(|s| s.channels.iter().map(|c| c.name.clone()).collect())
+        .unwrap_or_default()
 }

@@ -6,17 +6,21 @@
 //!   `scaler.json`; forecasts come back in the data's units, with calibrated quantiles when the
 //!   run has a `calibration.json`.
 //!
-//! Input: long format `id,timestamp,<channel>[,<channel>...]`, regular per series, empty cells
-//! missing. Each series' last `context_length` values form the context; shorter series are
-//! left-padded with zeros marked unobserved (see [`crate::batches::HostBatch`]).
+//! Input: the one convention of [`convention`]: long format `id,timestamp,<target>,
+//! <covariates...>`, regular per series, empty cells missing, rows after the last target
+//! reading the horizon (a covariate filled there known-future). Each series' last
+//! `context_length` values form the context; shorter series are left-padded with zeros marked
+//! unobserved (see [`crate::batches::HostBatch`]).
 //! Output: `id,timestamp,step,point` (one column per channel name instead of `point` when the
 //! input has several), then `q<level>` columns when quantiles were asked for (`<channel>_q<level>`
 //! for several channels forecast one by one; native quantiles of models that have them, else a
 //! run's calibrated ones); one row per
 //! forecast step.
+pub mod convention;
 pub mod input;
 pub mod options;
 pub mod output;
+pub mod text_columns;
 pub mod trained;
 
 use std::path::{Path, PathBuf};
@@ -56,6 +60,9 @@ pub struct PredictRequest {
     pub batch_size: usize,
     /// TimesFM's forecast settings over the run's config or the README example's.
     pub timesfm: TimesFmFlags,
+    /// The target column of the input (its other value columns are covariates); `None`: a
+    /// trained run's target, or for a checkpoint every column is a target.
+    pub target: Option<String>,
 }
 
 /// What was written.
@@ -113,7 +120,94 @@ pub fn predict(
     for warning in request.sampling.check_for_model(&info, calibrated)? {
         events.warn(warning);
     }
-    let horizon = request.horizon.unwrap_or(info.prediction_length);
+    // The input first: its horizon rows, if any, decide the horizon.
+    let (mut channels, mut series, text) = input::read(&request.input, events)?;
+    let targets = match &model {
+        PredictModel::Trained(t) => {
+            if let Some(name) = request.target.as_deref().filter(|n| *n != t.target()) {
+                return Err(user(format!(
+                    "--target {name}: this run forecasts `{}`; drop --target or name that column",
+                    t.target()
+                )));
+            }
+            let notes = input::to_config_channels(
+                &request.input,
+                &channels,
+                &mut series,
+                t.target(),
+                &t.covariates(),
+            )?;
+            for note in notes {
+                events.note(note);
+            }
+            // What the run does not read plays no part (it was reported above).
+            channels = input::keep_read_channels(&mut series, t.target(), &t.covariates());
+            vec![0]
+        }
+        PredictModel::Checkpoint { .. } => match &request.target {
+            Some(name) => vec![channels.iter().position(|c| c == name).ok_or_else(|| {
+                user(format!(
+                    "--target {name}: {} has no such column (its value columns: {})",
+                    request.input.display(),
+                    channels.join(", ")
+                ))
+            })?],
+            None => (0..channels.len()).collect(),
+        },
+    };
+    // A run with known-future covariates needs the horizon rows through its preprocessing.
+    let full = match &model {
+        PredictModel::Trained(t) if !t.known_future().is_empty() => Some(series.clone()),
+        _ => None,
+    };
+    if let Some(t) = text.iter().find(|t| {
+        targets.contains(
+            &channels
+                .iter()
+                .position(|c| *c == t.name)
+                .expect("a channel"),
+        )
+    }) {
+        return Err(user(format!(
+            "{}:{}: column `{}` holds text (`{}`...), so it cannot be forecast; give numbers, \
+             or name the numeric target with --target (a text column can be a categorical \
+             covariate of Chronos-2)",
+            request.input.display(),
+            t.first_text_line,
+            t.name,
+            t.first_text
+        )));
+    }
+    if let PredictModel::Trained(t) = &model
+        && let Some(c) = text.iter().find(|c| t.covariates().contains(&c.name))
+    {
+        return Err(user(format!(
+            "{}:{}: column `{}` holds text, but the run reads it as numbers; give numbers, or \
+             forecast with a Chronos-2 checkpoint (--model-path), which encodes categories as \
+             its package does",
+            request.input.display(),
+            c.first_text_line,
+            c.name
+        )));
+    }
+    let mut split = convention::split_horizon(&request.input, &channels, &mut series, &targets)?;
+    if !text.is_empty()
+        && loaded.reads_any_covariates()
+        && matches!(model, PredictModel::Checkpoint { .. })
+    {
+        text_columns::encode_for_chronos2(
+            &request.input,
+            &channels,
+            &mut series,
+            &mut split,
+            &text,
+        )?;
+    }
+    let horizon = convention::horizon(
+        request.horizon,
+        split.layout.horizon_rows,
+        info.prediction_length,
+    )?;
     let max = loaded.max_horizon();
     if horizon == 0 || max.is_some_and(|m| horizon > m) {
         let most = max.map_or("any number of".to_string(), |m| m.to_string());
@@ -147,19 +241,38 @@ pub fn predict(
         decoding: request.sampling.decoding(base),
     };
 
-    let (channels, mut series) = input::read(&request.input, events)?;
     let (names, forecasts) = match &model {
         PredictModel::Trained(t) => {
-            let notes = input::to_config_channels(
-                &request.input,
-                &channels,
-                &mut series,
-                t.target(),
-                t.covariates(),
-            )?;
-            for note in notes {
-                events.note(note);
+            let filled: Vec<&str> = split
+                .layout
+                .known_future
+                .iter()
+                .map(|&c| channels[c].as_str())
+                .collect();
+            let known: Vec<&str> = filled
+                .iter()
+                .copied()
+                .filter(|c| t.covariates().iter().any(|r| r == c))
+                .filter(|c| !t.known_future().iter().any(|r| r == c))
+                .collect();
+            if !known.is_empty() {
+                events.note(format!(
+                    "{}: the run reads {} as past-only covariate(s); their values in the \
+                     horizon rows are not used",
+                    request.input.display(),
+                    known.join(", ")
+                ));
             }
+            let series = match full {
+                Some(full) => t.with_horizon_rows(
+                    &request.input,
+                    full,
+                    split.layout.horizon_rows,
+                    &filled,
+                    horizon,
+                )?,
+                None => series,
+            };
             let out = t.forecast(&loaded, series, &options, request, &device, events)?;
             events.info(format!("model: {}", t.describe()));
             out
@@ -173,7 +286,7 @@ pub fn predict(
                 ));
             }
             forecast_checkpoint(
-                &loaded, &dir, &channels, &series, &options, request, &device,
+                &loaded, &dir, &channels, &series, &split, &options, request, &device,
             )?
         }
     };
@@ -186,13 +299,16 @@ pub fn predict(
 }
 
 /// A checkpoint used as it is: channels in the file's units. A single-channel model forecasts
-/// every column on its own; a model of several channels takes exactly that many columns
-/// together.
+/// every target column on its own; a model of several channels takes exactly that many
+/// columns together; a model that reads covariates (Chronos-2) forecasts all target columns of
+/// a series as one group with its covariates, known-future ones with their horizon values.
+#[allow(clippy::too_many_arguments)]
 fn forecast_checkpoint(
     model: &AnyForecaster,
     dir: &Path,
     channels: &[String],
     series: &[Series],
+    split: &convention::SplitInput,
     options: &ForecastOptions,
     request: &PredictRequest,
     device: &Device,
@@ -200,53 +316,84 @@ fn forecast_checkpoint(
     let info = model.info();
     let horizon = options.horizon.unwrap_or(info.prediction_length);
     let levels = options.quantile_levels.clone().unwrap_or_default();
-    let targets = info.target_channels;
+    let layout = &split.layout;
+    let covariates = layout.covariates();
+    if !covariates.is_empty() && !model.reads_any_covariates() {
+        let named: Vec<String> = covariates
+            .iter()
+            .map(|&c| format!("`{}`", channels[c]))
+            .collect();
+        return Err(user(format!(
+            "{}: covariate column(s) {} beside the target `{}`, but a {} checkpoint cannot use \
+             covariates; drop them, leave out --target to forecast every column, or use a model \
+             that reads covariates (Chronos-2)",
+            request.input.display(),
+            named.join(", "),
+            channels[layout.targets[0]],
+            info.model_type
+        )));
+    }
     if info.past_covariates > 0 || info.future_covariates > 0 {
         return Err(user(format!(
-            "{}: this checkpoint reads {} covariate channel(s) beside {targets} target(s); \
+            "{}: this checkpoint reads {} covariate channel(s) beside {} target(s); \
              --model-path forecasts target columns only: train a run whose config names the \
              covariates and use --run",
             dir.display(),
-            info.past_covariates + info.future_covariates
+            info.past_covariates + info.future_covariates,
+            info.target_channels
         )));
     }
-    let width = targets.max(1);
-    if width > 1 && channels.len() != width {
+    let targets = &layout.targets;
+    let width = if model.reads_any_covariates() {
+        targets.len()
+    } else {
+        info.target_channels.max(1)
+    };
+    if width > 1 && targets.len() != width {
         return Err(user(format!(
             "{}: this checkpoint forecasts {width} channels together, but the input has {} ({}); give exactly {width} value columns",
             dir.display(),
-            channels.len(),
-            channels.join(", ")
-        )));
-    }
-    if !levels.is_empty() && width > 1 {
-        return Err(user(format!(
-            "--quantiles: {} forecasts {width} channels together; quantile columns are written \
-             for single-channel forecasts only, drop --quantiles",
-            dir.display()
+            targets.len(),
+            targets
+                .iter()
+                .map(|&c| channels[c].as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         )));
     }
     let context = info.context_length;
+    let n_future = layout.known_future.len();
     let model = model.valid();
-    // (series, first channel) per model row.
+    // (series, first target) per model row.
     let items: Vec<(usize, usize)> = (0..series.len())
-        .flat_map(|s| (0..channels.len()).step_by(width).map(move |c| (s, c)))
+        .flat_map(|s| (0..targets.len()).step_by(width).map(move |t| (s, t)))
         .collect();
+    let nq = levels.len();
     let mut forecasts: Vec<SeriesForecast> = series
         .iter()
         .map(|s| SeriesForecast {
             id: s.id.clone(),
             last_ts: *s.timestamps.last().expect("series have rows"),
             interval_min: s.interval_min,
-            columns: vec![Vec::new(); channels.len() * (1 + levels.len())],
+            columns: vec![Vec::new(); targets.len() * (1 + nq)],
         })
         .collect();
     for chunk in items.chunks(request.batch_size.max(1)) {
-        let mut batch = HostBatch::new(context, width);
+        let mut batch = HostBatch::new(context, width + covariates.len());
         batch.targets = width;
-        for &(s, c0) in chunk {
-            let (values, mask) = history(&series[s], c0, width);
+        let mut future = Vec::with_capacity(chunk.len() * horizon * n_future);
+        for &(s, t0) in chunk {
+            let columns: Vec<usize> = targets[t0..t0 + width]
+                .iter()
+                .chain(&covariates)
+                .copied()
+                .collect();
+            let (values, mask) = history(&series[s], &columns);
             batch.push_history(&values, &mask, u64::from(series[s].interval_min) * 60);
+            future.extend(split.future[s].iter().map(|&v| v as f32));
+        }
+        if n_future > 0 {
+            batch.future_covariates = Some((horizon, n_future, future));
         }
         let input = batch.into_input(device)?;
         model
@@ -255,46 +402,47 @@ fn forecast_checkpoint(
         let forecast = model.forecast_with(&input, options)?;
         let point = to_vec(forecast.point);
         let quantiles = forecast.quantiles.map(to_vec);
-        let nq = levels.len();
-        for (k, &(s, c0)) in chunk.iter().enumerate() {
+        for (k, &(s, t0)) in chunk.iter().enumerate() {
             for j in 0..width {
-                forecasts[s].columns[c0 + j] = (0..horizon)
+                forecasts[s].columns[t0 + j] = (0..horizon)
                     .map(|h| point[(k * horizon + h) * width + j])
                     .collect();
-            }
-            // Single-channel rows: quantile column l of channel c sits after every point column.
-            if let Some(q) = &quantiles {
-                for l in 0..nq {
-                    forecasts[s].columns[channels.len() + c0 * nq + l] = (0..horizon)
-                        .map(|h| q[(k * horizon + h) * nq + l])
-                        .collect();
+                // Quantile column l of target c sits after every point column.
+                if let Some(q) = &quantiles {
+                    for l in 0..nq {
+                        forecasts[s].columns[targets.len() + (t0 + j) * nq + l] = (0..horizon)
+                            .map(|h| q[((k * horizon + h) * width + j) * nq + l])
+                            .collect();
+                    }
                 }
             }
         }
     }
-    let mut names = if channels.len() == 1 {
+    let single = targets.len() == 1;
+    let mut names: Vec<String> = if single {
         vec!["point".to_string()]
     } else {
-        channels.to_vec()
+        targets.iter().map(|&c| channels[c].clone()).collect()
     };
-    for c in channels {
+    for &c in targets {
         for l in &levels {
-            names.push(if channels.len() == 1 {
+            names.push(if single {
                 format!("q{l}")
             } else {
-                format!("{c}_q{l}")
+                format!("{}_q{l}", channels[c])
             });
         }
     }
     Ok((names, forecasts))
 }
 
-/// Channels `c0..c0 + width` of a series, row-major, with the observed mask (missing -> 0).
-fn history(series: &Series, c0: usize, width: usize) -> (Vec<f32>, Vec<f32>) {
-    let mut values = Vec::with_capacity(series.len() * width);
-    let mut mask = Vec::with_capacity(series.len() * width);
+/// The series' channels `columns`, row-major `[len, columns]`, with the observed mask
+/// (missing -> 0).
+fn history(series: &Series, columns: &[usize]) -> (Vec<f32>, Vec<f32>) {
+    let mut values = Vec::with_capacity(series.len() * columns.len());
+    let mut mask = Vec::with_capacity(series.len() * columns.len());
     for t in 0..series.len() {
-        for c in c0..c0 + width {
+        for &c in columns {
             let v = series.channels[c].values[t];
             values.push(if v.is_finite() { v as f32 } else { 0.0 });
             mask.push(if v.is_finite() { 1.0 } else { 0.0 });

@@ -64,6 +64,11 @@ impl TrainedModel {
 impl TrainedModel {
     /// Forecast every series (their channels already named as the config's) for `horizon`
     /// steps: the last `context_length` grid rows of each, as the trainer's windows hold them.
+    ///
+    /// A run with known-future covariates (`data.future_covariates`) reads them over the
+    /// horizon: `series` then still hold their `horizon` rows at the end (see
+    /// [`TrainedModel::with_horizon_rows`]), which go through the run's preprocessing (derived
+    /// features, scaling) with the history and are cut off before the model sees the context.
     pub fn forecast(
         &self,
         model: &AnyForecaster,
@@ -75,12 +80,25 @@ impl TrainedModel {
     ) -> Result<(Vec<String>, Vec<SeriesForecast>)> {
         let (context, steps) = (model.context_length(), model.prediction_length());
         let horizon = options.horizon.unwrap_or(steps);
+        let future_rows = if self.known_future().is_empty() {
+            0
+        } else {
+            horizon
+        };
         let (prepared, calendar) = self.preprocess(series, context, steps, request, events)?;
         let model = model.valid();
         let mut out = Vec::with_capacity(prepared.series.len());
         let indices: Vec<usize> = (0..prepared.series.len()).collect();
         for chunk in indices.chunks(request.batch_size.max(1)) {
-            let input = self.batch(&prepared, chunk, context, steps, &calendar, device)?;
+            let input = self.batch(
+                &prepared,
+                chunk,
+                context,
+                future_rows,
+                steps,
+                &calendar,
+                device,
+            )?;
             model.check_input(&input).map_err(|e| {
                 user(format!(
                     "{}: the model does not take this run's channels ({}): {e}",
@@ -116,7 +134,7 @@ impl TrainedModel {
                 };
                 out.push(SeriesForecast {
                     id: s.id.clone(),
-                    last_ts: *s.timestamps.last().expect("series have rows"),
+                    last_ts: s.timestamps[s.timestamps.len() - 1 - future_rows],
                     interval_min: s.interval_min,
                     columns,
                 });
@@ -191,25 +209,39 @@ impl TrainedModel {
         }
     }
 
-    /// The model input of the series at `chunk`: their last `context` rows and, when the run
-    /// uses calendar features, those of the forecast steps (as training windows have them).
+    /// The model input of the series at `chunk`: their last `context` rows before the
+    /// `future_rows` horizon rows they end with and, when the run uses calendar features, those
+    /// of the forecast steps (as training windows have them); the run's known-future covariates
+    /// (its last channels) over the horizon rows.
+    #[allow(clippy::too_many_arguments)]
     fn batch(
         &self,
         prepared: &tsfm_data::Prepared,
         chunk: &[usize],
         context: usize,
+        future_rows: usize,
         steps: usize,
         calendar: &tsfm_data::calendar::Calendar,
         device: &Device,
     ) -> Result<tsfm_models::ForecastInput> {
         let first = &prepared.series[chunk[0]];
         let (ch, nf) = (first.n_channels(), first.n_future);
+        let n_known = self.known_future().len();
         let mut batch = HostBatch::new(context, ch);
         let mut future = Vec::with_capacity(chunk.len() * steps * nf);
+        let mut known = Vec::with_capacity(chunk.len() * future_rows * n_known);
         for &si in chunk {
             let s = &prepared.series[si];
-            batch.push_history(&s.values, &s.observed, u64::from(s.interval_min) * 60);
-            let last = *s.timestamps.last().expect("series have rows");
+            let history = s.timestamps.len() - future_rows;
+            batch.push_history(
+                &s.values[..history * ch],
+                &s.observed[..history * ch],
+                u64::from(s.interval_min) * 60,
+            );
+            for t in history..s.timestamps.len() {
+                known.extend_from_slice(&s.values[t * ch + ch - n_known..(t + 1) * ch]);
+            }
+            let last = s.timestamps[history - 1];
             if nf > 0 {
                 for h in 1..=steps as i64 {
                     calendar.push(last + h * s.interval_min as i64 * 60, &mut future);
@@ -219,7 +251,71 @@ impl TrainedModel {
         if nf > 0 {
             batch.future_covariates = Some((steps, nf, future));
         }
+        if n_known > 0 {
+            if nf > 0 {
+                return Err(user(
+                    "a run with known-future covariates and calendar features: not supported; \
+                     turn data.features.calendar off",
+                ));
+            }
+            batch.future_covariates = Some((future_rows, n_known, known));
+        }
         batch.into_input(device)
+    }
+
+    /// The series with their horizon rows back for a run with known-future covariates: the
+    /// file's own (`rows`, checked: every raw known-future column filled there) or, when the
+    /// file has none and every known-future covariate is derived (IOB, COB: their horizon
+    /// follows from the doses given, none = none planned), `horizon` empty rows appended.
+    pub fn with_horizon_rows(
+        &self,
+        path: &std::path::Path,
+        mut series: Vec<Series>,
+        rows: usize,
+        filled: &[&str],
+        horizon: usize,
+    ) -> Result<Vec<Series>> {
+        let raw: Vec<&str> = self
+            .known_future()
+            .iter()
+            .map(String::as_str)
+            .filter(|c| tsfm_data::features::derivation(c).is_none())
+            .collect();
+        let missing: Vec<&str> = raw
+            .iter()
+            .copied()
+            .filter(|c| !filled.contains(c))
+            .collect();
+        if !missing.is_empty() {
+            return Err(user(format!(
+                "{}: the run reads {} as known-future covariate(s): give {horizon} rows after \
+                 each series' last reading with the target empty and {} filled",
+                path.display(),
+                missing
+                    .iter()
+                    .map(|c| format!("`{c}`"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                if missing.len() == 1 { "it" } else { "them" }
+            )));
+        }
+        if rows == 0 {
+            for s in &mut series {
+                let step = i64::from(s.interval_min) * 60;
+                let last = *s.timestamps.last().expect("series have rows");
+                s.timestamps
+                    .extend((1..=horizon as i64).map(|h| last + h * step));
+                for c in &mut s.channels {
+                    c.values.extend(std::iter::repeat_n(f64::NAN, horizon));
+                }
+            }
+        }
+        Ok(series)
+    }
+
+    /// Known-future covariates the run reads (its last channels).
+    pub fn known_future(&self) -> &[String] {
+        &self.resolved.config.data.future_covariates
     }
 
     /// The point forecast, then its calibrated quantiles at `levels` (data units).
@@ -254,8 +350,14 @@ impl TrainedModel {
             .unwrap_or("target")
     }
 
-    pub fn covariates(&self) -> &[String] {
-        &self.resolved.config.data.past_covariates
+    /// Every covariate the run reads: past-only, then known-future.
+    pub fn covariates(&self) -> Vec<String> {
+        let data = &self.resolved.config.data;
+        data.past_covariates
+            .iter()
+            .chain(&data.future_covariates)
+            .cloned()
+            .collect()
     }
 
     pub fn describe(&self) -> String {

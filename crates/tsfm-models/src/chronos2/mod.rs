@@ -7,15 +7,15 @@
 //! - [`encoder`]: time self-attention, group self-attention and feed-forward blocks;
 //! - [`loss`]: the training loss of `Chronos2Model.forward`;
 //! - [`model`]: the model, its forward pass and HF save/load;
-//! - [`pipeline`]: `Chronos2Pipeline.predict` / `predict_quantiles` without covariates
-//!   (long horizons unrolled on quantile paths, other levels interpolated);
+//! - [`pipeline`]: `Chronos2Pipeline.predict` / `predict_quantiles` on prepared groups (long
+//!   horizons unrolled on quantile paths, known future values slid in, other levels
+//!   interpolated);
 //! - [`fit`]: the longer context / horizon `Chronos2Pipeline.fit` records in the config;
-//! - [`forecaster`]: the univariate [`crate::Forecaster`] (each channel its own group).
-//!
-//! Not here yet: the pipeline's covariate preprocessing (past-only, known-future and
-//! grouped inputs through `ForecastInput`).
+//! - [`forecaster`]: the [`crate::Forecaster`]: one group per window (its targets, past-only
+//!   and known-future covariates).
 
 pub mod attention;
+pub mod categorical;
 pub mod config;
 pub mod encoder;
 pub mod fit;

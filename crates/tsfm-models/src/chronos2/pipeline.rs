@@ -1,4 +1,4 @@
-//! `Chronos2Pipeline.predict` and `predict_quantiles` without covariates: the batch is
+//! `Chronos2Pipeline.predict` and `predict_quantiles` on prepared groups: the batch is
 //! left-padded with NaN to its longest series, one forward pass covers up to
 //! `max_output_patches` output patches, longer horizons are unrolled on the
 //! `unrolled_quantiles` paths (each path appended to the context, one group per path) and the
@@ -353,12 +353,25 @@ impl Chronos2Model {
         horizon: usize,
         wanted: &[f32],
     ) -> Result<(Tensor<3>, Tensor<2>), ModelError> {
+        self.predict_quantiles_with_future(context, group_ids, None, horizon, wanted)
+    }
+
+    /// As [`predict_quantiles`](Self::predict_quantiles), with known future values as
+    /// [`predict_with_future`](Self::predict_with_future) takes them.
+    pub fn predict_quantiles_with_future(
+        &self,
+        context: Context,
+        group_ids: Option<Vec<i64>>,
+        future: Option<(Vec<f32>, usize)>,
+        horizon: usize,
+        wanted: &[f32],
+    ) -> Result<(Tensor<3>, Tensor<2>), ModelError> {
         if let Some(bad) = wanted.iter().find(|w| !(0.0..=1.0).contains(*w)) {
             return Err(ModelError::Invalid(format!(
                 "Chronos-2 predict_quantiles: level {bad} is outside [0, 1]"
             )));
         }
-        let predictions = self.predict(context, group_ids, horizon)?;
+        let predictions = self.predict_with_future(context, group_ids, future, horizon)?;
         let levels = self.quantile_levels();
         let median_at = self
             .config
