@@ -296,7 +296,7 @@ mod tests {
             raw_target: (0..len).map(|t| t as f64).collect(),
             last_observed: (0..len as u32).flat_map(|t| [t, t, t]).collect(),
             carry_forward: vec![true, false, false],
-            segments: vec![0..len],
+            segments: std::iter::once(0..len).collect(),
             splits: SplitRanges {
                 train: 0..len,
                 val: len..len,

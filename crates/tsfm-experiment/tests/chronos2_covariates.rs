@@ -12,7 +12,7 @@ use tsfm_experiment::batches::{TensorWindows, to_vec};
 use tsfm_experiment::data::{Split, prepare_data};
 use tsfm_experiment::events::Collected;
 use tsfm_experiment::model::{load_model, window_lengths};
-use tsfm_models::Forecaster;
+use tsfm_models::{ForecastOptions, Forecaster};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -94,7 +94,11 @@ fn only_a_known_future_covariates_future_moves_the_forecast() {
         let (input, _) = windows.input(&[i], &device).unwrap();
         assert_eq!(input.past_covariates.as_ref().unwrap().dims(), [1, 96, 2]);
         assert_eq!(input.future_covariates.as_ref().unwrap().dims(), [1, 12, 1]);
-        to_vec(model.forecast(&input).unwrap().point)
+        let options = ForecastOptions {
+            horizon: Some(horizon),
+            ..Default::default()
+        };
+        to_vec(model.forecast_with(&input, &options).unwrap().point)
     };
     let base = forecast(series.to_vec().into());
     for (channel, what) in [(0, "target"), (1, "past-only iob")] {

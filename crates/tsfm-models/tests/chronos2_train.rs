@@ -1,6 +1,7 @@
 //! Chronos-2 fine-tuning on the fixture model: `fit`'s longer context and horizon recorded in
 //! the saved config (positions unchanged), and the loss falling over Adam steps in full and
-//! LoRA mode on a horizon beyond the checkpoint's output patches.
+//! LoRA mode, univariate on a horizon beyond the checkpoint's output patches and grouped with a
+//! past-only and a known-future covariate (the package's training batch).
 
 #[path = "chronos_bolt_common/mod.rs"]
 mod bolt;
@@ -9,9 +10,10 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use bolt::{Adam, load, to_host, to_tensor};
+use burn::Tensor;
 use burn::module::Module;
 use burn::tensor::Device;
-use tsfm_models::checkpoint::TensorMap;
+use tsfm_models::checkpoint::{HostTensor, TensorMap};
 use tsfm_models::lora::{LoraConfig, TargetModules};
 use tsfm_models::nn::hf_tensors_unmerged;
 use tsfm_models::{
@@ -92,7 +94,7 @@ fn fit_lengths_grow_the_context_and_output_patches_and_the_saved_config_records_
 fn adam_losses(
     mut model: Chronos2Model,
     input: &ForecastInput,
-    steps: usize,
+    steps: i32,
 ) -> (Vec<f32>, Chronos2Model) {
     let mut moments = HashMap::new();
     let mut losses = Vec::new();
@@ -160,4 +162,68 @@ fn full_and_lora_fine_tuning_lower_the_loss_beyond_the_checkpoint_horizon() {
     let (losses, trained) = adam_losses(lora, &input, 20);
     check_falls(&losses, 0.9);
     assert_eq!(base(&trained), before);
+}
+
+/// Rows `rows` of a `[n, len]` fixture tensor as `[rows / c, len, c]`: window `w` takes rows
+/// `rows[w * c .. (w + 1) * c]` as its channels.
+fn windows(t: &HostTensor, rows: &[usize], c: usize, device: &Device) -> Tensor<3> {
+    let len = t.shape[1];
+    let mut data = vec![0f32; rows.len() * len];
+    for (i, &r) in rows.iter().enumerate() {
+        let (w, k) = (i / c, i % c);
+        for step in 0..len {
+            data[(w * len + step) * c + k] = t.data[r * len + step];
+        }
+    }
+    Tensor::from_data(
+        burn::tensor::TensorData::new(data, [rows.len() / c, len, c]),
+        device,
+    )
+}
+
+/// The package's training batch: two groups of [target, past-only, known-future], 64 steps of
+/// history, 24 ahead, the known-future row's next values given.
+fn grouped_batch(device: &Device) -> ForecastInput {
+    let inputs = load(&data_dir().join("inputs.safetensors"));
+    let context = &inputs["train_context"];
+    let mut input = ForecastInput::context(windows(context, &[0, 3], 1, device));
+    input.past_covariates = Some(windows(context, &[1, 2, 4, 5], 2, device));
+    input.future_values = Some(windows(&inputs["train_future_target"], &[0, 3], 1, device));
+    input.future_covariates = Some(windows(
+        &inputs["train_future_covariates"],
+        &[2, 5],
+        1,
+        device,
+    ));
+    input
+}
+
+#[test]
+fn full_and_lora_fine_tuning_with_covariates_lower_the_loss() {
+    let device = Device::flex().autodiff();
+    device.seed(0);
+    let input = grouped_batch(&device);
+    let full = model(&device).with_dropout(false);
+    full.check_input(&input).unwrap();
+    let (losses, _) = adam_losses(full, &input, 20);
+    check_falls(&losses, 0.7);
+
+    let options = LoadOptions {
+        lora: Some(LoraConfig {
+            rank: 8,
+            alpha: 16.0,
+            dropout: 0.0,
+            target_modules: TargetModules::Default,
+            use_rslora: false,
+            seed: 3,
+        }),
+        timesfm: None,
+    };
+    let lora = Chronos2Model::from_pretrained_with(&model_dir(), &device, &options)
+        .unwrap()
+        .0
+        .with_dropout(false)
+        .apply_finetune_mode(FinetuneMode::Lora);
+    let (losses, _) = adam_losses(lora, &input, 20);
+    check_falls(&losses, 0.9);
 }
