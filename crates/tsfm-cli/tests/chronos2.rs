@@ -82,6 +82,15 @@ fn the_chronos2_demo_trains_evaluates_with_its_quantiles_and_is_compared() {
         &[],
     );
     assert!(o.status.success(), "{}", stderr(&o));
+    let o = tsfm(
+        &[
+            "evaluate",
+            "--run",
+            "tsfm_results/models/ttm/ttm_demo/best_model",
+        ],
+        tmp.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
     let o = tsfm(&["compare"], tmp.path());
     assert!(o.status.success(), "{}", stderr(&o));
     let table = stdout(&o);
@@ -107,7 +116,7 @@ fn a_known_future_covariate_trains_and_evaluates() {
     let run = "tsfm_results/models/chronos2/chronos2_known_future/best_model";
     let o = tsfm(&["evaluate", "--run", run], tmp.path());
     assert!(o.status.success(), "{}", stderr(&o));
-    let rmse = &report(tmp.path(), "chronos2_known_future")["metrics"]["point"]["rmse"];
+    let rmse = &report(tmp.path(), "chronos2_known_future")["metrics"]["overall"]["rmse"];
     assert!(rmse.as_f64().is_some_and(f64::is_finite), "{rmse}");
 }
 
