@@ -168,7 +168,10 @@ fn upstream_chronos2_is_lora_on_glucose_and_insulin_with_nocturnal_evaluation() 
     assert_eq!(c.training.finetune_mode, tsfm_config::FinetuneMode::Lora);
     assert_eq!((c.training.lora.rank, c.training.lora.alpha), (8, 16.0));
     assert_eq!(c.training.learning_rate, 1e-5);
-    assert_eq!((c.training.num_epochs, c.training.max_steps), (Some(20), None));
+    assert_eq!(
+        (c.training.num_epochs, c.training.max_steps),
+        (Some(20), None)
+    );
     assert!(c.evaluation.nocturnal.enabled);
     assert_eq!(c.evaluation.nocturnal.context_end, "00:00");
     assert_eq!(c.evaluation.nocturnal.horizon_hours, 8.0);
