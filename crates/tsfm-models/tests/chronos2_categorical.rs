@@ -12,7 +12,9 @@ use bolt::{assert_close_scaled, load, to_host};
 use burn::tensor::Device;
 use tsfm_models::checkpoint::{HostTensor, TensorMap};
 use tsfm_models::chronos2::Chronos2Model;
-use tsfm_models::chronos2::categorical::{CategoricalColumn, EncodedColumn, Encoding, encode_column};
+use tsfm_models::chronos2::categorical::{
+    CategoricalColumn, EncodedColumn, Encoding, encode_column,
+};
 use tsfm_models::chronos2::pipeline::left_pad;
 
 /// The fixture's category names: its codes index this list (the package got the strings).
@@ -29,7 +31,11 @@ fn fixture(file: &str) -> TensorMap {
 }
 
 fn names(codes: &HostTensor) -> Vec<Option<&'static str>> {
-    codes.data.iter().map(|&c| Some(NAMES[c as usize])).collect()
+    codes
+        .data
+        .iter()
+        .map(|&c| Some(NAMES[c as usize]))
+        .collect()
 }
 
 /// Encodes the fixture's 'activity' column the way the package's `predict` does.
@@ -73,6 +79,7 @@ fn target_encoding_matches_the_package_preprocessing() {
         // Row 0 of the future is the target's: unknown.
         assert!(future.data[..h].iter().all(|v| v.is_nan()));
     }
+    println!("encoded activity rows: largest difference from the package {worst}");
     assert!(worst <= 1e-6, "largest difference {worst}");
     // 'sleep' (never in any past; task 0's future step 2) takes the task's target mean.
     let sleep = out[0].future.as_ref().unwrap()[2];
@@ -87,7 +94,8 @@ fn target_encoding_matches_the_package_preprocessing() {
 #[test]
 fn forecast_with_encoded_categorical_matches_the_package() {
     let device = Device::flex();
-    let (model, warnings) = Chronos2Model::from_pretrained(&data_dir().join("model"), &device).unwrap();
+    let (model, warnings) =
+        Chronos2Model::from_pretrained(&data_dir().join("model"), &device).unwrap();
     assert!(warnings.is_empty(), "{warnings:?}");
     let inputs = fixture("inputs.safetensors");
     let expected = fixture("outputs.safetensors");
@@ -117,6 +125,12 @@ fn forecast_with_encoded_categorical_matches_the_package() {
         .iter()
         .map(|t| t.iter().fold(1f32, |m, v| m.max(v.abs())))
         .collect();
+    let want = &expected["categorical_predict"];
+    let worst = data
+        .iter()
+        .zip(&want.data)
+        .fold(0f32, |m, (a, e)| m.max((a - e).abs()));
+    println!("categorical forecast: largest difference from the package {worst}");
     assert_close_scaled(
         "categorical_predict",
         &HostTensor::new(vec![TASKS, q, HORIZON], data),

@@ -4,7 +4,7 @@
 //! directory. Both must reload here and forecast as the adapted model did.
 //!
 //! With `TSFM_CHRONOS2_EXPORT_DIR` set, the two directories are written there (`merged/`,
-//! `adapter/`), each with `forecasts.safetensors` (the inputs and the adapted model's
+//! `adapter/`, and `base/`: the fixture re-saved, as a control), each with `forecasts.safetensors` (the inputs and the adapted model's
 //! forecasts), for `tools/reference/check_saved_chronos2.py` to check in the package.
 
 mod lora_common;
@@ -66,7 +66,11 @@ fn forecasts(model: &Chronos2Model, device: &Device) -> TensorMap {
 fn scales() -> Vec<f32> {
     inputs()
         .iter()
-        .map(|s| s.iter().filter(|v| v.is_finite()).fold(1f32, |m, v| m.max(v.abs())))
+        .map(|s| {
+            s.iter()
+                .filter(|v| v.is_finite())
+                .fold(1f32, |m, v| m.max(v.abs()))
+        })
         .collect()
 }
 
@@ -110,12 +114,21 @@ fn adapted_model_saves_merged_and_as_peft_adapter() {
     let trained = perturb(adapted);
     let expected = forecasts(&trained, &device);
     let moved = max_abs_diff(&expected, &base_out);
-    assert!(moved > 1e-2, "the adapters must matter: forecasts moved by {moved}");
+    println!("the adapters move the forecasts by up to {moved}");
+    assert!(
+        moved > 1e-2,
+        "the adapters must matter: forecasts moved by {moved}"
+    );
 
     let tmp = tempfile::tempdir().unwrap();
     let root = std::env::var_os("TSFM_CHRONOS2_EXPORT_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| tmp.path().to_path_buf());
+
+    // The control: the fixture itself, re-saved, with its own forecasts.
+    let base_copy = root.join("base");
+    base.save_pretrained_dir(&base_copy).unwrap();
+    write_forecasts(&base_copy, &base_out);
 
     // (a) merged: an ordinary checkpoint, no adapter tensors left.
     let merged_dir = root.join("merged");
@@ -129,6 +142,19 @@ fn adapted_model_saves_merged_and_as_peft_adapter() {
     let adapter_dir = root.join("adapter");
     let base_spec = base_dir.display().to_string();
     save_adapter(&trained, &lora(), "chronos2", &base_spec, &adapter_dir).unwrap();
+    // `Chronos2Pipeline.from_pretrained(adapter_dir)` goes through peft's `AutoPeftModel`,
+    // which needs the base class when `task_type` is null (PEFT writes the same).
+    let config: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(adapter_dir.join("adapter_config.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        config["auto_mapping"],
+        serde_json::json!({
+            "base_model_class": "Chronos2Model",
+            "parent_library": "chronos.chronos2.model",
+        })
+    );
     let loaded = load_adapter_dir(&adapter_dir, &device, &LoadOptions::default()).unwrap();
     let AnyForecaster::Chronos2(reloaded) = loaded.model else {
         panic!("the adapter's base is the Chronos-2 fixture");

@@ -191,7 +191,10 @@ fn target_means(slots: &[usize], target: &[f32], n_slots: usize) -> Vec<f32> {
 mod tests {
     use super::*;
 
-    fn col<'a>(past: &[Option<&'a str>], future: Option<&[Option<&'a str>]>) -> CategoricalColumn<'a> {
+    fn col<'a>(
+        past: &[Option<&'a str>],
+        future: Option<&[Option<&'a str>]>,
+    ) -> CategoricalColumn<'a> {
         CategoricalColumn {
             past: past.to_vec(),
             future: future.map(|f| f.to_vec()),
@@ -204,7 +207,10 @@ mod tests {
     #[test]
     fn ordinal_codes_sort_the_past_categories_of_all_series() {
         let columns = [
-            col(&[Some("c"), None, Some("c")], Some(&[Some("b"), Some("z"), None])),
+            col(
+                &[Some("c"), None, Some("c")],
+                Some(&[Some("b"), Some("z"), None]),
+            ),
             col(&[Some("b"), Some("c")], None),
         ];
         let out = encode_column("kind", &columns, Encoding::Ordinal).unwrap();
@@ -213,7 +219,13 @@ mod tests {
         assert_eq!(future[0], 0.0);
         assert!(future[1].is_nan());
         assert_eq!(future[2], 2.0);
-        assert_eq!(out[1], EncodedColumn { past: vec![0.0, 1.0], future: None });
+        assert_eq!(
+            out[1],
+            EncodedColumn {
+                past: vec![0.0, 1.0],
+                future: None
+            }
+        );
     }
 
     /// One target, by hand (the package's `from_list_of_dicts` gives the same numbers): NaN
@@ -257,18 +269,21 @@ mod tests {
     fn package_default_picks_the_encoding_from_the_target_count() {
         let t: &[f32] = &[1.0];
         let targets = [t];
-        assert!(matches!(Encoding::package_default(1, &targets), Encoding::Target(_)));
-        assert!(matches!(Encoding::package_default(2, &targets), Encoding::Ordinal));
+        assert!(matches!(
+            Encoding::package_default(1, &targets),
+            Encoding::Target(_)
+        ));
+        assert!(matches!(
+            Encoding::package_default(2, &targets),
+            Encoding::Ordinal
+        ));
     }
 
     #[test]
     fn mismatched_lengths_name_the_covariate_and_series() {
         let t: &[f32] = &[1.0, 2.0];
         let targets = [t, t];
-        let columns = [
-            col(&[Some("a"), Some("b")], None),
-            col(&[Some("a")], None),
-        ];
+        let columns = [col(&[Some("a"), Some("b")], None), col(&[Some("a")], None)];
         let err = encode_column("activity", &columns, Encoding::Target(&targets)).unwrap_err();
         assert_eq!(
             err.to_string(),
@@ -276,6 +291,10 @@ mod tests {
              steps; give the covariate one value per target step"
         );
         let err = encode_column("activity", &columns[..1], Encoding::Target(&targets)).unwrap_err();
-        assert!(err.to_string().contains("1 series of values but 2 target series"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("1 series of values but 2 target series"),
+            "{err}"
+        );
     }
 }
