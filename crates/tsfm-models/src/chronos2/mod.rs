@@ -13,8 +13,8 @@
 //!   (long horizons unrolled on quantile paths, other levels interpolated);
 //! - [`forecaster`]: the univariate [`crate::Forecaster`] (each channel its own group).
 //!
-//! Not here yet: the pipeline's covariate preprocessing (past-only, known-future and
-//! grouped inputs through `ForecastInput`).
+//! Not here yet: covariates through `ForecastInput` (past-only, known-future and grouped
+//! inputs); [`categorical`] gives the numbers the package makes of categorical columns.
 
 pub mod attention;
 pub mod categorical;
