@@ -1,7 +1,7 @@
 """Check the forecasts of a Chronos-2 checkpoint or LoRA adapter written by `tsfm` against chronos-forecasting 2.3.2.
 
-    venv/bin/python tools/reference/check_saved_chronos2.py DIR [--forecasts FILE] [--atol 1e-5]
-    venv/bin/python tools/reference/check_saved_chronos2.py DIR --from-csv PREDICT_CSV --input CSV [--atol 1e-5]
+    venv/bin/python tools/reference/check_saved_chronos2.py DIR [--forecasts FILE] [--atol 1e-5] [--rtol 1e-4]
+    venv/bin/python tools/reference/check_saved_chronos2.py DIR --from-csv PREDICT_CSV --input CSV [--atol ...]
 
 DIR is either a checkpoint directory as `save_pretrained` writes it (config.json with chronos_config +
 model.safetensors), loaded with BaseChronosPipeline.from_pretrained (it must come back a
@@ -22,9 +22,11 @@ What is compared:
   the package runs `pipe.predict_quantiles(series, H, levels)` with H = the largest `step` and the
   CSV's levels; `point` is compared with its second output (Chronos-2's median).
 
-Per series i the allowed difference is atol * max(1, max |input_i|) (the reference fixture's forecast
-tolerance: the output's sinh turns a 1e-6 error in normalised space into ~scale x 1e-6).  Prints the
-max abs difference per series and check; exit 1 when any is above its bound (or a key/shape/series is
+Allowed difference per element of series i: atol * max(1, max |input_i|) + rtol * |package value| (the reference
+fixture's forecast tolerance, atol 1e-5, rtol 1e-4: the output's sinh turns a 1e-6 error in normalised space into
+~scale x 1e-6), times --rollout-factor (2, as the Rust parity test) for the steps after the first pass
+(max_output_patches x output_patch_size), which read the first pass's forecasts back as context.  Prints each
+series' max abs difference and worst ratio to its bound; exit 1 when any is above (or a key/shape/series is
 missing), 2 on unusable arguments.
 """
 import argparse
