@@ -1,5 +1,7 @@
 //! Amazon's Chronos-2 (chronos-forecasting 2.3 `Chronos2Model`): the model core.
 //!
+//! - [`categorical`]: categorical covariates as the package's preprocessing encodes them
+//!   (target encoding with one target, ordinal codes with several);
 //! - [`config`]: the checkpoint's `config.json` (`Chronos2CoreConfig` keys + `chronos_config`);
 //! - [`scaler`]: instance normalisation (optionally `arcsinh`), context patches with time
 //!   encoding and mask, future tokens with known-future covariates;

@@ -102,6 +102,7 @@ pub fn save_adapter<M: Module>(
         "rank_pattern": {},
         "alpha_pattern": {},
         "use_dora": false,
+        "auto_mapping": auto_mapping(model_type),
     });
     checkpoint::save_safetensors(&dir.join(ADAPTER_WEIGHTS_FILE), &tensors)?;
     let text = serde_json::to_string_pretty(&adapter_config).expect("json");
@@ -109,6 +110,20 @@ pub fn save_adapter<M: Module>(
         &dir.join(ADAPTER_CONFIG_FILE),
         format!("{text}\n").as_bytes(),
     )
+}
+
+/// PEFT's `auto_mapping`: the class `AutoPeftModel.from_pretrained` builds the base model with
+/// when `task_type` is null. `Chronos2Pipeline.from_pretrained` on an adapter directory goes
+/// through `AutoPeftModel`, which fails without it; PEFT writes it for `Chronos2Model` itself.
+/// The other families' package pipelines do not load adapter directories.
+fn auto_mapping(model_type: &str) -> Value {
+    match model_type {
+        "chronos2" => json!({
+            "base_model_class": "Chronos2Model",
+            "parent_library": "chronos.chronos2.model",
+        }),
+        _ => Value::Null,
+    }
 }
 
 /// `base_model_name_or_path` and `revision` for a checkpoint spec.
