@@ -118,6 +118,56 @@ fn a_known_future_covariate_trains_and_evaluates() {
     assert!(o.status.success(), "{}", stderr(&o));
     let rmse = &report(tmp.path(), "chronos2_known_future")["metrics"]["overall"]["rmse"];
     assert!(rmse.as_f64().is_some_and(f64::is_finite), "{rmse}");
+
+    // predict --run reads the planned insulin from the horizon rows (12 = the run's horizon).
+    let predict = |bolus: f64, horizon_rows: usize, insulin_there: bool| {
+        let mut text = String::from("id,timestamp,bg,insulin\n");
+        for t in 0..120 + horizon_rows {
+            let stamp = format!("2024-01-01T{:02}:{:02}:00", t * 5 / 60, t * 5 % 60);
+            let bg = if t < 120 {
+                format!("{:.3}", 7.0 + (t as f64 / 9.0).sin())
+            } else {
+                String::new()
+            };
+            let insulin = match t {
+                _ if t >= 120 && !insulin_there => String::new(),
+                122 => bolus.to_string(),
+                _ => "0.05".into(),
+            };
+            text.push_str(&format!("p1,{stamp},{bg},{insulin}\n"));
+        }
+        std::fs::write(tmp.path().join("in.csv"), text).unwrap();
+        let o = tsfm(
+            &[
+                "predict", "--run", run, "--input", "in.csv", "--output", "out.csv",
+            ],
+            tmp.path(),
+        );
+        let forecast = std::fs::read_to_string(tmp.path().join("out.csv")).unwrap_or_default();
+        let _ = std::fs::remove_file(tmp.path().join("out.csv"));
+        (o, forecast)
+    };
+    let (o, none) = predict(0.05, 12, true);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(none.lines().count(), 13, "{none}");
+    assert!(
+        none.lines()
+            .nth(1)
+            .unwrap()
+            .starts_with("p1,2024-01-01T10:00:00,1,"),
+        "{none}"
+    );
+    let (o, bolus) = predict(8.0, 12, true);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_ne!(none, bolus, "the planned bolus did not reach the forecast");
+    // Without its horizon values the known-future covariate is exit 2, naming it.
+    let (o, _) = predict(0.05, 0, false);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("the run reads `insulin` as known-future covariate(s): give 12 rows"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]

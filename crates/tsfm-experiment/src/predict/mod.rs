@@ -203,11 +203,18 @@ pub fn predict(
             &text,
         )?;
     }
-    let horizon = convention::horizon(
-        request.horizon,
-        split.layout.horizon_rows,
-        info.prediction_length,
-    )?;
+    // A run forecasts the horizon it was trained for (Chronos-2's checkpoint covers whole
+    // output patches, often more).
+    let default_horizon = match &model {
+        PredictModel::Trained(t) => t
+            .resolved
+            .config
+            .model
+            .param_u64("prediction_length")
+            .map_or(info.prediction_length, |h| h as usize),
+        PredictModel::Checkpoint { .. } => info.prediction_length,
+    };
+    let horizon = convention::horizon(request.horizon, split.layout.horizon_rows, default_horizon)?;
     let max = loaded.max_horizon();
     if horizon == 0 || max.is_some_and(|m| horizon > m) {
         let most = max.map_or("any number of".to_string(), |m| m.to_string());
