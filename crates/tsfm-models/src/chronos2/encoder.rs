@@ -3,6 +3,12 @@
 //! feed-forward, each pre-norm (T5's RMS norm) with a residual connection; then a final norm.
 //! Field names are the package's attribute names, so HF tensor names follow from the paths
 //! (`encoder.block.0.layer.1.self_attention.q.weight`).
+//!
+//! Burn's flex backend runs each op on one core, so an inference call on a large batch is
+//! split into runs of whole groups (group attention mixes the rows of a group, nothing else
+//! does) encoded on [`decode_threads`] threads.
+
+use std::collections::HashMap;
 
 use burn::Tensor;
 use burn::module::Module;
@@ -15,6 +21,11 @@ use crate::forecaster::ModelError;
 use crate::nn::{Linear, VarBuilder, dropout};
 use crate::t5::Activation;
 use crate::t5::layers::T5LayerNorm;
+use crate::timesfm::decode::decode_threads;
+
+/// Work below which the encoder stays on the calling thread: rows x tokens x d_model^2 of one
+/// call (about a tenth of one block's multiply-adds), 2^23 = a few milliseconds of GEMM.
+const MIN_SHARDED_WORK: usize = 1 << 23;
 
 /// `TimeSelfAttention`: `x + dropout(attn(norm(x)))` along the tokens of each row.
 #[derive(Module, Debug)]
@@ -95,7 +106,39 @@ pub struct BlockTrace {
 pub struct EncoderOutput {
     /// `[rows, tokens, d_model]` after the final norm.
     pub last_hidden_state: Tensor<3>,
+    /// Every block's states and weights when asked for (`keep_weights`), else empty: keeping
+    /// them would hold 3 x layers hidden states of the whole batch until the call ends.
     pub blocks: Vec<BlockTrace>,
+}
+
+/// Row indices `[0, .., rows]` cutting the batch into at most `shards` runs of whole groups,
+/// each cut the allowed one nearest to an equal split. A cut before row `r` is allowed when
+/// no group has rows on both sides (group ids need not be contiguous).
+fn group_cuts(group_ids: &[i64], shards: usize) -> Vec<usize> {
+    let rows = group_ids.len();
+    let last: HashMap<i64, usize> = group_ids.iter().enumerate().map(|(r, g)| (*g, r)).collect();
+    let (mut allowed, mut reach) = (Vec::new(), 0);
+    for (r, g) in group_ids.iter().enumerate() {
+        if r > 0 && reach < r {
+            allowed.push(r);
+        }
+        reach = reach.max(last[g]);
+    }
+    let mut cuts = vec![0];
+    for k in 1..shards {
+        let target = k * rows / shards;
+        let prev = *cuts.last().expect("starts with 0");
+        if let Some(&c) = allowed
+            .iter()
+            .filter(|&&c| c > prev)
+            .min_by_key(|&&c| c.abs_diff(target))
+        {
+            cuts.push(c);
+        }
+    }
+    cuts.push(rows);
+    cuts.dedup();
+    cuts
 }
 
 fn norm(vb: &VarBuilder<'_>, cfg: &Chronos2Config) -> Result<T5LayerNorm, ModelError> {
@@ -199,7 +242,14 @@ impl Chronos2Encoder {
 
     /// `Chronos2Encoder.forward`: `inputs_embeds` `[rows, tokens, d]`, `attention_mask`
     /// `[rows, tokens]` (1 = observed), `group_ids` one per row. Rotary positions are the
-    /// token indices `0..tokens`. `keep_weights` also returns the attention weights.
+    /// token indices `0..tokens`. `keep_weights` also returns every block's states and
+    /// attention weights (on one thread, so the group weights span the whole batch).
+    ///
+    /// Without them, and outside autodiff, a large batch is encoded in runs of whole groups on
+    /// [`decode_threads`] threads. Tokens that are observed or in the future come out as on one
+    /// thread; a token no row of its group observes attends uniformly to every row of its run
+    /// (the package's `finfo.min` mask over the whole batch), which only its own state sees:
+    /// time attention hides it from the other tokens and the heads read future tokens.
     pub fn forward(
         &self,
         inputs_embeds: Tensor<3>,
@@ -207,30 +257,183 @@ impl Chronos2Encoder {
         group_ids: &[i64],
         keep_weights: bool,
     ) -> EncoderOutput {
-        let [_, s, _] = inputs_embeds.dims();
-        let device = inputs_embeds.device();
-        let rope = Rope::new(s, self.d_kv, self.rope_theta, &device);
-        let time = time_mask(attention_mask.clone());
-        let group = group_mask(group_ids, attention_mask);
-        let mut h = dropout(&self.dropout, inputs_embeds);
-        let mut blocks = Vec::with_capacity(self.block.len());
-        for block in &self.block {
-            let (after_time, tw) = block.layer._0.forward(h, time.clone(), &rope);
-            let (after_group, gw) = block.layer._1.forward(after_time.clone(), group.clone());
-            let after_ff = block.layer._2.forward(after_group.clone());
-            h = after_ff.clone();
-            blocks.push(BlockTrace {
-                after_time_attention: after_time,
-                after_group_attention: after_group,
-                after_feed_forward: after_ff,
-                time_attention_weights: keep_weights.then_some(tw),
-                group_attention_weights: keep_weights.then_some(gw),
+        let [rows, s, d] = inputs_embeds.dims();
+        let shards = if keep_weights || inputs_embeds.device().is_autodiff() {
+            1
+        } else {
+            decode_threads().min((rows * s * d * d / MIN_SHARDED_WORK).max(1))
+        };
+        self.forward_sharded(
+            inputs_embeds,
+            attention_mask,
+            group_ids,
+            keep_weights,
+            shards,
+        )
+    }
+
+    /// `forward` on (at most) `shards` threads, each on a run of whole groups.
+    fn forward_sharded(
+        &self,
+        inputs_embeds: Tensor<3>,
+        attention_mask: Tensor<2>,
+        group_ids: &[i64],
+        keep_weights: bool,
+        shards: usize,
+    ) -> EncoderOutput {
+        let s = inputs_embeds.dims()[1];
+        let rope = Rope::new(s, self.d_kv, self.rope_theta, &inputs_embeds.device());
+        let h = dropout(&self.dropout, inputs_embeds);
+        let mut blocks = Vec::new();
+        let cuts = group_cuts(group_ids, shards);
+        let hidden = if cuts.len() <= 2 {
+            let trace = keep_weights.then_some(&mut blocks);
+            self.encode(h, attention_mask, group_ids, &rope, trace)
+        } else {
+            let run = |i: usize| {
+                let (a, n) = (cuts[i], cuts[i + 1] - cuts[i]);
+                let (h, mask) = (
+                    h.clone().narrow(0, a, n),
+                    attention_mask.clone().narrow(0, a, n),
+                );
+                self.encode(h, mask, &group_ids[a..a + n], &rope, None)
+            };
+            let parts = std::thread::scope(|scope| {
+                let spawned: Vec<_> = (1..cuts.len() - 1)
+                    .map(|i| scope.spawn(move || run(i)))
+                    .collect();
+                let mut parts = vec![run(0)];
+                parts.extend(
+                    spawned
+                        .into_iter()
+                        .map(|t| t.join().expect("a Chronos-2 encoder thread panicked")),
+                );
+                parts
             });
-        }
-        let last_hidden_state = dropout(&self.dropout, self.final_layer_norm.forward(h));
+            Tensor::cat(parts, 0)
+        };
+        let last_hidden_state = dropout(&self.dropout, self.final_layer_norm.forward(hidden));
         EncoderOutput {
             last_hidden_state,
             blocks,
         }
+    }
+
+    /// The blocks on the calling thread (before the final norm); `trace` collects every
+    /// block's states and attention weights.
+    fn encode(
+        &self,
+        mut h: Tensor<3>,
+        attention_mask: Tensor<2>,
+        group_ids: &[i64],
+        rope: &Rope,
+        mut trace: Option<&mut Vec<BlockTrace>>,
+    ) -> Tensor<3> {
+        let time = time_mask(attention_mask.clone());
+        let group = group_mask(group_ids, attention_mask);
+        for block in &self.block {
+            let (after_time, tw) = block.layer._0.forward(h, time.clone(), rope);
+            let (after_group, gw) = block.layer._1.forward(after_time.clone(), group.clone());
+            h = block.layer._2.forward(after_group.clone());
+            if let Some(trace) = trace.as_deref_mut() {
+                trace.push(BlockTrace {
+                    after_time_attention: after_time,
+                    after_group_attention: after_group,
+                    after_feed_forward: h.clone(),
+                    time_attention_weights: Some(tw),
+                    group_attention_weights: Some(gw),
+                });
+            }
+        }
+        h
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use burn::Tensor;
+    use burn::tensor::{Device, TensorData};
+
+    use super::group_cuts;
+    use crate::chronos2::Chronos2Model;
+
+    /// The test fixture's model (d_model 24, 2 blocks).
+    fn fixture_model(device: &Device) -> Chronos2Model {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/chronos2/model");
+        Chronos2Model::from_pretrained(&dir, device).unwrap().0
+    }
+
+    #[test]
+    fn sharded_encoding_equals_the_single_thread_one() {
+        let device = Device::flex();
+        let encoder = fixture_model(&device).encoder;
+        let (rows, tokens, d) = (9, 6, 24);
+        // Groups of 1, 2 and 3 rows; ids need not be contiguous (group 0: rows 0 and 2), so
+        // the batch may be cut before rows 3, 4, 7 and 8 only.
+        let groups = [0i64, 1, 0, 2, 3, 3, 3, 4, 5];
+        // Missing tokens: row 0 at token 0 (row 2 of its group observes it); row 3 (alone)
+        // and rows 4..7 (group 3) at tokens 0 and 1: nobody in their group observes those.
+        let mut mask = vec![1f32; rows * tokens];
+        mask[0] = 0.0;
+        for r in 3..7 {
+            mask[r * tokens] = 0.0;
+            mask[r * tokens + 1] = 0.0;
+        }
+        let mut state = 12345u32;
+        let embeds: Vec<f32> = (0..rows * tokens * d)
+            .map(|_| {
+                state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                (state >> 8) as f32 / (1u32 << 24) as f32 - 0.5
+            })
+            .collect();
+        let run = |shards| {
+            let embeds =
+                Tensor::<3>::from_data(TensorData::new(embeds.clone(), [rows, tokens, d]), &device);
+            let mask =
+                Tensor::<2>::from_data(TensorData::new(mask.clone(), [rows, tokens]), &device);
+            let out = encoder.forward_sharded(embeds, mask, &groups, false, shards);
+            out.last_hidden_state
+                .into_data()
+                .try_to_vec::<f32>()
+                .unwrap()
+        };
+        let one = run(1);
+        // A token nobody in the row's group observes averages every row of its shard (the
+        // package's finfo.min mask); nothing else reads it, so it is left out.
+        let unseen = |r: usize, t: usize| (3..7).contains(&r) && t < 2;
+        for shards in [2, 3, 5, 9] {
+            let many = run(shards);
+            for r in 0..rows {
+                for t in (0..tokens).filter(|&t| !unseen(r, t)) {
+                    let at = (r * tokens + t) * d;
+                    assert_eq!(
+                        many[at..at + d],
+                        one[at..at + d],
+                        "{shards} shards, row {r}, token {t}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn cuts_fall_between_whole_groups_nearest_to_equal_runs() {
+        // Groups of 3: an equal split of 12 rows in 2 is row 6, a group boundary.
+        assert_eq!(
+            group_cuts(&[0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3], 2),
+            [0, 6, 12]
+        );
+        // Row 6 is inside group 1 (rows 5..8): the nearest boundary is row 5, not 8.
+        assert_eq!(
+            group_cuts(&[0, 0, 0, 0, 0, 1, 1, 1, 2, 2, 2, 2], 2),
+            [0, 5, 12]
+        );
+        // Group 0 has rows 0 and 3 (ids need not be contiguous): no cut before row 4.
+        assert_eq!(group_cuts(&[0, 1, 2, 0, 4, 5], 3), [0, 4, 5, 6]);
+        // One group: no cut; more shards than rows: every row.
+        assert_eq!(group_cuts(&[7, 7, 7], 2), [0, 3]);
+        assert_eq!(group_cuts(&[0, 1, 2], 8), [0, 1, 2, 3]);
     }
 }
