@@ -276,10 +276,11 @@ impl Chronos2Encoder {
     /// attention weights (on one thread, so the group weights span the whole batch).
     ///
     /// Without them, and outside autodiff, a large batch is encoded in runs of whole groups on
-    /// [`decode_threads`] threads. Tokens that are observed or in the future come out as on one
-    /// thread; a token no row of its group observes attends uniformly to every row of its run
-    /// (the package's `finfo.min` mask over the whole batch), which only its own state sees:
-    /// time attention hides it from the other tokens and the heads read future tokens.
+    /// [`decode_threads`] threads, and equal consecutive groups attend within their own rows.
+    /// Tokens that are observed or in the future come out as with the whole batch; a token no
+    /// row of its group observes attends uniformly to every row of its shard or group (the
+    /// package's `finfo.min` mask: every row of the batch), which only its own state sees: time
+    /// attention hides it from the other tokens and the heads read future tokens.
     pub fn forward(
         &self,
         inputs_embeds: Tensor<3>,
