@@ -209,7 +209,7 @@ fn equal_runs(group_ids: &[i64]) -> Option<usize> {
         .iter()
         .take_while(|&&id| id == group_ids[0])
         .count();
-    if g == 0 || group_ids.len() % g != 0 {
+    if g == 0 || !group_ids.len().is_multiple_of(g) {
         return None;
     }
     let mut seen = HashSet::new();
