@@ -16,6 +16,12 @@
 //! models (Chronos-T5) draw `--num-samples` paths (default 20). Prints one JSON line:
 //! samples/s (series forecast per second), CPU seconds per call and the process's peak RSS.
 //! TimesFM calls take seconds: one warm-up call instead of 3.
+//! MODEL `chronos2`: `DIR/chronos2-120m` through `Chronos2Model::predict` (64 rows, each its own
+//! group); `chronos2-cov`: `Chronos2Model::predict_with_future` on 64 groups of 3 rows (target,
+//! a past-only covariate, a known-future covariate: 192 rows, future values NaN except on the
+//! known-future row), as `bench/python/bench_chronos2.py` feeds `Chronos2Pipeline.predict`.
+//! Both print `check_median`, the first series' median forecast at a few steps, so
+//! `bench/chronos2.sh` can check the two sides computed the same thing.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -24,9 +30,11 @@ use burn::Tensor;
 use burn::module::Module;
 use burn::tensor::{Device, TensorData};
 use tsfm_models::any::LoadOptions;
+use tsfm_models::chronos_bolt::scaler::Context;
 use tsfm_models::timesfm::{DecodeInput, ForecastSettings};
 use tsfm_models::{
-    Decoding, ForecastInput, ForecastOptions, Forecaster, TimesFmModel, load_forecaster_in_with,
+    Chronos2Model, Decoding, ForecastInput, ForecastOptions, Forecaster, TimesFmModel,
+    load_forecaster_in_with,
 };
 
 const BATCH: usize = 64;
@@ -41,6 +49,10 @@ enum Mode {
     TimesFm,
     /// `TimesFmModel::decode` once.
     TimesFmRaw,
+    /// `Chronos2Model::predict`, 64 univariate rows.
+    Chronos2,
+    /// `Chronos2Model::predict_with_future`, 64 groups of target + 2 covariates.
+    Chronos2Cov,
 }
 
 struct Args {
@@ -76,6 +88,14 @@ fn args() -> Option<Args> {
                     Mode::TimesFmRaw
                 };
                 models.join("timesfm-2.5-200m")
+            }
+            "chronos2" | "chronos2-cov" => {
+                mode = if name == "chronos2" {
+                    Mode::Chronos2
+                } else {
+                    Mode::Chronos2Cov
+                };
+                models.join("chronos2-120m")
             }
             _ => models.join(format!("chronos-{name}")),
         });
@@ -261,6 +281,84 @@ fn timesfm(args: &Args, device: &Device) {
     );
 }
 
+/// The first series' median forecast at these steps goes into the JSON line (`check_median`).
+const CHECK_STEPS: [usize; 5] = [0, 15, 31, 47, 63];
+
+/// `chronos2` / `chronos2-cov`: one `predict` call per measurement, one model forward (horizon
+/// 64 = 4 output patches, no unrolling).
+fn chronos2(args: &Args, device: &Device) {
+    let load = Instant::now();
+    let model = match Chronos2Model::from_pretrained(&args.dir, device) {
+        Ok((m, _)) => m.valid(),
+        Err(e) => return eprintln!("{}: {e}", args.dir.display()),
+    };
+    eprintln!("loaded in {:.2} s", load.elapsed().as_secs_f64());
+    let target = random_walk_values(BATCH, CONTEXT, 0);
+    let cov = args.mode == Mode::Chronos2Cov;
+    // Rows per group: the target alone, or target, `a` (past-only), `b` (known-future).
+    let per_group = if cov { 3 } else { 1 };
+    let rows = BATCH * per_group;
+    let (context, future) = if cov {
+        // Walk 2i is series i's `a`, walk 2i+1 its `b` (CONTEXT past + horizon future steps).
+        let (h, w) = (args.horizon, CONTEXT + args.horizon);
+        let walks = random_walk_values(2 * BATCH, w, 1);
+        let (mut context, mut future) = (Vec::new(), vec![f32::NAN; rows * h]);
+        for i in 0..BATCH {
+            let (a, b) = (&walks[2 * i * w..], &walks[(2 * i + 1) * w..]);
+            context.extend_from_slice(&target[i * CONTEXT..(i + 1) * CONTEXT]);
+            context.extend_from_slice(&a[..CONTEXT]);
+            context.extend_from_slice(&b[..CONTEXT]);
+            let known = (3 * i + 2) * h;
+            future[known..known + h].copy_from_slice(&b[CONTEXT..w]);
+        }
+        (context, Some((future, h)))
+    } else {
+        (target, None)
+    };
+    let values = Tensor::<2>::from_data(TensorData::new(context, [rows, CONTEXT]), device);
+    let context = Context::from_nan(values, None);
+    let groups: Vec<i64> = (0..rows).map(|r| (r / per_group) as i64).collect();
+    let median_at = model
+        .quantile_levels()
+        .iter()
+        .position(|&q| q == 0.5)
+        .expect("Chronos-2 checkpoints have the 0.5 level");
+    let mut check = Vec::new();
+    let (times, cpu, load1) = measure(1, || {
+        let out = model
+            .predict_with_future(
+                context.clone(),
+                Some(groups.clone()),
+                future.clone(),
+                args.horizon,
+            )
+            .expect("Chronos-2 predict");
+        let [r, _, h] = out.dims();
+        assert_eq!([r, h], [rows, args.horizon]);
+        // The host copy ends the call; row 0 is the first series' target.
+        let values = out.into_data().try_to_vec::<f32>().expect("f32 forecast");
+        check = CHECK_STEPS.map(|s| values[median_at * h + s]).to_vec();
+    });
+    let mut sorted = times.clone();
+    let per_call = median(&mut sorted);
+    let name = if cov { "chronos2-cov" } else { "chronos2" };
+    println!(
+        "{{\"side\":\"rust\",\"bench\":\"infer\",\"impl\":\"tsfm\",\"model\":\"{name}\",\"dir\":\"{}\",\"batch\":{BATCH},\"rows\":{rows},\"context\":{CONTEXT},\"horizon\":{},\"calls\":{},\"median_s\":{per_call:.5},\"median_call_s\":{per_call:.5},\"min_call_s\":{:.5},\"samples_per_s\":{:.2},\"median_cpu_s_per_call\":{cpu:.3},\"peak_rss_mb\":{},\"loadavg_1m_before\":{},\"check_median\":{:?},\"call_times_s\":{:?}}}",
+        args.dir.display(),
+        args.horizon,
+        times.len(),
+        sorted[0],
+        BATCH as f64 / per_call,
+        opt_json(peak_rss_mb(), 1),
+        opt_json(load1, 2),
+        check,
+        times
+            .iter()
+            .map(|t| (t * 1e4).round() / 1e4)
+            .collect::<Vec<_>>(),
+    );
+}
+
 fn main() {
     let Some(args) = args() else {
         eprintln!(
@@ -269,8 +367,10 @@ fn main() {
         return;
     };
     let device = Device::flex();
-    if args.mode != Mode::Forecast {
-        return timesfm(&args, &device);
+    match args.mode {
+        Mode::Forecast => {}
+        Mode::TimesFm | Mode::TimesFmRaw => return timesfm(&args, &device),
+        Mode::Chronos2 | Mode::Chronos2Cov => return chronos2(&args, &device),
     }
     let loaded = match load_forecaster_in_with(&args.dir, &device, &LoadOptions::default()) {
         Ok(l) => l.model.valid(),

@@ -150,6 +150,17 @@ pub fn group_mask(group_ids: &[i64], attention_mask: Tensor<2>) -> Tensor<4> {
         .reshape([s, 1, b, b])
 }
 
+/// The group mask when the rows are consecutive runs of `g` rows, one group each, and
+/// attention runs within each run: `[tokens * runs, 1, 1, g]` (token-major, as
+/// `[rows, tokens, d] -> [tokens, rows, d] -> [tokens * runs, g, d]` orders the runs), 0 where
+/// the key row observes the token and [`HIDDEN`] where not.
+pub fn block_group_mask(attention_mask: Tensor<2>, g: usize) -> Tensor<4> {
+    let [b, s] = attention_mask.dims();
+    (attention_mask.swap_dims(0, 1).neg() + 1.0)
+        .mul_scalar(HIDDEN)
+        .reshape([s * b / g, 1, 1, g])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

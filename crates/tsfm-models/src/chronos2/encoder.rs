@@ -3,18 +3,29 @@
 //! feed-forward, each pre-norm (T5's RMS norm) with a residual connection; then a final norm.
 //! Field names are the package's attribute names, so HF tensor names follow from the paths
 //! (`encoder.block.0.layer.1.self_attention.q.weight`).
+//!
+//! Burn's flex backend runs each op on one core, so an inference call on a large batch is
+//! split into runs of whole groups (group attention mixes the rows of a group, nothing else
+//! does) encoded on [`decode_threads`] threads.
+
+use std::collections::{HashMap, HashSet};
 
 use burn::Tensor;
 use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig};
 
-use super::attention::{Mha, Rope, group_mask, time_mask};
+use super::attention::{Mha, Rope, block_group_mask, group_mask, time_mask};
 use super::config::Chronos2Config;
 use crate::chronos_bolt::blocks::apply;
 use crate::forecaster::ModelError;
 use crate::nn::{Linear, VarBuilder, dropout};
 use crate::t5::Activation;
 use crate::t5::layers::T5LayerNorm;
+use crate::timesfm::decode::decode_threads;
+
+/// Work below which the encoder stays on the calling thread: rows x tokens x d_model^2 of one
+/// call (about a tenth of one block's multiply-adds), 2^23 = a few milliseconds of GEMM.
+const MIN_SHARDED_WORK: usize = 1 << 23;
 
 /// `TimeSelfAttention`: `x + dropout(attn(norm(x)))` along the tokens of each row.
 #[derive(Module, Debug)]
@@ -95,7 +106,39 @@ pub struct BlockTrace {
 pub struct EncoderOutput {
     /// `[rows, tokens, d_model]` after the final norm.
     pub last_hidden_state: Tensor<3>,
+    /// Every block's states and weights when asked for (`keep_weights`), else empty: keeping
+    /// them would hold 3 x layers hidden states of the whole batch until the call ends.
     pub blocks: Vec<BlockTrace>,
+}
+
+/// Row indices `[0, .., rows]` cutting the batch into at most `shards` runs of whole groups,
+/// each cut the allowed one nearest to an equal split. A cut before row `r` is allowed when
+/// no group has rows on both sides (group ids need not be contiguous).
+fn group_cuts(group_ids: &[i64], shards: usize) -> Vec<usize> {
+    let rows = group_ids.len();
+    let last: HashMap<i64, usize> = group_ids.iter().enumerate().map(|(r, g)| (*g, r)).collect();
+    let (mut allowed, mut reach) = (Vec::new(), 0);
+    for (r, g) in group_ids.iter().enumerate() {
+        if r > 0 && reach < r {
+            allowed.push(r);
+        }
+        reach = reach.max(last[g]);
+    }
+    let mut cuts = vec![0];
+    for k in 1..shards {
+        let target = k * rows / shards;
+        let prev = *cuts.last().expect("starts with 0");
+        if let Some(&c) = allowed
+            .iter()
+            .filter(|&&c| c > prev)
+            .min_by_key(|&&c| c.abs_diff(target))
+        {
+            cuts.push(c);
+        }
+    }
+    cuts.push(rows);
+    cuts.dedup();
+    cuts
 }
 
 fn norm(vb: &VarBuilder<'_>, cfg: &Chronos2Config) -> Result<T5LayerNorm, ModelError> {
@@ -144,6 +187,36 @@ impl GroupSelfAttention {
             .forward(self.layer_norm.forward(x.clone()), mask, None);
         ((x + dropout(&self.dropout, h)).swap_dims(0, 1), w)
     }
+
+    /// The same when the batch is consecutive runs of `g` rows, one group each: attention
+    /// within each run (`mask` from [`block_group_mask`]) instead of over the whole batch
+    /// with most keys hidden, which costs rows^2 per token (192 rows: 13x a run of 3's work).
+    /// Observed tokens come out as from `forward` up to rounding (the hidden keys weigh 0).
+    fn forward_blocks(&self, x: Tensor<3>, g: usize, mask: Tensor<4>) -> Tensor<3> {
+        let [rows, s, d] = x.dims();
+        let runs = x.clone().swap_dims(0, 1).reshape([s * rows / g, g, d]);
+        let (h, _) = self
+            .self_attention
+            .forward(self.layer_norm.forward(runs), mask, None);
+        x + dropout(&self.dropout, h.reshape([s, rows, d]).swap_dims(0, 1))
+    }
+}
+
+/// `g` when the rows are consecutive runs of `g` rows with one group id each, no id in two
+/// runs (every row alone: 1; a target with its covariates: the group size).
+fn equal_runs(group_ids: &[i64]) -> Option<usize> {
+    let g = group_ids
+        .iter()
+        .take_while(|&&id| id == group_ids[0])
+        .count();
+    if g == 0 || !group_ids.len().is_multiple_of(g) {
+        return None;
+    }
+    let mut seen = HashSet::new();
+    group_ids
+        .chunks(g)
+        .all(|run| run.iter().all(|&id| id == run[0]) && seen.insert(run[0]))
+        .then_some(g)
 }
 
 impl FeedForward {
@@ -199,7 +272,15 @@ impl Chronos2Encoder {
 
     /// `Chronos2Encoder.forward`: `inputs_embeds` `[rows, tokens, d]`, `attention_mask`
     /// `[rows, tokens]` (1 = observed), `group_ids` one per row. Rotary positions are the
-    /// token indices `0..tokens`. `keep_weights` also returns the attention weights.
+    /// token indices `0..tokens`. `keep_weights` also returns every block's states and
+    /// attention weights (on one thread, so the group weights span the whole batch).
+    ///
+    /// Without them, and outside autodiff, a large batch is encoded in runs of whole groups on
+    /// [`decode_threads`] threads, and equal consecutive groups attend within their own rows.
+    /// Tokens that are observed or in the future come out as with the whole batch; a token no
+    /// row of its group observes attends uniformly to every row of its shard or group (the
+    /// package's `finfo.min` mask: every row of the batch), which only its own state sees: time
+    /// attention hides it from the other tokens and the heads read future tokens.
     pub fn forward(
         &self,
         inputs_embeds: Tensor<3>,
@@ -207,30 +288,251 @@ impl Chronos2Encoder {
         group_ids: &[i64],
         keep_weights: bool,
     ) -> EncoderOutput {
-        let [_, s, _] = inputs_embeds.dims();
-        let device = inputs_embeds.device();
-        let rope = Rope::new(s, self.d_kv, self.rope_theta, &device);
-        let time = time_mask(attention_mask.clone());
-        let group = group_mask(group_ids, attention_mask);
-        let mut h = dropout(&self.dropout, inputs_embeds);
-        let mut blocks = Vec::with_capacity(self.block.len());
-        for block in &self.block {
-            let (after_time, tw) = block.layer._0.forward(h, time.clone(), &rope);
-            let (after_group, gw) = block.layer._1.forward(after_time.clone(), group.clone());
-            let after_ff = block.layer._2.forward(after_group.clone());
-            h = after_ff.clone();
-            blocks.push(BlockTrace {
-                after_time_attention: after_time,
-                after_group_attention: after_group,
-                after_feed_forward: after_ff,
-                time_attention_weights: keep_weights.then_some(tw),
-                group_attention_weights: keep_weights.then_some(gw),
+        let [rows, s, d] = inputs_embeds.dims();
+        let shards = if keep_weights || inputs_embeds.device().is_autodiff() {
+            1
+        } else {
+            decode_threads().min((rows * s * d * d / MIN_SHARDED_WORK).max(1))
+        };
+        self.forward_sharded(
+            inputs_embeds,
+            attention_mask,
+            group_ids,
+            keep_weights,
+            shards,
+        )
+    }
+
+    /// `forward` on (at most) `shards` threads, each on a run of whole groups.
+    fn forward_sharded(
+        &self,
+        inputs_embeds: Tensor<3>,
+        attention_mask: Tensor<2>,
+        group_ids: &[i64],
+        keep_weights: bool,
+        shards: usize,
+    ) -> EncoderOutput {
+        let s = inputs_embeds.dims()[1];
+        let rope = Rope::new(s, self.d_kv, self.rope_theta, &inputs_embeds.device());
+        let h = dropout(&self.dropout, inputs_embeds);
+        let mut blocks = Vec::new();
+        let cuts = group_cuts(group_ids, shards);
+        let hidden = if cuts.len() <= 2 {
+            let trace = keep_weights.then_some(&mut blocks);
+            self.encode(h, attention_mask, group_ids, &rope, trace)
+        } else {
+            let run = |i: usize| {
+                let (a, n) = (cuts[i], cuts[i + 1] - cuts[i]);
+                let (h, mask) = (
+                    h.clone().narrow(0, a, n),
+                    attention_mask.clone().narrow(0, a, n),
+                );
+                self.encode(h, mask, &group_ids[a..a + n], &rope, None)
+            };
+            let parts = std::thread::scope(|scope| {
+                let spawned: Vec<_> = (1..cuts.len() - 1)
+                    .map(|i| scope.spawn(move || run(i)))
+                    .collect();
+                let mut parts = vec![run(0)];
+                parts.extend(
+                    spawned
+                        .into_iter()
+                        .map(|t| t.join().expect("a Chronos-2 encoder thread panicked")),
+                );
+                parts
             });
-        }
-        let last_hidden_state = dropout(&self.dropout, self.final_layer_norm.forward(h));
+            Tensor::cat(parts, 0)
+        };
+        let last_hidden_state = dropout(&self.dropout, self.final_layer_norm.forward(hidden));
         EncoderOutput {
             last_hidden_state,
             blocks,
         }
+    }
+
+    /// The blocks on the calling thread (before the final norm); `trace` collects every
+    /// block's states and attention weights.
+    fn encode(
+        &self,
+        mut h: Tensor<3>,
+        attention_mask: Tensor<2>,
+        group_ids: &[i64],
+        rope: &Rope,
+        mut trace: Option<&mut Vec<BlockTrace>>,
+    ) -> Tensor<3> {
+        let time = time_mask(attention_mask.clone());
+        // Runs of whole groups attend within the run (not traced: the package's weights span
+        // the batch).
+        if let (None, Some(g)) = (&trace, equal_runs(group_ids)) {
+            let group = block_group_mask(attention_mask, g);
+            for block in &self.block {
+                let (after_time, _) = block.layer._0.forward(h, time.clone(), rope);
+                let after_group = block.layer._1.forward_blocks(after_time, g, group.clone());
+                h = block.layer._2.forward(after_group);
+            }
+            return h;
+        }
+        let group = group_mask(group_ids, attention_mask);
+        for block in &self.block {
+            let (after_time, tw) = block.layer._0.forward(h, time.clone(), rope);
+            let (after_group, gw) = block.layer._1.forward(after_time.clone(), group.clone());
+            h = block.layer._2.forward(after_group.clone());
+            if let Some(trace) = trace.as_deref_mut() {
+                trace.push(BlockTrace {
+                    after_time_attention: after_time,
+                    after_group_attention: after_group,
+                    after_feed_forward: h.clone(),
+                    time_attention_weights: Some(tw),
+                    group_attention_weights: Some(gw),
+                });
+            }
+        }
+        h
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use burn::Tensor;
+    use burn::tensor::{Device, TensorData};
+
+    use super::group_cuts;
+    use crate::chronos2::Chronos2Model;
+
+    /// The test fixture's model (d_model 24, 2 blocks).
+    fn fixture_model(device: &Device) -> Chronos2Model {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/chronos2/model");
+        Chronos2Model::from_pretrained(&dir, device).unwrap().0
+    }
+
+    #[test]
+    fn sharded_encoding_equals_the_single_thread_one() {
+        let device = Device::flex();
+        let encoder = fixture_model(&device).encoder;
+        let (rows, tokens, d) = (9, 6, 24);
+        // Groups of 1, 2 and 3 rows; ids need not be contiguous (group 0: rows 0 and 2), so
+        // the batch may be cut before rows 3, 4, 7 and 8 only.
+        let groups = [0i64, 1, 0, 2, 3, 3, 3, 4, 5];
+        // Missing tokens: row 0 at token 0 (row 2 of its group observes it); row 3 (alone)
+        // and rows 4..7 (group 3) at tokens 0 and 1: nobody in their group observes those.
+        let mut mask = vec![1f32; rows * tokens];
+        mask[0] = 0.0;
+        for r in 3..7 {
+            mask[r * tokens] = 0.0;
+            mask[r * tokens + 1] = 0.0;
+        }
+        let mut state = 12345u32;
+        let embeds: Vec<f32> = (0..rows * tokens * d)
+            .map(|_| {
+                state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                (state >> 8) as f32 / (1u32 << 24) as f32 - 0.5
+            })
+            .collect();
+        let run = |shards| {
+            let embeds =
+                Tensor::<3>::from_data(TensorData::new(embeds.clone(), [rows, tokens, d]), &device);
+            let mask =
+                Tensor::<2>::from_data(TensorData::new(mask.clone(), [rows, tokens]), &device);
+            let out = encoder.forward_sharded(embeds, mask, &groups, false, shards);
+            out.last_hidden_state
+                .into_data()
+                .try_to_vec::<f32>()
+                .unwrap()
+        };
+        let one = run(1);
+        // A token nobody in the row's group observes averages every row of its shard (the
+        // package's finfo.min mask); nothing else reads it, so it is left out.
+        let unseen = |r: usize, t: usize| (3..7).contains(&r) && t < 2;
+        for shards in [2, 3, 5, 9] {
+            let many = run(shards);
+            for r in 0..rows {
+                for t in (0..tokens).filter(|&t| !unseen(r, t)) {
+                    let at = (r * tokens + t) * d;
+                    assert_eq!(
+                        many[at..at + d],
+                        one[at..at + d],
+                        "{shards} shards, row {r}, token {t}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn attention_within_runs_of_groups_equals_the_whole_batch_one() {
+        let device = Device::flex();
+        let encoder = fixture_model(&device).encoder;
+        let (tokens, d) = (5, 24);
+        let mut state = 777u32;
+        for (groups, g) in [
+            (vec![0i64, 0, 0, 1, 1, 1, 2, 2, 2], 3),
+            ((0..7).collect(), 1),
+        ] {
+            let rows = groups.len();
+            assert_eq!(super::equal_runs(&groups), Some(g));
+            // Row 1 misses token 0 (rows 0 and 2 of its group observe it).
+            let mut mask = vec![1f32; rows * tokens];
+            mask[tokens] = 0.0;
+            let embeds: Vec<f32> = (0..rows * tokens * d)
+                .map(|_| {
+                    state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                    (state >> 8) as f32 / (1u32 << 24) as f32 - 0.5
+                })
+                .collect();
+            let run = |trace| {
+                let embeds = Tensor::<3>::from_data(
+                    TensorData::new(embeds.clone(), [rows, tokens, d]),
+                    &device,
+                );
+                let mask =
+                    Tensor::<2>::from_data(TensorData::new(mask.clone(), [rows, tokens]), &device);
+                let out = encoder.forward_sharded(embeds, mask, &groups, trace, 1);
+                out.last_hidden_state
+                    .into_data()
+                    .try_to_vec::<f32>()
+                    .unwrap()
+            };
+            let (whole, runs) = (run(true), run(false));
+            for (i, (w, r)) in whole.iter().zip(&runs).enumerate() {
+                // Row 1 token 0 of the single-row groups: nobody of its group observes it.
+                if g == 1 && i / d == tokens {
+                    continue;
+                }
+                assert!(
+                    (w - r).abs() <= 1e-5 * w.abs().max(1.0),
+                    "{groups:?} at {i}: {w} vs {r}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn equal_runs_need_consecutive_groups_of_one_size() {
+        use super::equal_runs;
+        assert_eq!(equal_runs(&[4, 4, 9, 9]), Some(2));
+        assert_eq!(equal_runs(&[0, 0, 1]), None);
+        assert_eq!(equal_runs(&[0, 0, 1, 2]), None);
+        assert_eq!(equal_runs(&[0, 0, 1, 1, 0, 0]), None);
+    }
+
+    #[test]
+    fn cuts_fall_between_whole_groups_nearest_to_equal_runs() {
+        // Groups of 3: an equal split of 12 rows in 2 is row 6, a group boundary.
+        assert_eq!(
+            group_cuts(&[0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3], 2),
+            [0, 6, 12]
+        );
+        // Row 6 is inside group 1 (rows 5..8): the nearest boundary is row 5, not 8.
+        assert_eq!(
+            group_cuts(&[0, 0, 0, 0, 0, 1, 1, 1, 2, 2, 2, 2], 2),
+            [0, 5, 12]
+        );
+        // Group 0 has rows 0 and 3 (ids need not be contiguous): no cut before row 4.
+        assert_eq!(group_cuts(&[0, 1, 2, 0, 4, 5], 3), [0, 4, 5, 6]);
+        // One group: no cut; more shards than rows: every row.
+        assert_eq!(group_cuts(&[7, 7, 7], 2), [0, 3]);
+        assert_eq!(group_cuts(&[0, 1, 2], 8), [0, 1, 2, 3]);
     }
 }
