@@ -170,6 +170,54 @@ fn a_known_future_covariate_trains_and_evaluates() {
     );
 }
 
+/// A derived known-future covariate (IOB from insulin) needs no horizon rows: without them it
+/// follows from the doses given (none planned); with planned insulin in horizon rows it moves.
+#[test]
+fn a_derived_known_future_covariate_follows_the_doses_given() {
+    let tmp = tempfile::tempdir().unwrap();
+    let o = train(
+        tmp.path(),
+        "experiments/chronos2_demo",
+        "data/models/chronos2-demo",
+        &[
+            "data.past_covariates=[]",
+            "data.future_covariates=[iob]",
+            "output.experiment_name=chronos2_iob_ahead",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let run = "tsfm_results/models/chronos2/chronos2_iob_ahead/best_model";
+    let predict = |rows: usize, bolus: f64| {
+        let mut text = String::from("id,timestamp,bg,insulin\n");
+        for t in 0..120 + rows {
+            let stamp = format!("2024-01-01T{:02}:{:02}:00", t * 5 / 60, t * 5 % 60);
+            let bg = if t < 120 {
+                format!("{:.3}", 7.0 + (t as f64 / 9.0).sin())
+            } else {
+                String::new()
+            };
+            let insulin = if t == 121 { bolus } else { 0.05 };
+            text.push_str(&format!("p1,{stamp},{bg},{insulin}\n"));
+        }
+        std::fs::write(tmp.path().join("in.csv"), text).unwrap();
+        let o = tsfm(
+            &[
+                "predict", "--run", run, "--input", "in.csv", "--output", "out.csv",
+            ],
+            tmp.path(),
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        std::fs::read_to_string(tmp.path().join("out.csv")).unwrap()
+    };
+    let without_rows = predict(0, 0.0);
+    assert_eq!(without_rows.lines().count(), 13, "{without_rows}");
+    // Horizon rows with the basal only: the same IOB path as no rows at all but for the basal.
+    let basal = predict(12, 0.05);
+    let bolus = predict(12, 6.0);
+    assert_eq!(basal.lines().count(), 13);
+    assert_ne!(basal, bolus, "a planned bolus did not move the forecast");
+}
+
 #[test]
 fn configurations_outside_the_family_exit_2_naming_the_key() {
     let tmp = tempfile::tempdir().unwrap();
