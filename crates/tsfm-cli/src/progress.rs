@@ -25,6 +25,11 @@ fn eta(seconds: f64) -> String {
 }
 
 impl TrainerCallback for ProgressLine {
+    fn on_warning(&mut self, message: &str) {
+        let prefix = if self.terminal { "\n" } else { "" };
+        eprintln!("{prefix}warning: {message}");
+    }
+
     fn on_step_end(&mut self, p: &StepProgress) -> Control {
         let width = 30usize;
         let done = if p.max_steps == 0 {

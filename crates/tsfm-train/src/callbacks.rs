@@ -47,6 +47,11 @@ pub trait TrainerCallback {
     fn on_save(&mut self, step: u64, dir: &std::path::Path) {
         let _ = (step, dir);
     }
+    /// Something the user should know that does not stop the run (e.g. a damaged checkpoint
+    /// skipped when resuming).
+    fn on_warning(&mut self, message: &str) {
+        let _ = message;
+    }
     fn on_train_end(&mut self) {}
 }
 

@@ -1,7 +1,11 @@
-//! `checkpoints/checkpoint-{step}/` directories: atomic writes, discovery, rotation.
+//! `checkpoints/checkpoint-{step}/` directories: atomic writes, checksums, discovery,
+//! rotation.
 //!
 //! A checkpoint is first written to a hidden temporary directory and renamed into place, so a
-//! directory named `checkpoint-N` is always complete.
+//! directory named `checkpoint-N` is always complete when it was written. Its
+//! `checksums.json` (SHA-256 and size of every file) catches what happens after: a file
+//! truncated or overwritten by a full disk, a copy, a bad sector. Resuming verifies it and falls
+//! back to the newest checkpoint that is whole.
 
 use std::path::{Path, PathBuf};
 
@@ -12,6 +16,7 @@ pub const WEIGHTS_FILE: &str = "model.bpk";
 pub const STATE_FILE: &str = "trainer_state.json";
 pub const SCHEDULER_FILE: &str = "scheduler.json";
 pub const RNG_FILE: &str = "rng_state.json";
+pub const CHECKSUMS_FILE: &str = "checksums.json";
 
 pub fn checkpoint_name(step: u64) -> String {
     format!("checkpoint-{step}")
@@ -64,7 +69,7 @@ pub fn write_atomically(
         std::fs::remove_dir_all(&tmp).map_err(|e| TrainError::io(&tmp, e))?;
     }
     std::fs::create_dir(&tmp).map_err(|e| TrainError::io(&tmp, e))?;
-    if let Err(e) = fill(&tmp) {
+    if let Err(e) = fill(&tmp).and_then(|()| write_checksums(&tmp)) {
         let _ = std::fs::remove_dir_all(&tmp);
         return Err(e);
     }
@@ -77,6 +82,133 @@ pub fn write_atomically(
         return Err(TrainError::io(&target, e));
     }
     Ok(target)
+}
+
+/// `checksums.json` of a filled checkpoint folder: `{file: {"bytes": n, "sha256": hex}}` for
+/// every file in it, in name order.
+fn write_checksums(dir: &Path) -> Result<(), TrainError> {
+    let mut sums = serde_json::Map::new();
+    for (name, path) in files_of(dir)? {
+        let (bytes, sha256) = digest(&path)?;
+        sums.insert(
+            name,
+            serde_json::json!({ "bytes": bytes, "sha256": sha256 }),
+        );
+    }
+    let text = serde_json::to_string_pretty(&serde_json::Value::Object(sums)).expect("json");
+    write_file_atomically(&dir.join(CHECKSUMS_FILE), text.as_bytes())
+}
+
+/// The files of a checkpoint folder, by name, without `checksums.json` itself.
+fn files_of(dir: &Path) -> Result<Vec<(String, PathBuf)>, TrainError> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(|e| TrainError::io(dir, e))? {
+        let path = entry.map_err(|e| TrainError::io(dir, e))?.path();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if path.is_file() && name != CHECKSUMS_FILE {
+            files.push((name, path));
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// Size and SHA-256 (hex) of a file, read in chunks.
+fn digest(path: &Path) -> Result<(u64, String), TrainError> {
+    use sha2::Digest;
+    use std::io::Read;
+    let mut file = std::fs::File::open(path).map_err(|e| TrainError::io(path, e))?;
+    let mut hasher = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut bytes = 0u64;
+    loop {
+        let n = file.read(&mut buf).map_err(|e| TrainError::io(path, e))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        bytes += n as u64;
+    }
+    let hex = hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    Ok((bytes, hex))
+}
+
+/// What is wrong with a checkpoint folder, if anything: a file listed in its `checksums.json`
+/// that is missing, of another size or another content, or an unreadable `checksums.json`.
+/// `Ok(false)`: no `checksums.json` (written by an older tsfm), nothing could be checked.
+pub fn verify_checkpoint(dir: &Path) -> Result<bool, String> {
+    let path = dir.join(CHECKSUMS_FILE);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(format!("{CHECKSUMS_FILE}: {e}")),
+    };
+    let sums: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(&text).map_err(|e| format!("{CHECKSUMS_FILE} is damaged: {e}"))?;
+    if !sums.contains_key(STATE_FILE) {
+        return Err(format!("{CHECKSUMS_FILE} does not list {STATE_FILE}"));
+    }
+    for (name, want) in &sums {
+        let file = dir.join(name);
+        if !file.is_file() {
+            return Err(format!("{name} is missing"));
+        }
+        let (bytes, sha256) = digest(&file).map_err(|e| e.to_string())?;
+        if Some(bytes) != want["bytes"].as_u64() {
+            return Err(format!(
+                "{name} has {bytes} bytes, {} were written (truncated or overwritten)",
+                want["bytes"]
+            ));
+        }
+        if Some(sha256.as_str()) != want["sha256"].as_str() {
+            return Err(format!(
+                "{name} does not match its checksum (its content changed after it was written)"
+            ));
+        }
+    }
+    Ok(true)
+}
+
+/// The newest checkpoint of a run that verifies, and a warning for each newer one that does not
+/// (or that had nothing to verify against). `Err` when checkpoints exist but none is whole.
+pub fn latest_good_checkpoint(
+    run_dir: &Path,
+) -> Result<(Option<PathBuf>, Vec<String>), TrainError> {
+    let mut warnings = Vec::new();
+    let all = list_checkpoints(run_dir)?;
+    for dir in all.iter().rev() {
+        match verify_checkpoint(dir) {
+            Ok(true) => return Ok((Some(dir.clone()), warnings)),
+            Ok(false) => {
+                warnings.push(format!(
+                    "{}: no {CHECKSUMS_FILE} (an older tsfm wrote it); resuming from it unverified",
+                    dir.display()
+                ));
+                return Ok((Some(dir.clone()), warnings));
+            }
+            Err(why) => warnings.push(format!(
+                "{} is damaged ({why}); trying the checkpoint before it",
+                dir.display()
+            )),
+        }
+    }
+    if all.is_empty() {
+        return Ok((None, warnings));
+    }
+    Err(TrainError::Checkpoint {
+        path: run_dir.join(CHECKPOINTS_DIR),
+        message: format!(
+            "every checkpoint is damaged: {}; start the run again without resuming",
+            warnings.join("; ")
+        ),
+    })
 }
 
 /// Which checkpoints `save_total_limit` deletes, as HF `Trainer._rotate_checkpoints` does:

@@ -190,24 +190,39 @@ impl Trainer {
         }
     }
 
-    /// The checkpoint `resume_from_checkpoint` points to, if any.
-    pub fn resume_checkpoint(&self) -> Result<Option<PathBuf>, TrainError> {
-        match &self.args.resume_from_checkpoint {
+    /// The checkpoint `resume_from_checkpoint` points to, if any: the newest one whose files
+    /// match their checksums (damaged newer ones are skipped with a warning to the callbacks),
+    /// or the given one, which must verify.
+    pub fn resume_checkpoint(&mut self) -> Result<Option<PathBuf>, TrainError> {
+        match self.args.resume_from_checkpoint.clone() {
             None | Some(ResumeFrom::Latest(false)) => Ok(None),
-            Some(ResumeFrom::Latest(true)) => match checkpoint::latest_checkpoint(&self.run_dir)? {
-                Some(p) => Ok(Some(p)),
-                None => Err(TrainError::NoCheckpoint {
-                    dir: self.run_dir.join(checkpoint::CHECKPOINTS_DIR),
-                }),
-            },
+            Some(ResumeFrom::Latest(true)) => {
+                let (found, warnings) = checkpoint::latest_good_checkpoint(&self.run_dir)?;
+                for w in &warnings {
+                    for cb in &mut self.callbacks {
+                        cb.on_warning(w);
+                    }
+                }
+                match found {
+                    Some(p) => Ok(Some(p)),
+                    None => Err(TrainError::NoCheckpoint {
+                        dir: self.run_dir.join(checkpoint::CHECKPOINTS_DIR),
+                    }),
+                }
+            }
             Some(ResumeFrom::Path(p)) => {
-                if p.join(STATE_FILE).is_file() {
-                    Ok(Some(p.clone()))
-                } else {
-                    Err(TrainError::checkpoint(
-                        p,
+                if !p.join(STATE_FILE).is_file() {
+                    return Err(TrainError::checkpoint(
+                        &p,
                         "not a complete checkpoint (no trainer_state.json)",
-                    ))
+                    ));
+                }
+                match checkpoint::verify_checkpoint(&p) {
+                    Ok(_) => Ok(Some(p)),
+                    Err(why) => Err(TrainError::checkpoint(
+                        &p,
+                        format!("damaged: {why}; resume from another checkpoint"),
+                    )),
                 }
             }
         }
