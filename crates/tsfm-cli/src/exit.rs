@@ -34,6 +34,7 @@ pub fn is_user_error(err: &anyhow::Error) -> bool {
                         e,
                         tsfm_train::TrainError::InvalidArgs { .. }
                             | tsfm_train::TrainError::NoCheckpoint { .. }
+                            | tsfm_train::TrainError::Checkpoint { .. }
                             | tsfm_train::TrainError::UnsupportedLoss { .. }
                     )
                 })

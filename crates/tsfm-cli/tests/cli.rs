@@ -564,3 +564,64 @@ fn verbosity_flags_and_logging_level_show_debug_logs() {
     let text = dry_run(&["-v", "--set", "logging.level=debug"]);
     assert!(!text.contains(loaded), "{text}");
 }
+
+/// `tsfm train --resume` verifies checkpoints: a damaged newest one is skipped with a warning
+/// naming it (the run resumes from the one before), and with none whole it exits 2.
+#[test]
+fn resume_skips_a_damaged_checkpoint_and_exits_2_when_none_is_whole() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = repo();
+    let mut args: Vec<String> = vec!["train".into(), "--run-dir".into(), "run".into()];
+    for kv in [
+        format!(
+            "data.raw_path={}",
+            repo.join("data/demo/brist1d/train.csv.gz").display()
+        ),
+        format!(
+            "model.model_path={}",
+            repo.join("data/models/ttm-tiny").display()
+        ),
+        "model.params.context_length=32".into(),
+        "model.params.prediction_length=16".into(),
+        "data.past_covariates=[]".into(),
+        "training.max_steps=12".into(),
+        "training.eval_steps=6".into(),
+        "training.save_steps=6".into(),
+        "data.batch_size=32".into(),
+        "data.cache_dir=cache".into(),
+    ] {
+        args.push("--set".into());
+        args.push(kv);
+    }
+    let run = |extra: &[&str]| {
+        let mut all: Vec<&str> = args.iter().map(String::as_str).collect();
+        all.extend_from_slice(extra);
+        tsfm(&all, tmp.path())
+    };
+    let out = run(&[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let ckpts = tmp.path().join("run/checkpoints");
+    let damage = |step: u64| {
+        let path = ckpts.join(format!("checkpoint-{step}/model.bpk"));
+        let bytes = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &bytes[..bytes.len() / 3]).unwrap();
+    };
+    damage(12);
+    let out = run(&["--resume"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("warning: ") && err.contains("checkpoint-12 is damaged (model.bpk has "),
+        "{err}"
+    );
+    // The resumed run wrote checkpoint-12 again, whole; damage both now.
+    damage(12);
+    damage(6);
+    let out = run(&["--resume"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("every checkpoint is damaged"),
+        "{}",
+        stderr(&out)
+    );
+}

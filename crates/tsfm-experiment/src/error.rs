@@ -72,6 +72,7 @@ impl ExperimentError {
                 e,
                 TrainError::InvalidArgs { .. }
                     | TrainError::NoCheckpoint { .. }
+                    | TrainError::Checkpoint { .. }
                     | TrainError::UnsupportedLoss { .. }
             ),
             ExperimentError::Report(_) | ExperimentError::Plot(_) | ExperimentError::Io { .. } => {
