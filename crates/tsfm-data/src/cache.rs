@@ -50,6 +50,12 @@ pub struct SeriesEntry {
     /// First and last timestamp, `YYYY-MM-DD HH:MM`.
     pub start: Option<String>,
     pub end: Option<String>,
+    /// Size and SHA-256 of the file as written: a file damaged later (truncated, overwritten,
+    /// a bad copy) is found when the cache is read. Absent in caches of older versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -71,6 +77,8 @@ pub struct Prepared {
     pub series: Vec<Series>,
     /// True when the source ran (the cache was built or rebuilt), false when read from cache.
     pub rebuilt: bool,
+    /// Why an up-to-date cache was rebuilt anyway: a damaged file, named.
+    pub repaired: Option<String>,
 }
 
 /// Manages `{root}/{dataset}/processed/`.
@@ -115,6 +123,7 @@ impl CacheManager {
             manifest,
             series: out.series,
             rebuilt: true,
+            repaired: None,
         })
     }
 
@@ -126,12 +135,26 @@ impl CacheManager {
             && m.options == *opts
             && m.raw_files == fingerprint(opts)?
         {
-            let series = read_series(&dir, &m, &progress::ignore)?;
-            return Ok(Prepared {
-                manifest: m,
-                series,
-                rebuilt: false,
-            });
+            match read_series(&dir, &m, &progress::ignore) {
+                Ok(series) => {
+                    return Ok(Prepared {
+                        manifest: m,
+                        series,
+                        rebuilt: false,
+                        repaired: None,
+                    });
+                }
+                // A damaged cache file: the raw files are still there, so rebuild from them.
+                Err(DataError::Cache { path, message }) => {
+                    let mut prepared = self.prepare(dataset, opts)?;
+                    prepared.repaired = Some(format!(
+                        "{}: {message}; the cache of `{dataset}` was rebuilt from the raw files",
+                        path.display()
+                    ));
+                    return Ok(prepared);
+                }
+                Err(e) => return Err(e),
+            }
         }
         self.prepare(dataset, opts)
     }
@@ -198,25 +221,13 @@ fn fingerprint_with_progress(
         .into_iter()
         .enumerate()
         .map(|(index, p)| {
-            let mut f = File::open(&p).map_err(|e| DataError::io(&p, e))?;
             progress(ProgressEvent::Hashing {
                 index,
                 total,
                 path: p.clone(),
-                bytes: f.metadata().map(|m| m.len()).unwrap_or(0),
+                bytes: std::fs::metadata(&p).map(|m| m.len()).unwrap_or(0),
             });
-            let mut h = Sha256::new();
-            let mut buf = vec![0u8; 1 << 16];
-            let mut bytes = 0u64;
-            loop {
-                let n = f.read(&mut buf).map_err(|e| DataError::io(&p, e))?;
-                if n == 0 {
-                    break;
-                }
-                bytes += n as u64;
-                h.update(&buf[..n]);
-            }
-            let sha256 = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+            let (bytes, sha256) = file_digest(&p)?;
             Ok(RawFileEntry {
                 path: p.display().to_string(),
                 bytes,
@@ -224,6 +235,26 @@ fn fingerprint_with_progress(
             })
         })
         .collect()
+}
+
+/// Size and SHA-256 (hex) of a file.
+fn file_digest(p: &Path) -> Result<(u64, String)> {
+    let mut f = File::open(p).map_err(|e| DataError::io(p, e))?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    let mut bytes = 0u64;
+    loop {
+        let n = f.read(&mut buf).map_err(|e| DataError::io(p, e))?;
+        if n == 0 {
+            break;
+        }
+        bytes += n as u64;
+        h.update(&buf[..n]);
+    }
+    Ok((
+        bytes,
+        h.finalize().iter().map(|b| format!("{b:02x}")).collect(),
+    ))
 }
 
 /// A file-name-safe stem for a series id: ASCII letters, digits, `-`, `_`, `.` kept, anything
@@ -299,6 +330,7 @@ fn write_atomically(
         let total = out.series.len();
         for (index, (s, name)) in out.series.iter().zip(names).enumerate() {
             write_series(&tmp.join(&name), s)?;
+            let (bytes, sha256) = file_digest(&tmp.join(&name))?;
             progress(ProgressEvent::Written {
                 index,
                 total,
@@ -313,6 +345,8 @@ fn write_atomically(
                 channels: s.channels.iter().map(|c| c.name.clone()).collect(),
                 start: s.timestamps.first().map(|&t| clock::format_datetime(t)),
                 end: s.timestamps.last().map(|&t| clock::format_datetime(t)),
+                bytes: Some(bytes),
+                sha256: Some(sha256),
             });
         }
         let manifest = Manifest {
@@ -526,6 +560,27 @@ fn read_series(dir: &Path, m: &Manifest, progress: Progress) -> Result<Vec<Serie
         .enumerate()
         .map(|(index, e)| {
             let p = dir.join(&e.file);
+            if let (Some(bytes), Some(sha256)) = (e.bytes, &e.sha256) {
+                let damaged = |message: String| DataError::Cache {
+                    path: p.clone(),
+                    message,
+                };
+                let (got_bytes, got_sha) = match file_digest(&p) {
+                    Ok(d) => d,
+                    Err(_) => return Err(damaged("is missing or unreadable".into())),
+                };
+                if got_bytes != bytes {
+                    return Err(damaged(format!(
+                        "has {got_bytes} bytes, {bytes} were written (truncated or overwritten)"
+                    )));
+                }
+                if got_sha != *sha256 {
+                    return Err(damaged(
+                        "does not match its checksum in manifest.json (changed after it was written)"
+                            .into(),
+                    ));
+                }
+            }
             let s = read_series_file(&p)?;
             if s.id != e.id || s.len() != e.rows {
                 return Err(DataError::Cache {

@@ -282,3 +282,53 @@ fn prepare_and_read_report_progress_in_order() {
     );
     assert!(!tmp.path().join("bad").exists());
 }
+
+/// Every cached series file carries its size and SHA-256 in the manifest: a file damaged after
+/// it was written (truncated, changed, removed) is found on load and the cache is rebuilt from
+/// the raw files, with the damaged file named; the series are the same as before.
+#[test]
+fn a_damaged_cache_file_is_found_and_rebuilt_from_the_raw_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let raw = tmp.path().join("train.csv");
+    std::fs::copy(fixture("train_small.csv"), &raw).unwrap();
+    let cache = CacheManager::new(tmp.path().join("cache"));
+    let opts = SourceOptions::new(SourceKind::BrisT1d, &raw);
+    let first = cache.load("demo", &opts).unwrap();
+    let dir = tmp.path().join("cache/demo/processed");
+    let entry = &first.manifest.series[0];
+    let bytes = std::fs::read(dir.join(&entry.file)).unwrap();
+    assert_eq!(entry.bytes, Some(bytes.len() as u64));
+    assert_eq!(entry.sha256.as_ref().map(String::len), Some(64));
+
+    type Damage<'a> = &'a dyn Fn(&Path);
+    let cases: [(&str, Damage); 3] = [
+        ("has ", &|p| {
+            std::fs::write(p, &bytes[..bytes.len() / 2]).unwrap()
+        }),
+        ("does not match its checksum in manifest.json", &|p| {
+            let mut b = bytes.clone();
+            let i = b.len() / 2;
+            b[i] ^= 1;
+            std::fs::write(p, b).unwrap();
+        }),
+        ("is missing or unreadable", &|p| {
+            std::fs::remove_file(p).unwrap()
+        }),
+    ];
+    for (message, damage) in cases {
+        damage(&dir.join(&entry.file));
+        let again = cache.load("demo", &opts).unwrap();
+        assert!(again.rebuilt, "{message}");
+        let repaired = again.repaired.expect("named");
+        assert!(
+            repaired.contains(&entry.file)
+                && repaired.contains(message)
+                && repaired.ends_with("the cache of `demo` was rebuilt from the raw files"),
+            "{repaired}"
+        );
+        same_series(&again.series, &first.series);
+        // Whole again: the next load reads it.
+        let next = cache.load("demo", &opts).unwrap();
+        assert!(!next.rebuilt && next.repaired.is_none());
+    }
+}

@@ -70,6 +70,9 @@ pub fn prepare_data(
     let opts = options::data::source_options(data);
     let cache = CacheManager::new(&data.cache_dir);
     let loaded = cache.load(&data.source_name, &opts)?;
+    if let Some(repaired) = &loaded.repaired {
+        events.warn(repaired.clone());
+    }
     for warning in &loaded.manifest.warnings {
         events.warn(warning.clone());
     }
