@@ -72,65 +72,80 @@ fn killed_at_random_moments_and_resumed_the_run_ends_bit_identical() {
         "not deterministic"
     );
 
-    let mut seed = 20_261_201u64;
+    // `scripts/crash-campaign` runs longer campaigns through these two variables.
+    let env = |name: &str, default: u64| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let planned = env("TSFM_CRASH_KILLS", 4);
+    let mut seed = env("TSFM_CRASH_SEED", 20_261_201);
     let crashed = args("crashed");
-    let mut kills = 0;
-    let mut resumed = 0;
-    let mut finished = false;
-    for attempt in 0..40 {
-        let mut run: Vec<&str> = crashed.iter().map(String::as_str).collect();
-        // The first attempt starts the run; later ones resume it (from the newest whole
-        // checkpoint, or from the start when the kill came before the first one).
-        let has_checkpoint =
-            tmp.path()
-                .join("crashed/checkpoints")
-                .read_dir()
-                .is_ok_and(|mut d| {
-                    d.any(|e| {
-                        e.is_ok_and(|e| e.file_name().to_string_lossy().starts_with("checkpoint-"))
-                    })
-                });
-        if attempt > 0 && has_checkpoint {
-            run.push("--resume");
-            resumed += 1;
-        }
-        let mut child = Command::new(env!("CARGO_BIN_EXE_tsfm"))
-            .args(&run)
-            .current_dir(tmp.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        // Four kills, then let it finish.
-        if kills < 4 {
-            // Early enough that a resumed run (fewer steps left) is still running.
-            let wait = next(&mut seed) % (span_ms / 2);
-            std::thread::sleep(Duration::from_millis(wait));
-            if child.try_wait().unwrap().is_none() {
-                child.kill().unwrap();
-                let _ = child.wait();
-                kills += 1;
-                continue;
+    let (mut kills, mut resumed, mut runs) = (0u64, 0u64, 0u64);
+    // Runs, each killed until it finishes; a run that outlives its kills starts the next one,
+    // until the planned kills have hit running processes. Every finished run is checked.
+    while kills < planned {
+        let _ = std::fs::remove_dir_all(tmp.path().join("crashed"));
+        runs += 1;
+        let mut finished = false;
+        for attempt in 0..planned * 10 + 10 {
+            let mut run: Vec<&str> = crashed.iter().map(String::as_str).collect();
+            // The first attempt starts the run; later ones resume it (from the newest whole
+            // checkpoint, or from the start when the kill came before the first one).
+            let has_checkpoint =
+                tmp.path()
+                    .join("crashed/checkpoints")
+                    .read_dir()
+                    .is_ok_and(|mut d| {
+                        d.any(|e| {
+                            e.is_ok_and(|e| {
+                                e.file_name().to_string_lossy().starts_with("checkpoint-")
+                            })
+                        })
+                    });
+            if attempt > 0 && has_checkpoint {
+                run.push("--resume");
+                resumed += 1;
             }
+            let mut child = Command::new(env!("CARGO_BIN_EXE_tsfm"))
+                .args(&run)
+                .current_dir(tmp.path())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            if kills < planned {
+                let wait = next(&mut seed) % span_ms;
+                std::thread::sleep(Duration::from_millis(wait));
+                if child.try_wait().unwrap().is_none() {
+                    child.kill().unwrap();
+                    let _ = child.wait();
+                    kills += 1;
+                    continue;
+                }
+            }
+            let out = child.wait_with_output().unwrap();
+            assert!(
+                out.status.success(),
+                "run {runs} attempt {attempt}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            finished = true;
+            break;
         }
-        let out = child.wait_with_output().unwrap();
+        assert!(finished, "run {runs} never finished");
         assert!(
-            out.status.success(),
-            "attempt {attempt}: {}",
-            String::from_utf8_lossy(&out.stderr)
+            final_weights(&tmp.path().join("crashed")) == want,
+            "run {runs}: the resumed run's weights differ from the uninterrupted run's"
         );
-        finished = true;
-        break;
     }
-    assert!(finished, "the run never finished");
-    assert!(kills >= 2, "only {kills} kills hit a running process");
     assert!(
-        resumed >= 2,
+        resumed >= planned.min(2),
         "only {resumed} attempts resumed from a checkpoint"
     );
-    eprintln!("{kills} kills survived, {resumed} resumes (runs of {span_ms} ms)");
-    assert!(
-        final_weights(&tmp.path().join("crashed")) == want,
-        "the resumed run's weights differ from the uninterrupted run's"
+    eprintln!(
+        "{kills} kills survived, {resumed} resumes, {runs} runs all bit-identical (runs of \
+         {span_ms} ms)"
     );
 }
