@@ -434,6 +434,44 @@ fn a_checkpoint_shape_that_disagrees_with_the_config_is_a_user_error() {
     );
 }
 
+/// Names that become folders cannot leave the results tree, and a dry run refuses them too.
+#[test]
+fn experiment_names_cannot_escape_the_results_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (name, why) in [
+        ("../../evil", "it starts with '.'"),
+        (".hidden", "it starts with '.'"),
+        ("best_model", "`best_model` is reserved"),
+    ] {
+        for dry in [true, false] {
+            let set = format!("output.experiment_name={name}");
+            let mut args = vec!["train", "--set", &set, "--set", "training.max_steps=1"];
+            if dry {
+                args.push("--dry-run");
+            }
+            let out = tsfm(&args, tmp.path());
+            assert_eq!(out.status.code(), Some(2), "{name}: {}", stderr(&out));
+            assert!(
+                stderr(&out).contains(&format!("invalid experiment name \"{name}\": {why}")),
+                "{}",
+                stderr(&out)
+            );
+        }
+    }
+    // Separators inside a name become `_`: one folder under the experiment's model.
+    let out = tsfm(
+        &[
+            "train",
+            "--dry-run",
+            "--set",
+            "output.experiment_name=a/../../b",
+        ],
+        tmp.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!tmp.path().join("b").exists() && !tmp.path().parent().unwrap().join("b").exists());
+}
+
 /// `--run-dir` outside the results folder: the run trains there, `best_model` still lives with
 /// the experiment's runs (linked by absolute path), and the point model is calibrated.
 #[test]

@@ -63,6 +63,11 @@ pub fn train(
     callbacks: Vec<Box<dyn TrainerCallback>>,
     events: &mut dyn Events,
 ) -> Result<TrainOutcome> {
+    // Names that become folders are checked first: a dry run refuses what a run would.
+    tsfm_runs::RunLayout::new(&config.output.save_dir).experiment_dir(
+        config.model.model_type.as_str(),
+        &config.output.experiment_name,
+    )?;
     let device = crate::device::resolve(config.model.device)?;
     // Before any model is built: Burn draws lazily initialised parameters and dropout masks
     // from the device's generator.
