@@ -48,69 +48,9 @@
 #   TSFM_NUM_THREADS     threads of tsfm's Chronos-2 forward (default: all cores)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-rounds="${1:-3}"
-py="${TSFM_BENCH_PYTHON:-/work/venv/bin/python}"
-models_dir="${TSFM_BENCH_MODELS:-/work/bench-models/models}"
-models="${MODELS:-chronos2 chronos2-cov}"
-out="${TSFM_BENCH_OUT:-bench/results/chronos2-$(date +%Y%m%d-%H%M%S).jsonl}"
-mkdir -p "$(dirname "$out")"
-export OMP_NUM_THREADS="${BENCH_THREADS:-2}"
-
-if [ -z "${TSFM_BENCH_RUST_CMD+set}" ]; then
-  # The bench binary of this checkout (built now if it is stale, before anything is timed).
-  TSFM_BENCH_RUST_CMD="$(cargo bench -q -p tsfm-models --bench forecast --no-run --message-format=json |
-    python3 -c 'import json, sys
-for line in sys.stdin:
-    m = json.loads(line)
-    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == "forecast":
-        print(m["executable"])')"
-  if [ -z "$TSFM_BENCH_RUST_CMD" ]; then
-    echo "could not build the bench binary: cargo bench -p tsfm-models --bench forecast --no-run" >&2
-    exit 1
-  fi
-fi
-if [ -z "$TSFM_BENCH_RUST_CMD" ]; then
-  echo "TSFM_BENCH_RUST_CMD empty: Python side only" >&2
-fi
-echo "rows -> $out; load now: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores" >&2
-echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(nproc) cores," \
-  "$(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo)," \
-  "$(grep -o -m1 -w -E 'avx512f|avx2' /proc/cpuinfo | sort -u | tr '\n' ' ')" >&2
-echo "rust: ${TSFM_BENCH_RUST_CMD:-none}" >&2
-for round in $(seq 1 "$rounds"); do
-  for model in $models; do
-    python3 bench/python/measure.py --side python --model "$model" --round "$round" --out "$out" -- \
-      "$py" bench/python/bench_chronos2.py infer "$model" --models "$models_dir"
-    if [ -n "$TSFM_BENCH_RUST_CMD" ]; then
-      # shellcheck disable=SC2086  # the command is a word list on purpose
-      python3 bench/python/measure.py --side rust --model "$model" --round "$round" --out "$out" -- \
-        $TSFM_BENCH_RUST_CMD infer "$model" --models "$models_dir"
-    fi
-    if [ -n "${TSFM_BENCH_VARIANT_CMD:-}" ]; then
-      # shellcheck disable=SC2086
-      python3 bench/python/measure.py --side "${TSFM_BENCH_VARIANT:-rust-variant}" --model "$model" \
-        --round "$round" --out "$out" -- $TSFM_BENCH_VARIANT_CMD infer "$model" --models "$models_dir"
-    fi
-  done
-done
-python3 bench/python/summarize.py "$out"
-python3 - "$out" <<'PY'
-import json, statistics, sys
-rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-def med(model, side, key):
-    v = [r[key] for r in rows if r["model"] == model and r["side"] == side and "error" not in r
-         and isinstance(r.get(key), (int, float))]
-    return statistics.median(v) if v else None
-for model in sorted({r["model"] for r in rows}):
-    py, pc = med(model, "python", "samples_per_s"), med(model, "python", "median_cpu_s_per_call")
-    for side in sorted({r["side"] for r in rows if r["side"] != "python"}):
-        rs, rc = med(model, side, "samples_per_s"), med(model, side, "median_cpu_s_per_call")
-        if py and rs:
-            line = f"ratio {model}: {side} / official = {rs / py:.2f}x samples/s"
-            if pc and rc:
-                line += f", {pc / rc:.2f}x less CPU time per call"
-            print(line)
-PY
+export TSFM_BENCH_OUT="${TSFM_BENCH_OUT:-bench/results/chronos2-$(date +%Y%m%d-%H%M%S).jsonl}"
+out="$TSFM_BENCH_OUT"
+bench/interleaved.sh chronos2 "chronos2 chronos2-cov" "${1:-3}"
 python3 - "$out" <<'PY'
 import json, sys
 # Both sides must forecast the same values: the first series' median at 5 steps.
