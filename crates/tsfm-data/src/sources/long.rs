@@ -21,7 +21,8 @@ use crate::sources::table::{Table, cell};
 use crate::sources::{SourceOptions, SourceOutput, clock, modal_step, require_exists};
 use crate::units::{GlucoseUnit, MMOL_PER_L};
 
-const MISSING: [&str; 6] = ["", "NA", "NaN", "nan", "null", "None"];
+/// Cells that mean "no value" in a long CSV/Parquet file (after trimming).
+pub const MISSING: [&str; 6] = ["", "NA", "NaN", "nan", "null", "None"];
 
 /// Rows gathered per series: (time, source line, values in channel order).
 type Rows = BTreeMap<String, Vec<(i64, u64, Vec<f64>)>>;

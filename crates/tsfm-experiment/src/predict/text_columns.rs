@@ -2,7 +2,8 @@
 //! `exercise`. The data layer reads numbers only, so the file is read once here: a value column
 //! with a non-numeric cell is categorical, and a numeric copy of the file (each category its
 //! index in the sorted category list, missing stays empty) goes through the usual reader; the
-//! indices are turned back into the category names per series and step afterwards.
+//! indices are turned back into the category names per series and step afterwards. A missing
+//! marker (`NA`, `null`, ... as the reader knows them) is a missing value, never a category.
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
@@ -30,7 +31,8 @@ pub struct NumericCopy {
 }
 
 /// `None` when every value column of `path` is numeric (or the file is Parquet, whose reader
-/// names a text column itself); else the numeric copy.
+/// names a text column itself); else the numeric copy. The common all-numeric file costs one
+/// streaming pass and no copy; a file with text is read twice more (categories, then the copy).
 pub fn numeric_copy(path: &Path) -> Result<Option<NumericCopy>> {
     if path
         .extension()
@@ -38,55 +40,27 @@ pub fn numeric_copy(path: &Path) -> Result<Option<NumericCopy>> {
     {
         return Ok(None);
     }
-    let csv_error =
-        |e: csv::Error| user(format!("{}: not a readable CSV file: {e}", path.display()));
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .from_path(path)
-        .map_err(csv_error)?;
-    let headers: Vec<String> = reader
-        .headers()
-        .map_err(csv_error)?
-        .iter()
-        .map(|h| h.trim().trim_start_matches('\u{feff}').to_string())
-        .collect();
-    let records: Vec<csv::StringRecord> = reader
-        .records()
-        .collect::<std::result::Result<_, _>>()
-        .map_err(csv_error)?;
-    let value_columns =
-        (0..headers.len()).filter(|&c| headers[c] != "id" && headers[c] != "timestamp");
-    let mut text: Vec<(usize, BTreeSet<String>, u64, String)> = Vec::new();
-    for c in value_columns {
-        let is_text = |r: &&csv::StringRecord| {
-            r.get(c)
-                .map(str::trim)
-                .is_some_and(|v| !v.is_empty() && v.parse::<f64>().is_err())
-        };
-        let Some(first) = records.iter().find(is_text) else {
-            continue;
-        };
-        let line = first.position().map_or(0, |p| p.line());
-        let categories = records
-            .iter()
-            .filter_map(|r| r.get(c))
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-            .map(String::from)
-            .collect();
-        let cell = first.get(c).unwrap_or_default().trim().to_string();
-        text.push((c, categories, line, cell));
-    }
-    if text.is_empty() {
+    let (headers, first_text) = find_text_columns(path)?;
+    if first_text.is_empty() {
         return Ok(None);
     }
-    let columns: Vec<TextColumn> = text
-        .iter()
-        .map(|(c, set, line, cell)| TextColumn {
-            name: headers[*c].clone(),
-            categories: set.iter().cloned().collect(),
-            first_text_line: *line,
-            first_text: cell.clone(),
+    let mut categories = vec![BTreeSet::new(); first_text.len()];
+    for_each_record(path, |record| {
+        for ((c, _, _), set) in first_text.iter().zip(&mut categories) {
+            if let Some(v) = record.get(*c).map(str::trim).filter(|v| !is_missing(v)) {
+                set.insert(v.to_string());
+            }
+        }
+        Ok(())
+    })?;
+    let columns: Vec<TextColumn> = first_text
+        .into_iter()
+        .zip(categories)
+        .map(|((c, line, cell), set)| TextColumn {
+            name: headers[c].clone(),
+            categories: set.into_iter().collect(),
+            first_text_line: line,
+            first_text: cell,
         })
         .collect();
     let dir = tempfile::tempdir().map_err(|e| io(path, e))?;
@@ -94,16 +68,19 @@ pub fn numeric_copy(path: &Path) -> Result<Option<NumericCopy>> {
         path.file_name()
             .map_or_else(|| "input.csv".into(), |n| n.to_os_string()),
     );
-    let mut writer = csv::Writer::from_path(&copy).map_err(|e| user(format!("{e}")))?;
-    writer
-        .write_record(&headers)
-        .map_err(|e| user(format!("{}: {e}", copy.display())))?;
-    for record in &records {
+    let write_error = |e: csv::Error| user(format!("{}: {e}", copy.display()));
+    let mut writer = csv::Writer::from_path(&copy).map_err(write_error)?;
+    writer.write_record(&headers).map_err(write_error)?;
+    let channels: Vec<usize> = columns
+        .iter()
+        .map(|t| headers.iter().position(|h| *h == t.name).expect("a header"))
+        .collect();
+    for_each_record(path, |record| {
         let mut row: Vec<String> = record.iter().map(String::from).collect();
-        for ((c, _, _, _), column) in text.iter().zip(&columns) {
-            if let Some(cell) = row.get_mut(*c) {
+        for (&c, column) in channels.iter().zip(&columns) {
+            if let Some(cell) = row.get_mut(c) {
                 let value = cell.trim();
-                if !value.is_empty() {
+                if !is_missing(value) {
                     let index = column
                         .categories
                         .binary_search_by(|x| x.as_str().cmp(value))
@@ -112,16 +89,83 @@ pub fn numeric_copy(path: &Path) -> Result<Option<NumericCopy>> {
                 }
             }
         }
-        writer
-            .write_record(&row)
-            .map_err(|e| user(format!("{}: {e}", copy.display())))?;
-    }
+        writer.write_record(&row).map_err(write_error)
+    })?;
     writer.flush().map_err(|e| io(&copy, e))?;
     Ok(Some(NumericCopy {
         _dir: dir,
         path: copy,
         columns,
     }))
+}
+
+/// The header and, per text column, its index, the line of its first non-numeric cell and
+/// that cell: one streaming pass.
+#[allow(clippy::type_complexity)]
+fn find_text_columns(path: &Path) -> Result<(Vec<String>, Vec<(usize, u64, String)>)> {
+    let (headers, mut reader) = open(path)?;
+    let value_columns: Vec<usize> = (0..headers.len())
+        .filter(|&c| headers[c] != "id" && headers[c] != "timestamp")
+        .collect();
+    let mut first: Vec<Option<(u64, String)>> = vec![None; headers.len()];
+    let mut record = csv::StringRecord::new();
+    while reader.read_record(&mut record).map_err(csv_error(path))? {
+        for &c in &value_columns {
+            if first[c].is_some() {
+                continue;
+            }
+            if let Some(v) = record
+                .get(c)
+                .map(str::trim)
+                .filter(|v| !is_missing(v) && v.parse::<f64>().is_err())
+            {
+                let line = record.position().map_or(0, |p| p.line());
+                first[c] = Some((line, v.to_string()));
+            }
+        }
+    }
+    let text = first
+        .into_iter()
+        .enumerate()
+        .filter_map(|(c, f)| f.map(|(line, cell)| (c, line, cell)))
+        .collect();
+    Ok((headers, text))
+}
+
+/// Streams the records of a CSV file through one reused buffer.
+fn for_each_record(
+    path: &Path,
+    mut each: impl FnMut(&csv::StringRecord) -> Result<()>,
+) -> Result<()> {
+    let (_, mut reader) = open(path)?;
+    let mut record = csv::StringRecord::new();
+    while reader.read_record(&mut record).map_err(csv_error(path))? {
+        each(&record)?;
+    }
+    Ok(())
+}
+
+/// A CSV reader past its header, and the header trimmed (without a byte-order mark).
+fn open(path: &Path) -> Result<(Vec<String>, csv::Reader<std::fs::File>)> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .from_path(path)
+        .map_err(csv_error(path))?;
+    let headers = reader
+        .headers()
+        .map_err(csv_error(path))?
+        .iter()
+        .map(|h| h.trim().trim_start_matches('\u{feff}').to_string())
+        .collect();
+    Ok((headers, reader))
+}
+
+fn csv_error(path: &Path) -> impl Fn(csv::Error) -> crate::error::ExperimentError + '_ {
+    move |e| user(format!("{}: not a readable CSV file: {e}", path.display()))
+}
+
+fn is_missing(cell: &str) -> bool {
+    tsfm_data::sources::long::MISSING.contains(&cell)
 }
 
 /// A series' categorical channel back to its category names (`None` = missing). The reader
@@ -278,5 +322,23 @@ mod tests {
         );
         std::fs::write(&path, "id,timestamp,bg\na,2024-01-01T00:00:00,5.5\n").unwrap();
         assert!(numeric_copy(&path).unwrap().is_none());
+        // Missing markers are missing values: a numeric column with `NA` stays numeric, and a
+        // text column's `null` is no category.
+        std::fs::write(
+            &path,
+            "id,timestamp,bg,activity\n\
+             a,2024-01-01T00:00:00,NA,null\n\
+             a,2024-01-01T00:05:00,5.6,meal\n",
+        )
+        .unwrap();
+        let copy = numeric_copy(&path).unwrap().unwrap();
+        assert_eq!(copy.columns.len(), 1);
+        assert_eq!(copy.columns[0].categories, vec!["meal".to_string()]);
+        assert_eq!(
+            std::fs::read_to_string(&copy.path).unwrap(),
+            "id,timestamp,bg,activity\n\
+             a,2024-01-01T00:00:00,NA,null\n\
+             a,2024-01-01T00:05:00,5.6,0\n"
+        );
     }
 }
