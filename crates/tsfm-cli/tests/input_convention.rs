@@ -99,6 +99,45 @@ fn read_output(path: &Path) -> (Vec<String>, HashMap<String, Vec<Vec<f64>>>) {
 
 const LEVELS: &str = "0.01,0.05,0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,0.95,0.99";
 
+/// `tsfm predict --model-path MODEL --input INPUT --output OUTPUT EXTRA...` in `cwd`.
+fn predict(
+    cwd: &Path,
+    model: &Path,
+    input: &Path,
+    output: &Path,
+    extra: &[&str],
+) -> std::process::Output {
+    let mut args = vec![
+        "predict",
+        "--model-path",
+        model.to_str().unwrap(),
+        "--input",
+        input.to_str().unwrap(),
+        "--output",
+        output.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    tsfm(&args, cwd)
+}
+
+/// One task's output rows (point, then the 13 levels) against the package's `[tasks, 13, h]`
+/// quantiles, to the fixtures' tolerance (1e-5 of the history's magnitude + 1e-4 relative).
+fn assert_levels(what: &str, rows: &[Vec<f64>], want: &[f32], task: usize, history: &[f32]) {
+    let h = rows.len();
+    let scale = history.iter().fold(1f32, |m, v| m.max(v.abs()));
+    for (t, row) in rows.iter().enumerate() {
+        for q in 0..13 {
+            let e = want[(task * 13 + q) * h + t];
+            let tol = 1e-5 * f64::from(scale) + 1e-4 * f64::from(e.abs());
+            assert!(
+                (row[1 + q] - f64::from(e)).abs() <= tol,
+                "{what} task {task} step {t} level {q}: {} vs {e}",
+                row[1 + q]
+            );
+        }
+    }
+}
+
 #[test]
 fn chronos2_reads_past_only_and_known_future_covariates_as_the_official_pipeline() {
     let tmp = tempfile::tempdir().unwrap();
@@ -109,21 +148,12 @@ fn chronos2_reads_past_only_and_known_future_covariates_as_the_official_pipeline
     let inputs = tensors(&fixture("chronos2/inputs.safetensors"));
     for h in [24usize, 40] {
         write_grouped(&input, h, true);
-        let out = tsfm(
-            &[
-                "predict",
-                "--model-path",
-                model.to_str().unwrap(),
-                "--input",
-                input.to_str().unwrap(),
-                "--output",
-                output.to_str().unwrap(),
-                "--target",
-                "target",
-                "--quantiles",
-                LEVELS,
-            ],
+        let out = predict(
             tmp.path(),
+            &model,
+            &input,
+            &output,
+            &["--target", "target", "--quantiles", LEVELS],
         );
         assert!(out.status.success(), "{}", stderr(&out));
         let (header, rows) = read_output(&output);
@@ -135,17 +165,8 @@ fn chronos2_reads_past_only_and_known_future_covariates_as_the_official_pipeline
             let rows = &rows[&format!("task{task}")];
             assert_eq!(rows.len(), h);
             let history = &inputs[&format!("grouped_target_{task}")];
-            let scale = history.iter().fold(1f32, |m, v| m.max(v.abs()));
-            for (t, row) in rows.iter().enumerate() {
-                for q in 0..13 {
-                    let e = want[(task * 13 + q) * h + t];
-                    let tol = 1e-5 * f64::from(scale) + 1e-4 * f64::from(e.abs());
-                    assert!(
-                        (row[1 + q] - f64::from(e)).abs() <= tol,
-                        "h{h} task {task} step {t} level {q}: {} vs {e}",
-                        row[1 + q]
-                    );
-                }
+            assert_levels(&format!("h{h}"), rows, want, task, history);
+            for row in rows {
                 assert_eq!(row[0], row[1 + 6], "point = the median");
             }
         }
@@ -153,19 +174,12 @@ fn chronos2_reads_past_only_and_known_future_covariates_as_the_official_pipeline
     // The same file without `kc`'s future: `kc` is past-only, and the forecast changes.
     write_grouped(&input, 24, false);
     let past_only = tmp.path().join("past_only.csv");
-    let out = tsfm(
-        &[
-            "predict",
-            "--model-path",
-            model.to_str().unwrap(),
-            "--input",
-            input.to_str().unwrap(),
-            "--output",
-            past_only.to_str().unwrap(),
-            "--target",
-            "target",
-        ],
+    let out = predict(
         tmp.path(),
+        &model,
+        &input,
+        &past_only,
+        &["--target", "target"],
     );
     assert!(out.status.success(), "{}", stderr(&out));
     let (_, rows) = read_output(&past_only);
@@ -176,21 +190,12 @@ fn chronos2_reads_past_only_and_known_future_covariates_as_the_official_pipeline
         "a past-only kc gave the known-future forecast"
     );
     // --horizon must agree with the horizon rows.
-    let out = tsfm(
-        &[
-            "predict",
-            "--model-path",
-            model.to_str().unwrap(),
-            "--input",
-            input.to_str().unwrap(),
-            "--output",
-            past_only.to_str().unwrap(),
-            "--target",
-            "target",
-            "--horizon",
-            "12",
-        ],
+    let out = predict(
         tmp.path(),
+        &model,
+        &input,
+        &past_only,
+        &["--target", "target", "--horizon", "12"],
     );
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(
@@ -377,21 +382,12 @@ fn chronos2_encodes_a_categorical_covariate_as_the_package() {
     std::fs::write(&input, text).unwrap();
     let output = tmp.path().join("out.csv");
     let model = fixture("chronos2/model");
-    let out = tsfm(
-        &[
-            "predict",
-            "--model-path",
-            model.to_str().unwrap(),
-            "--input",
-            input.to_str().unwrap(),
-            "--output",
-            output.to_str().unwrap(),
-            "--target",
-            "target",
-            "--quantiles",
-            LEVELS,
-        ],
+    let out = predict(
         tmp.path(),
+        &model,
+        &input,
+        &output,
+        &["--target", "target", "--quantiles", LEVELS],
     );
     assert!(out.status.success(), "{}", stderr(&out));
     let (_, rows) = read_output(&output);
@@ -400,33 +396,15 @@ fn chronos2_encodes_a_categorical_covariate_as_the_package() {
         let rows = &rows[&format!("task{task}")];
         assert_eq!(rows.len(), 16);
         let history = &inputs[&format!("categorical_target_{task}")];
-        let scale = history.iter().fold(1f32, |m, v| m.max(v.abs()));
-        for (t, row) in rows.iter().enumerate() {
-            for q in 0..13 {
-                let e = want[(task * 13 + q) * 16 + t];
-                let tol = 1e-5 * f64::from(scale) + 1e-4 * f64::from(e.abs());
-                assert!(
-                    (row[1 + q] - f64::from(e)).abs() <= tol,
-                    "task {task} step {t} level {q}: {} vs {e}",
-                    row[1 + q]
-                );
-            }
-        }
+        assert_levels("categorical", rows, want, task, history);
     }
     // The text column as the target: refused by name.
-    let out = tsfm(
-        &[
-            "predict",
-            "--model-path",
-            model.to_str().unwrap(),
-            "--input",
-            input.to_str().unwrap(),
-            "--output",
-            output.to_str().unwrap(),
-            "--target",
-            "activity",
-        ],
+    let out = predict(
         tmp.path(),
+        &model,
+        &input,
+        &output,
+        &["--target", "activity"],
     );
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(
