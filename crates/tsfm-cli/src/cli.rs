@@ -132,6 +132,11 @@ pub struct PredictArgs {
     /// together for models that forecast several, e.g. Chronos-2 as one group).
     #[arg(long, value_name = "COLUMN")]
     pub target: Option<String>,
+    /// The glucose unit of the input's target, `mg/dL` or `mmol/L`, for a run trained on
+    /// glucose (it works in mmol/L): the input is converted on reading and the forecasts are
+    /// given back in this unit. Without it, values that look like mg/dL are refused.
+    #[arg(long, value_name = "UNIT")]
+    pub unit: Option<String>,
     /// Output CSV: `id,timestamp,step,point[,q<level>...]`.
     #[arg(long)]
     pub output: Option<PathBuf>,

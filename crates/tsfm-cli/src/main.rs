@@ -31,6 +31,9 @@ fn main() {
             }
         } else {
             eprintln!("error: {}", exit::message(&err));
+            if let Some(hint) = exit::storage_hint(&err) {
+                eprintln!("hint: {hint}");
+            }
         }
         std::process::exit(if user { 2 } else { 1 });
     }

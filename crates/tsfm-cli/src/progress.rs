@@ -120,6 +120,10 @@ impl DataProgress {
                 *bytes as f64 / 1e6
             ),
             E::Parsed { path } => format!("parsed {}", name(path)),
+            E::WaitingForLock { path } => format!(
+                "waiting for another tsfm using this cache to finish (lock {})",
+                path.display()
+            ),
             E::Written { index, total, id } => format!(
                 "{} writing series {}/{total} ({id})",
                 bar(index + 1, *total),
@@ -135,6 +139,10 @@ impl DataProgress {
 
     pub fn event(&self, event: tsfm_data::ProgressEvent) {
         if !self.terminal {
+            // A wait can be long: say why nothing happens, in logs too.
+            if matches!(event, tsfm_data::ProgressEvent::WaitingForLock { .. }) {
+                eprintln!("{}", Self::line(&event));
+            }
             return;
         }
         let mut err = std::io::stderr();

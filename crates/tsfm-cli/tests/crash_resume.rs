@@ -6,36 +6,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 mod common;
-use common::{repo, stderr, tsfm};
-
-/// The demo shortened: ttm-tiny on glucose, 24 steps, a checkpoint every 4.
-fn args(run_dir: &str) -> Vec<String> {
-    let repo = repo();
-    let mut args: Vec<String> = vec!["train".into(), "--run-dir".into(), run_dir.into()];
-    for kv in [
-        format!(
-            "data.raw_path={}",
-            repo.join("data/demo/brist1d/train.csv.gz").display()
-        ),
-        format!(
-            "model.model_path={}",
-            repo.join("data/models/ttm-tiny").display()
-        ),
-        "model.params.context_length=32".into(),
-        "model.params.prediction_length=16".into(),
-        "data.past_covariates=[]".into(),
-        "training.max_steps=24".into(),
-        "training.eval_steps=4".into(),
-        "training.save_steps=4".into(),
-        "training.logging_steps=2".into(),
-        "data.batch_size=32".into(),
-        "data.cache_dir=cache".into(),
-    ] {
-        args.push("--set".into());
-        args.push(kv);
-    }
-    args
-}
+use common::{demo_train_args as args, stderr, tsfm};
 
 /// SplitMix64: the kill moments, reproducible from the seed.
 fn next(state: &mut u64) -> u64 {
@@ -148,4 +119,158 @@ fn killed_at_random_moments_and_resumed_the_run_ends_bit_identical() {
         "{kills} kills survived, {resumed} resumes, {runs} runs all bit-identical (runs of \
          {span_ms} ms)"
     );
+}
+
+/// Every file under `dir` (relative path -> bytes), the lock file aside.
+fn snapshot(dir: &Path) -> std::collections::BTreeMap<std::path::PathBuf, Vec<u8>> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries {
+            let path = e.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if !path.to_string_lossy().ends_with(".lock") {
+                let rel = path.strip_prefix(dir).unwrap().to_path_buf();
+                out.insert(rel, std::fs::read(&path).unwrap());
+            }
+        }
+    }
+    out
+}
+
+/// Starts `args` and kills it after a seeded fraction of `span_ms`; true if it was killed.
+fn start_and_kill(args: &[String], cwd: &Path, seed: &mut u64, span_ms: u64) -> bool {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tsfm"))
+        .args(args)
+        .current_dir(cwd)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(next(seed) % span_ms));
+    let killed = child.try_wait().unwrap().is_none();
+    if killed {
+        child.kill().unwrap();
+    }
+    let _ = child.wait();
+    killed
+}
+
+#[test]
+fn a_killed_data_prepare_leaves_the_old_cache_or_the_new_one_never_a_mix() {
+    let tmp = tempfile::tempdir().unwrap();
+    let demo = common::repo().join("data/demo");
+    // The same dataset name, prepared from BrisT1D then from REPLACE-BG: two distinct caches.
+    let prepare = |source: &str, raw: &str| -> Vec<String> {
+        ["data", "prepare", "--dataset", "demo", "--source", source]
+            .into_iter()
+            .map(String::from)
+            .chain(["--raw".into(), demo.join(raw).display().to_string()])
+            .chain(["--cache-dir".into(), "cache".into()])
+            .collect()
+    };
+    let old_args = prepare("bris_t1d", "brist1d/train.csv.gz");
+    let new_args = prepare("aleppo", "aleppo/Data Tables");
+    let cache = tmp.path().join("cache/demo");
+    let out = tsfm(&as_strs(&new_args), tmp.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let new = snapshot(&cache.join("processed"));
+    let started = std::time::Instant::now();
+    let out = tsfm(&as_strs(&old_args), tmp.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let span_ms = started.elapsed().as_millis().max(20) as u64;
+    let old = snapshot(&cache.join("processed"));
+
+    let planned = std::env::var("TSFM_CRASH_KILLS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(4u64);
+    let mut seed = 7;
+    let mut kills = 0;
+    for _ in 0..planned * 20 {
+        if kills == planned {
+            break;
+        }
+        kills += u64::from(start_and_kill(&new_args, tmp.path(), &mut seed, span_ms));
+        let now = snapshot(&cache.join("processed"));
+        assert!(
+            now == old || now == new,
+            "after {kills} kills: a mixed cache"
+        );
+        // Back to the old cache for the next kill.
+        if now == new {
+            let out = tsfm(&as_strs(&old_args), tmp.path());
+            assert!(out.status.success(), "{}", stderr(&out));
+        }
+    }
+    assert_eq!(
+        kills, planned,
+        "the prepare finished before every planned kill"
+    );
+    // The next prepare sweeps what the killed ones staged.
+    let out = tsfm(&as_strs(&new_args), tmp.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let names: Vec<String> = std::fs::read_dir(&cache)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n != ".lock")
+        .collect();
+    assert_eq!(names, ["processed"]);
+    assert!(snapshot(&cache.join("processed")) == new);
+}
+
+#[test]
+fn a_killed_evaluation_leaves_a_whole_report_or_none() {
+    let tmp = tempfile::tempdir().unwrap();
+    let train = args("run");
+    let out = tsfm(
+        &train.iter().map(String::as_str).collect::<Vec<_>>(),
+        tmp.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let evaluate: Vec<String> = ["evaluate", "--run", "run"].map(String::from).to_vec();
+    let started = std::time::Instant::now();
+    let out = tsfm(&["evaluate", "--run", "run"], tmp.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let span_ms = started.elapsed().as_millis().max(20) as u64;
+    let results = tmp.path().join("tsfm_results/results");
+    let mut seed = 11;
+    let mut kills = 0;
+    for _ in 0..80 {
+        if kills == 4 {
+            break;
+        }
+        let before = snapshot(&results);
+        kills += u64::from(start_and_kill(&evaluate, tmp.path(), &mut seed, span_ms));
+        for (path, bytes) in snapshot(&results) {
+            let name = path.to_string_lossy().into_owned();
+            // A kill can leave a hidden temporary file (never read by anything); what a reader
+            // sees is the files under their real names.
+            if name.starts_with('.') || name.contains("/.") {
+                continue;
+            }
+            if name.ends_with(".json") {
+                let parsed = serde_json::from_slice::<serde_json::Value>(&bytes);
+                assert!(parsed.is_ok(), "{name} cut short");
+            }
+            if name.ends_with("run_history.csv") {
+                let rows = |b: &[u8]| b.iter().filter(|&&c| c == b'\n').count();
+                let old = rows(&before[&path]);
+                assert!(rows(&bytes) == old || rows(&bytes) == old + 1, "{name}");
+                assert!(bytes.ends_with(b"\n"), "{name}: a row cut short");
+            }
+        }
+    }
+    assert_eq!(
+        kills, 4,
+        "the evaluation finished before every planned kill"
+    );
+}
+
+fn as_strs(args: &[String]) -> Vec<&str> {
+    args.iter().map(String::as_str).collect()
 }

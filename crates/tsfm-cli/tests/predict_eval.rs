@@ -769,3 +769,95 @@ fn a_chronos_bolt_checkpoint_forecasts_the_packages_median() {
         assert!((num(&row[3]) - want).abs() <= tol, "{row:?} vs {want}");
     }
 }
+
+/// A run trained on glucose works in mmol/L: an input in mg/dL is refused unless `--unit`
+/// states it, and then converted on reading, with the forecasts given back in mg/dL.
+#[test]
+fn a_glucose_run_refuses_mg_dl_input_unless_the_unit_is_stated() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let config = write_config(t, &repo().join("data/models/ttm-tiny"), "units");
+    let out = tsfm(&["train", "--config", path_str(&config)], t);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mmol = wave(40, 7.0, 2.0, 5.0);
+    let mg: Vec<f64> = mmol.iter().map(|v| v * 18.0182).collect();
+    write_series(&t.join("mmol.csv"), "value", &[("p", one_channel(&mmol))]);
+    write_series(&t.join("mgdl.csv"), "value", &[("p", one_channel(&mg))]);
+    let predict = |input: &str, output: &str, extra: &[&str]| {
+        let mut args = vec![
+            "predict",
+            "--config",
+            path_str(&config),
+            "--input",
+            input,
+            "--output",
+            output,
+        ];
+        args.extend_from_slice(extra);
+        tsfm(&args, t)
+    };
+
+    let out = predict("mgdl.csv", "refused.csv", &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let mut sorted = mg.clone();
+    sorted.sort_by(f64::total_cmp);
+    let median = (sorted[19] + sorted[20]) / 2.0;
+    let target = "bg";
+    assert_eq!(
+        stderr(&out).trim_end(),
+        format!(
+            "error: mgdl.csv: `{target}` has median {median:.1}, which looks like mg/dL, but \
+             this run forecasts glucose in mmol/L; state the file's unit with --unit mg/dL \
+             (values are converted on reading and the forecasts given back in that unit), or \
+             convert the file"
+        )
+    );
+    assert!(!t.join("refused.csv").exists());
+
+    let out = predict("mmol.csv", "mmol_out.csv", &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = predict("mgdl.csv", "mg_out.csv", &["--unit", "mg/dL"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (_, in_mmol) = read_csv(&t.join("mmol_out.csv"));
+    let (_, in_mg) = read_csv(&t.join("mg_out.csv"));
+    assert_eq!(in_mmol.len(), 16);
+    for (a, b) in in_mmol.iter().zip(&in_mg) {
+        let (a, b) = (num(&a[3]), num(&b[3]));
+        assert!(
+            (a * 18.0182 - b).abs() <= 1e-4 * b.abs(),
+            "{a} mmol/L vs {b} mg/dL"
+        );
+    }
+
+    let out = predict("mmol.csv", "x.csv", &["--unit", "mg/dL"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("which looks like mmol/L, but --unit mg/dL was given"),
+        "{}",
+        stderr(&out)
+    );
+    let out = predict("mmol.csv", "x.csv", &["--unit", "furlongs"]);
+    assert_eq!(
+        stderr(&out).trim_end(),
+        "error: --unit: expected mg/dL or mmol/L, got `furlongs`"
+    );
+    let model = repo().join("data/models/ttm-tiny");
+    let out = tsfm(
+        &[
+            "predict",
+            "--model-path",
+            path_str(&model),
+            "--input",
+            "mmol.csv",
+            "--unit",
+            "mmol/L",
+        ],
+        t,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("--unit: a checkpoint forecasts in the input's own units"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -30,6 +30,8 @@ use crate::sources::{self, SourceOptions, SourceOutput, clock};
 pub const PIPELINE_VERSION: u32 = 3;
 pub const MANIFEST_FILE: &str = "manifest.json";
 pub const PROCESSED_DIR: &str = "processed";
+/// Beside `processed/`: the lock that serialises writers of one dataset's cache.
+pub const LOCK_FILE: &str = ".lock";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RawFileEntry {
@@ -115,7 +117,43 @@ impl CacheManager {
         opts: &SourceOptions,
         progress: Progress,
     ) -> Result<Prepared> {
+        let _lock = self.lock(dataset, progress)?;
+        self.prepare_locked(dataset, opts, progress)
+    }
+
+    /// Serialises everything that checks or replaces the cache of `dataset` between processes:
+    /// two `tsfm data prepare` (or trainings) on one cache would otherwise both rebuild it and
+    /// race to swap their folders in. `None` when the cache's folder is read-only (a shared,
+    /// prepared cache): nobody can replace it then, and reading needs no lock.
+    fn lock(&self, dataset: &str, progress: Progress) -> Result<Option<tsfm_io::FileLock>> {
         let dir = self.processed_dir(dataset)?;
+        let path = dir
+            .parent()
+            .expect("processed dir has a parent")
+            .join(LOCK_FILE);
+        let waiting = || progress(ProgressEvent::WaitingForLock { path: path.clone() });
+        match tsfm_io::lock_exclusive(&path, waiting) {
+            Ok(lock) => Ok(Some(lock)),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem
+                ) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(DataError::io(&path, e)),
+        }
+    }
+
+    fn prepare_locked(
+        &self,
+        dataset: &str,
+        opts: &SourceOptions,
+        progress: Progress,
+    ) -> Result<Prepared> {
+        let dir = self.processed_dir(dataset)?;
+        remove_stale_staging(&dir);
         let raw = fingerprint_with_progress(opts, progress)?;
         let out = sources::load_with_progress(opts, progress)?;
         let manifest = write_atomically(&dir, dataset, opts, raw, &out, progress)?;
@@ -129,6 +167,7 @@ impl CacheManager {
 
     /// Reads the cache when it is up to date with `opts` and the raw files; otherwise prepares.
     pub fn load(&self, dataset: &str, opts: &SourceOptions) -> Result<Prepared> {
+        let _lock = self.lock(dataset, &progress::ignore)?;
         let dir = self.processed_dir(dataset)?;
         if let Some(m) = read_manifest_if_any(&dir)?
             && m.pipeline_version == PIPELINE_VERSION
@@ -146,7 +185,7 @@ impl CacheManager {
                 }
                 // A damaged cache file: the raw files are still there, so rebuild from them.
                 Err(DataError::Cache { path, message }) => {
-                    let mut prepared = self.prepare(dataset, opts)?;
+                    let mut prepared = self.prepare_locked(dataset, opts, &progress::ignore)?;
                     prepared.repaired = Some(format!(
                         "{}: {message}; the cache of `{dataset}` was rebuilt from the raw files",
                         path.display()
@@ -156,7 +195,7 @@ impl CacheManager {
                 Err(e) => return Err(e),
             }
         }
-        self.prepare(dataset, opts)
+        self.prepare_locked(dataset, opts, &progress::ignore)
     }
 
     /// Reads whatever the cache holds for `dataset` (for `tsfm data inspect`), without
@@ -171,6 +210,7 @@ impl CacheManager {
         dataset: &str,
         progress: Progress,
     ) -> Result<(Manifest, Vec<Series>)> {
+        let _lock = self.lock(dataset, progress)?;
         let dir = self.processed_dir(dataset)?;
         let m = read_manifest_if_any(&dir)?.ok_or_else(|| {
             DataError::options(
@@ -372,6 +412,24 @@ fn write_atomically(
     result
 }
 
+/// Removes the hidden staging and set-aside folders (`.processed.*`) that a writer killed
+/// mid-prepare leaves beside `dir`. Called with the cache's lock held, so no live writer owns
+/// them. Best effort: they only waste space.
+fn remove_stale_staging(dir: &Path) {
+    let (Some(parent), Some(name)) = (dir.parent(), dir.file_name()) else {
+        return;
+    };
+    let prefix = format!(".{}.", name.to_string_lossy());
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry.file_name().to_string_lossy().starts_with(&prefix) {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
 /// Replaces `dir` by `tmp` (old folder moved aside, restored on failure, parent fsynced).
 fn swap_in(tmp: &Path, dir: &Path) -> Result<()> {
     tsfm_io::replace_dir(tmp, dir).map_err(|e| DataError::io(dir, e))
@@ -439,6 +497,8 @@ pub fn write_series(path: &Path, s: &Series) -> Result<()> {
             .set_key_value_metadata(Some(meta))
             .build(),
     );
+    // Into the staged folder, which `replace_dir` swaps in whole; a fault here fails the build.
+    tsfm_io::write_point("write", path).map_err(|e| DataError::io(path, e))?;
     let file = File::create(path).map_err(|e| DataError::io(path, e))?;
     let mut w = SerializedFileWriter::new(file, schema, props).map_err(&err)?;
     let mut rg = w.next_row_group().map_err(&err)?;

@@ -38,4 +38,12 @@ pub enum PreprocessError {
     UnknownChannel { channel: String },
     #[error("scaler file {path}: {message}")]
     ScalerFile { path: PathBuf, message: String },
+    /// Kept apart from `ScalerFile` so the disk's error stays in the chain (a full disk gets
+    /// its hint).
+    #[error("scaler file {path}: cannot write: {source}")]
+    ScalerWrite {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }

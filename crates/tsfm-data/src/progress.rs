@@ -22,6 +22,9 @@ pub enum ProgressEvent {
         total: usize,
         id: String,
     },
+    /// Another process holds the cache's lock (it is preparing the same dataset); this one
+    /// waits for it to finish.
+    WaitingForLock { path: PathBuf },
     /// Series `index` (0-based) of `total` read back from the cache.
     Read {
         index: usize,

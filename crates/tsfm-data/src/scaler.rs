@@ -176,7 +176,10 @@ impl Scaler {
             message: format!("cannot write: {e}"),
         };
         let json = serde_json::to_string_pretty(self).map_err(|e| err(&e))?;
-        tsfm_io::write_file(path, json.as_bytes()).map_err(|e| err(&e))
+        tsfm_io::write_file(path, json.as_bytes()).map_err(|source| PreprocessError::ScalerWrite {
+            path: path.to_path_buf(),
+            source,
+        })
     }
 
     pub fn load(path: &Path) -> Result<Scaler, PreprocessError> {

@@ -20,7 +20,6 @@
 //! fitted range is an error, because extrapolating a tail from residual ranks is guesswork.
 //! Quantiles are non-crossing: ranks grow with q, and a running maximum guards against ties.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -238,31 +237,10 @@ impl ResidualCalibration {
     }
 }
 
-/// Writes `bytes` to a temporary file beside `path`, fsyncs it, renames it over `path` and
-/// fsyncs the directory, so a crash leaves either the old file or the new one, never half.
+/// A crash leaves either the old file or the new one, never half (`tsfm_io` fsyncs the file
+/// and its folder).
 fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.tmp{}", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result?;
-    // The rename is durable only once the directory entry is; not all platforms can open a
-    // directory for syncing, and the data itself is already safe, so this is best effort.
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
-    if let Ok(d) = std::fs::File::open(dir.unwrap_or(Path::new("."))) {
-        let _ = d.sync_all();
-    }
-    Ok(())
+    tsfm_io::write_file(path, bytes)
 }
 
 #[derive(Deserialize)]

@@ -85,6 +85,7 @@ pub fn evaluate(
         write_predictions(&results.join("predictions.csv"), &result)?;
     }
     let plots_dir = results.join("plots");
+    tsfm_runs::refuse_link(&plots_dir)?;
     let plots = plots::write_plots(&plots_dir, &result, run)?;
 
     let mut row = vec![

@@ -98,7 +98,9 @@ pub fn train(
         Ok(ok) => ok,
         Err(err) => {
             manifest.finish(Some(err.to_string()));
-            manifest.write(&run.manifest_path())?;
+            // Recording the failure is best effort: on a full disk it fails too, and the
+            // training error is the one the user needs to see.
+            let _ = manifest.write(&run.manifest_path());
             return Err(err);
         }
     };
@@ -124,10 +126,13 @@ pub fn train(
     manifest.finish(None);
     manifest.write(&run.manifest_path())?;
 
-    let best_model = if is_new_best(&layout, &run, train_metrics.best_eval_loss)? {
-        Some(layout.update_best_model(&run)?)
-    } else {
-        None
+    let best_model = {
+        let _turn = layout.lock_experiment(&run.model, &run.experiment)?;
+        if is_new_best(&layout, &run, train_metrics.best_eval_loss)? {
+            Some(layout.update_best_model(&run)?)
+        } else {
+            None
+        }
     };
     record_history(&layout, &run, config, &manifest, &train_metrics, &test)?;
     Ok(TrainOutcome::Trained(Box::new(TrainedRun {

@@ -15,6 +15,12 @@ use std::path::{Path, PathBuf};
 
 use atomic_write_file::AtomicWriteFile;
 
+mod fault;
+mod lock;
+
+pub use fault::write_point;
+pub use lock::{FileLock, lock_exclusive};
+
 /// Replaces `path` with `bytes`. The folder must exist. On error the previous file, if any, is
 /// untouched; the temporary file is removed too, except when the final rename is what failed
 /// (atomic-write-file then keeps it, under a hidden `.{name}.` prefix).
@@ -34,8 +40,22 @@ pub fn write_file_with(
         fill(&mut writer)?;
         writer.flush()?;
     }
+    // A fault here leaves a written temporary file, as a disk that fills during the write does.
+    write_point("write", path)?;
     // Dropping an uncommitted file (the `?`s above) removes the temporary file.
     file.commit()
+}
+
+/// Appends `bytes` to the file `path` (created if missing) in one `write` call, for logs that
+/// grow line by line: a crash can cut the last line short, never reorder or lose earlier ones
+/// (the trainer rewrites its log from the checkpoint's history on resume).
+pub fn append(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_point("append", path)?;
+    fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?
+        .write_all(bytes)
 }
 
 /// Makes the entries of `dir` (a rename, a new file) durable.
@@ -60,6 +80,7 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
 /// parent folder is synced.
 pub fn replace_dir(staged: &Path, target: &Path) -> io::Result<()> {
     let parent = parent_of(target);
+    write_point("replace folder", target)?;
     sync_tree(staged)?;
     if fs::symlink_metadata(target).is_ok() {
         let aside = sibling(target, "old");
@@ -95,6 +116,7 @@ pub fn sync_tree(dir: &Path) -> io::Result<()> {
 /// Points the symbolic link `link` at `target` (kept as given, so a relative target stays
 /// relative), replacing an existing link in one rename.
 pub fn replace_symlink(target: &Path, link: &Path) -> io::Result<()> {
+    write_point("link", link)?;
     let tmp = sibling(link, "tmp");
     let result = make_symlink(target, &tmp).and_then(|()| fs::rename(&tmp, link));
     if let Err(e) = result {

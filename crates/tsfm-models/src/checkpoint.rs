@@ -446,6 +446,7 @@ pub fn load_safetensors(path: &Path) -> Result<TensorMap, ModelError> {
             "pickle weights are never loaded (they can execute code); convert to safetensors",
         ));
     }
+    check_safetensors_header(path)?;
     let bytes = fs::read(path).map_err(|e| io_err(path, e))?;
     let st = SafeTensors::deserialize(&bytes)
         .map_err(|e| checkpoint_err(path, format!("not a valid safetensors file: {e}")))?;
@@ -456,6 +457,35 @@ pub fn load_safetensors(path: &Path) -> Result<TensorMap, ModelError> {
         out.insert(name, HostTensor::new(view.shape().to_vec(), data));
     }
     Ok(out)
+}
+
+/// The safetensors crate's limit on the JSON header (100 MB): real headers are kilobytes.
+const MAX_HEADER_BYTES: u64 = 100_000_000;
+
+/// Reads only the 8-byte length prefix and refuses a header larger than safetensors allows, or
+/// than the file: a damaged or hostile file is refused before its bytes are read into memory.
+fn check_safetensors_header(path: &Path) -> Result<(), ModelError> {
+    use std::io::Read;
+    let mut file = fs::File::open(path).map_err(|e| io_err(path, e))?;
+    let size = file.metadata().map_err(|e| io_err(path, e))?.len();
+    let mut prefix = [0u8; 8];
+    if file.read_exact(&mut prefix).is_err() {
+        return Err(checkpoint_err(
+            path,
+            format!("not a valid safetensors file: {size} bytes, too short for its header"),
+        ));
+    }
+    let header = u64::from_le_bytes(prefix);
+    if header > MAX_HEADER_BYTES || header > size - 8 {
+        return Err(checkpoint_err(
+            path,
+            format!(
+                "not a valid safetensors file: its header claims {header} bytes in a file of \
+                 {size} (damaged or not a safetensors file); export the weights again"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn view_to_f32(view: &TensorView<'_>) -> Result<Vec<f32>, String> {

@@ -25,6 +25,12 @@ pub enum RunsError {
     },
     #[error("{path}: {message}")]
     Format { path: PathBuf, message: String },
+    #[error(
+        "{path} is a symbolic link inside the results folder; tsfm writes only into real \
+         folders there, so that nothing lands outside it: remove the link (to keep results \
+         elsewhere, point output.save_dir there instead)"
+    )]
+    LinkInResults { path: PathBuf },
 }
 
 impl RunsError {
@@ -40,6 +46,7 @@ impl RunsError {
             RunsError::InvalidName { .. }
                 | RunsError::RunNotFound { .. }
                 | RunsError::AmbiguousRun { .. }
+                | RunsError::LinkInResults { .. }
         )
     }
 }

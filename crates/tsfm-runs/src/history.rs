@@ -8,7 +8,15 @@ use std::path::Path;
 use crate::{RunsError, write_atomic};
 
 /// Append `row` (column, value) to the CSV at `path`, creating it with a header if missing.
+/// Runs finishing at the same moment each read, extend and replace the file: a lock (a hidden
+/// `.{name}.lock` beside it) makes them take turns, so no row is lost.
 pub fn append_run_history(path: &Path, row: &[(&str, String)]) -> Result<(), RunsError> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let lock = path.with_file_name(format!(".{name}.lock"));
+    let _held = tsfm_io::lock_exclusive(&lock, || {}).map_err(RunsError::io(&lock))?;
     let (mut header, mut rows) = match std::fs::read(path) {
         Ok(bytes) => parse(path, &bytes)?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => (Vec::new(), Vec::new()),

@@ -5,11 +5,25 @@ use chrono::NaiveDateTime;
 
 use crate::RunsError;
 
+/// Refuses `path` when it is a symbolic link (a missing path is fine: it will be created as a
+/// real folder). Used for every folder tsfm creates inside the results tree.
+pub fn refuse_link(path: &Path) -> Result<(), RunsError> {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_symlink() => Err(RunsError::LinkInResults {
+            path: path.to_path_buf(),
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// Timestamp format of run directory names; sorts chronologically as text.
 pub const RUN_ID_FORMAT: &str = "%Y-%m-%d_%H-%M-%S";
 
 /// Name of the link to the best run of an experiment.
 pub const BEST_MODEL_LINK: &str = "best_model";
+
+/// In an experiment's folder: the lock runs take to compare and repoint `best_model`.
+const EXPERIMENT_LOCK: &str = ".lock";
 
 /// Make a model or experiment name safe as one path component.
 ///
@@ -123,20 +137,25 @@ impl RunLayout {
 
     /// `{save_dir}/models/{model}/{experiment}`: all runs of one experiment.
     pub fn experiment_dir(&self, model: &str, experiment: &str) -> Result<PathBuf, RunsError> {
-        Ok(self
-            .save_dir
-            .join("models")
-            .join(sanitize_name("model", model)?)
-            .join(sanitize_name("experiment", experiment)?))
+        self.inside("models", &[model, experiment])
     }
 
     /// `{save_dir}/results/{model}/{experiment}`: reports, plots and the run history.
     pub fn results_dir(&self, model: &str, experiment: &str) -> Result<PathBuf, RunsError> {
-        Ok(self
-            .save_dir
-            .join("results")
-            .join(sanitize_name("model", model)?)
-            .join(sanitize_name("experiment", experiment)?))
+        self.inside("results", &[model, experiment])
+    }
+
+    /// `{save_dir}/{top}/{model}/{experiment}`, refusing a symbolic link planted at any of
+    /// the three levels: a link there would send every later write somewhere else.
+    /// `save_dir` itself may be a link: that is the user's choice of where results live.
+    fn inside(&self, top: &str, names: &[&str; 2]) -> Result<PathBuf, RunsError> {
+        let mut path = self.save_dir.join(top);
+        refuse_link(&path)?;
+        for (what, name) in ["model", "experiment"].into_iter().zip(names) {
+            path.push(sanitize_name(what, name)?);
+            refuse_link(&path)?;
+        }
+        Ok(path)
     }
 
     /// Create a new run directory named after `started` (with `model/`, `logs/` and
@@ -176,6 +195,20 @@ impl RunLayout {
                 Err(e) => return Err(RunsError::io(&path)(e)),
             }
         }
+    }
+
+    /// Takes the experiment's lock (`{experiment_dir}/.lock`), held while the returned guard
+    /// lives: runs of one experiment finishing together compare their losses with the current
+    /// best and repoint `best_model` one at a time, so the link ends at the best of them.
+    pub fn lock_experiment(
+        &self,
+        model: &str,
+        experiment: &str,
+    ) -> Result<tsfm_io::FileLock, RunsError> {
+        let path = self
+            .experiment_dir(model, experiment)?
+            .join(EXPERIMENT_LOCK);
+        tsfm_io::lock_exclusive(&path, || {}).map_err(RunsError::io(&path))
     }
 
     /// Point `{experiment_dir}/best_model` at `run` with a relative link, replacing any old

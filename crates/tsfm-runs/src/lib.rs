@@ -16,6 +16,6 @@ pub mod registry;
 pub use atomic::{write_atomic, write_json_atomic};
 pub use error::RunsError;
 pub use history::{append_run_history, read_run_history};
-pub use layout::{RunDir, RunLayout, sanitize_name};
+pub use layout::{RunDir, RunLayout, refuse_link, sanitize_name};
 pub use manifest::{RunManifest, RunStatus};
 pub use registry::{RunSummary, find_run, list_runs};

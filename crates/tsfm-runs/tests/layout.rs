@@ -188,9 +188,13 @@ fn run_history_ids_with_commas_quotes_and_newlines_round_trip() {
     let read: Vec<&str> = rows.iter().map(|r| r[0].as_str()).collect();
     assert_eq!(read, ids);
     assert!(rows.iter().all(|r| r[1] == "x"));
-    // Only the history itself is left in the folder: no temporary file.
-    let names: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().collect();
-    assert_eq!(names.len(), 1);
+    // Only the history and its (empty) lock file are left in the folder: no temporary file.
+    let mut names: Vec<String> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, [".run_history.csv.lock", "run_history.csv"]);
 }
 
 #[test]
@@ -256,4 +260,102 @@ fn runs_are_listed_filtered_and_found() {
     let err = find_run(tmp.path(), "nope").unwrap_err();
     assert!(err.is_user_error());
     assert!(err.to_string().starts_with("no run matches \"nope\" under"));
+}
+
+#[test]
+fn runs_finishing_together_keep_every_history_row() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("run_history.csv");
+    let threads: Vec<_> = (0..8)
+        .map(|t| {
+            let path = path.clone();
+            std::thread::spawn(move || {
+                for i in 0..10 {
+                    // Some writers bring a new column: the file is rewritten with a wider header.
+                    let extra = format!("col_{}", (t + i) % 3);
+                    let row = [
+                        ("run_id", format!("{t}-{i}")),
+                        (extra.as_str(), "x".to_string()),
+                    ];
+                    append_run_history(&path, &row).unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let (header, rows) = read_run_history(&path).unwrap();
+    let mut columns = header.clone();
+    columns.sort();
+    assert_eq!(columns, ["col_0", "col_1", "col_2", "run_id"]);
+    assert_eq!(header[0], "run_id");
+    let mut ids: Vec<&str> = rows.iter().map(|r| r[0].as_str()).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 80);
+}
+
+#[test]
+fn runs_started_in_the_same_second_by_many_threads_get_distinct_folders() {
+    let tmp = tempfile::tempdir().unwrap();
+    let layout = RunLayout::new(tmp.path());
+    let threads: Vec<_> = (0..8)
+        .map(|_| {
+            let layout = layout.clone();
+            std::thread::spawn(move || layout.create_run("ttm", "demo", at(3, 4, 5)).unwrap())
+        })
+        .collect();
+    let mut ids: Vec<String> = threads
+        .into_iter()
+        .map(|t| t.join().unwrap().run_id)
+        .collect();
+    ids.sort();
+    let mut want: Vec<String> = (1..=8)
+        .map(|n| match n {
+            1 => "2026-11-27_03-04-05".to_string(),
+            n => format!("2026-11-27_03-04-05_{n}"),
+        })
+        .collect();
+    want.sort();
+    assert_eq!(ids, want);
+}
+
+#[cfg(unix)]
+#[test]
+fn a_link_planted_in_the_results_tree_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let outside = tmp.path().join("outside");
+    std::fs::create_dir(&outside).unwrap();
+    let root = tmp.path().join("tsfm_results");
+    for planted in ["models", "models/ttm", "models/ttm/demo", "results/ttm"] {
+        let _ = std::fs::remove_dir_all(&root);
+        let link = root.join(planted);
+        std::fs::create_dir_all(link.parent().unwrap()).unwrap();
+        std::os::unix::fs::symlink(&outside, &link).unwrap();
+        let layout = RunLayout::new(&root);
+        let err = if planted.starts_with("results") {
+            layout.results_dir("ttm", "demo").unwrap_err()
+        } else {
+            layout.create_run("ttm", "demo", at(1, 0, 0)).unwrap_err()
+        };
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "{} is a symbolic link inside the results folder; tsfm writes only into real \
+                 folders there, so that nothing lands outside it: remove the link (to keep \
+                 results elsewhere, point output.save_dir there instead)",
+                link.display()
+            )
+        );
+        assert!(err.is_user_error());
+        assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0, "{planted}");
+    }
+    // The results folder itself may be a link: the user chose where results live.
+    let _ = std::fs::remove_dir_all(&root);
+    std::os::unix::fs::symlink(&outside, &root).unwrap();
+    let run = RunLayout::new(&root)
+        .create_run("ttm", "demo", at(1, 0, 0))
+        .unwrap();
+    assert!(outside.join("models/ttm/demo").join(&run.run_id).is_dir());
 }

@@ -1,6 +1,5 @@
 //! The generic training loop, with HuggingFace `Trainer` semantics.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -682,12 +681,8 @@ impl Trainer {
         entry: LogEntry,
     ) -> Result<(), TrainError> {
         let line = serde_json::to_string(&entry).expect("plain data");
-        let mut file = std::fs::OpenOptions::new()
-            .append(true)
-            .create(true)
-            .open(path)
+        tsfm_io::append(path, format!("{line}\n").as_bytes())
             .map_err(|e| TrainError::io(path, e))?;
-        writeln!(file, "{line}").map_err(|e| TrainError::io(path, e))?;
         for cb in &mut self.callbacks {
             cb.on_log(&entry);
         }

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
+use tsfm_data::units::GlucoseUnit;
 use tsfm_experiment::options::timesfm::TimesFmFlags;
 use tsfm_experiment::predict::options::{DecodingFlags, Sampling};
 use tsfm_experiment::predict::{PredictModel, PredictRequest, TrainedModel, predict};
@@ -76,6 +77,15 @@ pub fn run(args: PredictArgs) -> Result<()> {
             fix_quantile_crossing: args.fix_quantile_crossing,
         },
         target: args.target.clone(),
+        unit: args
+            .unit
+            .as_deref()
+            .map(|u| {
+                GlucoseUnit::parse(u).ok_or_else(|| {
+                    user_error(format!("--unit: expected mg/dL or mmol/L, got `{u}`"))
+                })
+            })
+            .transpose()?,
     };
     let done = predict(model, &request, &mut events)?;
     eprintln!(

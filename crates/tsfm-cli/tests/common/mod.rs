@@ -30,3 +30,40 @@ pub fn stdout(o: &Output) -> String {
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
+
+/// `tsfm train` of the demo shortened to seconds: ttm-tiny on glucose, 24 steps, an evaluation
+/// and a checkpoint every 4, into `--run-dir run_dir` and a cache under the working folder.
+pub fn demo_train_args(run_dir: &str) -> Vec<String> {
+    let mut args: Vec<String> = vec!["train".into(), "--run-dir".into(), run_dir.into()];
+    args.extend(demo_train_settings());
+    args
+}
+
+/// The `--set` pairs of [`demo_train_args`].
+pub fn demo_train_settings() -> Vec<String> {
+    let repo = repo();
+    let mut args = Vec::new();
+    for kv in [
+        format!(
+            "data.raw_path={}",
+            repo.join("data/demo/brist1d/train.csv.gz").display()
+        ),
+        format!(
+            "model.model_path={}",
+            repo.join("data/models/ttm-tiny").display()
+        ),
+        "model.params.context_length=32".into(),
+        "model.params.prediction_length=16".into(),
+        "data.past_covariates=[]".into(),
+        "training.max_steps=24".into(),
+        "training.eval_steps=4".into(),
+        "training.save_steps=4".into(),
+        "training.logging_steps=2".into(),
+        "data.batch_size=32".into(),
+        "data.cache_dir=cache".into(),
+    ] {
+        args.push("--set".into());
+        args.push(kv);
+    }
+    args
+}

@@ -22,6 +22,7 @@ pub mod options;
 pub mod output;
 pub mod text_columns;
 pub mod trained;
+pub mod units;
 
 use std::path::{Path, PathBuf};
 
@@ -63,6 +64,10 @@ pub struct PredictRequest {
     /// The target column of the input (its other value columns are covariates); `None`: a
     /// trained run's target, or for a checkpoint every column is a target.
     pub target: Option<String>,
+    /// The glucose unit of the input's target (`--unit`), for a run that forecasts glucose:
+    /// converted to the run's mmol/L on reading, forecasts given back in it. `None`: the
+    /// values must look like mmol/L.
+    pub unit: Option<tsfm_data::units::GlucoseUnit>,
 }
 
 /// What was written.
@@ -122,6 +127,7 @@ pub fn predict(
     }
     // The input first: its horizon rows, if any, decide the horizon.
     let (mut channels, mut series, text) = input::read(&request.input, events)?;
+    let mut output_unit = None;
     let targets = match &model {
         PredictModel::Trained(t) => {
             if let Some(name) = request.target.as_deref().filter(|n| *n != t.target()) {
@@ -142,7 +148,20 @@ pub fn predict(
             }
             // What the run does not read plays no part (it was reported above).
             channels = input::keep_read_channels(&mut series, t.target(), &t.covariates());
+            output_unit = units::to_run_units(
+                &request.input,
+                t.target(),
+                &mut series,
+                units::forecasts_glucose(&t.resolved.config),
+                request.unit,
+            )?;
             vec![0]
+        }
+        PredictModel::Checkpoint { .. } if request.unit.is_some() => {
+            return Err(user(
+                "--unit: a checkpoint forecasts in the input's own units; --unit converts the \
+                 input of a run trained on glucose (--run); drop it",
+            ));
         }
         PredictModel::Checkpoint { .. } => match &request.target {
             Some(name) => vec![channels.iter().position(|c| c == name).ok_or_else(|| {
@@ -297,6 +316,8 @@ pub fn predict(
             )?
         }
     };
+    let mut forecasts = forecasts;
+    units::from_run_units(&mut forecasts, output_unit);
     output::write(&request.output, &names, &forecasts, horizon)?;
     Ok(PredictSummary {
         series: forecasts.len(),
