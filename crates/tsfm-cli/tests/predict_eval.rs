@@ -849,6 +849,8 @@ fn a_glucose_run_refuses_mg_dl_input_unless_the_unit_is_stated() {
             path_str(&model),
             "--input",
             "mmol.csv",
+            "--output",
+            "x.csv",
             "--unit",
             "mmol/L",
         ],

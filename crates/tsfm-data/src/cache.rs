@@ -117,8 +117,13 @@ impl CacheManager {
         opts: &SourceOptions,
         progress: Progress,
     ) -> Result<Prepared> {
+        let dir = self.processed_dir(dataset)?;
+        // The raw files are read before taking the lock: they are not the cache, and a file
+        // refused here leaves no cache folder behind.
+        let raw = fingerprint_with_progress(opts, progress)?;
+        let out = sources::load_with_progress(opts, progress)?;
         let _lock = self.lock(dataset, progress)?;
-        self.prepare_locked(dataset, opts, progress)
+        write_locked(&dir, dataset, opts, raw, out, progress)
     }
 
     /// Serialises everything that checks or replaces the cache of `dataset` between processes:
@@ -153,16 +158,9 @@ impl CacheManager {
         progress: Progress,
     ) -> Result<Prepared> {
         let dir = self.processed_dir(dataset)?;
-        remove_stale_staging(&dir);
         let raw = fingerprint_with_progress(opts, progress)?;
         let out = sources::load_with_progress(opts, progress)?;
-        let manifest = write_atomically(&dir, dataset, opts, raw, &out, progress)?;
-        Ok(Prepared {
-            manifest,
-            series: out.series,
-            rebuilt: true,
-            repaired: None,
-        })
+        write_locked(&dir, dataset, opts, raw, out, progress)
     }
 
     /// Reads the cache when it is up to date with `opts` and the raw files; otherwise prepares.
@@ -412,6 +410,25 @@ fn write_atomically(
     result
 }
 
+/// Writes the cache of `dataset` into `dir`; the caller holds the cache's lock.
+fn write_locked(
+    dir: &Path,
+    dataset: &str,
+    opts: &SourceOptions,
+    raw: Vec<RawFileEntry>,
+    out: SourceOutput,
+    progress: Progress,
+) -> Result<Prepared> {
+    remove_stale_staging(dir);
+    let manifest = write_atomically(dir, dataset, opts, raw, &out, progress)?;
+    Ok(Prepared {
+        manifest,
+        series: out.series,
+        rebuilt: true,
+        repaired: None,
+    })
+}
+
 /// Removes the hidden staging and set-aside folders (`.processed.*`) that a writer killed
 /// mid-prepare leaves beside `dir`. Called with the cache's lock held, so no live writer owns
 /// them. Best effort: they only waste space.
@@ -464,7 +481,16 @@ pub fn write_series(path: &Path, s: &Series) -> Result<()> {
     use parquet::file::writer::SerializedFileWriter;
     use parquet::schema::types::Type;
 
-    let err = pq_err(path);
+    // Writing: a disk error keeps its io::Error (a full disk gets its hint), the rest is text.
+    let err = |e: parquet::errors::ParquetError| match e {
+        parquet::errors::ParquetError::External(inner) => {
+            match inner.downcast::<std::io::Error>() {
+                Ok(io) => DataError::io(path, *io),
+                Err(other) => pq_err(path)(parquet::errors::ParquetError::External(other)),
+            }
+        }
+        other => pq_err(path)(other),
+    };
     let mut fields = vec![Arc::new(
         Type::primitive_type_builder("timestamp", Physical::INT64)
             .with_repetition(Repetition::REQUIRED)

@@ -718,11 +718,14 @@ impl Trainer {
         let scheduler = serde_json::json!({ "schedule": schedule, "last_epoch": step });
         let state_json = state.to_json();
         let dir = checkpoint::write_atomically(&self.run_dir, step, |tmp| {
-            model
+            // To bytes, then through `tsfm_io` like every other file: Burn's own file writer
+            // turns the disk's error into text, losing what a full disk needs to be told.
+            let weights = model
                 .clone()
                 .into_record()
-                .save(tmp.join(WEIGHTS_FILE))
+                .into_bytes()
                 .map_err(|e| TrainError::checkpoint(tmp, format!("weights: {e}")))?;
+            write_file_atomically(&tmp.join(WEIGHTS_FILE), &weights)?;
             model.valid().save_pretrained(tmp)?;
             optimizer.save(tmp)?;
             let write =

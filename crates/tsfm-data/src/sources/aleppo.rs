@@ -50,6 +50,8 @@ pub const WIZARD_FILE: &str = "HDeviceWizard.txt";
 pub const UPLOADS_FILE: &str = "HDeviceUploads.txt";
 
 const SLOT_S: i64 = 300;
+/// The largest |DeviceDtTmDaysFromEnroll| read as a date: 100 years.
+const MAX_DAYS_FROM_ENROLMENT: i64 = 36_525;
 /// The sensor's reportable range in mg/dL, sentinels included.
 const CGM_MIN_MGDL: f64 = 39.0;
 const CGM_MAX_MGDL: f64 = 401.0;
@@ -129,15 +131,21 @@ impl When {
             ));
         }
         let d = cell(rec, self.days);
-        let days: i64 = d.parse().map_err(|_| {
-            bad_time(
-                path,
-                line,
-                "DeviceDtTmDaysFromEnroll",
-                d,
-                "a whole number of days",
-            )
-        })?;
+        // Days from enrolment: a value beyond a century either way is a damaged cell (found by
+        // fuzzing: it overflowed the seconds it is turned into).
+        let days: i64 = d
+            .parse()
+            .ok()
+            .filter(|d: &i64| d.abs() <= MAX_DAYS_FROM_ENROLMENT)
+            .ok_or_else(|| {
+                bad_time(
+                    path,
+                    line,
+                    "DeviceDtTmDaysFromEnroll",
+                    d,
+                    "a whole number of days within 100 years of enrolment",
+                )
+            })?;
         let tm = cell(rec, self.tm);
         let sod = super::clock::parse_time_of_day(tm)
             .filter(|_| tm.len() == 8)
