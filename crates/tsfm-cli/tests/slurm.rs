@@ -276,6 +276,33 @@ fn a_cancelled_task_is_resumed_from_its_checkpoint_and_the_runs_are_ranked() {
         .map(|t| PathBuf::from(t["run_dir"].as_str().unwrap()))
         .collect();
     assert_eq!(runs.len(), 3);
+    // Task 0 uninterrupted, outside Slurm and the sweep's results, meanwhile: the resumed task
+    // must end with its weights.
+    let mut reference = vec![
+        "train",
+        "--config",
+        "experiments/ttm_demo",
+        "--run-dir",
+        "reference",
+    ];
+    reference.extend(sets.iter().map(String::as_str));
+    reference.extend([
+        "--set",
+        "output.save_dir=reference_results",
+        "--set",
+        "training.eval_steps=20",
+        "--set",
+        "training.save_steps=20",
+        "--set",
+        "training.max_steps=600",
+    ]);
+    let reference = Command::new(env!("CARGO_BIN_EXE_tsfm"))
+        .args(&reference)
+        .current_dir(cwd)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
 
     // Cancel task 0 once it has a checkpoint.
     let has_checkpoint = |run: &Path| {
@@ -327,10 +354,17 @@ fn a_cancelled_task_is_resumed_from_its_checkpoint_and_the_runs_are_ranked() {
     let m0 = metrics(&runs[0]);
     let from = m0["resumed_from_step"].as_u64().expect("task 0 resumed");
     assert!(
-        from >= 20 && from % 20 == 0 && from < 600,
+        from >= 20 && from.is_multiple_of(20) && from < 600,
         "resumed from {from}"
     );
     assert_eq!(m0["global_step"], 600);
+    let reference = reference.wait_with_output().unwrap();
+    assert!(reference.status.success(), "{}", stderr(&reference));
+    let weights = |dir: &Path| std::fs::read(dir.join("model/model.safetensors")).unwrap();
+    assert!(
+        weights(&runs[0]) == weights(&cwd.join("reference")),
+        "the cancelled and resumed task's weights differ from an uninterrupted run's"
+    );
     for run in &runs[1..] {
         let m = metrics(run);
         assert_eq!(m["global_step"], 20);

@@ -70,11 +70,14 @@ fn status(dir: &Path) -> Result<()> {
     let rows = sweep::status(&sweep)?;
     let mut table = Table::new(["task", "state", "job", "steps", "best metric", "run"]);
     for r in &rows {
-        let steps = match (r.steps, r.resumed_from_step) {
-            (Some((done, max)), Some(from)) => format!("{done}/{max} (resumed at {from})"),
-            (Some((done, max)), None) => format!("{done}/{max}"),
-            _ => "-".into(),
+        let mut steps = match r.steps {
+            Some((done, Some(max))) => format!("{done}/{max}"),
+            Some((done, None)) => format!("{done}/?"),
+            None => "-".into(),
         };
+        if let Some(from) = r.resumed_from_step {
+            steps += &format!(" (resumed at {from})");
+        }
         table.row([
             r.id.to_string(),
             r.state.as_str().to_string(),

@@ -38,10 +38,33 @@ pub fn local_now() -> Timestamp {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SweepTask {
     pub id: usize,
-    /// `--set` overrides in order: the command line's, the spec's `set`, then the task's own.
+    /// `--set` overrides in order: the command line's, the spec's `set`, then the task's own
+    /// (in `tasks.json` as the `KEY=VALUE` text `--set` reads).
+    #[serde(with = "set_args")]
     pub overrides: Vec<(String, String)>,
     /// Its run directory in the results tree (absolute).
     pub run_dir: PathBuf,
+}
+
+/// `(key, value)` pairs as `KEY=VALUE` strings.
+mod set_args {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(pairs: &[(String, String)], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(pairs.iter().map(|(k, v)| format!("{k}={v}")))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<(String, String)>, D::Error> {
+        Vec::<String>::deserialize(d)?
+            .into_iter()
+            .map(|arg| match arg.split_once('=') {
+                Some((k, v)) => Ok((k.to_string(), v.to_string())),
+                None => Err(serde::de::Error::custom(format!(
+                    "`{arg}` is not KEY=VALUE"
+                ))),
+            })
+            .collect()
+    }
 }
 
 /// One `sbatch` call.

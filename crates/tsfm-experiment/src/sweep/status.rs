@@ -2,7 +2,7 @@
 //! where accounting is on, else the exit code the task's script wrote; plus what its run
 //! directory says (steps done, best metric).
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::slurm::{self, TaskState};
 use super::{STATUS_DIR, Sweep};
@@ -18,71 +18,57 @@ pub struct TaskStatus {
     /// Where the state came from: squeue, sacct, exit file, or none.
     pub source: &'static str,
     pub run_dir: PathBuf,
-    /// Optimizer steps done / planned (the run's `metrics.json`).
-    pub steps: Option<(u64, u64)>,
+    /// Optimizer steps done / planned (`metrics.json` once finished; while it runs, the last
+    /// step logged, planned unknown).
+    pub steps: Option<(u64, Option<u64>)>,
     /// `metric_for_best_model` and its best value.
     pub best_metric: Option<(String, f64)>,
     /// The step it resumed from, when the last attempt resumed.
     pub resumed_from_step: Option<u64>,
 }
 
+/// What Slurm said about a job's tasks, asked once per job.
+#[derive(Default)]
+struct Answers {
+    queued: BTreeMap<u64, BTreeMap<String, String>>,
+    accounted: BTreeMap<u64, Option<BTreeMap<String, String>>>,
+}
+
+impl Answers {
+    fn squeue(&mut self, job: u64, key: &str) -> Result<Option<TaskState>> {
+        if let std::collections::btree_map::Entry::Vacant(e) = self.queued.entry(job) {
+            e.insert(slurm::squeue(job)?);
+        }
+        Ok(self.queued[&job]
+            .get(key)
+            .and_then(|s| TaskState::from_slurm(s)))
+    }
+
+    fn sacct(&mut self, job: u64, key: &str) -> Option<TaskState> {
+        self.accounted
+            .entry(job)
+            .or_insert_with(|| slurm::sacct(job))
+            .as_ref()?
+            .get(key)
+            .and_then(|s| TaskState::from_slurm(s))
+    }
+}
+
 /// Every task's status, in task order.
 pub fn status(sweep: &Sweep) -> Result<Vec<TaskStatus>> {
-    // One squeue (and sacct) call per job, not per task.
-    let mut queued: BTreeMap<u64, BTreeMap<String, String>> = BTreeMap::new();
-    let mut accounted: BTreeMap<u64, Option<BTreeMap<String, String>>> = BTreeMap::new();
+    let mut answers = Answers::default();
     let mut out = Vec::new();
     for task in &sweep.tasks {
-        let metrics = read_metrics(&task.run_dir);
-        let mut row = TaskStatus {
-            id: task.id,
-            state: TaskState::NotSubmitted,
-            job: None,
-            source: "none",
-            run_dir: task.run_dir.clone(),
-            steps: metrics.as_ref().and_then(|m| {
-                Some((
-                    m.get("global_step")?.as_u64()?,
-                    m.get("max_steps")?.as_u64()?,
-                ))
-            }),
-            best_metric: metrics.as_ref().and_then(|m| {
-                Some((
-                    m.get("metric_for_best_model")?.as_str()?.to_string(),
-                    m.get("best_metric")?.as_f64()?,
-                ))
-            }),
-            resumed_from_step: metrics
-                .as_ref()
-                .and_then(|m| m.get("resumed_from_step")?.as_u64()),
-        };
+        let mut row = from_run_dir(task.id, &task.run_dir);
         if let Some(job) = sweep.job_of(task.id) {
             let key = format!("{job}_{}", task.id);
-            if !queued.contains_key(&job) {
-                queued.insert(job, slurm::squeue(job)?);
-            }
-            let exit = std::fs::read_to_string(
-                sweep.dir.join(STATUS_DIR).join(format!("{}.exit", task.id)),
-            )
-            .ok()
-            .and_then(|t| t.trim().parse::<i32>().ok());
-            let from_queue = queued[&job]
-                .get(&key)
-                .and_then(|s| TaskState::from_slurm(s));
-            // sacct only when squeue has nothing: it is the slow one on a busy cluster.
-            let mut from_accounting = || {
-                accounted
-                    .entry(job)
-                    .or_insert_with(|| slurm::sacct(job))
-                    .as_ref()
-                    .and_then(|a| a.get(&key))
-                    .and_then(|s| TaskState::from_slurm(s))
-            };
-            (row.state, row.source) = if let Some(s) = from_queue {
+            // sacct only when squeue has forgotten the task: it is the slow one on a busy
+            // cluster, and absent where accounting is off.
+            (row.state, row.source) = if let Some(s) = answers.squeue(job, &key)? {
                 (s, "squeue")
-            } else if let Some(s) = from_accounting() {
+            } else if let Some(s) = answers.sacct(job, &key) {
                 (s, "sacct")
-            } else if let Some(code) = exit {
+            } else if let Some(code) = exit_code(&sweep.dir, task.id) {
                 let s = if code == 0 {
                     TaskState::Completed
                 } else {
@@ -99,7 +85,53 @@ pub fn status(sweep: &Sweep) -> Result<Vec<TaskStatus>> {
     Ok(out)
 }
 
-fn read_metrics(run_dir: &std::path::Path) -> Option<serde_json::Value> {
-    let text = std::fs::read_to_string(run_dir.join("metrics.json")).ok()?;
-    serde_json::from_str(&text).ok()
+/// The exit code the task's script wrote when its last attempt ended (not when it was killed).
+fn exit_code(sweep_dir: &Path, task: usize) -> Option<i32> {
+    let path = sweep_dir.join(STATUS_DIR).join(format!("{task}.exit"));
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+/// What the run directory tells: steps, best metric, resume point (state not yet known).
+fn from_run_dir(id: usize, run_dir: &Path) -> TaskStatus {
+    let metrics: Option<serde_json::Value> = std::fs::read_to_string(run_dir.join("metrics.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok());
+    let m = metrics.as_ref();
+    let finished_steps = m.and_then(|m| {
+        Some((
+            m.get("global_step")?.as_u64()?,
+            Some(m.get("max_steps")?.as_u64()?),
+        ))
+    });
+    TaskStatus {
+        id,
+        state: TaskState::NotSubmitted,
+        job: None,
+        source: "none",
+        run_dir: run_dir.to_path_buf(),
+        steps: finished_steps.or_else(|| last_logged_step(run_dir).map(|s| (s, None))),
+        best_metric: m.and_then(|m| {
+            Some((
+                m.get("metric_for_best_model")?.as_str()?.to_string(),
+                m.get("best_metric")?.as_f64()?,
+            ))
+        }),
+        resumed_from_step: m.and_then(|m| m.get("resumed_from_step")?.as_u64()),
+    }
+}
+
+/// The `step` of the last line of `logs/train.jsonl` (reads only the file's end).
+fn last_logged_step(run_dir: &Path) -> Option<u64> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = std::fs::File::open(run_dir.join("logs/train.jsonl")).ok()?;
+    let len = file.metadata().ok()?.len();
+    file.seek(SeekFrom::Start(len.saturating_sub(4096))).ok()?;
+    let mut tail = String::new();
+    file.read_to_string(&mut tail).ok()?;
+    tail.lines().rev().find_map(|line| {
+        serde_json::from_str::<serde_json::Value>(line)
+            .ok()?
+            .get("step")?
+            .as_u64()
+    })
 }
