@@ -27,20 +27,18 @@ pub fn render(ctx: &ScriptContext, tasks: &[SweepTask]) -> String {
     let _ = writeln!(s, "#!/bin/bash");
     let _ = writeln!(
         s,
-        "# tsfm sweep `{}`: {} task(s), written by tsfm {}.",
+        "# tsfm sweep `{}`: {} task(s), written by tsfm {}. Edit freely.",
         ctx.name,
         tasks.len(),
         env!("CARGO_PKG_VERSION")
     );
-    let _ = writeln!(
-        s,
-        "# Edit freely. `tsfm sweep resume {dir}` resubmits this file for the tasks that did not\n\
-         # finish; `tsfm sweep status {dir}` shows where each task is."
-    );
+    let _ = writeln!(s, "# Where each task is:   tsfm sweep status {dir}");
+    let _ = writeln!(s, "# Resubmit unfinished:  tsfm sweep resume {dir}");
     for line in sbatch_lines(ctx, tasks.len()) {
         let _ = writeln!(s, "#SBATCH {line}");
     }
-    s.push_str("set -euo pipefail\n\n");
+    // No `set -u`: bash before 4.4 (still on some clusters) calls an empty array unbound.
+    s.push_str("set -eo pipefail\n\n");
     let _ = writeln!(s, "TSFM={}", quote(&ctx.tsfm.display().to_string()));
     let _ = writeln!(s, "SWEEP={}", quote(&ctx.sweep_dir.display().to_string()));
     let mut common = Vec::new();

@@ -96,10 +96,12 @@ impl SweepSpec {
                 .unwrap_or_else(|| default_name.to_string()),
             ..SweepSpec::default()
         };
-        if spec.name.is_empty() || spec.name.contains(['/', '\\']) || spec.name.starts_with('.') {
+        // It names a folder, the Slurm job and the run directories.
+        let plain = |c: char| c.is_ascii_alphanumeric() || "-_.".contains(c);
+        if spec.name.is_empty() || !spec.name.chars().all(plain) || spec.name.starts_with('.') {
             p.push(
                 "name",
-                "must be a plain folder name (no `/`, not starting with `.`)",
+                "must be letters, digits, `-`, `_` and `.`, not starting with `.`",
             );
         }
         if let Some(v) = root.get("set") {
@@ -345,7 +347,7 @@ mod tests {
     #[test]
     fn unknown_and_mistyped_keys_are_refused_by_path() {
         let err = SweepSpec::parse(
-            "slurm: {gpu: 1, cpus_per_task: 0, sbatch: --foo}\ngrids: {}\ngrid: {a.b: 3}\n",
+            "name: a b\nslurm: {gpu: 1, cpus_per_task: 0, sbatch: --foo}\ngrids: {}\ngrid: {a.b: 3}\n",
             "s",
         )
         .unwrap_err();
@@ -353,6 +355,7 @@ mod tests {
             err,
             vec![
                 "grids: unknown key (known here: name, set, grid, list, slurm)",
+                "name: must be letters, digits, `-`, `_` and `.`, not starting with `.`",
                 "grid.a.b: must be a non-empty list of the values to try",
                 "slurm.gpu: unknown key (known here: partition, account, qos, time, cpus_per_task, mem, gpus, max_parallel, sbatch, setup)",
                 "slurm.cpus_per_task: must be a whole number above 0",
