@@ -390,10 +390,22 @@ fn a_cancelled_task_is_resumed_from_its_checkpoint_and_the_runs_are_ranked() {
         stdout(&out)
     );
 
-    // `tsfm compare` ranks the three evaluated runs, as `sweep status` suggests.
+    // `sweep status` ranks the runs by their best eval loss (lower first) and `tsfm compare`
+    // shows them in that order.
+    let mut order: Vec<(f64, usize)> = runs
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (metrics(r)["best_metric"].as_f64().unwrap(), i))
+        .collect();
+    order.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let want: Vec<String> = order.iter().map(|(_, i)| i.to_string()).collect();
+    assert!(
+        status.contains(&format!("finished, best first: task {}", want.join(", "))),
+        "{status}"
+    );
     let line = status
         .lines()
-        .find_map(|l| l.strip_prefix("rank the finished runs: tsfm compare "))
+        .find_map(|l| l.strip_prefix("compare them: tsfm compare "))
         .expect("compare hint");
     let dirs: Vec<&str> = line.split(' ').collect();
     assert_eq!(dirs.len(), 3);
@@ -402,9 +414,15 @@ fn a_cancelled_task_is_resumed_from_its_checkpoint_and_the_runs_are_ranked() {
     let out = tsfm(&args, cwd);
     assert!(out.status.success(), "{}", stderr(&out));
     let table = stdout(&out);
-    for run in &runs {
-        let id = run.file_name().unwrap().to_string_lossy();
-        assert!(table.contains(&format!("ttm/ttm_demo/{id}")), "{table}");
-    }
+    let at: Vec<usize> = order
+        .iter()
+        .map(|(_, i)| {
+            let id = runs[*i].file_name().unwrap().to_string_lossy().into_owned();
+            table
+                .find(&format!("ttm/ttm_demo/{id}"))
+                .unwrap_or_else(|| panic!("{id} missing: {table}"))
+        })
+        .collect();
+    assert!(at.is_sorted(), "not best first: {table}");
     assert!(table.contains("baseline: persistence"), "{table}");
 }

@@ -1,5 +1,5 @@
 //! `tsfm sweep`: flags -> `tsfm_experiment::sweep`, then what to print.
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result};
 use tsfm_experiment::sweep::{self, Sweep, SweepRequest, SweepSpec, TaskState};
@@ -100,17 +100,15 @@ fn status(dir: &Path) -> Result<()> {
         count(TaskState::Running),
         rows.iter().filter(|r| r.state.needs_submission()).count()
     );
-    let done: Vec<PathBuf> = rows
-        .iter()
-        .filter(|r| r.state == TaskState::Completed)
-        .map(|r| r.run_dir.clone())
-        .collect();
-    if !done.is_empty() {
-        let quoted: Vec<String> = done
+    let best_first = sweep::ranked(&rows);
+    if !best_first.is_empty() {
+        let ids: Vec<String> = best_first.iter().map(|r| r.id.to_string()).collect();
+        println!("finished, best first: task {}", ids.join(", "));
+        let quoted: Vec<String> = best_first
             .iter()
-            .map(|p| sweep::quote(&p.display().to_string()))
+            .map(|r| sweep::quote(&r.run_dir.display().to_string()))
             .collect();
-        println!("rank the finished runs: tsfm compare {}", quoted.join(" "));
+        println!("compare them: tsfm compare {}", quoted.join(" "));
     }
     Ok(())
 }

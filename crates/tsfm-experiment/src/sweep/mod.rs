@@ -19,7 +19,7 @@ use crate::error::{Result, io, user};
 pub use script::quote;
 pub use slurm::TaskState;
 pub use spec::{SlurmResources, SweepSpec};
-pub use status::{TaskStatus, status};
+pub use status::{TaskStatus, ranked, status};
 
 /// Task exit codes, written by the script: `{STATUS_DIR}/{task}.exit`.
 pub const STATUS_DIR: &str = "status";

@@ -135,3 +135,38 @@ fn last_logged_step(run_dir: &Path) -> Option<u64> {
             .as_u64()
     })
 }
+
+/// The completed tasks, best first by their best metric (HF's direction: lower for a loss,
+/// higher for anything else, unless the run's `training.greater_is_better` says otherwise);
+/// tasks without a metric last, in task order.
+pub fn ranked(rows: &[TaskStatus]) -> Vec<&TaskStatus> {
+    let mut done: Vec<(&TaskStatus, Option<f64>)> = rows
+        .iter()
+        .filter(|r| r.state == TaskState::Completed)
+        .map(|r| {
+            let score = r.best_metric.as_ref().map(|(name, value)| {
+                if greater_is_better(&r.run_dir).unwrap_or(!name.ends_with("loss")) {
+                    -value
+                } else {
+                    *value
+                }
+            });
+            (r, score)
+        })
+        .collect();
+    // Stable: equal scores keep task order.
+    done.sort_by(|(_, a), (_, b)| match (a, b) {
+        (Some(a), Some(b)) => a.total_cmp(b),
+        (Some(_), None) => std::cmp::Ordering::Less,
+        (None, Some(_)) => std::cmp::Ordering::Greater,
+        (None, None) => std::cmp::Ordering::Equal,
+    });
+    done.into_iter().map(|(r, _)| r).collect()
+}
+
+/// `training.greater_is_better` of the run's saved config, when set.
+fn greater_is_better(run_dir: &Path) -> Option<bool> {
+    let text = std::fs::read_to_string(run_dir.join("config.yaml")).ok()?;
+    let config: yaml_serde::Value = yaml_serde::from_str(&text).ok()?;
+    config.get("training")?.get("greater_is_better")?.as_bool()
+}
