@@ -114,16 +114,9 @@ pub fn plan(req: &SweepRequest) -> Result<SweepPlan> {
     let mut tasks = Vec::new();
     let mut base_save_dir = None;
     let stamp = req.now.format("%Y-%m-%d_%H-%M-%S").to_string();
+    let common = command_line_sets(req.set)?;
     for (id, combo) in combos.iter().enumerate() {
-        let mut overrides = Vec::new();
-        for arg in req.set {
-            let (k, v) = arg.split_once('=').ok_or_else(|| {
-                user(format!(
-                    "--set `{arg}`: expected KEY=VALUE, e.g. training.learning_rate=5e-5"
-                ))
-            })?;
-            overrides.push((k.trim().to_string(), v.to_string()));
-        }
+        let mut overrides = common.clone();
         overrides.extend(combo.iter().cloned());
         match task_run_dir(req, &overrides, id, &stamp) {
             Ok((save_dir, run_dir)) => {
@@ -182,6 +175,20 @@ pub fn plan(req: &SweepRequest) -> Result<SweepPlan> {
     })
 }
 
+/// `--set KEY=VALUE` arguments as pairs.
+fn command_line_sets(args: &[String]) -> Result<Vec<(String, String)>> {
+    args.iter()
+        .map(|arg| {
+            let (k, v) = arg.split_once('=').ok_or_else(|| {
+                user(format!(
+                    "--set `{arg}`: expected KEY=VALUE, e.g. training.learning_rate=5e-5"
+                ))
+            })?;
+            Ok((k.trim().to_string(), v.to_string()))
+        })
+        .collect()
+}
+
 /// The task's config checked as `tsfm train` checks it; its results root and run directory.
 fn task_run_dir(
     req: &SweepRequest,
@@ -213,6 +220,18 @@ fn task_run_dir(
 
 /// Write the sweep folder: `tasks.json`, `sweep.sbatch`, `sweep.json`, `logs/`, `status/`.
 pub fn write(plan: &SweepPlan, now: Timestamp) -> Result<()> {
+    // Never over another sweep's files (and run directories): the same name in the same second.
+    let parent = plan.dir.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).map_err(|e| io(parent, e))?;
+    match std::fs::create_dir(&plan.dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            return Err(user(format!(
+                "{} already exists (a sweep of the same name started this second): run again",
+                plan.dir.display()
+            )));
+        }
+        other => other.map_err(|e| io(&plan.dir, e))?,
+    }
     for sub in ["logs", STATUS_DIR] {
         let path = plan.dir.join(sub);
         std::fs::create_dir_all(&path).map_err(|e| io(&path, e))?;
