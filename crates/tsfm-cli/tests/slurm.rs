@@ -426,3 +426,60 @@ fn a_cancelled_task_is_resumed_from_its_checkpoint_and_the_runs_are_ranked() {
     assert!(at.is_sorted(), "not best first: {table}");
     assert!(table.contains("baseline: persistence"), "{table}");
 }
+
+#[test]
+fn a_failed_task_is_reported_with_its_exit_code_and_resubmitted() {
+    require_slurm();
+    let tmp = tempfile::tempdir().unwrap();
+    let cwd = tmp.path();
+    // Valid as a config, fails when the task reads its data (exit 2).
+    std::fs::write(
+        cwd.join("broken.yaml"),
+        "name: broken\nset: {data.raw_path: missing.csv}\nslurm: {cpus_per_task: 1, mem: 1G}\n",
+    )
+    .unwrap();
+    let sets = demo_sets();
+    let out = tsfm(&sweep_args("broken.yaml", &sets, &["--submit"]), cwd);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let sweep = PathBuf::from(
+        stdout(&out)
+            .lines()
+            .find_map(|l| l.strip_prefix("sweep:  "))
+            .and_then(|l| l.split(" (").next())
+            .expect("sweep folder"),
+    );
+    wait_for(
+        "the task to fail",
+        Duration::from_secs(120),
+        &sweep,
+        cwd,
+        || states(&sweep, cwd) == ["failed"],
+    );
+    assert_eq!(
+        std::fs::read_to_string(sweep.join("status/0.exit")).unwrap(),
+        "2\n"
+    );
+    let log = std::fs::read_dir(sweep.join("logs"))
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect::<String>();
+    assert!(log.contains("missing.csv"), "{log}");
+
+    let out = tsfm(&["sweep", "resume", &sweep.display().to_string()], cwd);
+    assert!(
+        stdout(&out).starts_with("task 0 (failed): resubmitted as job "),
+        "{}",
+        stdout(&out)
+    );
+    // The second attempt fails the same way; its own log sits beside the first.
+    wait_for(
+        "the resubmitted task to fail",
+        Duration::from_secs(120),
+        &sweep,
+        cwd,
+        || {
+            states(&sweep, cwd) == ["failed"]
+                && std::fs::read_dir(sweep.join("logs")).unwrap().count() == 2
+        },
+    );
+}
