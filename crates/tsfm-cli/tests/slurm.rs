@@ -144,6 +144,14 @@ fn an_invalid_task_or_spec_key_is_refused_before_anything_is_written() {
     );
     assert!(!tmp.path().join("tsfm_results").exists());
 
+    let out = tsfm(&sweep_args("nope.yaml", &sets, &["--dry-run"]), tmp.path());
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("nope.yaml: cannot read the sweep spec"),
+        "{}",
+        stderr(&out)
+    );
+
     std::fs::write(tmp.path().join("typo.yaml"), "slurm: {gpu: 1}\n").unwrap();
     let out = tsfm(&sweep_args("typo.yaml", &sets, &["--dry-run"]), tmp.path());
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));

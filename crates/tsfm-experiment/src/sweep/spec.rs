@@ -5,7 +5,7 @@ use std::path::Path;
 
 use yaml_serde::{Mapping, Value};
 
-use crate::error::{Result, io, user};
+use crate::error::{Result, user};
 
 /// A parsed sweep spec.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -59,7 +59,12 @@ const SLURM_KEYS: &[&str] = &[
 impl SweepSpec {
     /// Read and check `path`; every problem is listed, each with its key path.
     pub fn read(path: &Path) -> Result<SweepSpec> {
-        let text = std::fs::read_to_string(path).map_err(|e| io(path, e))?;
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            user(format!(
+                "{}: cannot read the sweep spec: {e}",
+                path.display()
+            ))
+        })?;
         let default_name = path
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
