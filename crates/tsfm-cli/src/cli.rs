@@ -40,6 +40,8 @@ pub enum Command {
     /// List and show training runs.
     #[command(subcommand)]
     Runs(RunsCommand),
+    /// Grid or list of `--set` overrides as one Slurm job array; its status; resubmission.
+    Sweep(SweepArgs),
 }
 
 /// How a config is chosen and changed: shared by every command that reads one.
@@ -273,4 +275,55 @@ pub struct RunsShowArgs {
     pub run: String,
     #[arg(long, default_value = "tsfm_results")]
     pub save_dir: PathBuf,
+}
+
+/// `tsfm sweep EXPERIMENT --spec SWEEP.yaml [--dry-run | --submit]`, `tsfm sweep status DIR`,
+/// `tsfm sweep resume DIR`.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct SweepArgs {
+    #[command(subcommand)]
+    pub command: Option<SweepCommand>,
+    #[command(flatten)]
+    pub create: SweepCreateArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct SweepCreateArgs {
+    /// Experiment YAML (or a name under the config root, e.g. `experiments/ttm_demo`).
+    #[arg(required = true)]
+    pub experiment: Option<PathBuf>,
+    /// Sweep spec: `grid:` / `list:` of `--set` keys, `set:` for every task, `slurm:` resources.
+    #[arg(long, required = true)]
+    pub spec: Option<PathBuf>,
+    /// Directory that `defaults:` entries are resolved against.
+    #[arg(long)]
+    pub config_root: Option<PathBuf>,
+    /// Set a config key for every task (before the spec's overrides; repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// Check every task and print the sbatch script; write and submit nothing.
+    #[arg(long, conflicts_with = "submit")]
+    pub dry_run: bool,
+    /// Submit the job array with `sbatch` after writing the sweep folder.
+    #[arg(long)]
+    pub submit: bool,
+    /// The `tsfm` binary the tasks run (default: this one).
+    #[arg(long, value_name = "PATH")]
+    pub tsfm: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SweepCommand {
+    /// One line per task: pending, running, completed, failed, cancelled, timeout.
+    Status(SweepDirArgs),
+    /// Submit every task that is not pending, running or completed; each continues from its
+    /// run's newest checkpoint.
+    Resume(SweepDirArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SweepDirArgs {
+    /// The sweep folder (`tsfm_results/sweeps/{name}/{timestamp}`).
+    pub dir: PathBuf,
 }
