@@ -36,7 +36,7 @@ pub use error::{ConfigError, ConfigErrors};
 pub use overrides::{NamedFlag, NamedOverrides, Override, OverrideValue, collect_overrides};
 pub use schema::{DATA_SOURCES, MODEL_TYPES};
 pub use sources::{DEFAULT_ORIGIN, Sources};
-pub use validate::KNOWN_METRICS;
+pub use validate::{KNOWN_METRICS, check_tracking_uri};
 
 use compose::{Composer, ConfigFile, Store};
 
