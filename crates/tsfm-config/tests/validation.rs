@@ -369,7 +369,7 @@ fn mlflow_tracking_takes_an_http_server_and_refuses_stores_it_cannot_reach() {
     );
     one(
         &["logging.mlflow.log_model=maybe"],
-        "--set: logging.mlflow.log_model: expected a boolean (true or false), got the string `maybe`",
+        "--set: logging.mlflow.log_model: expected a boolean (true or false), got `maybe`",
     );
 }
 

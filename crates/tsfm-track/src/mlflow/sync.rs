@@ -344,3 +344,119 @@ fn lock(run_dir: &Path) -> Result<File> {
         Err(std::fs::TryLockError::Error(e)) => Err(TrackError::io(path)(e)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    fn metrics(seq: u64, n: usize) -> Record {
+        let values = (0..n).map(|i| (format!("m{i}"), i as f64)).collect();
+        Record {
+            seq,
+            event: Event::Metrics {
+                step: seq,
+                timestamp: 1,
+                values,
+            },
+        }
+    }
+
+    #[test]
+    fn metrics_are_batched_within_limits_and_everything_else_goes_alone() {
+        let limits = Limits {
+            metrics: 5,
+            ..Limits::default()
+        };
+        let params = Record {
+            seq: 3,
+            event: Event::Params {
+                params: vec![("a".into(), "1".into())],
+            },
+        };
+        let records = [
+            metrics(1, 2),
+            metrics(2, 3),
+            params,
+            metrics(4, 4),
+            metrics(5, 2),
+            metrics(6, 1),
+        ];
+        let pending: Vec<&Record> = records.iter().collect();
+        let seqs: Vec<Vec<u64>> = groups(&pending, &limits)
+            .iter()
+            .map(|g| g.iter().map(|r| r.seq).collect())
+            .collect();
+        assert_eq!(seqs, [vec![1, 2], vec![3], vec![4], vec![5, 6]]);
+    }
+
+    #[test]
+    fn values_are_cut_to_the_limits_and_non_finite_metrics_left_out() {
+        let limits = Limits {
+            param_value_chars: 4,
+            key_chars: 3,
+            ..Limits::default()
+        };
+        let params = Record {
+            seq: 1,
+            event: Event::Params {
+                params: vec![("data.columns".into(), "[\"a\",\"b\"]".into())],
+            },
+        };
+        let values = BTreeMap::from([("loss".to_string(), 0.5), ("nan".to_string(), f64::NAN)]);
+        let m = Record {
+            seq: 2,
+            event: Event::Metrics {
+                step: 7,
+                timestamp: 9,
+                values,
+            },
+        };
+        let (metrics, params, _) = batch_entities(&[&params, &m], &limits);
+        assert_eq!(params, [json!({"key": "dat", "value": "[\"a\","})]);
+        assert_eq!(
+            metrics,
+            [json!({"key": "los", "value": 0.5, "timestamp": 9, "step": 7})]
+        );
+    }
+
+    #[test]
+    fn a_dead_server_fails_fast_and_leaves_everything_to_send() {
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut journal = crate::Journal::open(dir.path()).unwrap();
+        journal
+            .append(Event::Start {
+                tracking_uri: format!("http://127.0.0.1:{port}"),
+                experiment: "e".into(),
+                run_name: "r".into(),
+                start_time: 1,
+            })
+            .unwrap();
+        let started = std::time::Instant::now();
+        let err = sync(dir.path(), &SyncOptions::default()).unwrap_err();
+        assert!(matches!(err, TrackError::Unreachable { .. }), "{err}");
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(SyncState::read(dir.path()).unwrap(), None);
+        let sender = super::super::Sender::start(
+            dir.path().to_path_buf(),
+            SyncOptions::default(),
+            Duration::from_secs(60),
+        );
+        sender.nudge();
+        let why = sender.finish(Duration::from_secs(5)).unwrap();
+        assert!(
+            why.starts_with(&format!("MLflow server http://127.0.0.1:{port}: ")),
+            "{why}"
+        );
+    }
+}
