@@ -458,6 +458,7 @@ fn a_dead_server_neither_fails_nor_slows_training_and_runs_sync_sends_the_run_on
         "{}",
         stderr(&out)
     );
+    eprintln!("untracked training: {plain_time:?}; tracked to a dead server: {dead_time:?}");
     // Same speed class: no request waits on the training thread.
     assert!(
         dead_time.as_secs_f64() < plain_time.as_secs_f64() * 1.5 + 2.0,
