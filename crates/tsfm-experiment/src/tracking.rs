@@ -139,15 +139,15 @@ impl RunTracking {
 
     /// A file or folder of the run (relative to it) as an MLflow artifact under `artifact_path`.
     pub fn artifact(&mut self, path: &str, artifact_path: &str) {
-        if let Some(journal) = &mut self.journal {
-            if self.run_dir.join(path).exists() {
-                let record = Record::Artifact {
-                    path: path.into(),
-                    artifact_path: artifact_path.into(),
-                };
-                let appended = journal.append(record);
-                self.note(appended.map(drop));
-            }
+        if let Some(journal) = &mut self.journal
+            && self.run_dir.join(path).exists()
+        {
+            let record = Record::Artifact {
+                path: path.into(),
+                artifact_path: artifact_path.into(),
+            };
+            let appended = journal.append(record);
+            self.note(appended.map(drop));
         }
     }
 
