@@ -257,6 +257,21 @@ pub enum RunsCommand {
     List(RunsListArgs),
     /// A run's manifest and metrics.
     Show(RunsShowArgs),
+    /// Send to MLflow what tracked runs could not send while training (server down):
+    /// idempotent, a second sync sends nothing.
+    Sync(RunsSyncArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunsSyncArgs {
+    /// Runs (directories or ids, as `runs show` takes them); default: every tracked run.
+    pub runs: Vec<String>,
+    /// Send to this server instead of the one each run was tracked to (e.g. a moved server:
+    /// the runs are created there afresh).
+    #[arg(long)]
+    pub tracking_uri: Option<String>,
+    #[arg(long, default_value = "tsfm_results")]
+    pub save_dir: PathBuf,
 }
 
 #[derive(Debug, Args)]

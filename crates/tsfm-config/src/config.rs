@@ -783,8 +783,29 @@ pub struct LoggingConfig {
     pub level: LogLevel,
     pub debug_mode: bool,
     pub log_file: Option<String>,
+    /// Replaced by `mlflow.experiment`; kept in the schema only to refuse it with that pointer.
     pub mlflow_experiment: Option<String>,
+    /// Present (even empty): the run is tracked in MLflow.
+    pub mlflow: Option<MlflowConfig>,
+    /// TensorBoard event files under the run's `logs/`.
     pub tensorboard: bool,
+}
+
+/// `logging.mlflow`: where a run is tracked. Every event is first written to the run's
+/// `logs/tracking.jsonl`; the server being down never stops training (`tsfm runs sync` sends
+/// what it missed).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct MlflowConfig {
+    /// Absent: the `MLFLOW_TRACKING_URI` environment variable, as MLflow's own clients read it.
+    pub tracking_uri: Option<String>,
+    /// Absent: `output.experiment_name`.
+    pub experiment: Option<String>,
+    /// Absent: the run's id (its folder name).
+    pub run_name: Option<String>,
+    pub tags: std::collections::BTreeMap<String, String>,
+    /// Upload the run's `model/` folder as artifacts too.
+    pub log_model: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]

@@ -36,7 +36,7 @@ pub use error::{ConfigError, ConfigErrors};
 pub use overrides::{NamedFlag, NamedOverrides, Override, OverrideValue, collect_overrides};
 pub use schema::{DATA_SOURCES, MODEL_TYPES};
 pub use sources::{DEFAULT_ORIGIN, Sources};
-pub use validate::KNOWN_METRICS;
+pub use validate::{KNOWN_METRICS, check_tracking_uri};
 
 use compose::{Composer, ConfigFile, Store};
 
@@ -301,7 +301,10 @@ mod tests {
 
     #[test]
     fn schema_and_config_structs_have_the_same_keys() {
-        let value = yaml_serde::to_value(Config::default()).unwrap();
+        // Optional sections present, so that their keys are compared too.
+        let mut config = Config::default();
+        config.logging.mlflow = Some(MlflowConfig::default());
+        let value = yaml_serde::to_value(config).unwrap();
         let mut from_structs = Vec::new();
         config_paths(&value, "", &mut from_structs);
         let mut from_schema: Vec<String> =

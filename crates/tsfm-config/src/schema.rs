@@ -294,7 +294,19 @@ fn logging() -> Ty {
         f("debug_mode", Bool),
         f("log_file", opt(Str)),
         f("mlflow_experiment", opt(Str)),
+        f("mlflow", opt(mlflow())),
         f("tensorboard", Bool),
+    ])
+}
+
+fn mlflow() -> Ty {
+    use Ty::*;
+    Struct(vec![
+        f("tracking_uri", opt(Str)),
+        f("experiment", opt(Str)),
+        f("run_name", opt(Str)),
+        f("tags", MapOf(Box::new(Str))),
+        f("log_model", Bool),
     ])
 }
 

@@ -85,6 +85,7 @@ pub(crate) fn check(c: &Config, sources: &Sources, errors: &mut ConfigErrors) {
     evaluation(&mut k, c);
     covariates(&mut k, c);
     not_available(&mut k, c);
+    tracking(&mut k, c);
     if c.output.save_dir.trim().is_empty() {
         k.err("output.save_dir", "must not be empty");
     }
@@ -642,10 +643,13 @@ fn not_available(k: &mut Check, c: &Config) {
             "is not available yet (activations are kept for the backward pass); set false",
         );
     }
-    if c.logging.mlflow_experiment.is_some() {
+    if let Some(name) = &c.logging.mlflow_experiment {
         k.err(
             "logging.mlflow_experiment",
-            "MLflow tracking is not available yet; remove the key (metrics are in the run's metrics.json and logs/)",
+            format!(
+                "is replaced by logging.mlflow.experiment; write `logging: {{mlflow: {{experiment: {name}}}}}` \
+                 (and tracking_uri, or set MLFLOW_TRACKING_URI)"
+            ),
         );
     }
     if c.logging.log_file.is_some() {
@@ -654,18 +658,58 @@ fn not_available(k: &mut Check, c: &Config) {
             "is not available yet: logs go to stderr (`-v`, `--debug`) and each run keeps logs/train.jsonl; remove the key",
         );
     }
-    if c.logging.tensorboard {
-        k.err(
-            "logging.tensorboard",
-            "TensorBoard logs are not written yet; set false (the run's logs/train.jsonl has every logged step)",
-        );
-    }
     if c.output.metrics_format != MetricsFormat::Json {
         k.err(
             "output.metrics_format",
             "only `json` is written (metrics.json); set json or remove the key",
         );
     }
+}
+
+/// `logging.mlflow`: tsfm speaks MLflow's REST API over plain HTTP (no TLS in this build), so
+/// a file store, a database URI or `https://` is refused with what to do instead.
+fn tracking(k: &mut Check, c: &Config) {
+    let Some(m) = &c.logging.mlflow else {
+        return;
+    };
+    if let Some(uri) = &m.tracking_uri
+        && let Err(message) = check_tracking_uri(uri)
+    {
+        k.err("logging.mlflow.tracking_uri", message);
+    }
+    for (key, value) in [("experiment", &m.experiment), ("run_name", &m.run_name)] {
+        if let Some(v) = value {
+            k.non_empty(&format!("logging.mlflow.{key}"), v);
+        }
+    }
+    for name in m.tags.keys() {
+        if name.trim().is_empty() {
+            k.err("logging.mlflow.tags", "a tag name must not be empty");
+        }
+    }
+}
+
+/// An MLflow tracking URI tsfm can reach: `http://host[:port][/prefix]`. Also used for the
+/// `MLFLOW_TRACKING_URI` environment variable.
+pub fn check_tracking_uri(uri: &str) -> Result<(), String> {
+    let uri = uri.trim();
+    if let Some(rest) = uri.strip_prefix("http://") {
+        if rest.trim_matches('/').is_empty() {
+            return Err(format!("`{uri}` names no host; write http://HOST:PORT"));
+        }
+        return Ok(());
+    }
+    if uri.starts_with("https://") {
+        return Err(format!(
+            "`{uri}`: this build of tsfm has no TLS; reach the server over http, e.g. through an \
+             SSH tunnel (`ssh -L 5000:localhost:5000 login-node`, then http://localhost:5000)"
+        ));
+    }
+    Err(format!(
+        "`{uri}` is not an http:// address: tsfm logs through an MLflow server's REST API \
+         (start one with `mlflow server --port 5000` and give http://HOST:5000), not into a \
+         file store or database directly"
+    ))
 }
 
 /// Known-future covariates: only Chronos-2 reads a covariate's future (its group attention

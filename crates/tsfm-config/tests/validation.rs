@@ -321,11 +321,7 @@ fn keys_this_version_cannot_honour_are_refused_by_name() {
         ),
         (
             "logging.mlflow_experiment=glucose",
-            "--set: logging.mlflow_experiment: MLflow tracking is not available yet; remove the key (metrics are in the run's metrics.json and logs/)",
-        ),
-        (
-            "logging.tensorboard=true",
-            "--set: logging.tensorboard: TensorBoard logs are not written yet; set false (the run's logs/train.jsonl has every logged step)",
+            "--set: logging.mlflow_experiment: is replaced by logging.mlflow.experiment; write `logging: {mlflow: {experiment: glucose}}` (and tracking_uri, or set MLFLOW_TRACKING_URI)",
         ),
         (
             "logging.log_file=tsfm.log",
@@ -342,7 +338,39 @@ fn keys_this_version_cannot_honour_are_refused_by_name() {
         "model.precision=fp32",
         "data.num_workers=0",
         "logging.tensorboard=false",
+        "logging.tensorboard=true",
     ]);
+}
+
+#[test]
+fn mlflow_tracking_takes_an_http_server_and_refuses_stores_it_cannot_reach() {
+    base_ok(&[
+        "logging.mlflow.tracking_uri=http://login-node:5000",
+        "logging.mlflow.experiment=glucose",
+        "logging.mlflow.run_name=ttm-lr1e-4",
+        "logging.mlflow.tags.team=t1d",
+        "logging.mlflow.log_model=true",
+    ]);
+    one(
+        &["logging.mlflow.tracking_uri=https://mlflow.example.org"],
+        "--set: logging.mlflow.tracking_uri: `https://mlflow.example.org`: this build of tsfm has \
+         no TLS; reach the server over http, e.g. through an SSH tunnel (`ssh -L \
+         5000:localhost:5000 login-node`, then http://localhost:5000)",
+    );
+    one(
+        &["logging.mlflow.tracking_uri=sqlite:///mlflow.db"],
+        "--set: logging.mlflow.tracking_uri: `sqlite:///mlflow.db` is not an http:// address: tsfm \
+         logs through an MLflow server's REST API (start one with `mlflow server --port 5000` and \
+         give http://HOST:5000), not into a file store or database directly",
+    );
+    one(
+        &["logging.mlflow.experiment= "],
+        "--set: logging.mlflow.experiment: must not be empty",
+    );
+    one(
+        &["logging.mlflow.log_model=maybe"],
+        "--set: logging.mlflow.log_model: expected a boolean (true or false), got `maybe`",
+    );
 }
 
 #[test]

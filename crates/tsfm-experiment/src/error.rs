@@ -28,6 +28,8 @@ pub enum ExperimentError {
     Calibration(#[from] tsfm_eval::CalibrationError),
     #[error(transparent)]
     EvaluatorOptions(#[from] tsfm_eval::OptionsError),
+    #[error(transparent)]
+    Track(#[from] tsfm_track::TrackError),
     #[error("{}: {source}", path.display())]
     Io {
         path: PathBuf,
@@ -78,6 +80,8 @@ impl ExperimentError {
             ExperimentError::Report(_) | ExperimentError::Plot(_) | ExperimentError::Io { .. } => {
                 false
             }
+            // Local journal and event files; a server problem never becomes an error here.
+            ExperimentError::Track(_) => false,
         }
     }
 }

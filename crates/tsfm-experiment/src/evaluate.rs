@@ -87,6 +87,15 @@ pub fn evaluate(
     let plots_dir = results.join("plots");
     tsfm_runs::refuse_link(&plots_dir)?;
     let plots = plots::write_plots(&plots_dir, &result, run)?;
+    match run {
+        Some(run) => track_evaluation(config, run, split, &report, &plots, events)?,
+        None if config.logging.mlflow.is_some() || config.logging.tensorboard => events.note(
+            "logging.mlflow / logging.tensorboard: a zero-shot evaluation has no run to track; \
+             its report is in the results folder"
+                .to_string(),
+        ),
+        None => {}
+    }
 
     let mut row = vec![
         ("timestamp", report.timestamp.clone()),
@@ -104,6 +113,52 @@ pub fn evaluate(
         plots_dir,
         plots,
     })
+}
+
+/// A tracked run's evaluation: its metrics (`{split}.rmse`, ...) at the run's last step, the
+/// report and the plots (copied into the run's `plots/`, so that a later `tsfm runs sync`
+/// sends these and not a later evaluation's) as artifacts and TensorBoard images.
+fn track_evaluation(
+    config: &tsfm_config::Config,
+    run: &RunDir,
+    split: Split,
+    report: &EvaluationReport,
+    plots: &[PathBuf],
+    events: &mut dyn Events,
+) -> Result<()> {
+    let manifest = tsfm_runs::RunManifest::read(&run.manifest_path())?;
+    let Some(tracking) = crate::tracking::RunTracking::open(config, run, &manifest)? else {
+        return Ok(());
+    };
+    let step = last_step(run);
+    let own_plots = run.path.join("plots").join(split.name());
+    std::fs::create_dir_all(&own_plots).map_err(|e| io(&own_plots, e))?;
+    let mut copies = Vec::new();
+    for plot in plots {
+        let copy = own_plots.join(plot.file_name().unwrap_or_default());
+        std::fs::copy(plot, &copy).map_err(|e| io(&copy, e))?;
+        copies.push(copy);
+    }
+    let metrics = serde_json::to_value(&report.metrics).expect("reports serialise");
+    let values = tsfm_track::flatten::numbers(&metrics, &format!("{}.", split.name()));
+    let mut t = crate::tracking::lock(&tracking);
+    t.metrics(step, &values);
+    t.images(step, &copies);
+    t.artifact("evaluation_report.json", "");
+    t.artifact(&format!("plots/{}", split.name()), "plots");
+    for warning in t.finish(None) {
+        events.warn(warning);
+    }
+    Ok(())
+}
+
+/// The step a run's training ended at (its metrics.json), 0 when unknown.
+fn last_step(run: &RunDir) -> u64 {
+    std::fs::read_to_string(run.metrics_path())
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|v| v["global_step"].as_u64())
+        .unwrap_or(0)
 }
 
 /// The calibration saved in a model folder, if any.

@@ -19,6 +19,7 @@ pub mod options;
 pub mod plots;
 pub mod predict;
 pub mod sweep;
+pub mod tracking;
 pub mod train;
 
 pub use data::{ExperimentData, Split};

@@ -68,6 +68,8 @@ pub fn train(
         config.model.model_type.as_str(),
         &config.output.experiment_name,
     )?;
+    // A tracked run without a server to name fails now, not after training.
+    crate::tracking::mlflow_uri(config)?;
     let device = crate::device::resolve(config.model.device)?;
     // Before any model is built: Burn draws lazily initialised parameters and dropout masks
     // from the device's generator.
@@ -93,6 +95,11 @@ pub fn train(
     manifest.write(&run.manifest_path())?;
     events.info(format!("run directory: {}", run.path.display()));
 
+    let tracking = crate::tracking::RunTracking::open(config, &run, &manifest)?;
+    let mut callbacks = callbacks;
+    if let Some(t) = &tracking {
+        callbacks.push(Box::new(crate::tracking::TrackingCallback(t.clone())));
+    }
     let trained = fit(model, &data, &run, &training_args, callbacks, &device);
     let (model, train_metrics) = match trained {
         Ok(ok) => ok,
@@ -101,6 +108,7 @@ pub fn train(
             // Recording the failure is best effort: on a full disk it fails too, and the
             // training error is the one the user needs to see.
             let _ = manifest.write(&run.manifest_path());
+            finish_tracking(tracking.as_ref(), "FAILED", events);
             return Err(err);
         }
     };
@@ -125,6 +133,11 @@ pub fn train(
     manifest.best_eval_loss = train_metrics.best_eval_loss;
     manifest.finish(None);
     manifest.write(&run.manifest_path())?;
+    if let Some(t) = &tracking {
+        let test_metrics = tsfm_track::flatten::numbers(&metrics["test"], "test.");
+        crate::tracking::lock(t).metrics(train_metrics.global_step, &test_metrics);
+    }
+    finish_tracking(tracking.as_ref(), "FINISHED", events);
 
     let best_model = {
         let _turn = layout.lock_experiment(&run.model, &run.experiment)?;
@@ -140,6 +153,19 @@ pub fn train(
         test,
         best_model,
     })))
+}
+
+/// The run's files and end to the tracking; what was not sent is a warning, never an error.
+fn finish_tracking(
+    tracking: Option<&crate::tracking::SharedTracking>,
+    status: &str,
+    events: &mut dyn Events,
+) {
+    if let Some(t) = tracking {
+        for warning in crate::tracking::lock(t).finish(Some(status)) {
+            events.warn(warning);
+        }
+    }
 }
 
 /// The trained model into the run's `model/`: a checkpoint of its family (LoRA adapters

@@ -1,13 +1,14 @@
-//! `tsfm runs list|show`.
+//! `tsfm runs list|show|sync`.
 use anyhow::Result;
 
-use crate::cli::{RunsCommand, RunsListArgs, RunsShowArgs};
+use crate::cli::{RunsCommand, RunsListArgs, RunsShowArgs, RunsSyncArgs};
 use crate::table::Table;
 
 pub fn run(command: RunsCommand) -> Result<()> {
     match command {
         RunsCommand::List(args) => list(args),
         RunsCommand::Show(args) => show(args),
+        RunsCommand::Sync(args) => sync(args),
     }
 }
 
@@ -44,6 +45,52 @@ fn show(args: RunsShowArgs) -> Result<()> {
     match std::fs::read_to_string(run.metrics_path()) {
         Ok(metrics) => println!("metrics.json:\n{}", metrics.trim_end()),
         Err(_) => println!("metrics.json: (none yet)"),
+    }
+    Ok(())
+}
+
+fn sync(args: RunsSyncArgs) -> Result<()> {
+    let results = tsfm_experiment::tracking::sync_runs(
+        &args.save_dir,
+        &args.runs,
+        args.tracking_uri.as_deref(),
+    )?;
+    if results.is_empty() {
+        println!(
+            "no tracked runs under {}",
+            args.save_dir.join("models").display()
+        );
+        return Ok(());
+    }
+    let mut failed = 0;
+    for (run, result) in &results {
+        match result {
+            Ok(report) => {
+                let mlflow_run = report.run_id.as_deref().unwrap_or("-");
+                println!(
+                    "{}: sent {} record(s) to {} (MLflow run {mlflow_run})",
+                    run.path.display(),
+                    report.sent,
+                    report.tracking_uri
+                );
+                for refused in &report.refused {
+                    println!(
+                        "  refused by the server: record {}: {}",
+                        refused.seq, refused.message
+                    );
+                }
+            }
+            Err(e) => {
+                failed += 1;
+                eprintln!("{}: not sent: {e}", run.path.display());
+            }
+        }
+    }
+    if failed > 0 {
+        anyhow::bail!(
+            "{failed} of {} run(s) not sent; run `tsfm runs sync` again when the server answers",
+            results.len()
+        );
     }
     Ok(())
 }
