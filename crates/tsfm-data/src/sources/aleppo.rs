@@ -392,6 +392,28 @@ fn read_uploads(path: &Path) -> Result<HashMap<String, String>> {
     Ok(m)
 }
 
+/// The longest pump `Duration` read as such: a week. A longer one is a damaged cell, and an
+/// absurd one overflowed the end time it is added to (found by fuzzing).
+const MAX_DURATION_S: f64 = 7.0 * 86_400.0;
+
+/// A pump event's `Duration` in whole seconds, refused beyond [`MAX_DURATION_S`].
+fn duration_secs(path: &Path, line: u64, seconds: f64) -> Result<i64> {
+    if seconds.abs() > MAX_DURATION_S {
+        return Err(DataError::input(
+            InputErrorKind::BadValue,
+            path,
+            Some(line),
+            Some("Duration"),
+            format!(
+                "Duration is {:.0} hours; a pump event lasts at most a week, so the cell is \
+                 damaged: fix or remove the row",
+                seconds / 3600.0
+            ),
+        ));
+    }
+    Ok(seconds.round() as i64)
+}
+
 fn read_bolus(
     path: &Path,
     base: i64,
@@ -428,7 +450,7 @@ fn read_bolus(
                     d / 60_000.0
                 }
             };
-            let secs = (minutes * 60.0).round() as i64;
+            let secs = duration_secs(path, line, minutes * 60.0)?;
             if secs <= 0 {
                 p.boluses.push((time, x));
             } else {
@@ -465,7 +487,7 @@ fn read_basal(
             skipped += 1;
             continue;
         };
-        let end = time + (d / 1000.0).round() as i64;
+        let end = time + duration_secs(path, line, d / 1000.0)?;
         let r = num(path, line, rec, rate, "Rate")?;
         let p = pumps.entry(pt).or_default();
         match cell(rec, kind).to_ascii_lowercase().as_str() {

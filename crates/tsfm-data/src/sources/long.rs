@@ -106,6 +106,27 @@ pub fn load_csv(opts: &SourceOptions) -> Result<SourceOutput> {
 /// Reads a long-format Parquet file (row API; timestamps as Parquet timestamps, dates, strings
 /// or integer seconds).
 pub fn load_parquet(opts: &SourceOptions) -> Result<SourceOutput> {
+    guard_parquet(&opts.raw_path, || load_parquet_rows(opts))
+}
+
+/// Runs `read` on the Parquet file `path`, turning a panic into the refusal of a damaged file:
+/// the parquet crate panics on some malformed files instead of returning an error (found by
+/// fuzzing, e.g. "column start and length should not be negative").
+pub fn guard_parquet<T>(path: &Path, read: impl FnOnce() -> Result<T>) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(read)).unwrap_or_else(|panic| {
+        let why = panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default();
+        Err(bad_parquet(
+            path,
+            format!("not a readable Parquet file (damaged: {why}); write it again"),
+        ))
+    })
+}
+
+fn load_parquet_rows(opts: &SourceOptions) -> Result<SourceOutput> {
     use parquet::file::reader::FileReader;
     require_exists(&opts.raw_path)?;
     let path = opts.raw_path.as_path();

@@ -125,8 +125,15 @@ fn csv_columns(path: &Path) -> Result<Vec<String>> {
 fn parquet_columns(path: &Path) -> Result<Vec<String>> {
     use parquet::file::reader::{FileReader, SerializedFileReader};
     let file = std::fs::File::open(path).map_err(|e| io(path, e))?;
-    let reader = SerializedFileReader::new(file)
-        .map_err(|e| user_error(format!("{}: not a Parquet file: {e}", path.display())))?;
+    // The parquet crate can panic on a damaged file: the reader's guard makes that a refusal.
+    let reader = tsfm_data::sources::long::guard_parquet(path, || {
+        SerializedFileReader::new(file).map_err(|e| {
+            let kind = tsfm_data::error::InputErrorKind::BadValue;
+            let message = format!("not a Parquet file: {e}");
+            tsfm_data::error::DataError::input(kind, path, None, None, message)
+        })
+    })
+    .map_err(|e| user_error(e.to_string()))?;
     let schema = reader.metadata().file_metadata().schema_descr_ptr();
     Ok(schema
         .columns()

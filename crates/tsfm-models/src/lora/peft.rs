@@ -211,6 +211,10 @@ impl AdapterDir {
                 ));
             }
         };
+        let dropout = number("lora_dropout").unwrap_or(0.0);
+        if !(0.0..1.0).contains(&dropout) {
+            return Err(bad(format!("`lora_dropout` {dropout} is outside [0, 1)")));
+        }
         let base_model = get("base_model_name_or_path")
             .and_then(Value::as_str)
             .ok_or_else(|| bad("needs `base_model_name_or_path`: the checkpoint it adapts".into()))?
@@ -220,7 +224,7 @@ impl AdapterDir {
             lora: LoraConfig {
                 rank: rank as usize,
                 alpha,
-                dropout: number("lora_dropout").unwrap_or(0.0),
+                dropout,
                 target_modules,
                 use_rslora: get("use_rslora") == Some(&Value::Bool(true)),
                 seed: 0,

@@ -278,6 +278,15 @@ impl TtmConfig {
 
     /// Checks the combinations granite-tsfm checks, plus the features this port rejects.
     pub fn validate(&self) -> Result<(), ModelError> {
+        // A dropout outside [0, 1) would stop the model being built (found by fuzzing).
+        for (key, p) in [
+            ("dropout", self.dropout),
+            ("head_dropout", self.head_dropout),
+        ] {
+            if !(0.0..1.0).contains(&p) {
+                return Err(invalid(key, format!("{p} is outside [0, 1)")));
+            }
+        }
         self.validate_patching()?;
         self.validate_supported()?;
         self.gate()?;
