@@ -414,7 +414,8 @@ mod tests {
             },
         };
         let (metrics, params, _) = batch_entities(&[&params, &m], &limits);
-        assert_eq!(params, [json!({"key": "dat", "value": "[\"a\","})]);
+        // Four characters: `["a"`.
+        assert_eq!(params, [json!({"key": "dat", "value": "[\"a\""})]);
         assert_eq!(
             metrics,
             [json!({"key": "los", "value": 0.5, "timestamp": 9, "step": 7})]
