@@ -45,5 +45,6 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Compare(args) => commands::compare::run(args),
         Command::Predict(args) => commands::predict::run(*args),
         Command::Data(command) => commands::data::run(command, cli.debug),
+        Command::Serve(args) => commands::serve::run(args),
     }
 }

@@ -4,4 +4,5 @@ pub mod data;
 pub mod evaluate;
 pub mod predict;
 pub mod runs;
+pub mod serve;
 pub mod train;
