@@ -157,12 +157,13 @@ fn series(id: &str, values: &[Option<f64>], covariates: &[(&str, Vec<Option<f64>
     s
 }
 
+/// Values of one column, `None` missing.
+type Column = Vec<Option<f64>>;
+/// One series of an input file: id, target values, covariates by name.
+type CsvSeries<'a> = (&'a str, Column, Vec<(&'a str, Column)>);
+
 /// The same series as a predict input CSV (`id,timestamp,<value column>,<covariates>`).
-fn write_csv(
-    path: &Path,
-    target: &str,
-    rows: &[(&str, Vec<Option<f64>>, Vec<(&str, Vec<Option<f64>>)>)],
-) {
+fn write_csv(path: &Path, target: &str, rows: &[CsvSeries<'_>]) {
     let covs: Vec<&str> = rows[0].2.iter().map(|(n, _)| *n).collect();
     let mut text = format!("id,timestamp,{target}");
     for c in &covs {
@@ -313,6 +314,50 @@ fn promote_then_serve_answers_as_predict_does_alone_and_batched() {
     assert!(
         listed.lines().any(|l| l.contains("production_v2") && l.contains(&format!("ttm/serve_demo/{run_id}"))),
         "{listed}"
+    );
+
+    let out = tsfm(
+        &[
+            "serve",
+            "--model",
+            "ttm/production_v9",
+            "--bind",
+            "127.0.0.1:0",
+        ],
+        t,
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(
+            "--model ttm/production_v9: no such promoted version under tsfm_results/models"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    // A damaged copy is refused before it forecasts, naming the file.
+    let damaged = t.join("damaged");
+    std::fs::create_dir_all(damaged.join("model")).unwrap();
+    for entry in std::fs::read_dir(&v1)
+        .unwrap()
+        .chain(std::fs::read_dir(v1.join("model")).unwrap())
+    {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            let rel = path.strip_prefix(&v1).unwrap();
+            std::fs::copy(&path, damaged.join(rel)).unwrap();
+        }
+    }
+    let weights = damaged.join("model/model.safetensors");
+    let mut bytes = std::fs::read(&weights).unwrap();
+    bytes[100] ^= 1;
+    std::fs::write(&weights, bytes).unwrap();
+    let out = tsfm(&["serve", "--model", "damaged", "--bind", "127.0.0.1:0"], t);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out)
+            .contains("damaged is damaged: model/model.safetensors does not match its checksum"),
+        "{}",
+        stderr(&out)
     );
 
     // `tsfm predict` with the production folder: the reference numbers.

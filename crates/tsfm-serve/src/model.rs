@@ -35,6 +35,15 @@ impl ServedModel {
     pub fn load(spec: &str, save_dir: &Path) -> Result<ServedModel, ServeError> {
         let mut events = Collected::default();
         let dir = tsfm_runs::resolve_production(save_dir, spec)?;
+        let last = spec.rsplit('/').next().unwrap_or(spec);
+        if dir.is_none() && tsfm_runs::production::parse_version(last).is_some() {
+            return Err(ServeError::User(format!(
+                "--model {spec}: no such promoted version under {} (`tsfm runs list --save-dir \
+                 {}` shows them; `tsfm runs promote RUN` makes one)",
+                save_dir.join("models").display(),
+                save_dir.display()
+            )));
+        }
         let saved = dir.as_ref().filter(|d| d.join("config.yaml").is_file());
         let (model, info) = match saved {
             Some(dir) => {

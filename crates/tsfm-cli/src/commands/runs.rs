@@ -34,7 +34,9 @@ fn list(args: RunsListArgs) -> Result<()> {
             r.eval_loss.map(|l| format!("{l:.6}")).unwrap_or_default(),
         ]);
     }
-    print!("{}", table.render());
+    if !runs.is_empty() {
+        print!("{}", table.render());
+    }
     print_productions(&productions);
     Ok(())
 }

@@ -358,7 +358,7 @@ impl Predictor {
                     )?,
                     None => series,
                 };
-                let out = t.forecast(&loaded, series, &options, request, &device, events)?;
+                let out = t.forecast(loaded, series, &options, request, device, events)?;
                 events.info(format!("model: {}", t.describe()));
                 out
             }
@@ -371,7 +371,7 @@ impl Predictor {
                     ));
                 }
                 forecast_checkpoint(
-                    &loaded, &dir, &channels, &series, &split, &options, request, &device,
+                    loaded, dir, &channels, &series, &split, &options, request, device,
                 )?
             }
         };
