@@ -86,6 +86,8 @@ async fn serve(
         limits: options.limits,
     });
     let (failed_tx, failed_rx) = tokio::sync::oneshot::channel::<ServeError>();
+    // Before the model thread starts, so "listening" always comes before "ready".
+    on_listen(addr);
     let worker = {
         let state = state.clone();
         let options = options.clone();
@@ -111,7 +113,6 @@ async fn serve(
                 source,
             })?
     };
-    on_listen(addr);
     let app = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
