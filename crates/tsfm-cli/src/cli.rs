@@ -37,11 +37,45 @@ pub enum Command {
     /// Show or validate a resolved configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
-    /// List and show training runs.
+    /// List, show and promote training runs.
     #[command(subcommand)]
     Runs(RunsCommand),
     /// Grid or list of `--set` overrides as one Slurm job array; its status; resubmission.
     Sweep(SweepArgs),
+    /// Serve forecasts over HTTP: POST /v1/forecast, GET /healthz, /readyz, /metrics.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// A promoted model (`ttm/production_v1`, `production_v1`, or its folder), a run folder, or
+    /// a checkpoint folder.
+    #[arg(long)]
+    pub model: String,
+    /// Address to listen on (port 0: any free port, printed at start).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub bind: String,
+    /// Results root where production names are looked up (output.save_dir).
+    #[arg(long, default_value = "tsfm_results")]
+    pub save_dir: PathBuf,
+    /// Series per model call at most (concurrent requests are batched up to it).
+    #[arg(long, default_value_t = 64)]
+    pub max_batch: usize,
+    /// How long (ms) a request waits for others to share its model call.
+    #[arg(long, default_value_t = 2)]
+    pub max_wait_ms: u64,
+    /// Requests waiting at most; more are answered 503.
+    #[arg(long, default_value_t = 1024)]
+    pub queue: usize,
+    /// Series per request at most (more: 413).
+    #[arg(long, default_value_t = 256)]
+    pub max_series: usize,
+    /// Rows per series at most (more: 413).
+    #[arg(long, default_value_t = 4096)]
+    pub max_length: usize,
+    /// Request body size at most, in bytes (more: 413).
+    #[arg(long, default_value_t = 4 << 20)]
+    pub max_body_bytes: usize,
 }
 
 /// How a config is chosen and changed: shared by every command that reads one.
@@ -260,6 +294,9 @@ pub enum RunsCommand {
     /// Send to MLflow what tracked runs could not send while training (server down):
     /// idempotent, a second sync sends nothing.
     Sync(RunsSyncArgs),
+    /// Freeze a run as `models/{model}/production_vN/` (model, scaler, calibration, config,
+    /// manifest, checksums and MODEL_CARD.md); a promoted version is never replaced.
+    Promote(RunsPromoteArgs),
 }
 
 #[derive(Debug, Args)]
@@ -270,6 +307,17 @@ pub struct RunsSyncArgs {
     /// the runs are created there afresh).
     #[arg(long)]
     pub tracking_uri: Option<String>,
+    #[arg(long, default_value = "tsfm_results")]
+    pub save_dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct RunsPromoteArgs {
+    /// Run directory, `model/experiment/run_id`, or a run id (prefix).
+    pub run: String,
+    /// The version to write, `production_vN` (default: one more than the highest there).
+    #[arg(long = "as", value_name = "production_vN")]
+    pub as_version: Option<String>,
     #[arg(long, default_value = "tsfm_results")]
     pub save_dir: PathBuf,
 }

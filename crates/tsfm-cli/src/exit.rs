@@ -63,6 +63,9 @@ pub fn is_user_error(err: &anyhow::Error) -> bool {
                 || cause
                     .downcast_ref::<tsfm_runs::RunsError>()
                     .is_some_and(|e| e.is_user_error())
+                || cause
+                    .downcast_ref::<tsfm_serve::ServeError>()
+                    .is_some_and(|e| e.is_user_error())
         })
 }
 

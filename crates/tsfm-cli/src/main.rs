@@ -49,5 +49,6 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Predict(args) => commands::predict::run(*args),
         Command::Data(command) => commands::data::run(command, cli.debug),
         Command::Sweep(args) => commands::sweep::run(args),
+        Command::Serve(args) => commands::serve::run(args),
     }
 }

@@ -18,6 +18,7 @@ pub mod model;
 pub mod options;
 pub mod plots;
 pub mod predict;
+pub mod promote;
 pub mod sweep;
 pub mod tracking;
 pub mod train;

@@ -17,6 +17,13 @@ pub enum RunsError {
         count: usize,
         root: PathBuf,
     },
+    #[error(
+        "{path} exists: a promoted version is never replaced; leave out --as to promote as the \
+         next free version"
+    )]
+    AlreadyPromoted { path: PathBuf },
+    #[error("{path} is damaged: {problem}; promote the run again")]
+    Damaged { path: PathBuf, problem: String },
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
@@ -47,6 +54,8 @@ impl RunsError {
                 | RunsError::RunNotFound { .. }
                 | RunsError::AmbiguousRun { .. }
                 | RunsError::LinkInResults { .. }
+                | RunsError::AlreadyPromoted { .. }
+                | RunsError::Damaged { .. }
         )
     }
 }

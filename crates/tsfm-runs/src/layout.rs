@@ -63,6 +63,11 @@ pub fn sanitize_name(what: &'static str, name: &str) -> Result<String, RunsError
             "`best_model` is reserved for the link to the best run",
         ));
     }
+    if what == "experiment" && crate::production::parse_version(&cleaned).is_some() {
+        return Err(invalid(
+            "`production_vN` names the promoted versions of a model (`tsfm runs promote`)",
+        ));
+    }
     Ok(cleaned)
 }
 

@@ -35,6 +35,10 @@ pub fn list_runs(
         }
         for experiment_dir in sorted_dirs(&model_dir)? {
             let experiment_name = file_name(&experiment_dir);
+            // Promoted versions sit beside the experiments; `list_productions` lists them.
+            if crate::production::parse_version(&experiment_name).is_some() {
+                continue;
+            }
             if experiment.is_some_and(|e| e != experiment_name) {
                 continue;
             }

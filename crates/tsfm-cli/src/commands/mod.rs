@@ -4,5 +4,6 @@ pub mod data;
 pub mod evaluate;
 pub mod predict;
 pub mod runs;
+pub mod serve;
 pub mod sweep;
 pub mod train;

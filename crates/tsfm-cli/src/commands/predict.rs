@@ -116,7 +116,20 @@ fn locate(
             None => PathBuf::from("tsfm_results"),
         };
         let run = tsfm_runs::find_run(&save_dir, query)?;
+        if tsfm_runs::is_production(&run.path) {
+            tsfm_runs::open_production(&run.path)?;
+        }
         return open(flags, run.config_path(), run.model_dir(), events).map(Some);
+    }
+    // A promoted production folder forecasts as the run it was promoted from.
+    if let Some(path) = flags.model_path.as_deref().map(std::path::Path::new)
+        && flags.config.is_none()
+        && tsfm_runs::is_production(path)
+    {
+        let dir = tsfm_runs::open_production(path)?;
+        let mut flags = flags.clone();
+        flags.model_path = None;
+        return open(&flags, dir.join("config.yaml"), dir.join("model"), events).map(Some);
     }
     let Some(config_path) = &flags.config else {
         return Ok(None);

@@ -1,7 +1,7 @@
-//! `tsfm runs list|show|sync`.
+//! `tsfm runs list|show|sync|promote`.
 use anyhow::Result;
 
-use crate::cli::{RunsCommand, RunsListArgs, RunsShowArgs, RunsSyncArgs};
+use crate::cli::{RunsCommand, RunsListArgs, RunsPromoteArgs, RunsShowArgs, RunsSyncArgs};
 use crate::table::Table;
 
 pub fn run(command: RunsCommand) -> Result<()> {
@@ -9,6 +9,7 @@ pub fn run(command: RunsCommand) -> Result<()> {
         RunsCommand::List(args) => list(args),
         RunsCommand::Show(args) => show(args),
         RunsCommand::Sync(args) => sync(args),
+        RunsCommand::Promote(args) => promote(args),
     }
 }
 
@@ -18,7 +19,8 @@ fn list(args: RunsListArgs) -> Result<()> {
         args.model.as_deref(),
         args.experiment.as_deref(),
     )?;
-    if runs.is_empty() {
+    let productions = tsfm_runs::list_productions(&args.save_dir, args.model.as_deref())?;
+    if runs.is_empty() && productions.is_empty() {
         println!("no runs under {}", args.save_dir.join("models").display());
         return Ok(());
     }
@@ -33,7 +35,39 @@ fn list(args: RunsListArgs) -> Result<()> {
             r.eval_loss.map(|l| format!("{l:.6}")).unwrap_or_default(),
         ]);
     }
+    if !runs.is_empty() {
+        print!("{}", table.render());
+    }
+    print_productions(&productions);
+    Ok(())
+}
+
+/// The promoted versions and the run each is a copy of.
+fn print_productions(productions: &[tsfm_runs::ProductionSummary]) {
+    if productions.is_empty() {
+        return;
+    }
+    let mut table = Table::new(["model", "production", "from run", "promoted"]);
+    for p in productions {
+        table.row([
+            p.model.clone(),
+            p.version.clone(),
+            p.promotion.source_run.clone(),
+            p.promotion.promoted_at.clone(),
+        ]);
+    }
+    println!();
     print!("{}", table.render());
+}
+
+fn promote(args: RunsPromoteArgs) -> Result<()> {
+    let path = tsfm_experiment::promote::promote_run(
+        &args.save_dir,
+        &args.run,
+        args.as_version.as_deref(),
+    )?;
+    println!("promoted to {}", path.display());
+    println!("model card: {}", path.join("MODEL_CARD.md").display());
     Ok(())
 }
 

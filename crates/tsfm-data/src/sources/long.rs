@@ -103,6 +103,25 @@ pub fn load_csv(opts: &SourceOptions) -> Result<SourceOutput> {
     build(opts, path, &names, rows)
 }
 
+/// Series from rows already in memory (id, time in seconds, values in `names` order; NaN
+/// missing), built by the same rules as [`load_csv`]'s (order, repeated times, interval, unit,
+/// `resolution_min`); `opts.raw_path` names the data in messages.
+pub fn from_rows(
+    opts: &SourceOptions,
+    names: &[String],
+    rows: Vec<(String, i64, Vec<f64>)>,
+) -> Result<SourceOutput> {
+    let mut gathered: Rows = BTreeMap::new();
+    for (line, (id, ts, values)) in rows.into_iter().enumerate() {
+        gathered
+            .entry(id)
+            .or_default()
+            .push((ts, line as u64 + 1, values));
+    }
+    let out = build(opts, &opts.raw_path, names, gathered)?;
+    super::apply_resolution(opts, out)
+}
+
 /// Reads a long-format Parquet file (row API; timestamps as Parquet timestamps, dates, strings
 /// or integer seconds).
 pub fn load_parquet(opts: &SourceOptions) -> Result<SourceOutput> {

@@ -238,7 +238,10 @@ pub fn raw_files(opts: &SourceOptions) -> Result<Vec<PathBuf>> {
 
 /// Applies `resolution_min` and its `resample` policy to series at another interval (never
 /// silently: each one changed, kept or dropped gets a warning).
-fn apply_resolution(opts: &SourceOptions, mut out: SourceOutput) -> Result<SourceOutput> {
+pub(crate) fn apply_resolution(
+    opts: &SourceOptions,
+    mut out: SourceOutput,
+) -> Result<SourceOutput> {
     match (opts.resolution_min, opts.resample) {
         (Some(0), _) => Err(DataError::options(
             "resolution_min",

@@ -7,25 +7,57 @@ use tsfm_data::sources::{SourceKind, SourceOptions};
 use crate::error::{Result, io, user as user_error};
 use crate::events::Events;
 
-use super::text_columns::TextColumn;
+use super::Input;
 
 /// The channel names (every column but `id` and `timestamp`, in file order), the series, and
 /// the categorical (text) columns, whose channels hold category indices
 /// ([`super::text_columns`]).
-pub fn read(
-    path: &Path,
-    events: &mut dyn Events,
-) -> Result<(Vec<String>, Vec<Series>, Vec<TextColumn>)> {
+pub fn read(path: &Path, events: &mut dyn Events) -> Result<Input> {
     let copy = super::text_columns::numeric_copy(path)?;
     let (channels, series) = match &copy {
         None => read_numeric(path, path, events)?,
         Some(copy) => read_numeric(&copy.path, path, events)?,
     };
-    Ok((
+    Ok(Input {
         channels,
         series,
-        copy.map(|c| c.columns).unwrap_or_default(),
-    ))
+        text: copy.map(|c| c.columns).unwrap_or_default(),
+    })
+}
+
+/// One row of in-memory input: series id, time (seconds, as [`clock::parse_datetime`] reads
+/// the file's), and one value per channel (NaN: missing).
+pub type Row = (String, i64, Vec<f64>);
+
+/// The series of in-memory rows (numbers only), built exactly as a file with these rows would
+/// be read (same grid, interval and ordering rules, same checks); `label` names the data in
+/// messages, as a file's path does.
+pub fn from_rows(
+    label: &Path,
+    channels: Vec<String>,
+    rows: Vec<Row>,
+    events: &mut dyn Events,
+) -> Result<Input> {
+    let opts = options(label, &channels, false);
+    let output = tsfm_data::sources::long::from_rows(&opts, &channels, rows)?;
+    let series = checked(label, output, events)?;
+    Ok(Input {
+        channels,
+        series,
+        text: Vec::new(),
+    })
+}
+
+fn options(path: &Path, channels: &[String], is_parquet: bool) -> SourceOptions {
+    let kind = if is_parquet {
+        SourceKind::Parquet
+    } else {
+        SourceKind::Csv
+    };
+    let mut opts = SourceOptions::new(kind, path);
+    opts.covariate_columns = Some(Vec::new());
+    opts.target_columns = channels.to_vec();
+    opts
 }
 
 /// [`read`] of a file of numbers; `shown` is the path errors name (the user's file when `path`
@@ -52,13 +84,6 @@ fn read_file(path: &Path, events: &mut dyn Events) -> Result<(Vec<String>, Vec<S
     let is_parquet = path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("parquet"));
-    let kind = if is_parquet {
-        SourceKind::Parquet
-    } else {
-        SourceKind::Csv
-    };
-    let mut opts = SourceOptions::new(kind, path);
-    opts.covariate_columns = Some(Vec::new());
     let channels = if is_parquet {
         // The Parquet reader takes every non-key column as a target when told none.
         parquet_columns(path)?
@@ -71,8 +96,18 @@ fn read_file(path: &Path, events: &mut dyn Events) -> Result<(Vec<String>, Vec<S
             path.display()
         )));
     }
-    opts.target_columns = channels.clone();
+    let opts = options(path, &channels, is_parquet);
     let output = tsfm_data::sources::load(&opts)?;
+    Ok((channels, checked(path, output, events)?))
+}
+
+/// The series a source read, with its warnings passed on; no series, or a channel without a
+/// single reading in a series, is refused.
+fn checked(
+    path: &Path,
+    output: tsfm_data::sources::SourceOutput,
+    events: &mut dyn Events,
+) -> Result<Vec<Series>> {
     if output.series.is_empty() {
         return Err(user_error(format!(
             "{}: no rows to forecast from",
@@ -100,7 +135,7 @@ fn read_file(path: &Path, events: &mut dyn Events) -> Result<(Vec<String>, Vec<S
             )));
         }
     }
-    Ok((channels, output.series))
+    Ok(output.series)
 }
 
 /// The CSV header's value columns (a UTF-8 byte-order mark and quoting handled by `csv`).

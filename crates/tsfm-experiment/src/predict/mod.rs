@@ -78,252 +78,330 @@ pub struct PredictSummary {
     pub horizon: usize,
 }
 
+/// [`Predictor::load`], [`input::read`], [`Predictor::forecast`], then the forecast CSV.
 pub fn predict(
     model: PredictModel,
     request: &PredictRequest,
     events: &mut dyn Events,
 ) -> Result<PredictSummary> {
-    let (dir, device) = match &model {
-        PredictModel::Trained(t) => (t.model_dir.clone(), t.resolved.config.model.device),
-        PredictModel::Checkpoint { spec, device } => {
-            (tsfm_models::resolve_checkpoint(spec)?, *device)
-        }
-    };
-    let device = crate::device::resolve(device)?;
-    let loaded = match &model {
-        PredictModel::Trained(t) => {
-            let config = &t.resolved.config.model;
-            let settings = crate::options::timesfm::settings(config)?.unwrap_or_default();
-            let options = LoadOptions {
-                timesfm: Some(request.timesfm.apply(settings)?),
-                ..Default::default()
-            };
-            crate::model::load_model_with(config, &options, &device, events)?
-        }
-        PredictModel::Checkpoint { .. } => {
-            let options = LoadOptions {
-                timesfm: Some(request.timesfm.apply(Default::default())?),
-                ..Default::default()
-            };
-            let loaded = tsfm_models::load_forecaster_in_with(&dir, &device, &options)?;
-            for warning in loaded.warnings {
-                events.warn(format!("{}: {warning}", dir.display()));
-            }
-            loaded.model
-        }
-    };
-    let info = loaded.info();
-    let timesfm_flags = request.timesfm.given();
-    if info.model_type != "timesfm" && !timesfm_flags.is_empty() {
-        return Err(user(format!(
-            "{}: TimesFM settings, but this is a {} checkpoint; drop them",
-            timesfm_flags.join(", "),
-            info.model_type
-        )));
-    }
-    let calibrated = matches!(&model, PredictModel::Trained(t) if t.calibration.is_some());
-    for warning in request.sampling.check_for_model(&info, calibrated)? {
-        events.warn(warning);
-    }
+    let predictor = Predictor::load(model, &request.timesfm, events)?;
     // The input first: its horizon rows, if any, decide the horizon.
-    let (mut channels, mut series, text) = input::read(&request.input, events)?;
-    let mut output_unit = None;
-    let targets = match &model {
-        PredictModel::Trained(t) => {
-            if let Some(name) = request.target.as_deref().filter(|n| *n != t.target()) {
-                return Err(user(format!(
-                    "--target {name}: this run forecasts `{}`; drop --target or name that column",
-                    t.target()
-                )));
+    let input = input::read(&request.input, events)?;
+    let out = predictor.forecast(input, request, events)?;
+    output::write(&request.output, &out.names, &out.forecasts, out.horizon)?;
+    Ok(PredictSummary {
+        series: out.forecasts.len(),
+        columns: out.names.len(),
+        horizon: out.horizon,
+    })
+}
+
+/// A model loaded once, asked for forecasts many times (`tsfm predict` asks once, `tsfm serve`
+/// per batch of requests).
+pub struct Predictor {
+    model: PredictModel,
+    loaded: AnyForecaster,
+    dir: PathBuf,
+    device: Device,
+}
+
+/// The series to forecast, as [`input::read`] gives them from a file (or a caller builds them
+/// in memory with [`input::from_rows`]).
+pub struct Input {
+    /// Every value column, in input order.
+    pub channels: Vec<String>,
+    pub series: Vec<Series>,
+    /// Categorical (text) columns; their channels hold category indices.
+    pub text: Vec<text_columns::TextColumn>,
+}
+
+/// Forecasts in the data's units: `names` are the output columns (`point`, `q<level>`, ...).
+pub struct Forecasts {
+    pub names: Vec<String>,
+    pub forecasts: Vec<SeriesForecast>,
+    pub horizon: usize,
+}
+
+impl Predictor {
+    /// Reads the checkpoint (with `timesfm` settings over the run's or the defaults).
+    pub fn load(
+        model: PredictModel,
+        timesfm: &TimesFmFlags,
+        events: &mut dyn Events,
+    ) -> Result<Predictor> {
+        let (dir, device) = match &model {
+            PredictModel::Trained(t) => (t.model_dir.clone(), t.resolved.config.model.device),
+            PredictModel::Checkpoint { spec, device } => {
+                (tsfm_models::resolve_checkpoint(spec)?, *device)
             }
-            let notes = input::to_config_channels(
+        };
+        let device = crate::device::resolve(device)?;
+        let loaded = match &model {
+            PredictModel::Trained(t) => {
+                let config = &t.resolved.config.model;
+                let settings = crate::options::timesfm::settings(config)?.unwrap_or_default();
+                let options = LoadOptions {
+                    timesfm: Some(timesfm.apply(settings)?),
+                    ..Default::default()
+                };
+                crate::model::load_model_with(config, &options, &device, events)?
+            }
+            PredictModel::Checkpoint { .. } => {
+                let options = LoadOptions {
+                    timesfm: Some(timesfm.apply(Default::default())?),
+                    ..Default::default()
+                };
+                let loaded = tsfm_models::load_forecaster_in_with(&dir, &device, &options)?;
+                for warning in loaded.warnings {
+                    events.warn(format!("{}: {warning}", dir.display()));
+                }
+                loaded.model
+            }
+        };
+        Ok(Predictor {
+            model,
+            loaded,
+            dir,
+            device,
+        })
+    }
+
+    /// What the checkpoint is (family, context, horizon, quantiles).
+    pub fn info(&self) -> tsfm_models::CheckpointInfo {
+        self.loaded.info()
+    }
+
+    /// The model as it was asked for (a trained run's, or a bare checkpoint).
+    pub fn model(&self) -> &PredictModel {
+        &self.model
+    }
+
+    /// Forecasts `input` as `request` asks (its `input` path only names the data in messages,
+    /// its `output` is not used).
+    pub fn forecast(
+        &self,
+        input: Input,
+        request: &PredictRequest,
+        events: &mut dyn Events,
+    ) -> Result<Forecasts> {
+        let (model, loaded, dir, device) = (&self.model, &self.loaded, &self.dir, &self.device);
+        let Input {
+            mut channels,
+            mut series,
+            text,
+        } = input;
+        let info = loaded.info();
+        let timesfm_flags = request.timesfm.given();
+        if info.model_type != "timesfm" && !timesfm_flags.is_empty() {
+            return Err(user(format!(
+                "{}: TimesFM settings, but this is a {} checkpoint; drop them",
+                timesfm_flags.join(", "),
+                info.model_type
+            )));
+        }
+        let calibrated = matches!(model, PredictModel::Trained(t) if t.calibration.is_some());
+        for warning in request.sampling.check_for_model(&info, calibrated)? {
+            events.warn(warning);
+        }
+        let mut output_unit = None;
+        let targets = match &model {
+            PredictModel::Trained(t) => {
+                if let Some(name) = request.target.as_deref().filter(|n| *n != t.target()) {
+                    return Err(user(format!(
+                        "--target {name}: this run forecasts `{}`; drop --target or name that column",
+                        t.target()
+                    )));
+                }
+                let notes = input::to_config_channels(
+                    &request.input,
+                    &channels,
+                    &mut series,
+                    t.target(),
+                    &t.covariates(),
+                )?;
+                for note in notes {
+                    events.note(note);
+                }
+                // What the run does not read plays no part (it was reported above).
+                channels = input::keep_read_channels(&mut series, t.target(), &t.covariates());
+                output_unit = units::to_run_units(
+                    &request.input,
+                    t.target(),
+                    &mut series,
+                    units::forecasts_glucose(&t.resolved.config),
+                    request.unit,
+                )?;
+                vec![0]
+            }
+            PredictModel::Checkpoint { .. } if request.unit.is_some() => {
+                return Err(user(
+                    "--unit: a checkpoint forecasts in the input's own units; --unit converts the \
+                     input of a run trained on glucose (--run); drop it",
+                ));
+            }
+            PredictModel::Checkpoint { .. } => match &request.target {
+                Some(name) => vec![channels.iter().position(|c| c == name).ok_or_else(|| {
+                    user(format!(
+                        "--target {name}: {} has no such column (its value columns: {})",
+                        request.input.display(),
+                        channels.join(", ")
+                    ))
+                })?],
+                None => (0..channels.len()).collect(),
+            },
+        };
+        // A run with known-future covariates needs the horizon rows through its preprocessing.
+        let full = match &model {
+            PredictModel::Trained(t) if !t.known_future().is_empty() => Some(series.clone()),
+            _ => None,
+        };
+        if let Some(t) = text.iter().find(|t| {
+            targets.contains(
+                &channels
+                    .iter()
+                    .position(|c| *c == t.name)
+                    .expect("a channel"),
+            )
+        }) {
+            return Err(user(format!(
+                "{}:{}: column `{}` holds text (`{}`...), so it cannot be forecast; give numbers, \
+             or name the numeric target with --target (a text column can be a categorical \
+             covariate of Chronos-2)",
+                request.input.display(),
+                t.first_text_line,
+                t.name,
+                t.first_text
+            )));
+        }
+        if let PredictModel::Trained(t) = &model
+            && let Some(c) = text.iter().find(|c| t.covariates().contains(&c.name))
+        {
+            return Err(user(format!(
+                "{}:{}: column `{}` holds text, but the run reads it as numbers; give numbers, or \
+             forecast with a Chronos-2 checkpoint (--model-path), which encodes categories as \
+             its package does",
+                request.input.display(),
+                c.first_text_line,
+                c.name
+            )));
+        }
+        let mut split =
+            convention::split_horizon(&request.input, &channels, &mut series, &targets)?;
+        if !text.is_empty()
+            && loaded.reads_any_covariates()
+            && matches!(model, PredictModel::Checkpoint { .. })
+        {
+            text_columns::encode_for_chronos2(
                 &request.input,
                 &channels,
                 &mut series,
-                t.target(),
-                &t.covariates(),
+                &mut split,
+                &text,
             )?;
-            for note in notes {
-                events.note(note);
-            }
-            // What the run does not read plays no part (it was reported above).
-            channels = input::keep_read_channels(&mut series, t.target(), &t.covariates());
-            output_unit = units::to_run_units(
-                &request.input,
-                t.target(),
-                &mut series,
-                units::forecasts_glucose(&t.resolved.config),
-                request.unit,
-            )?;
-            vec![0]
         }
-        PredictModel::Checkpoint { .. } if request.unit.is_some() => {
-            return Err(user(
-                "--unit: a checkpoint forecasts in the input's own units; --unit converts the \
-                 input of a run trained on glucose (--run); drop it",
-            ));
+        // A run forecasts the horizon it was trained for (Chronos-2's checkpoint covers whole
+        // output patches, often more).
+        let default_horizon = match &model {
+            PredictModel::Trained(t) => t
+                .resolved
+                .config
+                .model
+                .param_u64("prediction_length")
+                .map_or(info.prediction_length, |h| h as usize),
+            PredictModel::Checkpoint { .. } => info.prediction_length,
+        };
+        let horizon =
+            convention::horizon(request.horizon, split.layout.horizon_rows, default_horizon)?;
+        let max = loaded.max_horizon();
+        if horizon == 0 || max.is_some_and(|m| horizon > m) {
+            let most = max.map_or("any number of".to_string(), |m| m.to_string());
+            return Err(user(format!(
+                "--horizon {horizon}: this {} checkpoint forecasts 1 to {most} steps",
+                info.model_type
+            )));
         }
-        PredictModel::Checkpoint { .. } => match &request.target {
-            Some(name) => vec![channels.iter().position(|c| c == name).ok_or_else(|| {
-                user(format!(
-                    "--target {name}: {} has no such column (its value columns: {})",
-                    request.input.display(),
-                    channels.join(", ")
-                ))
-            })?],
-            None => (0..channels.len()).collect(),
-        },
-    };
-    // A run with known-future covariates needs the horizon rows through its preprocessing.
-    let full = match &model {
-        PredictModel::Trained(t) if !t.known_future().is_empty() => Some(series.clone()),
-        _ => None,
-    };
-    if let Some(t) = text.iter().find(|t| {
-        targets.contains(
-            &channels
-                .iter()
-                .position(|c| *c == t.name)
-                .expect("a channel"),
-        )
-    }) {
-        return Err(user(format!(
-            "{}:{}: column `{}` holds text (`{}`...), so it cannot be forecast; give numbers, \
-             or name the numeric target with --target (a text column can be a categorical \
-             covariate of Chronos-2)",
-            request.input.display(),
-            t.first_text_line,
-            t.name,
-            t.first_text
-        )));
-    }
-    if let PredictModel::Trained(t) = &model
-        && let Some(c) = text.iter().find(|c| t.covariates().contains(&c.name))
-    {
-        return Err(user(format!(
-            "{}:{}: column `{}` holds text, but the run reads it as numbers; give numbers, or \
-             forecast with a Chronos-2 checkpoint (--model-path), which encodes categories as \
-             its package does",
-            request.input.display(),
-            c.first_text_line,
-            c.name
-        )));
-    }
-    let mut split = convention::split_horizon(&request.input, &channels, &mut series, &targets)?;
-    if !text.is_empty()
-        && loaded.reads_any_covariates()
-        && matches!(model, PredictModel::Checkpoint { .. })
-    {
-        text_columns::encode_for_chronos2(
-            &request.input,
-            &channels,
-            &mut series,
-            &mut split,
-            &text,
-        )?;
-    }
-    // A run forecasts the horizon it was trained for (Chronos-2's checkpoint covers whole
-    // output patches, often more).
-    let default_horizon = match &model {
-        PredictModel::Trained(t) => t
-            .resolved
-            .config
-            .model
-            .param_u64("prediction_length")
-            .map_or(info.prediction_length, |h| h as usize),
-        PredictModel::Checkpoint { .. } => info.prediction_length,
-    };
-    let horizon = convention::horizon(request.horizon, split.layout.horizon_rows, default_horizon)?;
-    let max = loaded.max_horizon();
-    if horizon == 0 || max.is_some_and(|m| horizon > m) {
-        let most = max.map_or("any number of".to_string(), |m| m.to_string());
-        return Err(user(format!(
-            "--horizon {horizon}: this {} checkpoint forecasts 1 to {most} steps",
-            info.model_type
-        )));
-    }
-    let base = match &model {
-        PredictModel::Trained(t) => DecodingSettings::from_config(
-            &t.resolved.config.model,
-            &info,
-            t.resolved.config.training.seed,
-        )?,
-        PredictModel::Checkpoint { .. } => DecodingSettings::checkpoint(&info),
-    };
-    let options = ForecastOptions {
-        horizon: Some(horizon),
-        // Native quantiles at the asked levels (the model interpolates its own); a point
-        // model's come from the run's calibration instead.
-        quantile_levels: (info.has_quantiles() && !request.sampling.quantiles.is_empty()).then(
-            || {
-                request
-                    .sampling
-                    .quantiles
-                    .iter()
-                    .map(|&q| q as f32)
-                    .collect()
-            },
-        ),
-        decoding: request.sampling.decoding(base),
-    };
+        let base = match &model {
+            PredictModel::Trained(t) => DecodingSettings::from_config(
+                &t.resolved.config.model,
+                &info,
+                t.resolved.config.training.seed,
+            )?,
+            PredictModel::Checkpoint { .. } => DecodingSettings::checkpoint(&info),
+        };
+        let options = ForecastOptions {
+            horizon: Some(horizon),
+            // Native quantiles at the asked levels (the model interpolates its own); a point
+            // model's come from the run's calibration instead.
+            quantile_levels: (info.has_quantiles() && !request.sampling.quantiles.is_empty()).then(
+                || {
+                    request
+                        .sampling
+                        .quantiles
+                        .iter()
+                        .map(|&q| q as f32)
+                        .collect()
+                },
+            ),
+            decoding: request.sampling.decoding(base),
+        };
 
-    let (names, forecasts) = match &model {
-        PredictModel::Trained(t) => {
-            let filled: Vec<&str> = split
-                .layout
-                .known_future
-                .iter()
-                .map(|&c| channels[c].as_str())
-                .collect();
-            let known: Vec<&str> = filled
-                .iter()
-                .copied()
-                .filter(|c| t.covariates().iter().any(|r| r == c))
-                .filter(|c| !t.known_future().iter().any(|r| r == c))
-                .collect();
-            if !known.is_empty() {
-                events.note(format!(
-                    "{}: the run reads {} as past-only covariate(s); their values in the \
+        let (names, forecasts) = match &model {
+            PredictModel::Trained(t) => {
+                let filled: Vec<&str> = split
+                    .layout
+                    .known_future
+                    .iter()
+                    .map(|&c| channels[c].as_str())
+                    .collect();
+                let known: Vec<&str> = filled
+                    .iter()
+                    .copied()
+                    .filter(|c| t.covariates().iter().any(|r| r == c))
+                    .filter(|c| !t.known_future().iter().any(|r| r == c))
+                    .collect();
+                if !known.is_empty() {
+                    events.note(format!(
+                        "{}: the run reads {} as past-only covariate(s); their values in the \
                      horizon rows are not used",
-                    request.input.display(),
-                    known.join(", ")
-                ));
+                        request.input.display(),
+                        known.join(", ")
+                    ));
+                }
+                let series = match full {
+                    Some(full) => t.with_horizon_rows(
+                        &request.input,
+                        full,
+                        split.layout.horizon_rows,
+                        &filled,
+                        horizon,
+                    )?,
+                    None => series,
+                };
+                let out = t.forecast(loaded, series, &options, request, device, events)?;
+                events.info(format!("model: {}", t.describe()));
+                out
             }
-            let series = match full {
-                Some(full) => t.with_horizon_rows(
-                    &request.input,
-                    full,
-                    split.layout.horizon_rows,
-                    &filled,
-                    horizon,
-                )?,
-                None => series,
-            };
-            let out = t.forecast(&loaded, series, &options, request, &device, events)?;
-            events.info(format!("model: {}", t.describe()));
-            out
-        }
-        PredictModel::Checkpoint { .. } => {
-            if dir.join("scaler.json").is_file() {
-                events.note(format!(
-                    "{} holds a training scaler.json that --model-path does not apply; \
+            PredictModel::Checkpoint { .. } => {
+                if dir.join("scaler.json").is_file() {
+                    events.note(format!(
+                        "{} holds a training scaler.json that --model-path does not apply; \
                      `tsfm predict --run RUN` forecasts through the run's preprocessing",
-                    dir.display()
-                ));
+                        dir.display()
+                    ));
+                }
+                forecast_checkpoint(
+                    loaded, dir, &channels, &series, &split, &options, request, device,
+                )?
             }
-            forecast_checkpoint(
-                &loaded, &dir, &channels, &series, &split, &options, request, &device,
-            )?
-        }
-    };
-    let mut forecasts = forecasts;
-    units::from_run_units(&mut forecasts, output_unit);
-    output::write(&request.output, &names, &forecasts, horizon)?;
-    Ok(PredictSummary {
-        series: forecasts.len(),
-        columns: names.len(),
-        horizon,
-    })
+        };
+        let mut forecasts = forecasts;
+        units::from_run_units(&mut forecasts, output_unit);
+        Ok(Forecasts {
+            names,
+            forecasts,
+            horizon,
+        })
+    }
 }
 
 /// A checkpoint used as it is: channels in the file's units. A single-channel model forecasts

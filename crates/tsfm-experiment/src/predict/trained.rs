@@ -2,7 +2,7 @@
 //! covariate imputation and derivation, calendar features), its saved `scaler.json` and its
 //! model, with forecasts turned back into the data's units.
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use burn::module::Module;
 use burn::tensor::Device;
@@ -59,6 +59,31 @@ impl TrainedModel {
             calibration,
         })
     }
+}
+
+/// A run folder or a promoted production version (both hold `config.yaml` and `model/`) as a
+/// trained model; a production version is checked against its `checksums.json` first, so a
+/// damaged copy is refused before it forecasts.
+pub fn open_saved(dir: &Path, events: &mut dyn Events) -> Result<TrainedModel> {
+    if tsfm_runs::is_production(dir) {
+        tsfm_runs::open_production(dir)?;
+    }
+    let model_dir = dir.join("model");
+    let config = dir.join("config.yaml");
+    if !config.is_file() || !model_dir.is_dir() {
+        return Err(user(format!(
+            "{}: not a run or production folder (no config.yaml and model/); give a run, a \
+             promoted production_vN folder, or a checkpoint folder",
+            dir.display()
+        )));
+    }
+    let overrides = [tsfm_config::Override {
+        key: "model.model_path".into(),
+        value: tsfm_config::OverrideValue::Text(model_dir.to_string_lossy().into_owned()),
+        origin: "--model".into(),
+    }];
+    let resolved = tsfm_config::load(None, Some(&config), &overrides)?;
+    TrainedModel::open(resolved, model_dir, events)
 }
 
 impl TrainedModel {
