@@ -414,7 +414,12 @@ impl TtmConfig {
                 self.decoder_d_model,
             ),
         ] {
-            for level in 0..levels.max(0) as u32 {
+            // Each level halves the width (2^level): beyond 16 nothing is left to halve, and an
+            // absurd count overflowed the shift and would loop for ever (found by fuzzing).
+            if !(0..=16).contains(&levels) {
+                return Err(invalid(k, format!("{levels} is outside 0..=16")));
+            }
+            for level in 0..levels as u32 {
                 let f = adaptive_factor(d, level);
                 if d % f != 0 {
                     return Err(invalid(
@@ -564,8 +569,10 @@ impl TtmConfig {
 /// The reshape factor of adaptive-patching level `level`: `2^level`, or 1 where that would leave
 /// 4 or fewer features (granite-tsfm disables the level with a warning).
 pub fn adaptive_factor(d_model: usize, level: u32) -> usize {
-    let f = 1usize << level;
-    if d_model / f <= 4 { 1 } else { f }
+    match 1usize.checked_shl(level) {
+        Some(f) if d_model / f > 4 => f,
+        _ => 1,
+    }
 }
 
 #[cfg(test)]
