@@ -91,16 +91,26 @@ pub(crate) fn check(c: &Config, sources: &Sources, errors: &mut ConfigErrors) {
     }
 }
 
+/// The longest context or horizon, in steps, a config may ask for: a year of
+/// 1-minute readings. Beyond it window arithmetic (steps x minutes, windows x
+/// length) could overflow, and no model of these families reaches it anyway.
+pub const MAX_SEQUENCE_STEPS: u64 = 525_600;
+
 fn model(k: &mut Check, m: &ModelConfig) {
     k.non_empty("model.model_path", &m.model_path);
     for name in ["context_length", "prediction_length"] {
-        if let Some(v) = m.params.get(name)
-            && v.as_u64().is_none_or(|n| n == 0)
-        {
-            k.err(
-                &format!("model.params.{name}"),
+        let Some(v) = m.params.get(name) else { continue };
+        let key = format!("model.params.{name}");
+        match v.as_u64() {
+            Some(n) if n > MAX_SEQUENCE_STEPS => k.err(
+                &key,
+                format!("{n} steps is more than the {MAX_SEQUENCE_STEPS} a config may ask for"),
+            ),
+            Some(n) if n > 0 => {}
+            _ => k.err(
+                &key,
                 format!("must be a positive integer, got {}", crate::schema::show(v)),
-            );
+            ),
         }
     }
 }
@@ -121,8 +131,13 @@ fn data(k: &mut Check, d: &DataConfig) {
     }
     k.positive("data.batch_size", d.batch_size);
     k.positive("data.stride", d.stride);
-    if d.context_length == Some(0) {
-        k.err("data.context_length", "must be a positive integer, got `0`");
+    match d.context_length {
+        Some(0) => k.err("data.context_length", "must be a positive integer, got `0`"),
+        Some(n) if n > MAX_SEQUENCE_STEPS => k.err(
+            "data.context_length",
+            format!("{n} steps is more than the {MAX_SEQUENCE_STEPS} a config may ask for"),
+        ),
+        _ => {}
     }
     split(k, &d.data_split);
     let imp = &d.imputation;
@@ -586,7 +601,7 @@ fn evaluation(k: &mut Check, c: &Config) {
     }
     k.positive_f("evaluation.nocturnal.horizon_hours", n.horizon_hours);
     let res = u64::from(c.data.resolution_min);
-    let reach = c.prediction_length().map(|p| p * res);
+    let reach = c.prediction_length().map(|p| p.saturating_mul(res));
     for (i, &h) in e.horizons_min.iter().enumerate() {
         let key = format!("evaluation.horizons_min[{i}]");
         if h == 0 {

@@ -208,6 +208,22 @@ fn context_and_prediction_lengths_must_be_positive() {
 }
 
 #[test]
+fn absurd_lengths_are_refused_before_any_arithmetic() {
+    one(
+        &["model.params.prediction_length=9223372036854775807"],
+        "--set: model.params.prediction_length: 9223372036854775807 steps is more than the 525600 a config may ask for",
+    );
+    one(
+        &["data.context_length=525601"],
+        "--set: data.context_length: 525601 steps is more than the 525600 a config may ask for",
+    );
+    one(
+        &["model.params.context_length=18446744073709551615"],
+        "--set: model.params.context_length: 18446744073709551615 steps is more than the 525600 a config may ask for",
+    );
+}
+
+#[test]
 fn steps_strategies_need_positive_intervals() {
     one(
         &["training.save_steps=0"],
