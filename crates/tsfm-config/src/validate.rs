@@ -99,7 +99,9 @@ pub const MAX_SEQUENCE_STEPS: u64 = 525_600;
 fn model(k: &mut Check, m: &ModelConfig) {
     k.non_empty("model.model_path", &m.model_path);
     for name in ["context_length", "prediction_length"] {
-        let Some(v) = m.params.get(name) else { continue };
+        let Some(v) = m.params.get(name) else {
+            continue;
+        };
         let key = format!("model.params.{name}");
         match v.as_u64() {
             Some(n) if n > MAX_SEQUENCE_STEPS => k.err(

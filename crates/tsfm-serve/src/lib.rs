@@ -14,6 +14,7 @@ pub mod error;
 pub mod hypo;
 pub mod metrics;
 pub mod model;
+pub mod panic_guard;
 pub mod server;
 
 pub use api::Limits;

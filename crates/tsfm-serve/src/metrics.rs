@@ -150,7 +150,7 @@ impl Metrics {
             );
             for (name, help, v) in [
                 ("tsfm_model_errors_total", "Model calls that failed.", m.model_errors),
-                ("tsfm_panics_total", "Model calls that panicked (answered 500; the server went on).", m.panics),
+                ("tsfm_panics_total", "Model calls and requests that panicked (answered 500; the server went on).", m.panics),
                 ("tsfm_rejected_busy_total", "Requests refused with 503 because the queue was full.", m.rejected_busy),
             ] {
                 let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}");

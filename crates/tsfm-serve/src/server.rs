@@ -120,6 +120,7 @@ async fn serve(
         .route("/v1/forecast", post(forecast))
         .fallback(not_found)
         .with_state(state.clone());
+    let app = crate::panic_guard::guard_panics(app, state.metrics.clone());
     let failure = Arc::new(Mutex::new(None));
     let stop = {
         let failure = failure.clone();
