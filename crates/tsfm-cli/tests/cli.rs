@@ -2,7 +2,7 @@
 use std::path::{Path, PathBuf};
 
 mod common;
-use common::{repo, stderr, stdout, tsfm};
+use common::{demo_settings, repo, schedule, set_args, stderr, stdout, tsfm};
 
 #[test]
 fn config_show_prints_the_merged_config_with_overrides() {
@@ -222,28 +222,8 @@ fn predict_refuses_what_the_model_cannot_do_with_exit_2() {
 #[test]
 fn train_writes_the_full_run_layout() {
     let tmp = tempfile::tempdir().unwrap();
-    let repo = repo();
-    let raw = repo.join("data/demo/brist1d/train.csv.gz");
-    let model = repo.join("data/models/ttm-tiny");
-    let set = |kv: &str| ["--set".to_string(), kv.to_string()];
     let mut args: Vec<String> = vec!["train".into()];
-    for kv in [
-        format!("data.raw_path={}", raw.display()),
-        format!("model.model_path={}", model.display()),
-        "model.params.context_length=32".into(),
-        "model.params.prediction_length=16".into(),
-        // ttm-tiny reads glucose alone.
-        "data.past_covariates=[]".into(),
-        "training.max_steps=12".into(),
-        "training.eval_steps=6".into(),
-        "training.save_steps=6".into(),
-        "training.logging_steps=3".into(),
-        "data.batch_size=32".into(),
-        // Relative: resolved against the working directory, recorded absolute in the run.
-        "data.cache_dir=cache".into(),
-    ] {
-        args.extend(set(&kv));
-    }
+    args.extend(set_args(&[demo_settings(), schedule(12, 6, 3)].concat()));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let out = tsfm(&args, tmp.path());
     assert!(out.status.success(), "{}", stderr(&out));
@@ -477,35 +457,20 @@ fn experiment_names_cannot_escape_the_results_folder() {
 #[test]
 fn train_into_a_run_dir_anywhere_links_best_model_and_calibrates() {
     let tmp = tempfile::tempdir().unwrap();
-    let repo = repo();
     let elsewhere = tmp.path().join("elsewhere/my-run");
     let mut args: Vec<String> = vec![
         "train".into(),
         "--run-dir".into(),
         elsewhere.display().to_string(),
     ];
-    for kv in [
-        format!(
-            "data.raw_path={}",
-            repo.join("data/demo/brist1d/train.csv.gz").display()
-        ),
-        format!(
-            "model.model_path={}",
-            repo.join("data/models/ttm-tiny").display()
-        ),
-        "model.params.context_length=32".into(),
-        "model.params.prediction_length=16".into(),
-        "data.past_covariates=[]".into(),
+    let mut kvs = demo_settings();
+    kvs.extend([
         "training.max_steps=6".into(),
         "training.eval_steps=6".into(),
         "training.save_steps=6".into(),
-        "data.batch_size=32".into(),
-        "data.cache_dir=cache".into(),
         "output.save_metrics=false".into(),
-    ] {
-        args.push("--set".into());
-        args.push(kv);
-    }
+    ]);
+    args.extend(set_args(&kvs));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let out = tsfm(&args, tmp.path());
     assert!(out.status.success(), "{}", stderr(&out));
@@ -608,29 +573,14 @@ fn verbosity_flags_and_logging_level_show_debug_logs() {
 #[test]
 fn resume_skips_a_damaged_checkpoint_and_exits_2_when_none_is_whole() {
     let tmp = tempfile::tempdir().unwrap();
-    let repo = repo();
     let mut args: Vec<String> = vec!["train".into(), "--run-dir".into(), "run".into()];
-    for kv in [
-        format!(
-            "data.raw_path={}",
-            repo.join("data/demo/brist1d/train.csv.gz").display()
-        ),
-        format!(
-            "model.model_path={}",
-            repo.join("data/models/ttm-tiny").display()
-        ),
-        "model.params.context_length=32".into(),
-        "model.params.prediction_length=16".into(),
-        "data.past_covariates=[]".into(),
+    let mut kvs = demo_settings();
+    kvs.extend([
         "training.max_steps=12".into(),
         "training.eval_steps=6".into(),
         "training.save_steps=6".into(),
-        "data.batch_size=32".into(),
-        "data.cache_dir=cache".into(),
-    ] {
-        args.push("--set".into());
-        args.push(kv);
-    }
+    ]);
+    args.extend(set_args(&kvs));
     let run = |extra: &[&str]| {
         let mut all: Vec<&str> = args.iter().map(String::as_str).collect();
         all.extend_from_slice(extra);

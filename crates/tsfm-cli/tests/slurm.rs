@@ -7,31 +7,14 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{repo, stderr, stdout, tsfm};
+use common::{demo_settings, set_args, stderr, stdout, tsfm};
 
 /// The demo experiment shortened (ttm-tiny on glucose, as the crash test trains it), as
 /// `--set` flags for every task of a sweep.
 fn demo_sets() -> Vec<String> {
-    let repo = repo();
-    let sets = [
-        format!(
-            "data.raw_path={}",
-            repo.join("data/demo/brist1d/train.csv.gz").display()
-        ),
-        format!(
-            "model.model_path={}",
-            repo.join("data/models/ttm-tiny").display()
-        ),
-        "model.params.context_length=32".into(),
-        "model.params.prediction_length=16".into(),
-        "data.past_covariates=[]".into(),
-        "data.batch_size=32".into(),
-        "data.cache_dir=cache".into(),
-        "training.logging_steps=2".into(),
-    ];
-    sets.iter()
-        .flat_map(|s| ["--set".to_string(), s.clone()])
-        .collect()
+    let mut kvs = demo_settings();
+    kvs.push("training.logging_steps=2".into());
+    set_args(&kvs)
 }
 
 fn sweep_args<'a>(spec: &'a str, sets: &'a [String], extra: &[&'a str]) -> Vec<&'a str> {

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{repo, stderr, stdout, tsfm};
+use common::{demo_settings, schedule, set_args, stderr, stdout, tsfm};
 use serde_json::Value;
 use tsfm_track::mlflow::Client;
 
@@ -110,31 +110,10 @@ impl Drop for Mlflow {
 
 /// The demo training of `cli.rs` (ttm-tiny, 12 steps), with `extra` overrides.
 fn train(cwd: &Path, extra: &[String]) -> (std::process::Output, Duration) {
-    let repo = repo();
-    let mut sets = vec![
-        format!(
-            "data.raw_path={}",
-            repo.join("data/demo/brist1d/train.csv.gz").display()
-        ),
-        format!(
-            "model.model_path={}",
-            repo.join("data/models/ttm-tiny").display()
-        ),
-        "model.params.context_length=32".into(),
-        "model.params.prediction_length=16".into(),
-        "data.past_covariates=[]".into(),
-        "training.max_steps=12".into(),
-        "training.eval_steps=6".into(),
-        "training.save_steps=6".into(),
-        "training.logging_steps=3".into(),
-        "data.batch_size=32".into(),
-        "data.cache_dir=cache".into(),
-    ];
+    let mut sets = [demo_settings(), schedule(12, 6, 3)].concat();
     sets.extend(extra.iter().cloned());
     let mut args = vec!["train".to_string()];
-    for kv in sets {
-        args.extend(["--set".to_string(), kv]);
-    }
+    args.extend(set_args(&sets));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let started = Instant::now();
     let out = tsfm(&args, cwd);

@@ -41,9 +41,17 @@ pub fn demo_train_args(run_dir: &str) -> Vec<String> {
 
 /// The `--set` pairs of [`demo_train_args`].
 pub fn demo_train_settings() -> Vec<String> {
+    let mut kvs = demo_settings();
+    kvs.extend(schedule(24, 4, 2));
+    set_args(&kvs)
+}
+
+/// The demo's data and model cut down for tests, as `key=value`: ttm-tiny (it reads glucose
+/// alone) at 32 -> 16 steps, batches of 32, the cache in `cache/` under the working folder
+/// (relative: resolved against it and recorded absolute in the run).
+pub fn demo_settings() -> Vec<String> {
     let repo = repo();
-    let mut args = Vec::new();
-    for kv in [
+    vec![
         format!(
             "data.raw_path={}",
             repo.join("data/demo/brist1d/train.csv.gz").display()
@@ -55,15 +63,25 @@ pub fn demo_train_settings() -> Vec<String> {
         "model.params.context_length=32".into(),
         "model.params.prediction_length=16".into(),
         "data.past_covariates=[]".into(),
-        "training.max_steps=24".into(),
-        "training.eval_steps=4".into(),
-        "training.save_steps=4".into(),
-        "training.logging_steps=2".into(),
         "data.batch_size=32".into(),
         "data.cache_dir=cache".into(),
-    ] {
-        args.push("--set".into());
-        args.push(kv);
-    }
-    args
+    ]
+}
+
+/// A training schedule as `key=value`: `steps` steps, an evaluation and a checkpoint every
+/// `every`, a log line every `log`.
+pub fn schedule(steps: u32, every: u32, log: u32) -> Vec<String> {
+    vec![
+        format!("training.max_steps={steps}"),
+        format!("training.eval_steps={every}"),
+        format!("training.save_steps={every}"),
+        format!("training.logging_steps={log}"),
+    ]
+}
+
+/// `key=value` settings as `--set` arguments.
+pub fn set_args(kvs: &[String]) -> Vec<String> {
+    kvs.iter()
+        .flat_map(|kv| ["--set".to_string(), kv.clone()])
+        .collect()
 }
