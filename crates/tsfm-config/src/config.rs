@@ -653,6 +653,11 @@ pub struct TrainingConfig {
     /// Global gradient-norm clip; 0 disables clipping.
     pub max_grad_norm: f64,
     pub gradient_accumulation_steps: u64,
+    /// Shards every batch is split into; their forward and backward passes run in parallel
+    /// (one thread per core, up to this many), the gradients summed in shard order. Like
+    /// PyTorch's DDP, each shard's mean loss counts by its share of the series. Results depend
+    /// on this number, never on the machine's core count.
+    pub batch_shards: u64,
     pub save_strategy: Strategy,
     pub save_steps: u64,
     pub eval_strategy: Strategy,
@@ -690,6 +695,7 @@ impl Default for TrainingConfig {
             optimizer: Optimizer::default(),
             max_grad_norm: 1.0,
             gradient_accumulation_steps: 1,
+            batch_shards: 1,
             save_strategy: Strategy::Steps,
             save_steps: 500,
             eval_strategy: Strategy::No,

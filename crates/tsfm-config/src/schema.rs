@@ -246,6 +246,7 @@ fn training() -> Ty {
         f("optimizer", optimizer()),
         f("max_grad_norm", Float),
         f("gradient_accumulation_steps", UInt),
+        f("batch_shards", UInt),
         f("save_strategy", Enum(STRATEGIES)),
         f("save_steps", UInt),
         f("eval_strategy", Enum(STRATEGIES)),

@@ -96,6 +96,9 @@ pub(crate) fn check(c: &Config, sources: &Sources, errors: &mut ConfigErrors) {
 /// length) could overflow, and no model of these families reaches it anyway.
 pub const MAX_SEQUENCE_STEPS: u64 = 525_600;
 
+/// More shards than this would be more threads than any one machine has cores.
+pub const MAX_BATCH_SHARDS: u64 = 1024;
+
 fn model(k: &mut Check, m: &ModelConfig) {
     k.non_empty("model.model_path", &m.model_path);
     for name in ["context_length", "prediction_length"] {
@@ -403,6 +406,16 @@ fn intervals(k: &mut Check, t: &TrainingConfig) {
         "training.gradient_accumulation_steps",
         t.gradient_accumulation_steps,
     );
+    k.positive("training.batch_shards", t.batch_shards);
+    if t.batch_shards > MAX_BATCH_SHARDS {
+        k.err(
+            "training.batch_shards",
+            format!(
+                "{} is more than {MAX_BATCH_SHARDS}; use at most one shard per core",
+                t.batch_shards
+            ),
+        );
+    }
     k.positive("training.logging_steps", t.logging_steps);
     if t.save_strategy == Strategy::Steps && t.save_steps == 0 {
         k.err(

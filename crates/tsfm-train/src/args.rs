@@ -83,6 +83,9 @@ pub struct TrainingArgs {
     pub per_device_train_batch_size: usize,
     pub per_device_eval_batch_size: usize,
     pub gradient_accumulation_steps: usize,
+    /// Shards each micro-batch is split into, their passes run in parallel
+    /// ([`crate::shards`]); 1 = one pass per micro-batch.
+    pub batch_shards: usize,
     pub dataloader_drop_last: bool,
 
     pub optimizer: OptimizerKind,
@@ -148,6 +151,7 @@ impl Default for TrainingArgs {
             per_device_train_batch_size: 8,
             per_device_eval_batch_size: 8,
             gradient_accumulation_steps: 1,
+            batch_shards: 1,
             dataloader_drop_last: false,
             optimizer: OptimizerKind::Adamw,
             learning_rate: 5e-5,
@@ -236,6 +240,9 @@ impl TrainingArgs {
         }
         if self.gradient_accumulation_steps == 0 {
             return bad("gradient_accumulation_steps", "must be at least 1".into());
+        }
+        if self.batch_shards == 0 {
+            return bad("batch_shards", "must be at least 1".into());
         }
         if self.max_steps <= 0
             && !(self.num_train_epochs > 0.0 && self.num_train_epochs.is_finite())

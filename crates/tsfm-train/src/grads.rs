@@ -64,6 +64,17 @@ impl GradStore {
         module.visit(&mut visitor);
     }
 
+    /// Add another store's gradients, path by path.
+    pub fn add(&mut self, other: GradStore) {
+        for (key, grad) in other.grads {
+            let entry = match self.grads.remove(&key) {
+                Some(prev) => prev + grad,
+                None => grad,
+            };
+            self.grads.insert(key, entry);
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.grads.len()
     }

@@ -19,10 +19,12 @@
 //!   step); [`StepProgress::learning_rate`] is the rate the step used. Losses are not rounded.
 //! - `exponential` is `lr * gamma^(step - warmup)` after a linear warm-up.
 //! - Weight decay skips biases and layer-norm weights, as HF's `get_decay_parameter_names`.
-//! - Dropout is reseeded before every micro-batch from `(seed, step, micro-batch)`, so there
-//!   is no generator state to checkpoint; Burn's flex backend keeps one global generator, so
-//!   two trainings in one process must not run at the same time if they are to be
-//!   reproducible.
+//! - `batch_shards` splits every micro-batch into shards whose forward and backward passes run
+//!   in parallel ([`shards`]), weighted by their share of the series as in PyTorch's DDP; the
+//!   result depends on the shard count, never on the thread count.
+//! - Dropout masks come from a per-thread stream seeded for every shard from `(seed, step,
+//!   micro-batch, shard)`, so there is no generator state to checkpoint and concurrent
+//!   trainings in one process do not disturb each other.
 //! - A checkpoint holds `model.bpk` (Burn record, exact), the model's own `save_pretrained`
 //!   files, `optimizer.safetensors` (moments by module path), `scheduler.json`,
 //!   `rng_state.json` and `trainer_state.json` (HF fields plus the data-loader position).
@@ -35,6 +37,7 @@ pub mod grads;
 pub mod metrics;
 pub mod optim;
 pub mod schedule;
+pub mod shards;
 pub mod state;
 pub mod trainer;
 

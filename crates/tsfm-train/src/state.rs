@@ -43,6 +43,13 @@ pub struct ResumeState {
     pub train_windows: usize,
     pub batch_size: usize,
     pub gradient_accumulation_steps: usize,
+    /// Absent in checkpoints written before sharding existed: those ran one pass per batch.
+    #[serde(default = "one")]
+    pub batch_shards: usize,
+}
+
+fn one() -> usize {
+    1
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -19,6 +19,7 @@ use crate::grads::GradStore;
 use crate::metrics::TrainMetrics;
 use crate::optim::{Optimizer, OptimizerConfig};
 use crate::schedule::LrSchedule;
+use crate::shards;
 use crate::state::{LogEntry, ResumeState, TrainerState};
 
 /// Sub-stream tag of the dropout seeds.
@@ -47,6 +48,8 @@ pub struct Trainer {
     run_dir: PathBuf,
     device: Device,
     callbacks: Vec<Box<dyn TrainerCallback>>,
+    /// Threads the batch shards may use ([`shards::available_threads`] unless set).
+    threads: usize,
 }
 
 /// Step counts of a run, HF `set_initial_training_values`. An epoch's last optimizer step
@@ -155,7 +158,14 @@ impl Trainer {
             run_dir: run_dir.into(),
             device: device.without_autodiff(),
             callbacks: Vec::new(),
+            threads: shards::available_threads(),
         })
+    }
+
+    /// Run the batch shards on at most `threads` threads (at least one). What a run computes
+    /// does not depend on it.
+    pub fn set_threads(&mut self, threads: usize) {
+        self.threads = threads.max(1);
     }
 
     pub fn add_callback(&mut self, callback: Box<dyn TrainerCallback>) {
@@ -323,6 +333,7 @@ impl Trainer {
                 train_windows: plan.train.len(),
                 batch_size: args.per_device_train_batch_size,
                 gradient_accumulation_steps: args.gradient_accumulation_steps,
+                batch_shards: args.batch_shards,
                 ..Default::default()
             },
             ..Default::default()
@@ -429,23 +440,27 @@ impl Trainer {
         step: u64,
     ) -> Result<(F, f64, f64, f64), TrainError> {
         let ga = self.args.gradient_accumulation_steps;
+        let threads = self.threads;
         let mut grads = GradStore::new();
         let mut step_loss = 0.0f64;
         for (k, indices) in group.iter().enumerate() {
-            // Dropout masks depend only on (seed, step, micro-batch): a resumed run draws the
-            // same ones without any generator state to restore.
-            plan.train_device.seed(derive_seed(
-                self.args.seed,
-                &[DROPOUT_STREAM, step, k as u64],
-            ));
-            let input = plan.train.batch(indices, &plan.train_device);
-            let loss = model.loss(&input, plan.kind);
-            let value = loss.clone().into_scalar::<f32>() as f64;
-            if !value.is_finite() {
-                return Err(TrainError::NonFiniteLoss { step });
-            }
-            let scaled = loss.div_scalar(ga as f32);
-            grads.accumulate(&model, scaled.backward());
+            let parts = shards::split(indices, self.args.batch_shards)
+                .into_iter()
+                .enumerate()
+                .map(|(s, part)| shards::Shard {
+                    input: plan.train.batch(part, &plan.train_device),
+                    series: part.len(),
+                    // Dropout masks depend only on (seed, step, micro-batch, shard): a resumed
+                    // run draws the same ones without any generator state to restore.
+                    dropout_seed: derive_seed(
+                        self.args.seed,
+                        &[DROPOUT_STREAM, step, k as u64, s as u64],
+                    ),
+                })
+                .collect();
+            let (value, part) = shards::loss_and_grads(&model, parts, plan.kind, ga, threads)
+                .map_err(|_| TrainError::NonFiniteLoss { step })?;
+            grads.add(part);
             step_loss += value / ga as f64;
             run.samples_this_session += indices.len() as u64;
             run.state.resume.samples_seen += indices.len() as u64;
@@ -713,7 +728,7 @@ impl Trainer {
             "seed": state.resume.seed,
             "data_seed": state.resume.data_seed,
             "global_step": step,
-            "dropout_seed_rule": "derive_seed(seed, [DROPOUT_STREAM, step, micro_batch])",
+            "dropout_seed_rule": "derive_seed(seed, [DROPOUT_STREAM, step, micro_batch, shard])",
         });
         let scheduler = serde_json::json!({ "schedule": schedule, "last_epoch": step });
         let state_json = state.to_json();
@@ -781,7 +796,7 @@ fn check_compatible(
     now: &TrainerState,
 ) -> Result<(), TrainError> {
     let (a, b) = (&saved.resume, &now.resume);
-    let checks: [(&str, u64, u64); 5] = [
+    let checks: [(&str, u64, u64); 6] = [
         (
             "train_windows",
             a.train_windows as u64,
@@ -797,6 +812,7 @@ fn check_compatible(
             a.gradient_accumulation_steps as u64,
             b.gradient_accumulation_steps as u64,
         ),
+        ("batch_shards", a.batch_shards as u64, b.batch_shards as u64),
         ("seed", a.seed, b.seed),
         ("data_seed", a.data_seed, b.data_seed),
     ];

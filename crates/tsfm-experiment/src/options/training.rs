@@ -28,6 +28,7 @@ pub fn training_args(config: &Config, steps_per_epoch: u64) -> Result<TrainingAr
         per_device_train_batch_size: config.data.batch_size as usize,
         per_device_eval_batch_size: config.evaluation.eval_batch_size as usize,
         gradient_accumulation_steps: t.gradient_accumulation_steps as usize,
+        batch_shards: t.batch_shards as usize,
         optimizer: match t.optimizer.kind {
             OptimizerType::Adamw => OptimizerKind::Adamw,
             OptimizerType::Adam => OptimizerKind::Adam,

@@ -53,6 +53,8 @@ pub fn numeric_copy(path: &Path) -> Result<Option<NumericCopy>> {
         }
         Ok(())
     })?;
+    // By position: two columns may share a header (found by fuzzing: two empty names).
+    let channels: Vec<usize> = first_text.iter().map(|(c, _, _)| *c).collect();
     let columns: Vec<TextColumn> = first_text
         .into_iter()
         .zip(categories)
@@ -71,10 +73,6 @@ pub fn numeric_copy(path: &Path) -> Result<Option<NumericCopy>> {
     let write_error = |e: csv::Error| user(format!("{}: {e}", copy.display()));
     let mut writer = csv::Writer::from_path(&copy).map_err(write_error)?;
     writer.write_record(&headers).map_err(write_error)?;
-    let channels: Vec<usize> = columns
-        .iter()
-        .map(|t| headers.iter().position(|h| *h == t.name).expect("a header"))
-        .collect();
     for_each_record(path, |record| {
         let mut row: Vec<String> = record.iter().map(String::from).collect();
         for (&c, column) in channels.iter().zip(&columns) {

@@ -287,6 +287,7 @@ impl TtmConfig {
                 return Err(invalid(key, format!("{p} is outside [0, 1)")));
             }
         }
+        self.validate_sizes()?;
         self.validate_patching()?;
         self.validate_supported()?;
         self.gate()?;
@@ -294,6 +295,75 @@ impl TtmConfig {
             self.validate_forecast_channel_mixer()?;
         }
         self.validate_shapes()
+    }
+
+    /// Sizes small enough that the shapes built from them cannot overflow: every size at most
+    /// 2^20 and the widest layers (d_model x expansion_factor, the head) at most 2^31 weights.
+    /// An absurd `expansion_factor` or channel count overflowed a multiplication or asked for
+    /// an impossible allocation (found by fuzzing).
+    fn validate_sizes(&self) -> Result<(), ModelError> {
+        const MAX_SIZE: usize = 1 << 20;
+        const MAX_WEIGHTS: usize = 1 << 31;
+        for (key, size) in [
+            ("context_length", self.context_length),
+            ("patch_length", self.patch_length),
+            ("patch_stride", self.patch_stride),
+            ("num_input_channels", self.num_input_channels),
+            ("prediction_length", self.prediction_length),
+            ("d_model", self.d_model),
+            ("expansion_factor", self.expansion_factor),
+            ("num_layers", self.num_layers),
+            ("self_attn_heads", self.self_attn_heads),
+            (
+                "frequency_token_vocab_size",
+                self.frequency_token_vocab_size,
+            ),
+            ("num_parallel_samples", self.num_parallel_samples),
+            ("decoder_num_layers", self.decoder_num_layers),
+            ("decoder_d_model", self.decoder_d_model),
+            ("fcm_context_length", self.fcm_context_length),
+            ("fcm_mix_layers", self.fcm_mix_layers),
+            (
+                "fcm_prepend_past_offset",
+                self.fcm_prepend_past_offset.unwrap_or(0),
+            ),
+            (
+                "prediction_filter_length",
+                self.prediction_filter_length.unwrap_or(0),
+            ),
+            ("num_patches", self.num_patches.unwrap_or(0)),
+            (
+                "masked_context_length",
+                self.masked_context_length.unwrap_or(0),
+            ),
+        ] {
+            if size > MAX_SIZE {
+                return Err(invalid(
+                    key,
+                    format!("{size} is over the limit of {MAX_SIZE}"),
+                ));
+            }
+        }
+        let patches = self.context_length / self.patch_length.max(1);
+        let widest = [
+            self.d_model * self.expansion_factor * self.d_model,
+            self.decoder_d_model * self.expansion_factor * self.decoder_d_model,
+            patches * self.decoder_d_model * self.prediction_length,
+            self.num_input_channels * self.expansion_factor * self.num_input_channels,
+            patches * self.expansion_factor * patches,
+        ];
+        // Each product is of sizes <= 2^20: at most 2^60, no overflow in u64.
+        if let Some(w) = widest.iter().find(|&&w| w > MAX_WEIGHTS) {
+            return Err(invalid(
+                "d_model",
+                format!(
+                    "the model's widest layer would hold {w} weights (over {MAX_WEIGHTS}); \
+                     check d_model, decoder_d_model, expansion_factor, num_input_channels and \
+                     the lengths"
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// Patching: granite-tsfm needs non-overlapping patches that fit the context.

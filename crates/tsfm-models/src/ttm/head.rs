@@ -8,8 +8,8 @@ use super::config::TtmConfig;
 use super::layers::GatedAttention;
 use super::mixer::{MixerBlock, MixerDims};
 use crate::forecaster::ModelError;
-use crate::nn::Linear;
 use crate::nn::VarBuilder;
+use crate::nn::{Linear, dropout};
 
 /// `TinyTimeMixerForPredictionHead`: flatten patches x features, dropout, one linear layer to
 /// the horizon, channel selection, `prediction_filter_length`, then optional channel mixing.
@@ -59,7 +59,7 @@ impl PredictionHead {
         past_values: &Tensor<3>,
         future_values: Option<&Tensor<3>>,
     ) -> Tensor<3> {
-        let h = self.dropout_layer.forward(hidden.flatten::<3>(2, 3));
+        let h = dropout(&self.dropout_layer, hidden.flatten::<3>(2, 3));
         let mut y = self.base_forecast_block.forward(h).swap_dims(1, 2);
         if let Some(sel) = &self.channel_select {
             y = select_channels(y, sel);

@@ -57,7 +57,7 @@ impl Tiny {
     fn predict(&self, past: Tensor<3>) -> Tensor<3> {
         let [b, c, _] = past.dims();
         let x = past.reshape([b, c]);
-        let h = self.dropout.forward(relu(self.backbone.forward(x)));
+        let h = tsfm_models::nn::dropout(&self.dropout, relu(self.backbone.forward(x)));
         self.head.forward(h).reshape([b, HORIZON, 1])
     }
 }
