@@ -8,6 +8,7 @@ pub mod forecaster;
 pub mod info;
 pub mod lora;
 pub mod nn;
+pub mod parallel;
 pub mod t5;
 pub mod timesfm;
 pub mod ttm;

@@ -145,3 +145,38 @@ fn forecast_with_truncates_and_refuses_what_a_point_model_cannot_do() {
         "this model gives no quantiles of its own"
     );
 }
+
+/// Rows forecast on several threads (as a large batch is) equal the one-thread forecast.
+#[test]
+fn row_shards_on_threads_forecast_what_one_thread_does() {
+    let device = Device::flex();
+    let model = load(&device);
+    let inputs = fixture("inputs.safetensors");
+    let past = to_tensor::<3>(&inputs["past_values"], &device);
+    // 7 rows from the fixture's windows repeated with an offset, so shards differ.
+    let rows = past.dims()[0];
+    let seven = Tensor::cat(
+        (0..7)
+            .map(|i| {
+                past.clone()
+                    .narrow(0, i % rows, 1)
+                    .add_scalar(i as f32 * 0.25)
+            })
+            .collect(),
+        0,
+    );
+    let input = ForecastInput::context(seven);
+    let forecast = |threads| {
+        tsfm_models::parallel::forecast_rows(&model, &input, threads, |m, part| m.forecast(part))
+            .unwrap()
+            .point
+            .into_data()
+    };
+    let one = forecast(1);
+    let values = one.as_slice::<f32>().unwrap();
+    assert_eq!(values.len(), 7 * model.prediction_length());
+    assert!(values.iter().all(|v| v.is_finite()));
+    for threads in [2, 3, 7, 9] {
+        assert_eq!(forecast(threads), one, "{threads} threads");
+    }
+}

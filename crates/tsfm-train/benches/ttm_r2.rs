@@ -6,6 +6,10 @@
 //!   with dropout active, as bench.py's `train_plain` (5 warm-up steps, 20 timed, median);
 //! - `infer`: forward of one batch of 64 without autodiff (3 warm-up calls, 20 timed, median).
 //!
+//! Threads: `TSFM_BENCH_SHARDS=N` splits each training batch into N shards on N threads (the
+//! trainer's `training.batch_shards`); inference splits rows over `TSFM_NUM_THREADS` threads
+//! (default: every core), as `Forecaster::forecast` does for every TTM call.
+//!
 //! Run: `cargo bench -p tsfm-train --bench ttm_r2 [-- train|infer|profile]` (default: train
 //! then infer). `profile` splits a training step into its phases. The checkpoint directory is
 //! `TSFM_TTM_R2_DIR`, by default `../shared/reference/models/ttm-r2-512-96` next to the
@@ -20,6 +24,7 @@ use burn::module::Module;
 use burn::tensor::{Device, TensorData};
 use tsfm_models::{ForecastInput, Forecaster, LossKind, TtmModel};
 use tsfm_train::data::SplitMix64;
+use tsfm_train::shards::{Shard, loss_and_grads, split};
 use tsfm_train::{GradStore, Optimizer, OptimizerConfig, set_seed};
 
 const BATCH: usize = 64;
@@ -118,7 +123,34 @@ fn training_batches(
         .collect()
 }
 
+/// `TSFM_BENCH_SHARDS` (default 1): shards of each batch, one thread each.
+fn bench_shards() -> usize {
+    std::env::var("TSFM_BENCH_SHARDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n: &usize| n > 0)
+        .unwrap_or(1)
+}
+
+/// `input`'s rows in `shards` contiguous parts, with their row counts.
+fn split_rows(input: &ForecastInput, shards: usize) -> Vec<(ForecastInput, usize)> {
+    let rows: Vec<usize> = (0..input.past_values.dims()[0]).collect();
+    split(&rows, shards)
+        .into_iter()
+        .map(|part| {
+            let (start, len) = (part[0], part.len());
+            let mut shard = ForecastInput::context(input.past_values.clone().narrow(0, start, len));
+            shard.future_values = input
+                .future_values
+                .as_ref()
+                .map(|f| f.clone().narrow(0, start, len));
+            (shard, len)
+        })
+        .collect()
+}
+
 fn train(dir: &std::path::Path, profile: bool) {
+    let shards = bench_shards();
     let (warmup, steps) = (5, 20);
     let device = Device::flex().autodiff();
     set_seed(&device, 42);
@@ -133,16 +165,33 @@ fn train(dir: &std::path::Path, profile: bool) {
         let mut input = ForecastInput::context(past);
         input.future_values = Some(fut);
         let t = Instant::now();
-        let loss = model.loss(&input, LossKind::Mse);
-        let t_fwd = t.elapsed().as_secs_f64();
-        let g = loss.backward();
-        let t_bwd = t.elapsed().as_secs_f64();
-        let mut grads = GradStore::new();
-        grads.accumulate(&model, g);
+        let (loss, mut grads, t_fwd, t_bwd) = if shards > 1 {
+            // The trainer's path (`training.batch_shards`): forward+backward per shard.
+            let parts = split_rows(&input, shards)
+                .into_iter()
+                .map(|(input, series)| Shard {
+                    input,
+                    series,
+                    dropout_seed: i as u64,
+                })
+                .collect();
+            let (loss, grads) =
+                loss_and_grads(&model, parts, LossKind::Mse, 1, shards).expect("a finite loss");
+            let done = t.elapsed().as_secs_f64();
+            (loss as f32, grads, 0.0, done)
+        } else {
+            let loss = model.loss(&input, LossKind::Mse);
+            let t_fwd = t.elapsed().as_secs_f64();
+            let g = loss.backward();
+            let t_bwd = t.elapsed().as_secs_f64();
+            let mut grads = GradStore::new();
+            grads.accumulate(&model, g);
+            (loss.into_scalar::<f32>(), grads, t_fwd, t_bwd)
+        };
         let t_collect = t.elapsed().as_secs_f64();
         model = optimizer.step(model, &mut grads, 1e-3);
         let dt = t.elapsed().as_secs_f64();
-        losses.push(loss.into_scalar::<f32>());
+        losses.push(loss);
         if i >= warmup {
             times.push(dt);
             for (k, v) in [t_fwd, t_bwd - t_fwd, t_collect - t_bwd, dt - t_collect]
@@ -155,7 +204,7 @@ fn train(dir: &std::path::Path, profile: bool) {
     }
     let med = median(&times);
     let mut rec = serde_json::json!({
-        "bench": "train_plain", "impl": "tsfm", "backend": "burn-flex 0.22.1", "threads": 1,
+        "bench": "train_plain", "impl": "tsfm", "backend": "burn-flex 0.22.1", "threads": shards,
         "model": "ttm-r2-512-96", "batch": BATCH, "warmup": warmup, "steps": steps,
         "median_step_s": round(med, 4), "samples_per_s": round(BATCH as f64 / med, 1),
         "first_loss": round(losses[0] as f64, 4), "last_loss": round(*losses.last().expect("steps > 0") as f64, 4),
@@ -174,6 +223,7 @@ fn train(dir: &std::path::Path, profile: bool) {
 }
 
 fn infer(dir: &std::path::Path) {
+    let threads = tsfm_models::parallel::available_threads();
     let (warmup, iters) = (3, 20);
     let device = Device::flex();
     let model = load(dir).valid();
@@ -184,9 +234,9 @@ fn infer(dir: &std::path::Path) {
     let mut checksum = 0.0f32;
     for i in 0..warmup + iters {
         let t = Instant::now();
-        let point = model.forecast(&input).expect("a valid batch").point;
         // Reading the values back is part of a forecast (and forces any lazy work).
-        let values = point.into_data();
+        // Rows are split over `TSFM_NUM_THREADS` (default: every core) inside `forecast`.
+        let values = model.forecast(&input).expect("a valid batch").point.into_data();
         let dt = t.elapsed().as_secs_f64();
         checksum += values.as_slice::<f32>().expect("f32 output")[0];
         if i >= warmup {
@@ -196,7 +246,7 @@ fn infer(dir: &std::path::Path) {
     let med = median(&times);
     let min = times.iter().copied().fold(f64::INFINITY, f64::min);
     let rec = serde_json::json!({
-        "bench": "infer", "impl": "tsfm", "backend": "burn-flex 0.22.1", "threads": 1,
+        "bench": "infer", "impl": "tsfm", "backend": "burn-flex 0.22.1", "threads": threads,
         "model": "ttm", "batch": BATCH, "context": ctx, "horizon": model.prediction_length(),
         "warmup": warmup, "iters": iters, "median_call_s": round(med, 4),
         "min_call_s": round(min, 4), "samples_per_s": round(BATCH as f64 / med, 1),

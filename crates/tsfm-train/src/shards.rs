@@ -31,15 +31,7 @@ pub fn split(indices: &[usize], shards: usize) -> Vec<&[usize]> {
     out
 }
 
-/// Threads the shards may use: `TSFM_NUM_THREADS` when set to a positive number, else the
-/// machine's available parallelism.
-pub fn available_threads() -> usize {
-    std::env::var("TSFM_NUM_THREADS")
-        .ok()
-        .and_then(|v| v.trim().parse::<usize>().ok())
-        .filter(|n| *n > 0)
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-}
+pub use tsfm_models::parallel::available_threads;
 
 /// One shard's result: its loss value (unweighted) and its weighted gradients.
 struct ShardOutput {

@@ -9,6 +9,7 @@ use burn::tensor::TensorData;
 use super::attention::{AttentionContext, LayerCache};
 use super::model::TimesFmModel;
 use super::stats::{NormalisedPatches, RunningStats, denormalise, normalise_patches};
+use crate::parallel::available_threads;
 
 /// Rows of equal length (a multiple of the input patch), `true` in `masked` where a reading is
 /// padding or missing.
@@ -42,16 +43,6 @@ fn host<const D: usize>(t: Tensor<D>) -> Vec<f32> {
 /// call (about a sixth of one layer's multiply-adds), 2^23 = a few milliseconds of GEMM.
 const MIN_SHARDED_WORK: usize = 1 << 23;
 
-/// Threads `decode` may use: `TSFM_NUM_THREADS` when set to a positive number, else the
-/// machine's available parallelism.
-pub fn decode_threads() -> usize {
-    std::env::var("TSFM_NUM_THREADS")
-        .ok()
-        .and_then(|v| v.trim().parse::<usize>().ok())
-        .filter(|n| *n > 0)
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-}
-
 impl Decoded {
     /// The rows of `parts`, in order (all decoded with the same horizon and patch choice).
     fn concat(parts: Vec<Decoded>) -> Decoded {
@@ -78,13 +69,13 @@ impl TimesFmModel {
     /// computes them; forecasting reads only the last).
     ///
     /// Rows are independent, so a large batch is split into contiguous shards decoded on
-    /// [`decode_threads`] threads (Burn's flex backend runs each op on one core); small calls
+    /// [`available_threads`] threads (Burn's flex backend runs each op on one core); small calls
     /// stay on the calling thread.
     pub fn decode(&self, horizon: usize, input: &DecodeInput, all_patches: bool) -> Decoded {
         let d = &self.definition;
         let dims = d.stacked_transformers.transformer.model_dims;
         let work = input.rows * (input.len / d.input_patch_len).max(1) * dims * dims;
-        let shards = decode_threads().min((work / MIN_SHARDED_WORK).max(1));
+        let shards = available_threads().min((work / MIN_SHARDED_WORK).max(1));
         self.decode_sharded(horizon, input, all_patches, shards)
     }
 
