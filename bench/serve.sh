@@ -22,7 +22,9 @@ TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 # PROFILE=debug measures the binaries `cargo test` built (dependencies optimised, tsfm at -O1).
 PROFILE=${PROFILE:-release}
 if [[ $PROFILE == release ]]; then
-    cargo build --release --locked -q -p tsfm-cli -p tsfm-serve --example loadgen
+    # Two calls: `--example` alone would restrict the first to the example.
+    cargo build --release --locked -q -p tsfm-cli --bin tsfm
+    cargo build --release --locked -q -p tsfm-serve --example loadgen
 fi
 TSFM=$TARGET/$PROFILE/tsfm
 LOADGEN=$TARGET/$PROFILE/examples/loadgen
@@ -33,7 +35,8 @@ PROD=${1:-}
 if [[ -z $PROD ]]; then
     (cd "$WORK" && "$TSFM" train --set training.max_steps=40 --set training.eval_steps=20 \
         --set training.save_steps=20 --set output.save_dir="$WORK/tsfm_results" >/dev/null 2>&1)
-    (cd "$WORK" && "$TSFM" runs promote ttm_demo --save-dir "$WORK/tsfm_results" >/dev/null)
+    best=$(readlink -f "$WORK/tsfm_results/models/ttm/ttm_demo/best_model")
+    (cd "$WORK" && "$TSFM" runs promote "$best" --save-dir "$WORK/tsfm_results" >/dev/null)
     PROD=$WORK/tsfm_results/models/ttm/production_v1
 fi
 PROD=$(cd "$PROD" && pwd)

@@ -613,3 +613,34 @@ fn resume_skips_a_damaged_checkpoint_and_exits_2_when_none_is_whole() {
         stderr(&out)
     );
 }
+
+/// `training.batch_shards` reaches the trainer: the checkpoint records it, and a resume with
+/// another shard count is refused by key.
+#[test]
+fn batch_shards_reach_the_trainer_and_bind_the_checkpoint() {
+    let tmp = tempfile::tempdir().unwrap();
+    let train = |extra: &[&str]| {
+        let mut args: Vec<String> = vec!["train".into(), "--run-dir".into(), "run".into()];
+        let mut kvs = [demo_settings(), schedule(4, 4, 2)].concat();
+        kvs.push("training.batch_shards=3".into());
+        args.extend(set_args(&kvs));
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        tsfm(&args, tmp.path())
+    };
+    let out = train(&[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let state: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(tmp.path().join("run/checkpoints/checkpoint-4/trainer_state.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(state["resume"]["batch_shards"], 3);
+    let out = train(&["--resume", "--set", "training.batch_shards=2"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("was written with batch_shards = 3 but this run has 2"),
+        "{}",
+        stderr(&out)
+    );
+}

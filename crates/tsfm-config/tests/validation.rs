@@ -123,7 +123,7 @@ fn unknown_keys_suggest_a_near_sibling_the_same_key_elsewhere_or_list_the_keys()
         [
             "ROOT/e.yaml: training.learnig_rate: unknown key; did you mean `learning_rate`?",
             "ROOT/e.yaml: training.batch_size: unknown key here; did you mean `data.batch_size`?",
-            "ROOT/e.yaml: training.colour: unknown key; expected one of `num_epochs`, `max_steps`, `learning_rate`, `weight_decay`, `warmup_steps`, `warmup_ratio`, `lr_scheduler`, `optimizer`, `max_grad_norm`, `gradient_accumulation_steps`, `save_strategy`, `save_steps`, `eval_strategy`, `eval_steps`, `logging_steps`, `save_total_limit`, `load_best_model_at_end`, `metric_for_best_model`, `greater_is_better`, `early_stopping`, `finetune_mode`, `lora`, `loss`, `huber_delta`, `seed`, `resume_from_checkpoint`, `gradient_checkpointing`",
+            "ROOT/e.yaml: training.colour: unknown key; expected one of `num_epochs`, `max_steps`, `learning_rate`, `weight_decay`, `warmup_steps`, `warmup_ratio`, `lr_scheduler`, `optimizer`, `max_grad_norm`, `gradient_accumulation_steps`, `batch_shards`, `save_strategy`, `save_steps`, `eval_strategy`, `eval_steps`, `logging_steps`, `save_total_limit`, `load_best_model_at_end`, `metric_for_best_model`, `greater_is_better`, `early_stopping`, `finetune_mode`, `lora`, `loss`, `huber_delta`, `seed`, `resume_from_checkpoint`, `gradient_checkpointing`",
             "ROOT/e.yaml: modle: unknown key; did you mean `model`?",
         ]
     );
@@ -465,6 +465,14 @@ fn optimizer_and_schedule_ranges() {
     one(
         &["training.gradient_accumulation_steps=0"],
         "--set: training.gradient_accumulation_steps: must be > 0",
+    );
+    one(
+        &["training.batch_shards=0"],
+        "--set: training.batch_shards: must be > 0",
+    );
+    one(
+        &["training.batch_shards=1025"],
+        "--set: training.batch_shards: 1025 is more than 1024; use at most one shard per core",
     );
     one(
         &["training.logging_steps=0"],
