@@ -631,8 +631,11 @@ fn batch_shards_reach_the_trainer_and_bind_the_checkpoint() {
     let out = train(&[]);
     assert!(out.status.success(), "{}", stderr(&out));
     let state: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(tmp.path().join("run/checkpoints/checkpoint-4/trainer_state.json"))
-            .unwrap(),
+        &std::fs::read_to_string(
+            tmp.path()
+                .join("run/checkpoints/checkpoint-4/trainer_state.json"),
+        )
+        .unwrap(),
     )
     .unwrap();
     assert_eq!(state["resume"]["batch_shards"], 3);

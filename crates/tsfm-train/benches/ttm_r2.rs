@@ -236,7 +236,11 @@ fn infer(dir: &std::path::Path) {
         let t = Instant::now();
         // Reading the values back is part of a forecast (and forces any lazy work).
         // Rows are split over `TSFM_NUM_THREADS` (default: every core) inside `forecast`.
-        let values = model.forecast(&input).expect("a valid batch").point.into_data();
+        let values = model
+            .forecast(&input)
+            .expect("a valid batch")
+            .point
+            .into_data();
         let dt = t.elapsed().as_secs_f64();
         checksum += values.as_slice::<f32>().expect("f32 output")[0];
         if i >= warmup {

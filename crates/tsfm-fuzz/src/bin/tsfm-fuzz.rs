@@ -6,8 +6,9 @@
 //! of an input accepted earlier in the campaign (inputs that get past validation reach deeper
 //! code). Before each run the input is written to `DIR/current-{target}.bin`, so an abort
 //! (out of memory, stack overflow) leaves the culprit behind. A panic is saved under
-//! `DIR/crashes/`; an input that runs longer than 30 s is saved and ends the campaign; an
-//! allocation over 2 GiB aborts it (the input that asked for it is the current one).
+//! `DIR/crashes/`; an input that runs longer than 30 s (of CPU time with `--cpu-seconds`) is
+//! saved and ends the campaign; an allocation over 2 GiB aborts it (the input that asked for
+//! it is the current one).
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -98,13 +99,20 @@ fn parse_args() -> Result<Args, String> {
     Ok(args)
 }
 
+/// Milliseconds on the campaign's clock: CPU time of the campaign thread with `--cpu-seconds`
+/// (a loaded or paused machine then never looks like a hang), else wall time since `epoch`.
+fn clock_ms(cpu: bool, epoch: Instant) -> u64 {
+    let elapsed = if cpu { cpu_time() } else { epoch.elapsed() };
+    elapsed.as_millis().max(1) as u64
+}
+
 /// Ends the process when one input runs too long (a hang), naming the saved input.
-fn watchdog(started: Arc<AtomicU64>, epoch: Instant) {
+fn watchdog(started: Arc<AtomicU64>, cpu: bool, epoch: Instant) {
     std::thread::spawn(move || {
         loop {
             std::thread::sleep(Duration::from_secs(1));
             let at = started.load(Ordering::SeqCst);
-            if at > 0 && epoch.elapsed().as_millis() as u64 - at > 30_000 {
+            if at > 0 && clock_ms(cpu, epoch).saturating_sub(at) > 30_000 {
                 eprintln!("tsfm-fuzz: an input ran over 30 s; it is in current-*.bin");
                 std::process::exit(3);
             }
@@ -112,8 +120,8 @@ fn watchdog(started: Arc<AtomicU64>, epoch: Instant) {
     });
 }
 
-/// CPU time of the campaign's thread (`/proc/self/schedstat`: nanoseconds on a CPU); zero
-/// where that file does not exist.
+/// CPU time of the campaign's (main) thread: `/proc/self/schedstat` is the thread-group
+/// leader's, whichever thread reads it (nanoseconds on a CPU); zero where it does not exist.
 fn cpu_time() -> Duration {
     let text = std::fs::read_to_string("/proc/self/schedstat").unwrap_or_default();
     let nanos = text
@@ -157,7 +165,7 @@ fn main() {
     let mut rng = Rng::new(args.seed);
     let epoch = Instant::now();
     let started = Arc::new(AtomicU64::new(0));
-    watchdog(started.clone(), epoch);
+    watchdog(started.clone(), args.cpu, epoch);
     let deadline = Duration::from_secs(args.seconds);
     let spent = || {
         if args.cpu {
@@ -175,7 +183,7 @@ fn main() {
             let input = mutate(&pool[rng.below(pool.len())], pool, &mut rng);
             let current = args.out.join(format!("current-{t}.bin"));
             std::fs::write(&current, &input).expect("writing the current input");
-            started.store(epoch.elapsed().as_millis().max(1) as u64, Ordering::SeqCst);
+            started.store(clock_ms(args.cpu, epoch), Ordering::SeqCst);
             let verdict = check(t, &ws, &input);
             started.store(0, Ordering::SeqCst);
             let n = tally.entry(t.clone()).or_default();
