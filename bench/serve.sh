@@ -35,8 +35,7 @@ PROD=${1:-}
 if [[ -z $PROD ]]; then
     (cd "$WORK" && "$TSFM" train --set training.max_steps=40 --set training.eval_steps=20 \
         --set training.save_steps=20 --set output.save_dir="$WORK/tsfm_results" >/dev/null 2>&1)
-    best=$(readlink -f "$WORK/tsfm_results/models/ttm/ttm_demo/best_model")
-    (cd "$WORK" && "$TSFM" runs promote "$best" --save-dir "$WORK/tsfm_results" >/dev/null)
+    (cd "$WORK" && "$TSFM" runs promote ttm/ttm_demo/best_model --save-dir "$WORK/tsfm_results" >/dev/null)
     PROD=$WORK/tsfm_results/models/ttm/production_v1
 fi
 PROD=$(cd "$PROD" && pwd)

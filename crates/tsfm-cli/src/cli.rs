@@ -313,7 +313,8 @@ pub struct RunsSyncArgs {
 
 #[derive(Debug, Args)]
 pub struct RunsPromoteArgs {
-    /// Run directory, `model/experiment/run_id`, or a run id (prefix).
+    /// Run directory, `model/experiment/run_id`, a run id (prefix), or
+    /// `model/experiment/best_model`.
     pub run: String,
     /// The version to write, `production_vN` (default: one more than the highest there).
     #[arg(long = "as", value_name = "production_vN")]
@@ -334,7 +335,8 @@ pub struct RunsListArgs {
 
 #[derive(Debug, Args)]
 pub struct RunsShowArgs {
-    /// Run directory, `model/experiment/run_id`, or a run id (prefix).
+    /// Run directory, `model/experiment/run_id`, a run id (prefix), or
+    /// `model/experiment/best_model`.
     pub run: String,
     #[arg(long, default_value = "tsfm_results")]
     pub save_dir: PathBuf,

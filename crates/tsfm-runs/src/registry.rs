@@ -72,17 +72,25 @@ pub fn list_runs(
 }
 
 /// Resolve what a user typed to one run: a directory, `model/experiment/run_id`,
-/// `experiment/run_id`, a run id, or the start of one.
+/// `experiment/run_id`, a run id, or the start of one; `[model/]experiment/best_model` is the
+/// run the experiment's `best_model` names (what `tsfm compare` ranks first within it).
 pub fn find_run(save_dir: &Path, query: &str) -> Result<RunDir, RunsError> {
     let as_path = Path::new(query);
     if as_path.join("run.json").is_file() {
         return RunDir::open(as_path);
     }
+    let best_of = query.strip_suffix("/best_model");
     let matches: Vec<RunSummary> = list_runs(save_dir, None, None)?
         .into_iter()
-        .filter(|r| {
-            let full = format!("{}/{}/{}", r.model, r.experiment, r.run_id);
-            full == query || full.ends_with(&format!("/{query}")) || r.run_id.starts_with(query)
+        .filter(|r| match best_of {
+            Some(experiment) => {
+                let full = format!("{}/{}", r.model, r.experiment);
+                r.is_best && (full == experiment || r.experiment == experiment)
+            }
+            None => {
+                let full = format!("{}/{}/{}", r.model, r.experiment, r.run_id);
+                full == query || full.ends_with(&format!("/{query}")) || r.run_id.starts_with(query)
+            }
         })
         .collect();
     match matches.len() {

@@ -257,6 +257,13 @@ fn runs_are_listed_filtered_and_found() {
         matches!(err, RunsError::AmbiguousRun { count: 3, .. }),
         "{err}"
     );
+    for best in ["ttm/demo/best_model", "demo/best_model"] {
+        let found = find_run(tmp.path(), best).unwrap_or_else(|e| panic!("{best}: {e}"));
+        assert_eq!(found.run_id, "2026-11-27_02-00-00", "{best}");
+    }
+    // chronos/demo has no best_model yet.
+    let err = find_run(tmp.path(), "chronos/demo/best_model").unwrap_err();
+    assert!(matches!(err, RunsError::RunNotFound { .. }), "{err}");
     let err = find_run(tmp.path(), "nope").unwrap_err();
     assert!(err.is_user_error());
     assert!(err.to_string().starts_with("no run matches \"nope\" under"));
