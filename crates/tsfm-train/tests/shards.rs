@@ -84,21 +84,12 @@ fn shard_losses_weigh_by_their_share_of_the_series() {
     let paths: Vec<&str> = grads1.paths().collect();
     assert_eq!(paths, grads3.paths().collect::<Vec<_>>());
     assert_eq!(paths.len(), 4, "backbone and head, weight and bias");
+    let values = |store: &tsfm_train::GradStore, path: &str| {
+        let grad = store.get(path).unwrap().clone();
+        grad.into_data().try_to_vec::<f32>().unwrap()
+    };
     for path in paths {
-        let a = grads1
-            .get(path)
-            .unwrap()
-            .clone()
-            .into_data()
-            .try_to_vec::<f32>()
-            .unwrap();
-        let b = grads3
-            .get(path)
-            .unwrap()
-            .clone()
-            .into_data()
-            .try_to_vec::<f32>()
-            .unwrap();
+        let (a, b) = (values(&grads1, path), values(&grads3, path));
         let scale = a.iter().fold(0f32, |m, x| m.max(x.abs())).max(1e-3);
         for (x, y) in a.iter().zip(&b) {
             assert!((x - y).abs() <= 1e-5 * scale, "{path}: {x} vs {y}");
