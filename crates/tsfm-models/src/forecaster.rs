@@ -27,6 +27,12 @@ use burn::module::Module;
 
 use crate::info::CheckpointInfo;
 
+/// The largest context, horizon, patch or sample count a checkpoint's config may declare
+/// (2^16): inputs are padded to these sizes, so an absurd value would be an absurd allocation
+/// before anything else could refuse it. The released models stay far below (Chronos-2's
+/// context: 8,192 steps).
+pub const MAX_CONFIG_STEPS: usize = 1 << 16;
+
 /// One batch of windows.
 #[derive(Debug, Clone)]
 pub struct ForecastInput {

@@ -161,6 +161,16 @@ impl ChronosConfig {
             if v == 0 {
                 return Err(invalid(source, key, "must be at least 1"));
             }
+            if v > crate::forecaster::MAX_CONFIG_STEPS {
+                return Err(invalid(
+                    source,
+                    key,
+                    format!(
+                        "{v} is over the limit of {}",
+                        crate::forecaster::MAX_CONFIG_STEPS
+                    ),
+                ));
+            }
         }
         if !(self.temperature > 0.0 && self.temperature.is_finite()) {
             return Err(invalid(source, "temperature", "must be positive"));

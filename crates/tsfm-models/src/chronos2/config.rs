@@ -173,6 +173,15 @@ impl Chronos2Settings {
             if v == 0 {
                 return Err(bad(k, "must be at least 1".into()));
             }
+            if v > crate::forecaster::MAX_CONFIG_STEPS {
+                return Err(bad(
+                    k,
+                    format!(
+                        "{v} is over the limit of {}",
+                        crate::forecaster::MAX_CONFIG_STEPS
+                    ),
+                ));
+            }
         }
         // The package asserts this: future tokens are embedded by the input block.
         if self.input_patch_size != self.output_patch_size {

@@ -114,6 +114,17 @@ impl ChronosBoltSettings {
             if v == 0 {
                 return Err(bad(k, "must be at least 1".into()));
             }
+            // Inputs are padded to the context length: 2^31 steps asked for an 8 GiB
+            // allocation (found by fuzzing). The package's models use 2,048.
+            if v > crate::forecaster::MAX_CONFIG_STEPS {
+                return Err(bad(
+                    k,
+                    format!(
+                        "{v} is over the limit of {}",
+                        crate::forecaster::MAX_CONFIG_STEPS
+                    ),
+                ));
+            }
         }
         if self.quantiles.is_empty() {
             return Err(bad("quantiles", "the list is empty".into()));
