@@ -11,6 +11,7 @@
 use burn::Tensor;
 use burn::module::{Module, ModuleMapper, Param};
 use tsfm_models::nn::with_dropout_stream;
+use tsfm_models::parallel::row_shards;
 use tsfm_models::{ForecastInput, Forecaster, LossKind};
 
 use crate::grads::GradStore;
@@ -18,17 +19,10 @@ use crate::grads::GradStore;
 /// The contiguous shards of `indices`: `shards` of them (fewer when there are fewer series),
 /// sizes differing by at most one, larger ones first.
 pub fn split(indices: &[usize], shards: usize) -> Vec<&[usize]> {
-    let n = indices.len();
-    let count = shards.clamp(1, n.max(1));
-    let (base, extra) = (n / count, n % count);
-    let mut out = Vec::with_capacity(count);
-    let mut start = 0;
-    for s in 0..count {
-        let len = base + usize::from(s < extra);
-        out.push(&indices[start..start + len]);
-        start += len;
-    }
-    out
+    row_shards(indices.len(), shards)
+        .into_iter()
+        .map(|(start, len)| &indices[start..start + len])
+        .collect()
 }
 
 pub use tsfm_models::parallel::available_threads;
