@@ -6,6 +6,7 @@ pub mod chronos2;
 pub mod chronos_bolt;
 pub mod forecaster;
 pub mod info;
+pub mod kernels;
 pub mod lora;
 pub mod nn;
 pub mod parallel;

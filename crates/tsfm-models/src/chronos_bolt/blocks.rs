@@ -50,7 +50,7 @@ impl ResidualBlock {
 pub fn apply<const D: usize>(act: Activation, x: Tensor<D>) -> Tensor<D> {
     match act {
         Activation::Relu => activation::relu(x),
-        Activation::Gelu => activation::gelu(x),
+        Activation::Gelu => crate::nn::gelu(x),
         Activation::GeluNew => activation::gelu_approximate(x),
         Activation::Silu => activation::silu(x),
     }

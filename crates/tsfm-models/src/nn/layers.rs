@@ -7,8 +7,6 @@ use std::cell::Cell;
 use burn::Tensor;
 use burn::module::{Module, Param};
 use burn::nn::Dropout;
-use burn::tensor::activation;
-use burn::tensor::module::layer_norm;
 use burn::tensor::{Distribution, Int, TensorData};
 
 use super::weights::VarBuilder;
@@ -32,7 +30,7 @@ impl LayerNorm {
     }
 
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
-        layer_norm(x, self.weight.val(), Some(self.bias.val()), self.eps)
+        crate::kernels::layer_norm(x, self.weight.val(), self.bias.val(), self.eps)
     }
 }
 
@@ -139,9 +137,9 @@ pub(crate) fn split_mix64(state: &mut u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// Exact (erf) GELU, as `nn.functional.gelu`.
+/// Exact (erf) GELU, as `nn.functional.gelu` (the fused kernel where it runs).
 pub fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
-    activation::gelu(x)
+    crate::kernels::gelu(x)
 }
 
 #[cfg(test)]

@@ -78,10 +78,9 @@ impl GatedAttention {
 
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
         let logits = self.attn_layer.forward(x.clone());
-        let gate = match self.mode {
-            GateMode::Softmax => activation::softmax(logits, D - 1),
-            GateMode::Sigmoid => activation::sigmoid(logits),
-        };
-        x * gate
+        match self.mode {
+            GateMode::Softmax => crate::kernels::softmax_gate(x, logits),
+            GateMode::Sigmoid => x * activation::sigmoid(logits),
+        }
     }
 }

@@ -1,0 +1,261 @@
+//! The kernels as a Burn backend extension: a forward on the flex (CPU) backend, and on
+//! `Autodiff<Flex>` the same forward plus a hand-written backward, so the autodiff graph holds
+//! one node per kernel instead of one per elementary op.
+
+use std::sync::Arc;
+
+use burn::backend::autodiff::checkpoint::{base::Checkpointer, strategy::CheckpointStrategy};
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::flex::FlexTensor;
+use burn::backend::{Autodiff, Flex, backend_extension, tensor::FloatTensor};
+use burn::tensor::{DType, Shape, TensorData};
+
+use super::math::{gelu_backward_slice, gelu_slice};
+use super::rows::{
+    RowStats, layer_norm_backward, layer_norm_forward, softmax_gate_backward, softmax_gate_forward,
+};
+
+/// Fused kernels; callers go through [`super`]'s tensor functions, which route only `f32`
+/// tensors on the flex backend here.
+#[backend_extension(Flex, Autodiff)]
+pub trait Kernels: burn::backend::Backend {
+    /// Exact GELU.
+    fn fused_gelu(x: FloatTensor<Self>) -> FloatTensor<Self>;
+    /// Layer norm over the last axis, affine with bias.
+    fn fused_layer_norm(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        eps: f64,
+    ) -> FloatTensor<Self>;
+    /// `x * softmax(logits)` over the last axis.
+    fn fused_softmax_gate(x: FloatTensor<Self>, logits: FloatTensor<Self>) -> FloatTensor<Self>;
+}
+
+/// A flex tensor's values in logical order (copied only when its layout is not contiguous).
+fn values(tensor: &FlexTensor) -> (FlexTensor, Shape) {
+    assert_eq!(tensor.dtype(), DType::F32, "kernels take f32 tensors");
+    let contiguous = if tensor.as_slice::<f32>().is_some() {
+        tensor.clone()
+    } else {
+        tensor.to_contiguous()
+    };
+    let shape = contiguous.layout().shape().clone();
+    (contiguous, shape)
+}
+
+fn slice(tensor: &FlexTensor) -> &[f32] {
+    tensor.as_slice::<f32>().expect("contiguous f32 tensor")
+}
+
+fn tensor(values: Vec<f32>, shape: Shape) -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(values, shape))
+}
+
+fn last_dim(shape: &Shape) -> usize {
+    shape.as_slice().last().copied().unwrap_or(1)
+}
+
+fn gelu_forward(x: &FlexTensor) -> FlexTensor {
+    let (x, shape) = values(x);
+    let mut out = vec![0.0f32; shape.num_elements()];
+    gelu_slice(slice(&x), &mut out);
+    tensor(out, shape)
+}
+
+fn layer_norm_parts(
+    x: &FlexTensor,
+    weight: &FlexTensor,
+    bias: &FlexTensor,
+    eps: f64,
+) -> (FlexTensor, Vec<RowStats>) {
+    let (x, shape) = values(x);
+    let (weight, _) = values(weight);
+    let (bias, _) = values(bias);
+    let mut out = vec![0.0f32; shape.num_elements()];
+    let stats = layer_norm_forward(
+        slice(&x),
+        slice(&weight),
+        Some(slice(&bias)),
+        eps as f32,
+        &mut out,
+    );
+    (tensor(out, shape), stats)
+}
+
+fn softmax_gate_parts(x: &FlexTensor, logits: &FlexTensor) -> (FlexTensor, Vec<f32>) {
+    let (x, shape) = values(x);
+    let (logits, logits_shape) = values(logits);
+    assert_eq!(
+        shape, logits_shape,
+        "softmax gate: x and logits differ in shape"
+    );
+    let mut out = vec![0.0f32; shape.num_elements()];
+    let gate = softmax_gate_forward(slice(&x), slice(&logits), last_dim(&shape), &mut out);
+    (tensor(out, shape), gate)
+}
+
+impl Kernels for Flex {
+    fn fused_gelu(x: FlexTensor) -> FlexTensor {
+        gelu_forward(&x)
+    }
+
+    fn fused_layer_norm(
+        x: FlexTensor,
+        weight: FlexTensor,
+        bias: FlexTensor,
+        eps: f64,
+    ) -> FlexTensor {
+        layer_norm_parts(&x, &weight, &bias, eps).0
+    }
+
+    fn fused_softmax_gate(x: FlexTensor, logits: FlexTensor) -> FlexTensor {
+        softmax_gate_parts(&x, &logits).0
+    }
+}
+
+#[derive(Debug)]
+struct GeluBackward;
+
+impl Backward<Flex, 1> for GeluBackward {
+    type State = FlexTensor;
+
+    fn backward(self, ops: Ops<FlexTensor, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [parent] = ops.parents;
+        let grad = grads.consume::<Flex>(&ops.node);
+        if let Some(parent) = parent {
+            let (x, shape) = values(&ops.state);
+            let (grad, _) = values(&grad);
+            let mut dx = vec![0.0f32; shape.num_elements()];
+            gelu_backward_slice(slice(&x), slice(&grad), &mut dx);
+            grads.register::<Flex>(parent.id, tensor(dx, shape));
+        }
+    }
+}
+
+/// What the layer norm's backward keeps: the input, the weight and each row's statistics.
+#[derive(Debug, Clone)]
+struct LayerNormState {
+    x: FlexTensor,
+    weight: FlexTensor,
+    stats: Arc<Vec<RowStats>>,
+}
+
+#[derive(Debug)]
+struct LayerNormBackward;
+
+impl Backward<Flex, 3> for LayerNormBackward {
+    type State = LayerNormState;
+
+    fn backward(self, ops: Ops<LayerNormState, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [x_node, weight_node, bias_node] = ops.parents;
+        let grad = grads.consume::<Flex>(&ops.node);
+        let (x, shape) = values(&ops.state.x);
+        let (weight, weight_shape) = values(&ops.state.weight);
+        let (grad, _) = values(&grad);
+        let (dx, dweight, dbias) =
+            layer_norm_backward(slice(&x), slice(&weight), &ops.state.stats, slice(&grad));
+        if let Some(node) = x_node {
+            grads.register::<Flex>(node.id, tensor(dx, shape));
+        }
+        if let Some(node) = weight_node {
+            grads.register::<Flex>(node.id, tensor(dweight, weight_shape.clone()));
+        }
+        if let Some(node) = bias_node {
+            grads.register::<Flex>(node.id, tensor(dbias, weight_shape));
+        }
+    }
+}
+
+/// What the softmax gate's backward keeps: the gated input and the softmax.
+#[derive(Debug, Clone)]
+struct SoftmaxGateState {
+    x: FlexTensor,
+    gate: FlexTensor,
+}
+
+#[derive(Debug)]
+struct SoftmaxGateBackward;
+
+impl Backward<Flex, 2> for SoftmaxGateBackward {
+    type State = SoftmaxGateState;
+
+    fn backward(self, ops: Ops<SoftmaxGateState, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [x_node, logits_node] = ops.parents;
+        let grad = grads.consume::<Flex>(&ops.node);
+        let (x, shape) = values(&ops.state.x);
+        let (grad, _) = values(&grad);
+        let d = last_dim(&shape);
+        let (dx, dlogits) =
+            softmax_gate_backward(slice(&x), slice(&ops.state.gate), slice(&grad), d);
+        if let Some(node) = x_node {
+            grads.register::<Flex>(node.id, tensor(dx, shape.clone()));
+        }
+        if let Some(node) = logits_node {
+            grads.register::<Flex>(node.id, tensor(dlogits, shape));
+        }
+    }
+}
+
+type AutodiffFloat<C> = FloatTensor<Autodiff<Flex, C>>;
+
+impl<C: CheckpointStrategy> Kernels for Autodiff<Flex, C> {
+    fn fused_gelu(x: AutodiffFloat<C>) -> AutodiffFloat<C> {
+        match GeluBackward
+            .prepare::<C>([x.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let input = x.into_primitive();
+                let out = gelu_forward(&input);
+                prep.finish(input, out)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(gelu_forward(&x.into_primitive())),
+        }
+    }
+
+    fn fused_layer_norm(
+        x: AutodiffFloat<C>,
+        weight: AutodiffFloat<C>,
+        bias: AutodiffFloat<C>,
+        eps: f64,
+    ) -> AutodiffFloat<C> {
+        let nodes = [x.node(), weight.node(), bias.node()];
+        let prep = LayerNormBackward
+            .prepare::<C>(nodes)
+            .compute_bound()
+            .stateful();
+        let (x, weight, bias) = (
+            x.into_primitive(),
+            weight.into_primitive(),
+            bias.into_primitive(),
+        );
+        let (out, stats) = layer_norm_parts(&x, &weight, &bias, eps);
+        match prep {
+            OpsKind::Tracked(prep) => {
+                let stats = Arc::new(stats);
+                prep.finish(LayerNormState { x, weight, stats }, out)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(out),
+        }
+    }
+
+    fn fused_softmax_gate(x: AutodiffFloat<C>, logits: AutodiffFloat<C>) -> AutodiffFloat<C> {
+        let nodes = [x.node(), logits.node()];
+        let prep = SoftmaxGateBackward
+            .prepare::<C>(nodes)
+            .compute_bound()
+            .stateful();
+        let (x, logits) = (x.into_primitive(), logits.into_primitive());
+        let (out, gate) = softmax_gate_parts(&x, &logits);
+        match prep {
+            OpsKind::Tracked(prep) => {
+                let gate = tensor(gate, out.layout().shape().clone());
+                prep.finish(SoftmaxGateState { x, gate }, out)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(out),
+        }
+    }
+}

@@ -1,0 +1,189 @@
+//! Element-wise kernels on `f32` slices: GELU (exact, erf-based) and its derivative.
+//!
+//! Burn's flex backend evaluates GELU with libm's scalar `erff` per element, which was a quarter
+//! of TTM's inference profile. Here erf comes from Abramowitz & Stegun 7.1.26 (|error| <=
+//! 1.5e-7, the same formula PyTorch's vectorised CPU GELU uses) and exp from a range-reduced
+//! polynomial, both branch-free so the loops vectorise. Only `+`, `-`, `*`, `/` and
+//! comparisons are used (no fused multiply-add), so every instruction set gives the same bits.
+
+/// `e^x` for `x <= 0`-ish arguments (the only ones the kernels need); 0 below `-87`
+/// (where the result would be subnormal), relative error about 2e-7 elsewhere.
+#[inline(always)]
+pub fn exp(x: f32) -> f32 {
+    const LOG2E: f32 = std::f32::consts::LOG2_E;
+    // ln 2 split in two so that `n * LN2_HI` is exact for |n| < 2^9.
+    const LN2_HI: f32 = 0.693_359_4;
+    const LN2_LO: f32 = -2.121_944_4e-4;
+    let clamped = x.clamp(-87.0, 88.0);
+    let n = (clamped * LOG2E + 0.5).floor();
+    let r = clamped - n * LN2_HI - n * LN2_LO;
+    // Taylor series of e^r to r^7: |r| <= ln2/2 leaves a remainder under 3e-9.
+    let p = 1.0
+        + r * (1.0
+            + r * (1.0 / 2.0
+                + r * (1.0 / 6.0
+                    + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0 + r / 5040.0))))));
+    let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
+    let value = p * scale;
+    if x < -87.0 { 0.0 } else { value }
+}
+
+/// `erf(z)` given `e = exp(-z^2)` (GELU and its derivative share that exponential).
+#[inline(always)]
+fn erf_with_exp(z: f32, e: f32) -> f32 {
+    const P: f32 = 0.327_591_1;
+    const A1: f32 = 0.254_829_6;
+    const A2: f32 = -0.284_496_74;
+    const A3: f32 = 1.421_413_7;
+    const A4: f32 = -1.453_152;
+    const A5: f32 = 1.061_405_4;
+    let t = 1.0 / (1.0 + P * z.abs());
+    let poly = t * (A1 + t * (A2 + t * (A3 + t * (A4 + t * A5))));
+    let magnitude = 1.0 - poly * e;
+    if z < 0.0 { -magnitude } else { magnitude }
+}
+
+const FRAC_1_SQRT_2: f32 = std::f32::consts::FRAC_1_SQRT_2;
+/// `1 / sqrt(2 pi)`.
+const FRAC_1_SQRT_2PI: f32 = 0.398_942_3;
+
+/// `gelu(x) = x * Phi(x)`, Phi the standard normal CDF.
+#[inline(always)]
+pub fn gelu(x: f32) -> f32 {
+    let e = exp(-0.5 * x * x);
+    0.5 * x * (1.0 + erf_with_exp(x * FRAC_1_SQRT_2, e))
+}
+
+/// `d gelu / dx = Phi(x) + x * phi(x)`, phi the standard normal density.
+#[inline(always)]
+pub fn gelu_derivative(x: f32) -> f32 {
+    let e = exp(-0.5 * x * x);
+    let cdf = 0.5 * (1.0 + erf_with_exp(x * FRAC_1_SQRT_2, e));
+    cdf + x * FRAC_1_SQRT_2PI * e
+}
+
+/// `out[i] = gelu(x[i])`.
+pub fn gelu_slice(x: &[f32], out: &mut [f32]) {
+    assert_eq!(x.len(), out.len());
+    pulp::Arch::new().dispatch(
+        #[inline(always)]
+        || {
+            for (o, &v) in out.iter_mut().zip(x) {
+                *o = gelu(v);
+            }
+        },
+    );
+}
+
+/// `out[i] = grad[i] * gelu'(x[i])`: the backward of [`gelu_slice`].
+pub fn gelu_backward_slice(x: &[f32], grad: &[f32], out: &mut [f32]) {
+    assert_eq!(x.len(), out.len());
+    assert_eq!(grad.len(), out.len());
+    pulp::Arch::new().dispatch(
+        #[inline(always)]
+        || {
+            for ((o, &v), &g) in out.iter_mut().zip(x).zip(grad) {
+                *o = g * gelu_derivative(v);
+            }
+        },
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// erf in f64 to ~1e-16 (series below 3, continued fraction of erfc above).
+    fn erf64(x: f64) -> f64 {
+        if x < 0.0 {
+            return -erf64(-x);
+        }
+        if x < 3.0 {
+            // erf(x) = 2/sqrt(pi) * sum_n (-1)^n x^(2n+1) / (n! (2n+1))
+            let mut term = x;
+            let mut sum = x;
+            for n in 1..200 {
+                term *= -x * x / n as f64;
+                let add = term / (2 * n + 1) as f64;
+                sum += add;
+                if add.abs() < 1e-18 {
+                    break;
+                }
+            }
+            return sum * 2.0 / std::f64::consts::PI.sqrt();
+        }
+        // erfc(x) = exp(-x^2)/sqrt(pi) * 1/(x + 1/2/(x + 1/(x + 3/2/(x + ...))))
+        let mut fraction = x;
+        for k in (1..60).rev() {
+            fraction = x + (k as f64 / 2.0) / fraction;
+        }
+        1.0 - (-x * x).exp() / std::f64::consts::PI.sqrt() / fraction
+    }
+
+    fn grid() -> impl Iterator<Item = f32> {
+        (-12_000..=12_000).map(|i| i as f32 * 1e-3)
+    }
+
+    #[test]
+    fn exp_is_within_three_ulp_on_the_range_the_kernels_use() {
+        for x in (-86_990..=10_000).map(|i| i as f32 * 1e-3) {
+            let want = (x as f64).exp();
+            let got = exp(x) as f64;
+            assert!(
+                (got - want).abs() <= 3.0 * f32::EPSILON as f64 * want,
+                "exp({x}) = {got}, want {want}"
+            );
+        }
+        assert_eq!(exp(-90.0), 0.0);
+        assert_eq!(exp(0.0), 1.0);
+        assert!(exp(f32::NAN).is_nan());
+    }
+
+    #[test]
+    fn gelu_matches_the_exact_definition() {
+        for x in grid() {
+            let want = 0.5 * x as f64 * (1.0 + erf64(x as f64 / 2f64.sqrt()));
+            let got = gelu(x) as f64;
+            // A&S 7.1.26's 1.5e-7 on erf, times |x| / 2, plus f32 rounding.
+            let tolerance = 1.5e-7 * (x.abs() as f64) + 2.0 * f32::EPSILON as f64 * want.abs();
+            assert!(
+                (got - want).abs() <= tolerance,
+                "gelu({x}) = {got}, want {want}"
+            );
+        }
+        assert_eq!(gelu(0.0), 0.0);
+        assert!(gelu(f32::NAN).is_nan());
+        assert_eq!(gelu(-100.0), 0.0);
+        assert_eq!(gelu(100.0), 100.0);
+    }
+
+    #[test]
+    fn gelu_derivative_matches_the_exact_definition() {
+        for x in grid() {
+            let x64 = x as f64;
+            let pdf = (-0.5 * x64 * x64).exp() / (2.0 * std::f64::consts::PI).sqrt();
+            let want = 0.5 * (1.0 + erf64(x64 / 2f64.sqrt())) + x64 * pdf;
+            let got = gelu_derivative(x) as f64;
+            assert!(
+                (got - want).abs() <= 3e-7,
+                "gelu'({x}) = {got}, want {want}"
+            );
+        }
+    }
+
+    #[test]
+    fn slices_apply_the_scalar_kernels_element_by_element() {
+        let x: Vec<f32> = (0..1_003).map(|i| (i as f32 - 500.0) * 0.013).collect();
+        let grad: Vec<f32> = (0..1_003).map(|i| (i % 7) as f32 - 3.0).collect();
+        let mut forward = vec![0.0; x.len()];
+        let mut backward = vec![0.0; x.len()];
+        gelu_slice(&x, &mut forward);
+        gelu_backward_slice(&x, &grad, &mut backward);
+        for i in 0..x.len() {
+            // Bit-equal: the vector loop evaluates the same operations as the scalar function.
+            assert_eq!(forward[i].to_bits(), gelu(x[i]).to_bits(), "at {}", x[i]);
+            let want = grad[i] * gelu_derivative(x[i]);
+            assert_eq!(backward[i].to_bits(), want.to_bits(), "at {}", x[i]);
+        }
+    }
+}

@@ -1,0 +1,67 @@
+//! The hot kernels of the CPU models, owned here: exact GELU (a vectorised erf), layer norm
+//! and the gated-attention softmax (`x * softmax(logits)`), forward and backward.
+//!
+//! Models call the tensor functions below. On the flex (CPU) backend with `f32` tensors they run
+//! [`backend::Kernels`] (one pass per row or element, SIMD through `pulp`'s runtime dispatch,
+//! and one autodiff node with a hand-written backward); anywhere else (another backend or
+//! dtype) they fall back to Burn's own composition of the same expression, which is also what
+//! the tests compare them with.
+
+mod backend;
+pub mod math;
+pub mod rows;
+
+use burn::Tensor;
+use burn::backend::{Dispatch, DispatchDevice};
+use burn::tensor::DType;
+use burn::tensor::activation;
+
+use backend::Kernels;
+
+/// Whether `x` lives where the kernels run: non-empty `f32` on the flex backend (with or
+/// without autodiff).
+fn on_kernels<const D: usize>(x: &Tensor<D>) -> bool {
+    x.dtype() == DType::F32
+        && x.shape().num_elements() > 0
+        && matches!(x.device().inner().as_dispatch(), DispatchDevice::Flex(_))
+}
+
+/// Exact (erf) GELU, as `nn.functional.gelu`.
+pub fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    if !on_kernels(&x) {
+        return activation::gelu(x);
+    }
+    Tensor::from_dispatch(<Dispatch as Kernels>::fused_gelu(x.into_dispatch()))
+}
+
+/// `nn.LayerNorm` over the last axis (biased variance), with weight and bias.
+pub fn layer_norm<const D: usize>(
+    x: Tensor<D>,
+    weight: Tensor<1>,
+    bias: Tensor<1>,
+    eps: f64,
+) -> Tensor<D> {
+    if !on_kernels(&x) || weight.dtype() != DType::F32 || bias.dtype() != DType::F32 {
+        return burn::tensor::module::layer_norm(x, weight, Some(bias), eps);
+    }
+    Tensor::from_dispatch(<Dispatch as Kernels>::fused_layer_norm(
+        x.into_dispatch(),
+        weight.into_dispatch(),
+        bias.into_dispatch(),
+        eps,
+    ))
+}
+
+/// `x * softmax(logits)` over the last axis (TTM's gated attention).
+pub fn softmax_gate<const D: usize>(x: Tensor<D>, logits: Tensor<D>) -> Tensor<D> {
+    if !on_kernels(&x) || logits.dtype() != DType::F32 || x.dims() != logits.dims() {
+        return x * activation::softmax(logits, D - 1);
+    }
+    Tensor::from_dispatch(<Dispatch as Kernels>::fused_softmax_gate(
+        x.into_dispatch(),
+        logits.into_dispatch(),
+    ))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,287 @@
+//! Row kernels on contiguous `f32` rows of the last axis: layer norm and the softmax gate
+//! (`x * softmax(logits)`), forward and backward, each one pass over a row where Burn's
+//! autodiff graph of the same expression makes eight to ten.
+//!
+//! Sums over a row use eight fixed lanes combined in a fixed order, so the loops vectorise and
+//! the result is the same on every instruction set and thread count.
+
+use super::math::exp;
+
+const LANES: usize = 8;
+
+/// Sum of `f(i)` over `0..n` in eight lanes, combined pairwise in a fixed order.
+#[inline(always)]
+fn lane_sum(n: usize, f: impl Fn(usize) -> f32) -> f32 {
+    let mut acc = [0.0f32; LANES];
+    let whole = n - n % LANES;
+    for start in (0..whole).step_by(LANES) {
+        for (lane, a) in acc.iter_mut().enumerate() {
+            *a += f(start + lane);
+        }
+    }
+    for (lane, i) in (whole..n).enumerate() {
+        acc[lane] += f(i);
+    }
+    ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]))
+}
+
+/// Per-row statistics a layer norm's backward needs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RowStats {
+    pub mean: f32,
+    /// `1 / sqrt(var + eps)`, the biased variance as in `nn.LayerNorm`.
+    pub rstd: f32,
+}
+
+/// `out = (x - mean) * rstd * weight + bias` per row of `weight.len()`; returns each row's stats.
+pub fn layer_norm_forward(
+    x: &[f32],
+    weight: &[f32],
+    bias: Option<&[f32]>,
+    eps: f32,
+    out: &mut [f32],
+) -> Vec<RowStats> {
+    let d = weight.len();
+    assert!(d > 0 && x.len().is_multiple_of(d) && out.len() == x.len());
+    let mut stats = Vec::with_capacity(x.len() / d);
+    pulp::Arch::new().dispatch(
+        #[inline(always)]
+        || {
+            for (row, out_row) in x.chunks_exact(d).zip(out.chunks_exact_mut(d)) {
+                let mean = lane_sum(d, |i| row[i]) / d as f32;
+                let var = lane_sum(d, |i| (row[i] - mean) * (row[i] - mean)) / d as f32;
+                let rstd = 1.0 / (var + eps).sqrt();
+                match bias {
+                    Some(bias) => {
+                        for i in 0..d {
+                            out_row[i] = (row[i] - mean) * rstd * weight[i] + bias[i];
+                        }
+                    }
+                    None => {
+                        for i in 0..d {
+                            out_row[i] = (row[i] - mean) * rstd * weight[i];
+                        }
+                    }
+                }
+                stats.push(RowStats { mean, rstd });
+            }
+        },
+    );
+    stats
+}
+
+/// Gradients of a layer norm: `dx` (as `x`), `dweight` and `dbias` (each `d`), the weight and
+/// bias sums taken over rows in order.
+pub fn layer_norm_backward(
+    x: &[f32],
+    weight: &[f32],
+    stats: &[RowStats],
+    grad: &[f32],
+) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let d = weight.len();
+    assert!(x.len() == grad.len() && x.len() == stats.len() * d);
+    let mut dx = vec![0.0f32; x.len()];
+    let mut dweight = vec![0.0f32; d];
+    let mut dbias = vec![0.0f32; d];
+    pulp::Arch::new().dispatch(
+        #[inline(always)]
+        || {
+            let rows = x.chunks_exact(d).zip(grad.chunks_exact(d));
+            for (((row, g), dx_row), s) in rows.zip(dx.chunks_exact_mut(d)).zip(stats) {
+                let xhat = |i: usize| (row[i] - s.mean) * s.rstd;
+                // dx = rstd * (g w - mean(g w) - xhat * mean(g w xhat))
+                let mean_gw = lane_sum(d, |i| g[i] * weight[i]) / d as f32;
+                let mean_gw_xhat = lane_sum(d, |i| g[i] * weight[i] * xhat(i)) / d as f32;
+                for i in 0..d {
+                    dx_row[i] = s.rstd * (g[i] * weight[i] - mean_gw - xhat(i) * mean_gw_xhat);
+                    dweight[i] += g[i] * xhat(i);
+                    dbias[i] += g[i];
+                }
+            }
+        },
+    );
+    (dx, dweight, dbias)
+}
+
+/// `out = x * softmax(logits)` per row of `d`; returns the softmax (the backward's state).
+pub fn softmax_gate_forward(x: &[f32], logits: &[f32], d: usize, out: &mut [f32]) -> Vec<f32> {
+    assert!(d > 0 && x.len().is_multiple_of(d) && logits.len() == x.len() && out.len() == x.len());
+    let mut gate = vec![0.0f32; x.len()];
+    pulp::Arch::new().dispatch(
+        #[inline(always)]
+        || {
+            let rows = x.chunks_exact(d).zip(logits.chunks_exact(d));
+            for ((row, l), (gate_row, out_row)) in
+                rows.zip(gate.chunks_exact_mut(d).zip(out.chunks_exact_mut(d)))
+            {
+                let max = l.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+                for i in 0..d {
+                    gate_row[i] = exp(l[i] - max);
+                }
+                let inv_sum = 1.0 / lane_sum(d, |i| gate_row[i]);
+                for i in 0..d {
+                    gate_row[i] *= inv_sum;
+                    out_row[i] = row[i] * gate_row[i];
+                }
+            }
+        },
+    );
+    gate
+}
+
+/// Gradients of [`softmax_gate_forward`]: `(dx, dlogits)`, with
+/// `dx = g s` and `dlogits = s (g x - sum(s g x))`.
+pub fn softmax_gate_backward(
+    x: &[f32],
+    gate: &[f32],
+    grad: &[f32],
+    d: usize,
+) -> (Vec<f32>, Vec<f32>) {
+    assert!(x.len() == gate.len() && x.len() == grad.len() && x.len().is_multiple_of(d));
+    let mut dx = vec![0.0f32; x.len()];
+    let mut dlogits = vec![0.0f32; x.len()];
+    pulp::Arch::new().dispatch(
+        #[inline(always)]
+        || {
+            let rows = x
+                .chunks_exact(d)
+                .zip(gate.chunks_exact(d))
+                .zip(grad.chunks_exact(d));
+            let outs = dx.chunks_exact_mut(d).zip(dlogits.chunks_exact_mut(d));
+            for (((row, s), g), (dx_row, dl_row)) in rows.zip(outs) {
+                let dot = lane_sum(d, |i| s[i] * g[i] * row[i]);
+                for i in 0..d {
+                    dx_row[i] = g[i] * s[i];
+                    dl_row[i] = s[i] * (g[i] * row[i] - dot);
+                }
+            }
+        },
+    );
+    (dx, dlogits)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Deterministic values in about [-2, 2].
+    fn values(n: usize, seed: u64) -> Vec<f32> {
+        let mut state = seed;
+        (0..n)
+            .map(|_| {
+                let r = crate::nn::layers::split_mix64(&mut state);
+                (r >> 40) as f32 / (1u64 << 22) as f32 - 2.0
+            })
+            .collect()
+    }
+
+    fn close(got: &[f32], want: &[f64], tolerance: f64, what: &str) {
+        assert_eq!(got.len(), want.len());
+        for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+            assert!(
+                (g as f64 - w).abs() <= tolerance * (1.0 + w.abs()),
+                "{what}[{i}] = {g}, want {w}"
+            );
+        }
+    }
+
+    #[test]
+    fn layer_norm_matches_the_definition_in_f64() {
+        for d in [1, 7, 8, 13, 192] {
+            let rows = 5;
+            let x = values(rows * d, d as u64);
+            let w = values(d, 99);
+            let b = values(d, 98);
+            let g = values(rows * d, 97);
+            let eps = 1e-5;
+            let mut out = vec![0.0; x.len()];
+            let stats = layer_norm_forward(&x, &w, Some(&b), eps, &mut out);
+            let (dx, dw, db) = layer_norm_backward(&x, &w, &stats, &g);
+
+            let mut want_out = vec![0.0f64; x.len()];
+            let mut want_dx = vec![0.0f64; x.len()];
+            let mut want_dw = vec![0.0f64; d];
+            let mut want_db = vec![0.0f64; d];
+            for r in 0..rows {
+                let row: Vec<f64> = x[r * d..(r + 1) * d].iter().map(|&v| v as f64).collect();
+                let mean = row.iter().sum::<f64>() / d as f64;
+                let var = row.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / d as f64;
+                let rstd = 1.0 / (var + eps as f64).sqrt();
+                let xhat: Vec<f64> = row.iter().map(|v| (v - mean) * rstd).collect();
+                let gw: Vec<f64> = (0..d).map(|i| g[r * d + i] as f64 * w[i] as f64).collect();
+                let m1 = gw.iter().sum::<f64>() / d as f64;
+                let m2 = (0..d).map(|i| gw[i] * xhat[i]).sum::<f64>() / d as f64;
+                for i in 0..d {
+                    want_out[r * d + i] = xhat[i] * w[i] as f64 + b[i] as f64;
+                    want_dx[r * d + i] = rstd * (gw[i] - m1 - xhat[i] * m2);
+                    want_dw[i] += g[r * d + i] as f64 * xhat[i];
+                    want_db[i] += g[r * d + i] as f64;
+                }
+            }
+            close(&out, &want_out, 2e-6, "out");
+            close(&dx, &want_dx, 2e-5, "dx");
+            close(&dw, &want_dw, 2e-6, "dweight");
+            close(&db, &want_db, 2e-6, "dbias");
+        }
+    }
+
+    #[test]
+    fn layer_norm_without_bias_is_the_same_minus_the_bias() {
+        let x = values(3 * 10, 1);
+        let w = values(10, 2);
+        let b = vec![0.0; 10];
+        let (mut with, mut without) = (vec![0.0; 30], vec![0.0; 30]);
+        layer_norm_forward(&x, &w, Some(&b), 1e-6, &mut with);
+        layer_norm_forward(&x, &w, None, 1e-6, &mut without);
+        assert_eq!(with, without);
+    }
+
+    #[test]
+    fn softmax_gate_matches_the_definition_in_f64() {
+        for d in [1, 5, 8, 21, 64] {
+            let rows = 4;
+            let x = values(rows * d, 10 + d as u64);
+            let l: Vec<f32> = values(rows * d, 20 + d as u64)
+                .iter()
+                .map(|v| v * 20.0)
+                .collect();
+            let g = values(rows * d, 30 + d as u64);
+            let mut out = vec![0.0; x.len()];
+            let gate = softmax_gate_forward(&x, &l, d, &mut out);
+            let (dx, dl) = softmax_gate_backward(&x, &gate, &g, d);
+
+            let (mut want_out, mut want_dx, mut want_dl) = (vec![], vec![], vec![]);
+            for r in 0..rows {
+                let span = r * d..(r + 1) * d;
+                let lr: Vec<f64> = l[span.clone()].iter().map(|&v| v as f64).collect();
+                let max = lr.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+                let e: Vec<f64> = lr.iter().map(|v| (v - max).exp()).collect();
+                let sum: f64 = e.iter().sum();
+                let s: Vec<f64> = e.iter().map(|v| v / sum).collect();
+                let u: Vec<f64> = span.clone().map(|i| g[i] as f64 * x[i] as f64).collect();
+                let dot: f64 = (0..d).map(|i| s[i] * u[i]).sum();
+                for (k, i) in span.enumerate() {
+                    want_out.push(x[i] as f64 * s[k]);
+                    want_dx.push(g[i] as f64 * s[k]);
+                    want_dl.push(s[k] * (u[k] - dot));
+                }
+            }
+            close(&out, &want_out, 2e-6, "out");
+            close(&dx, &want_dx, 2e-6, "dx");
+            close(&dl, &want_dl, 2e-6, "dlogits");
+        }
+    }
+
+    #[test]
+    fn lane_sum_order_does_not_depend_on_the_row_length_remainder() {
+        // The same 8 values summed as one whole chunk or as a remainder give one fixed order.
+        let v = [1e8f32, 1.0, -1e8, 1.0, 3.0, 0.5, 0.25, 2.0];
+        let whole = lane_sum(8, |i| v[i]);
+        assert_eq!(
+            whole,
+            ((1e8 + 3.0) + (-1e8 + 0.25)) + ((1.0 + 0.5) + (1.0 + 2.0))
+        );
+        let short = lane_sum(5, |i| v[i]);
+        assert_eq!(short, ((1e8f32 + 3.0) + -1e8) + (1.0 + 1.0));
+    }
+}

@@ -1,0 +1,149 @@
+//! The kernels against Burn's own composition of the same expressions: values and gradients,
+//! on contiguous and permuted inputs.
+
+use burn::Tensor;
+use burn::tensor::activation;
+use burn::tensor::{Device, Distribution, Tolerance};
+
+use super::*;
+
+fn device() -> Device {
+    Device::flex().autodiff()
+}
+
+fn random<const D: usize>(shape: [usize; D], seed: u64) -> Tensor<D> {
+    let device = device();
+    device.seed(seed);
+    Tensor::<D>::random(shape, Distribution::Normal(0.0, 1.5), &device)
+}
+
+fn assert_close<const D: usize>(got: Tensor<D>, want: Tensor<D>, what: &str) {
+    assert_eq!(got.dims(), want.dims(), "{what}: shape");
+    let got = got.into_data();
+    let want = want.into_data();
+    got.assert_approx_eq::<f32>(&want, Tolerance::absolute(2e-6).set_relative(2e-5));
+    eprintln!("{what}: ok");
+}
+
+/// Gradients of `sum(f(inputs) * weights)` for the kernel and the reference, with the same
+/// random upstream weights.
+fn check_grads<const D: usize, const N: usize>(
+    inputs: [Tensor<D>; N],
+    kernel: impl Fn(&[Tensor<D>; N]) -> Tensor<D>,
+    reference: impl Fn(&[Tensor<D>; N]) -> Tensor<D>,
+    what: &str,
+) {
+    let inputs = inputs.map(|t| t.detach().require_grad());
+    let got = kernel(&inputs);
+    let want = reference(&inputs);
+    let upstream = random(got.dims(), 7);
+    assert_close(got.clone(), want.clone(), &format!("{what} forward"));
+    let got_grads = (got * upstream.clone()).sum().backward();
+    let want_grads = (want * upstream).sum().backward();
+    for (i, input) in inputs.iter().enumerate() {
+        let g = input.grad(&got_grads).expect("kernel gradient");
+        let w = input.grad(&want_grads).expect("reference gradient");
+        assert_close(g, w, &format!("{what} grad of input {i}"));
+    }
+}
+
+#[test]
+fn gelu_equals_burns_gelu_in_value_and_gradient() {
+    check_grads(
+        [random([3, 5, 7, 33], 1)],
+        |[x]| gelu(x.clone()),
+        |[x]| activation::gelu(x.clone()),
+        "gelu",
+    );
+}
+
+#[test]
+fn gelu_of_a_permuted_tensor_follows_its_logical_order() {
+    let x = random([4, 6, 9], 2).permute([2, 0, 1]);
+    assert_close(gelu(x.clone()), activation::gelu(x), "permuted gelu");
+}
+
+#[test]
+fn layer_norm_equals_burns_layer_norm_in_value_and_gradients() {
+    let d = 24;
+    let x = random([2, 3, 5, d], 3).detach().require_grad();
+    let weight = random([d], 4).detach().require_grad();
+    let bias = random([d], 5).detach().require_grad();
+    let got = layer_norm(x.clone(), weight.clone(), bias.clone(), 1e-5);
+    let want =
+        burn::tensor::module::layer_norm(x.clone(), weight.clone(), Some(bias.clone()), 1e-5);
+    assert_close(got.clone(), want.clone(), "layer norm forward");
+    let upstream = random(got.dims(), 6);
+    let got_grads = (got * upstream.clone()).sum().backward();
+    let want_grads = (want * upstream).sum().backward();
+    assert_close(
+        x.grad(&got_grads).unwrap(),
+        x.grad(&want_grads).unwrap(),
+        "dx",
+    );
+    assert_close(
+        weight.grad(&got_grads).unwrap(),
+        weight.grad(&want_grads).unwrap(),
+        "dweight",
+    );
+    assert_close(
+        bias.grad(&got_grads).unwrap(),
+        bias.grad(&want_grads).unwrap(),
+        "dbias",
+    );
+}
+
+#[test]
+fn layer_norm_of_a_transposed_input_normalises_its_logical_last_axis() {
+    let x = random([6, 10], 8).transpose();
+    let weight = random([6], 9);
+    let bias = random([6], 10);
+    let got = layer_norm(x.clone(), weight.clone(), bias.clone(), 1e-5);
+    let want = burn::tensor::module::layer_norm(x, weight, Some(bias), 1e-5);
+    assert_close(got, want, "transposed layer norm");
+}
+
+#[test]
+fn softmax_gate_equals_x_times_softmax_in_value_and_gradients() {
+    let x = random([2, 4, 3, 16], 11);
+    // Large logits: the max subtraction must keep exp finite.
+    let logits = random([2, 4, 3, 16], 12) * 30.0;
+    check_grads(
+        [x, logits],
+        |[x, l]| softmax_gate(x.clone(), l.clone()),
+        |[x, l]| x.clone() * activation::softmax(l.clone(), 3),
+        "softmax gate",
+    );
+}
+
+#[test]
+fn kernels_leave_tensors_without_autodiff_untracked() {
+    let x = random([3, 8], 13).inner();
+    let y = gelu(x.clone());
+    assert!(!y.is_autodiff());
+    assert_close(y, activation::gelu(x), "gelu without autodiff");
+}
+
+#[test]
+fn other_dtypes_take_burns_path() {
+    let x = random([3, 8], 14).inner().cast(DType::F64);
+    let got = gelu(x.clone());
+    assert_eq!(got.dtype(), DType::F64);
+    assert_close(
+        got.cast(DType::F32),
+        activation::gelu(x).cast(DType::F32),
+        "f64 gelu",
+    );
+}
+
+#[test]
+fn empty_tensors_take_burns_path() {
+    let x = Tensor::<2>::zeros([0, 4], &device());
+    assert_eq!(gelu(x.clone()).dims(), [0, 4]);
+    let weight = Tensor::<1>::ones([4], &device());
+    assert_eq!(
+        layer_norm(x.clone(), weight.clone(), weight * 0.0, 1e-5).dims(),
+        [0, 4]
+    );
+    assert_eq!(softmax_gate(x.clone(), x).dims(), [0, 4]);
+}
