@@ -13,7 +13,8 @@ use burn::tensor::{DType, Shape, TensorData};
 
 use super::math::{gelu_backward_slice, gelu_slice};
 use super::rows::{
-    RowStats, layer_norm_backward, layer_norm_forward, softmax_gate_backward, softmax_gate_forward,
+    RowStats, layer_norm_backward, layer_norm_forward, rms_norm_backward, rms_norm_forward,
+    softmax_gate_backward, softmax_gate_forward,
 };
 
 /// Fused kernels; callers go through [`super`]'s tensor functions, which route only `f32`
@@ -27,6 +28,12 @@ pub trait Kernels: burn::backend::Backend {
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
         bias: FloatTensor<Self>,
+        eps: f64,
+    ) -> FloatTensor<Self>;
+    /// RMS norm over the last axis: `x / sqrt(mean(x^2) + eps) * weight`.
+    fn fused_rms_norm(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
         eps: f64,
     ) -> FloatTensor<Self>;
     /// `x * softmax(logits)` over the last axis.
@@ -84,6 +91,14 @@ fn layer_norm_parts(
     (tensor(out, shape), stats)
 }
 
+fn rms_norm_parts(x: &FlexTensor, weight: &FlexTensor, eps: f64) -> (FlexTensor, Vec<f32>) {
+    let (x, shape) = values(x);
+    let (weight, _) = values(weight);
+    let mut out = vec![0.0f32; shape.num_elements()];
+    let rstds = rms_norm_forward(slice(&x), slice(&weight), eps as f32, &mut out);
+    (tensor(out, shape), rstds)
+}
+
 fn softmax_gate_parts(x: &FlexTensor, logits: &FlexTensor) -> (FlexTensor, Vec<f32>) {
     let (x, shape) = values(x);
     let (logits, logits_shape) = values(logits);
@@ -108,6 +123,10 @@ impl Kernels for Flex {
         eps: f64,
     ) -> FlexTensor {
         layer_norm_parts(&x, &weight, &bias, eps).0
+    }
+
+    fn fused_rms_norm(x: FlexTensor, weight: FlexTensor, eps: f64) -> FlexTensor {
+        rms_norm_parts(&x, &weight, eps).0
     }
 
     fn fused_softmax_gate(x: FlexTensor, logits: FlexTensor) -> FlexTensor {
@@ -164,6 +183,37 @@ impl Backward<Flex, 3> for LayerNormBackward {
         }
         if let Some(node) = bias_node {
             grads.register::<Flex>(node.id, tensor(dbias, weight_shape));
+        }
+    }
+}
+
+/// What the RMS norm's backward keeps: the input, the weight and each row's `rstd`.
+#[derive(Debug, Clone)]
+struct RmsNormState {
+    x: FlexTensor,
+    weight: FlexTensor,
+    rstds: Arc<Vec<f32>>,
+}
+
+#[derive(Debug)]
+struct RmsNormBackward;
+
+impl Backward<Flex, 2> for RmsNormBackward {
+    type State = RmsNormState;
+
+    fn backward(self, ops: Ops<RmsNormState, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [x_node, weight_node] = ops.parents;
+        let grad = grads.consume::<Flex>(&ops.node);
+        let (x, shape) = values(&ops.state.x);
+        let (weight, weight_shape) = values(&ops.state.weight);
+        let (grad, _) = values(&grad);
+        let (dx, dweight) =
+            rms_norm_backward(slice(&x), slice(&weight), &ops.state.rstds, slice(&grad));
+        if let Some(node) = x_node {
+            grads.register::<Flex>(node.id, tensor(dx, shape));
+        }
+        if let Some(node) = weight_node {
+            grads.register::<Flex>(node.id, tensor(dweight, weight_shape));
         }
     }
 }
@@ -237,6 +287,23 @@ impl<C: CheckpointStrategy> Kernels for Autodiff<Flex, C> {
             OpsKind::Tracked(prep) => {
                 let stats = Arc::new(stats);
                 prep.finish(LayerNormState { x, weight, stats }, out)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(out),
+        }
+    }
+
+    fn fused_rms_norm(x: AutodiffFloat<C>, weight: AutodiffFloat<C>, eps: f64) -> AutodiffFloat<C> {
+        let nodes = [x.node(), weight.node()];
+        let prep = RmsNormBackward
+            .prepare::<C>(nodes)
+            .compute_bound()
+            .stateful();
+        let (x, weight) = (x.into_primitive(), weight.into_primitive());
+        let (out, rstds) = rms_norm_parts(&x, &weight, eps);
+        match prep {
+            OpsKind::Tracked(prep) => {
+                let rstds = Arc::new(rstds);
+                prep.finish(RmsNormState { x, weight, rstds }, out)
             }
             OpsKind::UnTracked(prep) => prep.finish(out),
         }

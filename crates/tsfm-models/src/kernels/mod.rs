@@ -1,5 +1,5 @@
-//! The hot kernels of the CPU models, owned here: exact GELU (a vectorised erf), layer norm
-//! and the gated-attention softmax (`x * softmax(logits)`), forward and backward.
+//! The hot kernels of the CPU models, owned here: exact GELU (a vectorised erf), layer norm,
+//! RMS norm and the gated-attention softmax (`x * softmax(logits)`), forward and backward.
 //!
 //! Models call the tensor functions below. On the flex (CPU) backend with `f32` tensors they run
 //! [`backend::Kernels`] (one pass per row or element, SIMD through `pulp`'s runtime dispatch,
@@ -48,6 +48,21 @@ pub fn layer_norm<const D: usize>(
         x.into_dispatch(),
         weight.into_dispatch(),
         bias.into_dispatch(),
+        eps,
+    ))
+}
+
+/// RMS norm over the last axis, `x / sqrt(mean(x^2) + eps) * weight` (T5's `T5LayerNorm`,
+/// TimesFM's `RMSNorm`).
+pub fn rms_norm<const D: usize>(x: Tensor<D>, weight: Tensor<1>, eps: f64) -> Tensor<D> {
+    if !on_kernels(&x) || weight.dtype() != DType::F32 {
+        let variance = x.clone().powi_scalar(2).mean_dim(D - 1);
+        let normed = x * (variance + eps).sqrt().recip();
+        return normed * weight.unsqueeze::<D>();
+    }
+    Tensor::from_dispatch(<Dispatch as Kernels>::fused_rms_norm(
+        x.into_dispatch(),
+        weight.into_dispatch(),
         eps,
     ))
 }

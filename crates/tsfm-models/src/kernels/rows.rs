@@ -103,6 +103,56 @@ pub fn layer_norm_backward(
     (dx, dweight, dbias)
 }
 
+/// `out = x * rstd * weight` per row of `weight.len()`, `rstd = 1 / sqrt(mean(x^2) + eps)`
+/// (T5's and TimesFM's RMS norm); returns each row's `rstd`.
+pub fn rms_norm_forward(x: &[f32], weight: &[f32], eps: f32, out: &mut [f32]) -> Vec<f32> {
+    let d = weight.len();
+    assert!(d > 0 && x.len().is_multiple_of(d) && out.len() == x.len());
+    let mut rstds = Vec::with_capacity(x.len() / d);
+    pulp::Arch::new().dispatch(
+        #[inline(always)]
+        || {
+            for (row, out_row) in x.chunks_exact(d).zip(out.chunks_exact_mut(d)) {
+                let rstd = 1.0 / (lane_sum(d, |i| row[i] * row[i]) / d as f32 + eps).sqrt();
+                for i in 0..d {
+                    out_row[i] = row[i] * rstd * weight[i];
+                }
+                rstds.push(rstd);
+            }
+        },
+    );
+    rstds
+}
+
+/// Gradients of [`rms_norm_forward`]: `dx = rstd (g w - xhat mean(g w xhat))` with
+/// `xhat = x rstd`, and `dweight` summed over rows in order.
+pub fn rms_norm_backward(
+    x: &[f32],
+    weight: &[f32],
+    rstds: &[f32],
+    grad: &[f32],
+) -> (Vec<f32>, Vec<f32>) {
+    let d = weight.len();
+    assert!(x.len() == grad.len() && x.len() == rstds.len() * d);
+    let mut dx = vec![0.0f32; x.len()];
+    let mut dweight = vec![0.0f32; d];
+    pulp::Arch::new().dispatch(
+        #[inline(always)]
+        || {
+            let rows = x.chunks_exact(d).zip(grad.chunks_exact(d));
+            for (((row, g), dx_row), &rstd) in rows.zip(dx.chunks_exact_mut(d)).zip(rstds) {
+                let mean_gw_xhat = lane_sum(d, |i| g[i] * weight[i] * row[i] * rstd) / d as f32;
+                for i in 0..d {
+                    let xhat = row[i] * rstd;
+                    dx_row[i] = rstd * (g[i] * weight[i] - xhat * mean_gw_xhat);
+                    dweight[i] += g[i] * xhat;
+                }
+            }
+        },
+    );
+    (dx, dweight)
+}
+
 /// `out = x * softmax(logits)` per row of `d`; returns the softmax (the backward's state).
 pub fn softmax_gate_forward(x: &[f32], logits: &[f32], d: usize, out: &mut [f32]) -> Vec<f32> {
     assert!(d > 0 && x.len().is_multiple_of(d) && logits.len() == x.len() && out.len() == x.len());
@@ -222,6 +272,36 @@ mod tests {
             close(&dx, &want_dx, 2e-5, "dx");
             close(&dw, &want_dw, 2e-6, "dweight");
             close(&db, &want_db, 2e-6, "dbias");
+        }
+    }
+
+    #[test]
+    fn rms_norm_matches_the_definition_in_f64() {
+        for d in [1, 6, 8, 17, 64] {
+            let rows = 4;
+            let x = values(rows * d, 40 + d as u64);
+            let w = values(d, 41);
+            let g = values(rows * d, 42);
+            let eps = 1e-6;
+            let mut out = vec![0.0; x.len()];
+            let rstds = rms_norm_forward(&x, &w, eps, &mut out);
+            let (dx, dw) = rms_norm_backward(&x, &w, &rstds, &g);
+            let (mut want_out, mut want_dx, mut want_dw) = (vec![], vec![], vec![0.0f64; d]);
+            for r in 0..rows {
+                let row: Vec<f64> = x[r * d..(r + 1) * d].iter().map(|&v| v as f64).collect();
+                let ms = row.iter().map(|v| v * v).sum::<f64>() / d as f64;
+                let rstd = 1.0 / (ms + eps as f64).sqrt();
+                let gw: Vec<f64> = (0..d).map(|i| g[r * d + i] as f64 * w[i] as f64).collect();
+                let m = (0..d).map(|i| gw[i] * row[i] * rstd).sum::<f64>() / d as f64;
+                for i in 0..d {
+                    want_out.push(row[i] * rstd * w[i] as f64);
+                    want_dx.push(rstd * (gw[i] - row[i] * rstd * m));
+                    want_dw[i] += g[r * d + i] as f64 * row[i] * rstd;
+                }
+            }
+            close(&out, &want_out, 2e-6, "out");
+            close(&dx, &want_dx, 2e-5, "dx");
+            close(&dw, &want_dw, 2e-6, "dweight");
         }
     }
 

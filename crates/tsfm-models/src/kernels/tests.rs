@@ -104,6 +104,35 @@ fn layer_norm_of_a_transposed_input_normalises_its_logical_last_axis() {
 }
 
 #[test]
+fn rms_norm_equals_the_t5_expression_in_value_and_gradients() {
+    let weight = random([12], 15);
+    check_grads(
+        [random([2, 5, 12], 16)],
+        |[x]| rms_norm(x.clone(), weight.clone(), 1e-6),
+        |[x]| {
+            let variance = x.clone().powi_scalar(2).mean_dim(2);
+            x.clone() * (variance + 1e-6).sqrt().recip() * weight.clone().unsqueeze::<3>()
+        },
+        "rms norm",
+    );
+    // The weight's gradient, through a 2-D input.
+    let x = random([7, 12], 17);
+    let w = weight.detach().require_grad();
+    let upstream = random([7, 12], 18);
+    let got = (rms_norm(x.clone(), w.clone(), 1e-6) * upstream.clone())
+        .sum()
+        .backward();
+    let variance = x.clone().powi_scalar(2).mean_dim(1);
+    let reference = x * (variance + 1e-6).sqrt().recip() * w.clone().unsqueeze::<2>();
+    let want = (reference * upstream).sum().backward();
+    assert_close(
+        w.grad(&got).unwrap(),
+        w.grad(&want).unwrap(),
+        "rms norm dweight",
+    );
+}
+
+#[test]
 fn softmax_gate_equals_x_times_softmax_in_value_and_gradients() {
     let x = random([2, 4, 3, 16], 11);
     // Large logits: the max subtraction must keep exp finite.

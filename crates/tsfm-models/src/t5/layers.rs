@@ -29,9 +29,7 @@ impl T5LayerNorm {
     }
 
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
-        let variance = x.clone().powi_scalar(2).mean_dim(D - 1);
-        let normed = x * (variance + self.eps).sqrt().recip();
-        normed * self.weight.val().unsqueeze::<D>()
+        crate::kernels::rms_norm(x, self.weight.val(), self.eps)
     }
 }
 
