@@ -62,31 +62,73 @@ pub fn gelu_derivative(x: f32) -> f32 {
     cdf + x * FRAC_1_SQRT_2PI * e
 }
 
+/// A loop to compile for the best instruction set this CPU has (AVX-512, AVX2 + FMA, ...) and
+/// run there: [`run`] hands it to `pulp`'s runtime dispatch. The loop lives in `run_here`,
+/// which is inlined into the dispatched function, as is everything it calls (all
+/// `#[inline(always)]`); a closure would not be (its body stays a separate function compiled
+/// for the baseline, which is what happened first: a scalar `floorf` call per element).
+pub trait SimdLoop {
+    type Output;
+    fn run_here(self) -> Self::Output;
+}
+
+struct Dispatched<L>(L);
+
+impl<L: SimdLoop> pulp::WithSimd for Dispatched<L> {
+    type Output = L::Output;
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _: S) -> L::Output {
+        self.0.run_here()
+    }
+}
+
+/// Runs `kernel` compiled for the instruction set found at run time.
+pub fn run<L: SimdLoop>(kernel: L) -> L::Output {
+    pulp::Arch::new().dispatch(Dispatched(kernel))
+}
+
+struct GeluLoop<'a> {
+    x: &'a [f32],
+    out: &'a mut [f32],
+}
+
+impl SimdLoop for GeluLoop<'_> {
+    type Output = ();
+    #[inline(always)]
+    fn run_here(self) {
+        for (o, &v) in self.out.iter_mut().zip(self.x) {
+            *o = gelu(v);
+        }
+    }
+}
+
 /// `out[i] = gelu(x[i])`.
 pub fn gelu_slice(x: &[f32], out: &mut [f32]) {
     assert_eq!(x.len(), out.len());
-    pulp::Arch::new().dispatch(
-        #[inline(always)]
-        || {
-            for (o, &v) in out.iter_mut().zip(x) {
-                *o = gelu(v);
-            }
-        },
-    );
+    run(GeluLoop { x, out });
+}
+
+struct GeluBackwardLoop<'a> {
+    x: &'a [f32],
+    grad: &'a [f32],
+    out: &'a mut [f32],
+}
+
+impl SimdLoop for GeluBackwardLoop<'_> {
+    type Output = ();
+    #[inline(always)]
+    fn run_here(self) {
+        for ((o, &v), &g) in self.out.iter_mut().zip(self.x).zip(self.grad) {
+            *o = g * gelu_derivative(v);
+        }
+    }
 }
 
 /// `out[i] = grad[i] * gelu'(x[i])`: the backward of [`gelu_slice`].
 pub fn gelu_backward_slice(x: &[f32], grad: &[f32], out: &mut [f32]) {
     assert_eq!(x.len(), out.len());
     assert_eq!(grad.len(), out.len());
-    pulp::Arch::new().dispatch(
-        #[inline(always)]
-        || {
-            for ((o, &v), &g) in out.iter_mut().zip(x).zip(grad) {
-                *o = g * gelu_derivative(v);
-            }
-        },
-    );
+    run(GeluBackwardLoop { x, grad, out });
 }
 
 #[cfg(test)]

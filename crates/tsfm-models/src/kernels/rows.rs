@@ -1,11 +1,13 @@
-//! Row kernels on contiguous `f32` rows of the last axis: layer norm and the softmax gate
-//! (`x * softmax(logits)`), forward and backward, each one pass over a row where Burn's
+//! Row kernels on contiguous `f32` rows of the last axis: layer norm, RMS norm and the softmax
+//! gate (`x * softmax(logits)`), forward and backward, each one pass over a row where Burn's
 //! autodiff graph of the same expression makes eight to ten.
 //!
 //! Sums over a row use eight fixed lanes combined in a fixed order, so the loops vectorise and
-//! the result is the same on every instruction set and thread count.
+//! the result is the same on every instruction set and thread count. Each kernel's row loop is
+//! a [`SimdLoop`] (everything it calls `#[inline(always)]`), so it is compiled for the
+//! instruction set found at run time; loops run over zipped iterators (no bounds checks).
 
-use super::math::exp;
+use super::math::{SimdLoop, exp, run};
 
 const LANES: usize = 8;
 
@@ -23,6 +25,23 @@ fn lane_sum(n: usize, f: impl Fn(usize) -> f32) -> f32 {
         acc[lane] += f(i);
     }
     ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]))
+}
+
+/// Maximum of a row in eight lanes (NaN-ignoring like `f32::max`; a NaN logit still turns its
+/// row to NaN through the exp).
+#[inline(always)]
+fn lane_max(row: &[f32]) -> f32 {
+    let mut acc = [f32::NEG_INFINITY; LANES];
+    let mut chunks = row.chunks_exact(LANES);
+    for chunk in &mut chunks {
+        for (a, &v) in acc.iter_mut().zip(chunk) {
+            *a = a.max(v);
+        }
+    }
+    for (a, &v) in acc.iter_mut().zip(chunks.remainder()) {
+        *a = a.max(v);
+    }
+    acc.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v))
 }
 
 /// Per-row statistics a layer norm's backward needs.
@@ -44,30 +63,63 @@ pub fn layer_norm_forward(
     let d = weight.len();
     assert!(d > 0 && x.len().is_multiple_of(d) && out.len() == x.len());
     let mut stats = Vec::with_capacity(x.len() / d);
-    pulp::Arch::new().dispatch(
-        #[inline(always)]
-        || {
-            for (row, out_row) in x.chunks_exact(d).zip(out.chunks_exact_mut(d)) {
-                let mean = lane_sum(d, |i| row[i]) / d as f32;
-                let var = lane_sum(d, |i| (row[i] - mean) * (row[i] - mean)) / d as f32;
-                let rstd = 1.0 / (var + eps).sqrt();
-                match bias {
-                    Some(bias) => {
-                        for i in 0..d {
-                            out_row[i] = (row[i] - mean) * rstd * weight[i] + bias[i];
-                        }
-                    }
-                    None => {
-                        for i in 0..d {
-                            out_row[i] = (row[i] - mean) * rstd * weight[i];
-                        }
-                    }
-                }
-                stats.push(RowStats { mean, rstd });
-            }
-        },
-    );
+    run(LayerNormRows {
+        x,
+        weight,
+        bias,
+        eps,
+        out,
+        stats: &mut stats,
+    });
     stats
+}
+
+struct LayerNormRows<'a> {
+    x: &'a [f32],
+    weight: &'a [f32],
+    bias: Option<&'a [f32]>,
+    eps: f32,
+    out: &'a mut [f32],
+    stats: &'a mut Vec<RowStats>,
+}
+
+impl SimdLoop for LayerNormRows<'_> {
+    type Output = ();
+    #[inline(always)]
+    fn run_here(self) {
+        let d = self.weight.len();
+        for (row, out_row) in self.x.chunks_exact(d).zip(self.out.chunks_exact_mut(d)) {
+            let stats = layer_norm_row(row, self.weight, self.bias, self.eps, out_row);
+            self.stats.push(stats);
+        }
+    }
+}
+
+#[inline(always)]
+fn layer_norm_row(
+    row: &[f32],
+    weight: &[f32],
+    bias: Option<&[f32]>,
+    eps: f32,
+    out: &mut [f32],
+) -> RowStats {
+    let d = row.len();
+    let mean = lane_sum(d, |i| row[i]) / d as f32;
+    let var = lane_sum(d, |i| (row[i] - mean) * (row[i] - mean)) / d as f32;
+    let rstd = 1.0 / (var + eps).sqrt();
+    match bias {
+        Some(bias) => {
+            for ((o, &v), (&w, &b)) in out.iter_mut().zip(row).zip(weight.iter().zip(bias)) {
+                *o = (v - mean) * rstd * w + b;
+            }
+        }
+        None => {
+            for ((o, &v), &w) in out.iter_mut().zip(row).zip(weight) {
+                *o = (v - mean) * rstd * w;
+            }
+        }
+    }
+    RowStats { mean, rstd }
 }
 
 /// Gradients of a layer norm: `dx` (as `x`), `dweight` and `dbias` (each `d`), the weight and
@@ -83,24 +135,62 @@ pub fn layer_norm_backward(
     let mut dx = vec![0.0f32; x.len()];
     let mut dweight = vec![0.0f32; d];
     let mut dbias = vec![0.0f32; d];
-    pulp::Arch::new().dispatch(
-        #[inline(always)]
-        || {
-            let rows = x.chunks_exact(d).zip(grad.chunks_exact(d));
-            for (((row, g), dx_row), s) in rows.zip(dx.chunks_exact_mut(d)).zip(stats) {
-                let xhat = |i: usize| (row[i] - s.mean) * s.rstd;
-                // dx = rstd * (g w - mean(g w) - xhat * mean(g w xhat))
-                let mean_gw = lane_sum(d, |i| g[i] * weight[i]) / d as f32;
-                let mean_gw_xhat = lane_sum(d, |i| g[i] * weight[i] * xhat(i)) / d as f32;
-                for i in 0..d {
-                    dx_row[i] = s.rstd * (g[i] * weight[i] - mean_gw - xhat(i) * mean_gw_xhat);
-                    dweight[i] += g[i] * xhat(i);
-                    dbias[i] += g[i];
-                }
-            }
-        },
-    );
+    run(LayerNormBackwardRows {
+        x,
+        weight,
+        stats,
+        grad,
+        dx: &mut dx,
+        dweight: &mut dweight,
+        dbias: &mut dbias,
+    });
     (dx, dweight, dbias)
+}
+
+struct LayerNormBackwardRows<'a> {
+    x: &'a [f32],
+    weight: &'a [f32],
+    stats: &'a [RowStats],
+    grad: &'a [f32],
+    dx: &'a mut [f32],
+    dweight: &'a mut [f32],
+    dbias: &'a mut [f32],
+}
+
+impl SimdLoop for LayerNormBackwardRows<'_> {
+    type Output = ();
+    #[inline(always)]
+    fn run_here(self) {
+        let d = self.weight.len();
+        let rows = self.x.chunks_exact(d).zip(self.grad.chunks_exact(d));
+        for (((row, g), dx), s) in rows.zip(self.dx.chunks_exact_mut(d)).zip(self.stats) {
+            layer_norm_backward_row(row, g, self.weight, *s, dx, self.dweight, self.dbias);
+        }
+    }
+}
+
+/// `dx = rstd * (g w - mean(g w) - xhat * mean(g w xhat))`; adds into `dweight` and `dbias`.
+#[inline(always)]
+fn layer_norm_backward_row(
+    row: &[f32],
+    g: &[f32],
+    weight: &[f32],
+    s: RowStats,
+    dx: &mut [f32],
+    dweight: &mut [f32],
+    dbias: &mut [f32],
+) {
+    let d = row.len();
+    let mean_gw = lane_sum(d, |i| g[i] * weight[i]) / d as f32;
+    let mean_gw_xhat = lane_sum(d, |i| g[i] * weight[i] * ((row[i] - s.mean) * s.rstd)) / d as f32;
+    let inputs = row.iter().zip(g).zip(weight);
+    let outputs = dx.iter_mut().zip(dweight.iter_mut()).zip(dbias.iter_mut());
+    for (((&v, &gi), &w), ((dxi, dwi), dbi)) in inputs.zip(outputs) {
+        let xhat = (v - s.mean) * s.rstd;
+        *dxi = s.rstd * (gi * w - mean_gw - xhat * mean_gw_xhat);
+        *dwi += gi * xhat;
+        *dbi += gi;
+    }
 }
 
 /// `out = x * rstd * weight` per row of `weight.len()`, `rstd = 1 / sqrt(mean(x^2) + eps)`
@@ -109,19 +199,44 @@ pub fn rms_norm_forward(x: &[f32], weight: &[f32], eps: f32, out: &mut [f32]) ->
     let d = weight.len();
     assert!(d > 0 && x.len().is_multiple_of(d) && out.len() == x.len());
     let mut rstds = Vec::with_capacity(x.len() / d);
-    pulp::Arch::new().dispatch(
-        #[inline(always)]
-        || {
-            for (row, out_row) in x.chunks_exact(d).zip(out.chunks_exact_mut(d)) {
-                let rstd = 1.0 / (lane_sum(d, |i| row[i] * row[i]) / d as f32 + eps).sqrt();
-                for i in 0..d {
-                    out_row[i] = row[i] * rstd * weight[i];
-                }
-                rstds.push(rstd);
-            }
-        },
-    );
+    run(RmsNormRows {
+        x,
+        weight,
+        eps,
+        out,
+        rstds: &mut rstds,
+    });
     rstds
+}
+
+struct RmsNormRows<'a> {
+    x: &'a [f32],
+    weight: &'a [f32],
+    eps: f32,
+    out: &'a mut [f32],
+    rstds: &'a mut Vec<f32>,
+}
+
+impl SimdLoop for RmsNormRows<'_> {
+    type Output = ();
+    #[inline(always)]
+    fn run_here(self) {
+        let d = self.weight.len();
+        for (row, out_row) in self.x.chunks_exact(d).zip(self.out.chunks_exact_mut(d)) {
+            self.rstds
+                .push(rms_norm_row(row, self.weight, self.eps, out_row));
+        }
+    }
+}
+
+#[inline(always)]
+fn rms_norm_row(row: &[f32], weight: &[f32], eps: f32, out: &mut [f32]) -> f32 {
+    let d = row.len();
+    let rstd = 1.0 / (lane_sum(d, |i| row[i] * row[i]) / d as f32 + eps).sqrt();
+    for ((o, &v), &w) in out.iter_mut().zip(row).zip(weight) {
+        *o = v * rstd * w;
+    }
+    rstd
 }
 
 /// Gradients of [`rms_norm_forward`]: `dx = rstd (g w - xhat mean(g w xhat))` with
@@ -136,47 +251,114 @@ pub fn rms_norm_backward(
     assert!(x.len() == grad.len() && x.len() == rstds.len() * d);
     let mut dx = vec![0.0f32; x.len()];
     let mut dweight = vec![0.0f32; d];
-    pulp::Arch::new().dispatch(
-        #[inline(always)]
-        || {
-            let rows = x.chunks_exact(d).zip(grad.chunks_exact(d));
-            for (((row, g), dx_row), &rstd) in rows.zip(dx.chunks_exact_mut(d)).zip(rstds) {
-                let mean_gw_xhat = lane_sum(d, |i| g[i] * weight[i] * row[i] * rstd) / d as f32;
-                for i in 0..d {
-                    let xhat = row[i] * rstd;
-                    dx_row[i] = rstd * (g[i] * weight[i] - xhat * mean_gw_xhat);
-                    dweight[i] += g[i] * xhat;
-                }
-            }
-        },
-    );
+    run(RmsNormBackwardRows {
+        x,
+        weight,
+        rstds,
+        grad,
+        dx: &mut dx,
+        dweight: &mut dweight,
+    });
     (dx, dweight)
+}
+
+struct RmsNormBackwardRows<'a> {
+    x: &'a [f32],
+    weight: &'a [f32],
+    rstds: &'a [f32],
+    grad: &'a [f32],
+    dx: &'a mut [f32],
+    dweight: &'a mut [f32],
+}
+
+impl SimdLoop for RmsNormBackwardRows<'_> {
+    type Output = ();
+    #[inline(always)]
+    fn run_here(self) {
+        let d = self.weight.len();
+        let rows = self.x.chunks_exact(d).zip(self.grad.chunks_exact(d));
+        for (((row, g), dx), &rstd) in rows.zip(self.dx.chunks_exact_mut(d)).zip(self.rstds) {
+            rms_norm_backward_row(row, g, self.weight, rstd, dx, self.dweight);
+        }
+    }
+}
+
+#[inline(always)]
+fn rms_norm_backward_row(
+    row: &[f32],
+    g: &[f32],
+    weight: &[f32],
+    rstd: f32,
+    dx: &mut [f32],
+    dweight: &mut [f32],
+) {
+    let d = row.len();
+    let mean_gw_xhat = lane_sum(d, |i| g[i] * weight[i] * (row[i] * rstd)) / d as f32;
+    let inputs = row.iter().zip(g).zip(weight);
+    for (((&v, &gi), &w), (dxi, dwi)) in inputs.zip(dx.iter_mut().zip(dweight.iter_mut())) {
+        let xhat = v * rstd;
+        *dxi = rstd * (gi * w - xhat * mean_gw_xhat);
+        *dwi += gi * xhat;
+    }
 }
 
 /// `out = x * softmax(logits)` per row of `d`; returns the softmax (the backward's state).
 pub fn softmax_gate_forward(x: &[f32], logits: &[f32], d: usize, out: &mut [f32]) -> Vec<f32> {
     assert!(d > 0 && x.len().is_multiple_of(d) && logits.len() == x.len() && out.len() == x.len());
     let mut gate = vec![0.0f32; x.len()];
-    pulp::Arch::new().dispatch(
-        #[inline(always)]
-        || {
-            let rows = x.chunks_exact(d).zip(logits.chunks_exact(d));
-            for ((row, l), (gate_row, out_row)) in
-                rows.zip(gate.chunks_exact_mut(d).zip(out.chunks_exact_mut(d)))
-            {
-                let max = l.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
-                for i in 0..d {
-                    gate_row[i] = exp(l[i] - max);
-                }
-                let inv_sum = 1.0 / lane_sum(d, |i| gate_row[i]);
-                for i in 0..d {
-                    gate_row[i] *= inv_sum;
-                    out_row[i] = row[i] * gate_row[i];
-                }
-            }
-        },
-    );
+    run(SoftmaxGateRows {
+        x,
+        logits,
+        d,
+        gate: &mut gate,
+        out,
+    });
     gate
+}
+
+struct SoftmaxGateRows<'a> {
+    x: &'a [f32],
+    logits: &'a [f32],
+    d: usize,
+    gate: &'a mut [f32],
+    out: &'a mut [f32],
+}
+
+impl SimdLoop for SoftmaxGateRows<'_> {
+    type Output = ();
+    #[inline(always)]
+    fn run_here(self) {
+        let d = self.d;
+        // Shifted logits row by row, then one exp over the whole buffer: TTM's patch-mixer
+        // gates have rows of 8 to 32, too short for the exp to vectorise within a row.
+        for (l, gate) in self
+            .logits
+            .chunks_exact(d)
+            .zip(self.gate.chunks_exact_mut(d))
+        {
+            let max = lane_max(l);
+            for (s, &v) in gate.iter_mut().zip(l) {
+                *s = v - max;
+            }
+        }
+        for s in self.gate.iter_mut() {
+            *s = exp(*s);
+        }
+        let rows = self.x.chunks_exact(d).zip(self.gate.chunks_exact_mut(d));
+        for ((row, gate), out) in rows.zip(self.out.chunks_exact_mut(d)) {
+            normalise_and_gate(row, gate, out);
+        }
+    }
+}
+
+/// `gate /= sum(gate)`, `out = x * gate` for one row of exponentials.
+#[inline(always)]
+fn normalise_and_gate(row: &[f32], gate: &mut [f32], out: &mut [f32]) {
+    let inv_sum = 1.0 / lane_sum(gate.len(), |i| gate[i]);
+    for ((s, o), &v) in gate.iter_mut().zip(out.iter_mut()).zip(row) {
+        *s *= inv_sum;
+        *o = v * *s;
+    }
 }
 
 /// Gradients of [`softmax_gate_forward`]: `(dx, dlogits)`, with
@@ -190,24 +372,51 @@ pub fn softmax_gate_backward(
     assert!(x.len() == gate.len() && x.len() == grad.len() && x.len().is_multiple_of(d));
     let mut dx = vec![0.0f32; x.len()];
     let mut dlogits = vec![0.0f32; x.len()];
-    pulp::Arch::new().dispatch(
-        #[inline(always)]
-        || {
-            let rows = x
-                .chunks_exact(d)
-                .zip(gate.chunks_exact(d))
-                .zip(grad.chunks_exact(d));
-            let outs = dx.chunks_exact_mut(d).zip(dlogits.chunks_exact_mut(d));
-            for (((row, s), g), (dx_row, dl_row)) in rows.zip(outs) {
-                let dot = lane_sum(d, |i| s[i] * g[i] * row[i]);
-                for i in 0..d {
-                    dx_row[i] = g[i] * s[i];
-                    dl_row[i] = s[i] * (g[i] * row[i] - dot);
-                }
-            }
-        },
-    );
+    run(SoftmaxGateBackwardRows {
+        x,
+        gate,
+        grad,
+        d,
+        dx: &mut dx,
+        dlogits: &mut dlogits,
+    });
     (dx, dlogits)
+}
+
+struct SoftmaxGateBackwardRows<'a> {
+    x: &'a [f32],
+    gate: &'a [f32],
+    grad: &'a [f32],
+    d: usize,
+    dx: &'a mut [f32],
+    dlogits: &'a mut [f32],
+}
+
+impl SimdLoop for SoftmaxGateBackwardRows<'_> {
+    type Output = ();
+    #[inline(always)]
+    fn run_here(self) {
+        let d = self.d;
+        let rows = self.x.chunks_exact(d).zip(self.gate.chunks_exact(d));
+        let rows = rows.zip(self.grad.chunks_exact(d));
+        let outs = self
+            .dx
+            .chunks_exact_mut(d)
+            .zip(self.dlogits.chunks_exact_mut(d));
+        for (((row, s), g), (dx, dl)) in rows.zip(outs) {
+            softmax_gate_backward_row(row, s, g, dx, dl);
+        }
+    }
+}
+
+#[inline(always)]
+fn softmax_gate_backward_row(row: &[f32], s: &[f32], g: &[f32], dx: &mut [f32], dl: &mut [f32]) {
+    let dot = lane_sum(row.len(), |i| s[i] * g[i] * row[i]);
+    let inputs = row.iter().zip(s).zip(g);
+    for (((&v, &si), &gi), (dxi, dli)) in inputs.zip(dx.iter_mut().zip(dl.iter_mut())) {
+        *dxi = gi * si;
+        *dli = si * (gi * v - dot);
+    }
 }
 
 #[cfg(test)]
@@ -350,6 +559,17 @@ mod tests {
             close(&dx, &want_dx, 2e-6, "dx");
             close(&dl, &want_dl, 2e-6, "dlogits");
         }
+    }
+
+    #[test]
+    fn a_nan_logit_spoils_only_its_own_row_as_in_torch() {
+        let x = [1.0f32; 6];
+        let logits = [0.5, f32::NAN, 2.0, 0.1, 0.2, 0.3];
+        let mut out = [0.0; 6];
+        softmax_gate_forward(&x, &logits, 3, &mut out);
+        assert!(out[..3].iter().all(|v| v.is_nan()));
+        let sum: f32 = out[3..].iter().sum();
+        assert!((sum - 1.0).abs() < 1e-6 && out[3..].iter().all(|v| v.is_finite()));
     }
 
     #[test]

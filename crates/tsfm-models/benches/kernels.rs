@@ -1,0 +1,128 @@
+//! The owned kernels (`tsfm_models::kernels`) against Burn's composition of the same
+//! expressions, forward (inference, no autodiff) and forward + backward (autodiff), at TTM-r2
+//! 512-96's shapes with batch 64: GELU on the patch mixer's hidden layer (`[64, 1, 8, 384]`),
+//! layer norm and the softmax gate over `d_model` (`[64, 1, 8, 192]`) and over patches
+//! (`[64, 1, 192, 8]`, the patch mixer's gate), and RMS norm at a
+//! Chronos-Bolt-small width (`[64, 33, 512]`).
+//!
+//! Run: `cargo bench -p tsfm-models --bench kernels` (criterion; filter with a name, e.g.
+//! `-- gelu`).
+
+use burn::Tensor;
+use burn::tensor::{Device, Distribution, activation};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use tsfm_models::kernels;
+
+fn random<const D: usize>(shape: [usize; D], device: &Device) -> Tensor<D> {
+    Tensor::<D>::random(shape, Distribution::Normal(0.0, 1.0), device)
+}
+
+/// Forces the lazy work and keeps the result alive.
+fn finish<const D: usize>(t: Tensor<D>) -> f32 {
+    t.into_data().as_slice::<f32>().map(|s| s[0]).unwrap_or(0.0)
+}
+
+type Unary<const D: usize> = fn(Tensor<D>) -> Tensor<D>;
+
+fn bench_unary<const D: usize>(
+    c: &mut Criterion,
+    name: &str,
+    shape: [usize; D],
+    sides: [(&str, Unary<D>); 2],
+) {
+    let mut group = c.benchmark_group(name);
+    group.throughput(Throughput::Elements(shape.iter().product::<usize>() as u64));
+    for (side, f) in sides {
+        let device = Device::flex();
+        let x = random(shape, &device);
+        group.bench_function(BenchmarkId::new("forward", side), |b| {
+            b.iter(|| finish(f(x.clone())))
+        });
+        let device = Device::flex().autodiff();
+        let x = random(shape, &device).require_grad();
+        let upstream = random(shape, &device);
+        group.bench_function(BenchmarkId::new("forward+backward", side), |b| {
+            b.iter(|| {
+                let grads = (f(x.clone()) * upstream.clone()).sum().backward();
+                finish(x.grad(&grads).expect("gradient"))
+            })
+        });
+    }
+    group.finish();
+}
+
+const TTM_HIDDEN: [usize; 4] = [64, 1, 8, 384];
+const TTM_MODEL: [usize; 4] = [64, 1, 8, 192];
+const TTM_PATCHES: [usize; 4] = [64, 1, 192, 8];
+const BOLT: [usize; 3] = [64, 33, 512];
+
+fn gelu(c: &mut Criterion) {
+    bench_unary(
+        c,
+        "gelu",
+        TTM_HIDDEN,
+        [("kernel", kernels::gelu), ("burn", activation::gelu)],
+    );
+}
+
+fn layer_norm(c: &mut Criterion) {
+    fn with_kernel(x: Tensor<4>) -> Tensor<4> {
+        let (w, b) = affine(&x);
+        kernels::layer_norm(x, w, b, 1e-5)
+    }
+    fn with_burn(x: Tensor<4>) -> Tensor<4> {
+        let (w, b) = affine(&x);
+        burn::tensor::module::layer_norm(x, w, Some(b), 1e-5)
+    }
+    fn affine(x: &Tensor<4>) -> (Tensor<1>, Tensor<1>) {
+        let d = x.dims()[3];
+        let w = Tensor::<1>::ones([d], &x.device()) * 1.1;
+        (w.clone(), w * 0.1)
+    }
+    bench_unary(
+        c,
+        "layer_norm",
+        TTM_MODEL,
+        [("kernel", with_kernel), ("burn", with_burn)],
+    );
+}
+
+fn rms_norm(c: &mut Criterion) {
+    fn weight(x: &Tensor<3>) -> Tensor<1> {
+        Tensor::<1>::ones([x.dims()[2]], &x.device()) * 0.9
+    }
+    fn with_kernel(x: Tensor<3>) -> Tensor<3> {
+        let w = weight(&x);
+        kernels::rms_norm(x, w, 1e-6)
+    }
+    fn with_burn(x: Tensor<3>) -> Tensor<3> {
+        let w = weight(&x);
+        let variance = x.clone().powi_scalar(2).mean_dim(2);
+        x * (variance + 1e-6).sqrt().recip() * w.unsqueeze::<3>()
+    }
+    bench_unary(
+        c,
+        "rms_norm",
+        BOLT,
+        [("kernel", with_kernel), ("burn", with_burn)],
+    );
+}
+
+fn softmax_gate(c: &mut Criterion) {
+    // The gate's logits come from a linear layer of x; a fixed affine map stands in for it.
+    fn with_kernel(x: Tensor<4>) -> Tensor<4> {
+        let logits = x.clone() * 2.0 + 0.5;
+        kernels::softmax_gate(x, logits)
+    }
+    fn with_burn(x: Tensor<4>) -> Tensor<4> {
+        let logits = x.clone() * 2.0 + 0.5;
+        x * activation::softmax(logits, 3)
+    }
+    let sides: [(&str, Unary<4>); 2] = [("kernel", with_kernel), ("burn", with_burn)];
+    bench_unary(c, "softmax_gate", TTM_MODEL, sides);
+    // The patch mixer gates over patches: rows of 8.
+    bench_unary(c, "softmax_gate_rows_of_8", TTM_PATCHES, sides);
+}
+
+criterion_group!(benches, gelu, layer_norm, rms_norm, softmax_gate);
+criterion_main!(benches);
