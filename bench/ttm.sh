@@ -5,7 +5,8 @@
 #
 # Per round, one process per measurement (bench/python/measure.py), interleaved so both sides
 # see the same machine: PyTorch's plain training loop (../shared/reference/scripts/bench.py
-# train_plain, torch 2 threads), tsfm's (`cargo bench -p tsfm-train --bench ttm_r2 -- train`)
+# train_plain, torch 2 threads) and the same model through HF `Trainer` (bench.py train_hf: the
+# median step after 5 warm-up steps of 50), tsfm's (`cargo bench -p tsfm-train --bench ttm_r2 -- train`)
 # unsharded and with the batch in 2 shards on 2 threads (`training.batch_shards: 2`), then
 # inference: bench.py `infer ttm` and tsfm on 1 and 2 threads. Batch 64, context 512, horizon
 # 96, random-init real-size TTM-r2 (805,280 parameters). Prints the table of medians and
@@ -43,6 +44,7 @@ measure() { python3 bench/python/measure.py --round "$round" --out "$out" "$@"; 
 for round in $(seq 1 "$rounds"); do
   echo "round $round/$rounds" >&2
   measure --side pytorch --model train -- "$py" "$scratch/scripts/bench.py" train_plain
+  measure --side pytorch-hf-trainer --model train -- "$py" "$scratch/scripts/bench.py" train_hf
   measure --side tsfm --model train -- env TSFM_BENCH_SHARDS=1 "$bin" train
   measure --side tsfm-2-shards --model train -- env TSFM_BENCH_SHARDS=2 "$bin" train
   measure --side pytorch --model infer -- "$py" "$scratch/scripts/bench.py" infer ttm

@@ -41,6 +41,9 @@ def main():
         if isinstance(parsed, dict):
             rec = parsed
             break
+    if "samples_per_s" not in rec and "samples_per_s_median" in rec:
+        # bench.py train_hf: the median step of transformers.Trainer after its warm-up steps.
+        rec["samples_per_s"] = rec["samples_per_s_median"]
     rec.update(side=args.side, model=args.model, round=args.round, exit_code=proc.returncode,
                process_wall_s=round(wall, 2), peak_rss_mb_external=round(children.ru_maxrss / 1024.0, 1),
                command=" ".join(cmd))

@@ -131,6 +131,62 @@ pub fn gelu_backward_slice(x: &[f32], grad: &[f32], out: &mut [f32]) {
     run(GeluBackwardLoop { x, grad, out });
 }
 
+/// SplitMix64's increment and output mix (Steele, Lea and Flood 2014).
+const GOLDEN_GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
+
+#[inline(always)]
+fn mix64(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+struct DropoutMaskLoop<'a> {
+    state: u64,
+    threshold: u64,
+    scale: f32,
+    mask: &'a mut [f32],
+}
+
+impl SimdLoop for DropoutMaskLoop<'_> {
+    type Output = ();
+    #[inline(always)]
+    fn run_here(self) {
+        let keep = |half: u64| {
+            if half < self.threshold {
+                self.scale
+            } else {
+                0.0
+            }
+        };
+        let mut pairs = self.mask.chunks_exact_mut(2);
+        let mut k = 0u64;
+        for pair in &mut pairs {
+            k += 1;
+            let r = mix64(self.state.wrapping_add(k.wrapping_mul(GOLDEN_GAMMA)));
+            pair[0] = keep(r >> 32);
+            pair[1] = keep(r & 0xFFFF_FFFF);
+        }
+        if let [last] = pairs.into_remainder() {
+            let r = mix64(self.state.wrapping_add((k + 1).wrapping_mul(GOLDEN_GAMMA)));
+            *last = keep(r >> 32);
+        }
+    }
+}
+
+/// A dropout mask: element `2k` keeps (value `scale`, else 0) when the high half of the k-th
+/// SplitMix64 output from `state` is below `threshold`, element `2k + 1` by the low half. The
+/// k-th output is computed from k directly (SplitMix64 is a counter), so the loop vectorises
+/// and gives the masks the sequential generator gives.
+pub fn dropout_mask(state: u64, threshold: u64, scale: f32, mask: &mut [f32]) {
+    run(DropoutMaskLoop {
+        state,
+        threshold,
+        scale,
+        mask,
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -210,6 +266,25 @@ mod tests {
                 (got - want).abs() <= 3e-7,
                 "gelu'({x}) = {got}, want {want}"
             );
+        }
+    }
+
+    #[test]
+    fn dropout_masks_are_the_sequential_splitmix_stream() {
+        for n in [0usize, 1, 2, 7, 64, 1_001] {
+            let mut state = 0x1234_5678_9abc_def0u64;
+            let (threshold, scale) = ((0.8 * 4_294_967_296.0) as u64, 1.25f32);
+            let mut mask = vec![f32::NAN; n];
+            dropout_mask(state, threshold, scale, &mut mask);
+            let mut want = Vec::new();
+            while want.len() < n {
+                let r = crate::nn::layers::split_mix64(&mut state);
+                for half in [r >> 32, r & 0xFFFF_FFFF] {
+                    want.push(if half < threshold { scale } else { 0.0 });
+                }
+            }
+            want.truncate(n);
+            assert_eq!(mask, want, "n = {n}");
         }
     }
 

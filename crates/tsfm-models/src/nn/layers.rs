@@ -98,21 +98,14 @@ pub fn dropout<const D: usize>(layer: &Dropout, x: Tensor<D>) -> Tensor<D> {
     if !layer.training.is_enabled() || !device.is_autodiff() || layer.prob == 0.0 {
         return x;
     }
-    let mut state = next_mask_seed(&device);
+    let state = next_mask_seed(&device);
     let keep = 1.0 - layer.prob;
     // An element is kept when a uniform u32 is below keep * 2^32.
     let threshold = (keep * 4_294_967_296.0) as u64;
     let scale = (1.0 / keep) as f32;
     let shape = x.shape();
-    let n = shape.num_elements();
-    let mut mask = Vec::with_capacity(n + 1);
-    while mask.len() < n {
-        let r = split_mix64(&mut state);
-        for half in [r >> 32, r & 0xFFFF_FFFF] {
-            mask.push(if half < threshold { scale } else { 0.0f32 });
-        }
-    }
-    mask.truncate(n);
+    let mut mask = vec![0.0f32; shape.num_elements()];
+    crate::kernels::math::dropout_mask(state, threshold, scale, &mut mask);
     x * Tensor::<D>::from_data(TensorData::new(mask, shape), &device)
 }
 
