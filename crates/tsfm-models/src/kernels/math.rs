@@ -14,8 +14,13 @@ pub fn exp(x: f32) -> f32 {
     // ln 2 split in two so that `n * LN2_HI` is exact for |n| < 2^9.
     const LN2_HI: f32 = 0.693_359_4;
     const LN2_LO: f32 = -2.121_944_4e-4;
+    // Adding 1.5 * 2^23 rounds to an integer held in the low mantissa bits: n = round(x log2 e)
+    // as a float and as bits, with no float-to-int conversion (`as i32` saturates and handles
+    // NaN lane by lane, which kept the loop scalar).
+    const ROUND: f32 = 12_582_912.0;
     let clamped = x.clamp(-87.0, 88.0);
-    let n = (clamped * LOG2E + 0.5).floor();
+    let shifted = clamped * LOG2E + ROUND;
+    let n = shifted - ROUND;
     let r = clamped - n * LN2_HI - n * LN2_LO;
     // Taylor series of e^r to r^7: |r| <= ln2/2 leaves a remainder under 3e-9.
     let p = 1.0
@@ -23,7 +28,12 @@ pub fn exp(x: f32) -> f32 {
             + r * (1.0 / 2.0
                 + r * (1.0 / 6.0
                     + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0 + r / 5040.0))))));
-    let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
+    // 2^n: the biased exponent n + 127 (in 1..=254 after the clamp) in the exponent field.
+    let exponent = shifted
+        .to_bits()
+        .wrapping_sub(ROUND.to_bits())
+        .wrapping_add(127);
+    let scale = f32::from_bits(exponent << 23);
     let value = p * scale;
     if x < -87.0 { 0.0 } else { value }
 }
