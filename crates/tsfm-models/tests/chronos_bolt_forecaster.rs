@@ -117,6 +117,50 @@ fn forecast_with_rolls_out_and_selects_levels() {
     assert_eq!(to_host(short.point), to_host(full.point.narrow(1, 0, 5)));
 }
 
+/// Rows forecast on several threads (as a large batch is) equal the one-thread forecast, with
+/// a horizon that rolls out past the model's own and chosen quantile levels.
+#[test]
+fn row_shards_on_threads_forecast_what_one_thread_does() {
+    let device = Device::flex();
+    let model = load(&device);
+    let rows: Vec<Vec<f32>> = (0..7)
+        .map(|i| series()[i % 4].iter().map(|v| v + i as f32 * 0.5).collect())
+        .collect();
+    let input = batch(&rows, 1, &device);
+    let options = ForecastOptions {
+        horizon: Some(model.prediction_length() + 3),
+        quantile_levels: Some(vec![0.1, 0.5, 0.9]),
+        ..Default::default()
+    };
+    let forecast = |threads| {
+        let f = tsfm_models::parallel::forecast_rows(&model, &input, threads, |m, part| {
+            m.forecast_with(part, &options)
+        })
+        .unwrap();
+        (f.point.into_data(), f.quantiles.unwrap().into_data())
+    };
+    let one = forecast(1);
+    assert!(
+        one.0
+            .as_slice::<f32>()
+            .unwrap()
+            .iter()
+            .all(|v| v.is_finite())
+    );
+    for threads in [2, 3, 7] {
+        assert_eq!(forecast(threads), one, "{threads} threads");
+    }
+    // The model's own entry point (which shards large batches itself) gives the same.
+    let direct = model.forecast_with(&input, &options).unwrap();
+    assert_eq!(
+        (
+            direct.point.into_data(),
+            direct.quantiles.unwrap().into_data()
+        ),
+        one
+    );
+}
+
 #[test]
 fn bad_options_are_clear_errors() {
     let device = Device::flex();

@@ -51,6 +51,22 @@ impl ChronosBoltModel {
         )
     }
 
+    /// Threads a forecast of `input` is worth: every series is scaled and encoded on its own,
+    /// so a batch with enough encoder work (series x patches x d_model^2 over 2^22) is split
+    /// over the available cores. Never on an autodiff device.
+    fn forecast_threads(&self, input: &ForecastInput) -> usize {
+        const MIN_WORK_PER_THREAD: usize = 1 << 22;
+        if input.past_values.device().is_autodiff() {
+            return 1;
+        }
+        let [rows, _, channels] = input.past_values.dims();
+        let c = &self.config.chronos;
+        let patches = c.context_length / c.input_patch_stride.max(1);
+        let d = self.config.t5.d_model;
+        let work = rows * channels * patches * d * d;
+        crate::parallel::available_threads().min((work / MIN_WORK_PER_THREAD).max(1))
+    }
+
     /// The pipeline's forecast for a checked batch, unfolded to `[b, h, c(, q)]`.
     fn forecast_checked(
         &self,
@@ -117,7 +133,11 @@ impl Forecaster for ChronosBoltModel {
             check_quantile_levels(levels)?;
         }
         self.check_batch(input)?;
-        Ok(self.forecast_checked(input, horizon, options.quantile_levels.as_deref()))
+        let levels = options.quantile_levels.as_deref();
+        let threads = self.forecast_threads(input);
+        crate::parallel::forecast_rows(self, input, threads, |model, rows| {
+            Ok(model.forecast_checked(rows, horizon, levels))
+        })
     }
 
     fn loss(&self, input: &ForecastInput, kind: LossKind) -> Tensor<1> {
