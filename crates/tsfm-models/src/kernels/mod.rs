@@ -18,6 +18,10 @@ use burn::tensor::activation;
 
 use backend::Kernels;
 
+// Shapes the kernels cannot take (a weight that does not match the last axis) go to Burn's
+// composition too, which refuses them as it always did, rather than being read with another
+// row length.
+
 /// Whether `x` lives where the kernels run: non-empty `f32` on the flex backend (with or
 /// without autodiff).
 fn on_kernels<const D: usize>(x: &Tensor<D>) -> bool {
@@ -41,7 +45,9 @@ pub fn layer_norm<const D: usize>(
     bias: Tensor<1>,
     eps: f64,
 ) -> Tensor<D> {
-    if !on_kernels(&x) || weight.dtype() != DType::F32 || bias.dtype() != DType::F32 {
+    let d = x.dims()[D - 1];
+    let fits = weight.dims() == [d] && bias.dims() == [d];
+    if !on_kernels(&x) || !fits || weight.dtype() != DType::F32 || bias.dtype() != DType::F32 {
         return burn::tensor::module::layer_norm(x, weight, Some(bias), eps);
     }
     Tensor::from_dispatch(<Dispatch as Kernels>::fused_layer_norm(
@@ -55,7 +61,7 @@ pub fn layer_norm<const D: usize>(
 /// RMS norm over the last axis, `x / sqrt(mean(x^2) + eps) * weight` (T5's `T5LayerNorm`,
 /// TimesFM's `RMSNorm`).
 pub fn rms_norm<const D: usize>(x: Tensor<D>, weight: Tensor<1>, eps: f64) -> Tensor<D> {
-    if !on_kernels(&x) || weight.dtype() != DType::F32 {
+    if !on_kernels(&x) || weight.dims() != [x.dims()[D - 1]] || weight.dtype() != DType::F32 {
         let variance = x.clone().powi_scalar(2).mean_dim(D - 1);
         let normed = x * (variance + eps).sqrt().recip();
         return normed * weight.unsqueeze::<D>();

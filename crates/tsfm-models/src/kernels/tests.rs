@@ -166,6 +166,23 @@ fn other_dtypes_take_burns_path() {
 }
 
 #[test]
+fn a_weight_that_does_not_fit_the_last_axis_is_not_read_with_another_row_length() {
+    // [2, 6] with a weight of 3: the kernel would see rows of 3; Burn refuses the broadcast.
+    let x = random([2, 6], 19);
+    let w = random([3], 20);
+    let outcome = std::panic::catch_unwind(|| layer_norm(x.clone(), w.clone(), w.clone(), 1e-5));
+    assert!(
+        outcome.is_err(),
+        "a misfit layer-norm weight must not be accepted"
+    );
+    let outcome = std::panic::catch_unwind(|| rms_norm(x.clone(), w.clone(), 1e-6));
+    assert!(
+        outcome.is_err(),
+        "a misfit RMS-norm weight must not be accepted"
+    );
+}
+
+#[test]
 fn empty_tensors_take_burns_path() {
     let x = Tensor::<2>::zeros([0, 4], &device());
     assert_eq!(gelu(x.clone()).dims(), [0, 4]);
