@@ -22,7 +22,6 @@ fn assert_close<const D: usize>(got: Tensor<D>, want: Tensor<D>, what: &str) {
     let got = got.into_data();
     let want = want.into_data();
     got.assert_approx_eq::<f32>(&want, Tolerance::absolute(2e-6).set_relative(2e-5));
-    eprintln!("{what}: ok");
 }
 
 /// Gradients of `sum(f(inputs) * weights)` for the kernel and the reference, with the same
