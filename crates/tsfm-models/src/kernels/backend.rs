@@ -13,8 +13,8 @@ use burn::tensor::{DType, Shape, TensorData};
 
 use super::math::{gelu_backward_slice, gelu_slice};
 use super::rows::{
-    RowStats, layer_norm_backward, layer_norm_forward, rms_norm_backward, rms_norm_forward,
-    softmax_gate_backward, softmax_gate_forward,
+    RowStats, add_bias, column_sums, layer_norm_backward, layer_norm_forward, rms_norm_backward,
+    rms_norm_forward, softmax_gate_backward, softmax_gate_forward,
 };
 
 /// Fused kernels; callers go through [`super`]'s tensor functions, which route only `f32`
@@ -36,6 +36,8 @@ pub trait Kernels: burn::backend::Backend {
         weight: FloatTensor<Self>,
         eps: f64,
     ) -> FloatTensor<Self>;
+    /// `x + bias` with `bias` along the last axis (a linear layer's bias).
+    fn fused_add_bias(x: FloatTensor<Self>, bias: FloatTensor<Self>) -> FloatTensor<Self>;
     /// `x * softmax(logits)` over the last axis.
     fn fused_softmax_gate(x: FloatTensor<Self>, logits: FloatTensor<Self>) -> FloatTensor<Self>;
 }
@@ -91,6 +93,24 @@ fn layer_norm_parts(
     (tensor(out, shape), stats)
 }
 
+/// `x + bias`, in `x`'s own buffer when nothing else holds it (a fresh matmul output).
+fn add_bias_forward(mut x: FlexTensor, bias: &FlexTensor) -> FlexTensor {
+    let (bias, _) = values(bias);
+    let n = x.layout().shape().num_elements();
+    let whole = x.dtype() == DType::F32
+        && x.layout().contiguous_offsets() == Some((0, n))
+        && x.try_storage_mut::<f32>().is_some_and(|s| s.len() == n);
+    if whole {
+        let storage = x.try_storage_mut::<f32>().expect("checked above");
+        add_bias(storage, slice(&bias));
+        return x;
+    }
+    let (x, shape) = values(&x);
+    let mut out = slice(&x).to_vec();
+    add_bias(&mut out, slice(&bias));
+    tensor(out, shape)
+}
+
 fn rms_norm_parts(x: &FlexTensor, weight: &FlexTensor, eps: f64) -> (FlexTensor, Vec<f32>) {
     let (x, shape) = values(x);
     let (weight, _) = values(weight);
@@ -129,8 +149,33 @@ impl Kernels for Flex {
         rms_norm_parts(&x, &weight, eps).0
     }
 
+    fn fused_add_bias(x: FlexTensor, bias: FlexTensor) -> FlexTensor {
+        add_bias_forward(x, &bias)
+    }
+
     fn fused_softmax_gate(x: FlexTensor, logits: FlexTensor) -> FlexTensor {
         softmax_gate_parts(&x, &logits).0
+    }
+}
+
+#[derive(Debug)]
+struct AddBiasBackward;
+
+impl Backward<Flex, 2> for AddBiasBackward {
+    /// The bias's shape, to give its gradient.
+    type State = Shape;
+
+    fn backward(self, ops: Ops<Shape, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [x_node, bias_node] = ops.parents;
+        let grad = grads.consume::<Flex>(&ops.node);
+        if let Some(node) = bias_node {
+            let (g, _) = values(&grad);
+            let d = ops.state.num_elements();
+            grads.register::<Flex>(node.id, tensor(column_sums(slice(&g), d), ops.state));
+        }
+        if let Some(node) = x_node {
+            grads.register::<Flex>(node.id, grad);
+        }
     }
 }
 
@@ -305,6 +350,21 @@ impl<C: CheckpointStrategy> Kernels for Autodiff<Flex, C> {
                 let rstds = Arc::new(rstds);
                 prep.finish(RmsNormState { x, weight, rstds }, out)
             }
+            OpsKind::UnTracked(prep) => prep.finish(out),
+        }
+    }
+
+    fn fused_add_bias(x: AutodiffFloat<C>, bias: AutodiffFloat<C>) -> AutodiffFloat<C> {
+        let nodes = [x.node(), bias.node()];
+        let prep = AddBiasBackward
+            .prepare::<C>(nodes)
+            .compute_bound()
+            .stateful();
+        let (x, bias) = (x.into_primitive(), bias.into_primitive());
+        let bias_shape = bias.layout().shape().clone();
+        let out = add_bias_forward(x, &bias);
+        match prep {
+            OpsKind::Tracked(prep) => prep.finish(bias_shape, out),
             OpsKind::UnTracked(prep) => prep.finish(out),
         }
     }

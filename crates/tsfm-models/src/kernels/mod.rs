@@ -73,6 +73,18 @@ pub fn rms_norm<const D: usize>(x: Tensor<D>, weight: Tensor<1>, eps: f64) -> Te
     ))
 }
 
+/// `x + bias` with `bias` along the last axis: a linear layer's bias, added in the matmul
+/// output's own buffer (Burn's broadcast add walks strided runs and allocates).
+pub fn add_bias<const D: usize>(x: Tensor<D>, bias: Tensor<1>) -> Tensor<D> {
+    if !on_kernels(&x) || bias.dims() != [x.dims()[D - 1]] || bias.dtype() != DType::F32 {
+        return x + bias.unsqueeze::<D>();
+    }
+    Tensor::from_dispatch(<Dispatch as Kernels>::fused_add_bias(
+        x.into_dispatch(),
+        bias.into_dispatch(),
+    ))
+}
+
 /// `x * softmax(logits)` over the last axis (TTM's gated attention).
 pub fn softmax_gate<const D: usize>(x: Tensor<D>, logits: Tensor<D>) -> Tensor<D> {
     if !on_kernels(&x) || logits.dtype() != DType::F32 || x.dims() != logits.dims() {

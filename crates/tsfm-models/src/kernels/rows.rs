@@ -44,6 +44,57 @@ fn lane_max(row: &[f32]) -> f32 {
     acc.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v))
 }
 
+struct AddBiasRows<'a> {
+    values: &'a mut [f32],
+    bias: &'a [f32],
+}
+
+impl SimdLoop for AddBiasRows<'_> {
+    type Output = ();
+    #[inline(always)]
+    fn run_here(self) {
+        for row in self.values.chunks_exact_mut(self.bias.len()) {
+            for (v, &b) in row.iter_mut().zip(self.bias) {
+                *v += b;
+            }
+        }
+    }
+}
+
+/// `values[r, i] += bias[i]` for every row of `bias.len()`, in place (a linear layer's bias).
+pub fn add_bias(values: &mut [f32], bias: &[f32]) {
+    assert!(!bias.is_empty() && values.len().is_multiple_of(bias.len()));
+    run(AddBiasRows { values, bias });
+}
+
+struct ColumnSums<'a> {
+    values: &'a [f32],
+    sums: &'a mut [f32],
+}
+
+impl SimdLoop for ColumnSums<'_> {
+    type Output = ();
+    #[inline(always)]
+    fn run_here(self) {
+        for row in self.values.chunks_exact(self.sums.len()) {
+            for (s, &v) in self.sums.iter_mut().zip(row) {
+                *s += v;
+            }
+        }
+    }
+}
+
+/// Sums over rows of `d` (a bias's gradient), each column added in row order.
+pub fn column_sums(values: &[f32], d: usize) -> Vec<f32> {
+    assert!(d > 0 && values.len().is_multiple_of(d));
+    let mut sums = vec![0.0f32; d];
+    run(ColumnSums {
+        values,
+        sums: &mut sums,
+    });
+    sums
+}
+
 /// Per-row statistics a layer norm's backward needs.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RowStats {
@@ -570,6 +621,21 @@ mod tests {
         assert!(out[..3].iter().all(|v| v.is_nan()));
         let sum: f32 = out[3..].iter().sum();
         assert!((sum - 1.0).abs() < 1e-6 && out[3..].iter().all(|v| v.is_finite()));
+    }
+
+    #[test]
+    fn bias_rows_and_column_sums_are_the_plain_loops() {
+        let d = 13;
+        let x = values(9 * d, 50);
+        let b = values(d, 51);
+        let mut y = x.clone();
+        add_bias(&mut y, &b);
+        let mut want_sums = vec![0.0f32; d];
+        for (i, (&got, &v)) in y.iter().zip(&x).enumerate() {
+            assert_eq!(got, v + b[i % d]);
+            want_sums[i % d] += v;
+        }
+        assert_eq!(column_sums(&x, d), want_sums);
     }
 
     #[test]

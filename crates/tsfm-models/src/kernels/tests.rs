@@ -132,6 +132,41 @@ fn rms_norm_equals_the_t5_expression_in_value_and_gradients() {
 }
 
 #[test]
+fn add_bias_equals_the_broadcast_add_in_value_and_gradients() {
+    let x = random([3, 4, 10], 21).detach().require_grad();
+    let bias = random([10], 22).detach().require_grad();
+    let got = add_bias(x.clone() * 1.0, bias.clone());
+    let want = x.clone() + bias.clone().unsqueeze::<3>();
+    assert_close(got.clone(), want.clone(), "add bias forward");
+    let upstream = random([3, 4, 10], 23);
+    let got_grads = (got * upstream.clone()).sum().backward();
+    let want_grads = (want * upstream).sum().backward();
+    assert_close(
+        x.grad(&got_grads).unwrap(),
+        x.grad(&want_grads).unwrap(),
+        "dx",
+    );
+    assert_close(
+        bias.grad(&got_grads).unwrap(),
+        bias.grad(&want_grads).unwrap(),
+        "dbias",
+    );
+}
+
+#[test]
+fn add_bias_leaves_a_shared_input_untouched() {
+    let x = random([5, 6], 24).inner();
+    let before = x.clone().into_data();
+    let y = add_bias(x.clone(), Tensor::<1>::ones([6], &x.device()));
+    assert_eq!(
+        x.into_data(),
+        before,
+        "the input another tensor shares must not change"
+    );
+    assert_close(y.clone() - 1.0, random([5, 6], 24).inner(), "x + 1 - 1");
+}
+
+#[test]
 fn softmax_gate_equals_x_times_softmax_in_value_and_gradients() {
     let x = random([2, 4, 3, 16], 11);
     // Large logits: the max subtraction must keep exp finite.

@@ -53,7 +53,14 @@ impl Linear {
     }
 
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
-        let base = |x| linear(x, self.weight.val(), self.bias.as_ref().map(|b| b.val()));
+        // The bias through the kernel: added in the matmul output's own buffer.
+        let base = |x| {
+            let y = linear(x, self.weight.val(), None);
+            match &self.bias {
+                Some(bias) => crate::kernels::add_bias(y, bias.val()),
+                None => y,
+            }
+        };
         match &self.lora {
             None => base(x),
             Some(adapter) => base(x.clone()) + adapter.forward(x),
