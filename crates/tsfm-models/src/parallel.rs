@@ -15,6 +15,13 @@ pub fn available_threads() -> usize {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
+/// Threads worth giving `work` (a call's multiply-adds, roughly): one per `min_per_thread` of
+/// it, at least one, at most [`available_threads`]. Below that much work a thread's start-up
+/// and the split cost more than they give.
+pub fn threads_for(work: usize, min_per_thread: usize) -> usize {
+    available_threads().min((work / min_per_thread.max(1)).max(1))
+}
+
 /// `(start, len)` of `shards` contiguous parts of `rows` rows (fewer when there are fewer
 /// rows), sizes differing by at most one, larger ones first.
 pub fn row_shards(rows: usize, shards: usize) -> Vec<(usize, usize)> {

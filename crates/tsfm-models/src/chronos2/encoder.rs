@@ -6,7 +6,7 @@
 //!
 //! Burn's flex backend runs each op on one core, so an inference call on a large batch is
 //! split into runs of whole groups (group attention mixes the rows of a group, nothing else
-//! does) encoded on [`available_threads`] threads.
+//! does) encoded on `available_threads` threads.
 
 use std::collections::{HashMap, HashSet};
 
@@ -19,7 +19,7 @@ use super::config::Chronos2Config;
 use crate::chronos_bolt::blocks::apply;
 use crate::forecaster::ModelError;
 use crate::nn::{Linear, VarBuilder, dropout};
-use crate::parallel::available_threads;
+use crate::parallel::threads_for;
 use crate::t5::Activation;
 use crate::t5::layers::T5LayerNorm;
 
@@ -276,7 +276,7 @@ impl Chronos2Encoder {
     /// attention weights (on one thread, so the group weights span the whole batch).
     ///
     /// Without them, and outside autodiff, a large batch is encoded in runs of whole groups on
-    /// [`available_threads`] threads, and equal consecutive groups attend within their own rows.
+    /// `available_threads` threads, and equal consecutive groups attend within their own rows.
     /// Tokens that are observed or in the future come out as with the whole batch; a token no
     /// row of its group observes attends uniformly to every row of its shard or group (the
     /// package's `finfo.min` mask: every row of the batch), which only its own state sees: time
@@ -292,7 +292,7 @@ impl Chronos2Encoder {
         let shards = if keep_weights || inputs_embeds.device().is_autodiff() {
             1
         } else {
-            available_threads().min((rows * s * d * d / MIN_SHARDED_WORK).max(1))
+            threads_for(rows * s * d * d, MIN_SHARDED_WORK)
         };
         self.forward_sharded(
             inputs_embeds,

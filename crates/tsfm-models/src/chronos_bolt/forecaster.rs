@@ -64,7 +64,7 @@ impl ChronosBoltModel {
         let patches = c.context_length / c.input_patch_stride.max(1);
         let d = self.config.t5.d_model;
         let work = rows * channels * patches * d * d;
-        crate::parallel::available_threads().min((work / MIN_WORK_PER_THREAD).max(1))
+        crate::parallel::threads_for(work, MIN_WORK_PER_THREAD)
     }
 
     /// The pipeline's forecast for a checked batch, unfolded to `[b, h, c(, q)]`.

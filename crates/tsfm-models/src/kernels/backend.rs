@@ -97,11 +97,9 @@ fn layer_norm_parts(
 fn add_bias_forward(mut x: FlexTensor, bias: &FlexTensor) -> FlexTensor {
     let (bias, _) = values(bias);
     let n = x.layout().shape().num_elements();
-    let whole = x.dtype() == DType::F32
-        && x.layout().contiguous_offsets() == Some((0, n))
-        && x.try_storage_mut::<f32>().is_some_and(|s| s.len() == n);
-    if whole {
-        let storage = x.try_storage_mut::<f32>().expect("checked above");
+    if x.layout().contiguous_offsets() == Some((0, n))
+        && let Some(storage) = x.try_storage_mut::<f32>().filter(|s| s.len() == n)
+    {
         add_bias(storage, slice(&bias));
         return x;
     }
@@ -303,7 +301,7 @@ impl<C: CheckpointStrategy> Kernels for Autodiff<Flex, C> {
             .stateful()
         {
             OpsKind::Tracked(prep) => {
-                let input = x.into_primitive();
+                let (input, _) = values(&x.into_primitive());
                 let out = gelu_forward(&input);
                 prep.finish(input, out)
             }
@@ -322,11 +320,9 @@ impl<C: CheckpointStrategy> Kernels for Autodiff<Flex, C> {
             .prepare::<C>(nodes)
             .compute_bound()
             .stateful();
-        let (x, weight, bias) = (
-            x.into_primitive(),
-            weight.into_primitive(),
-            bias.into_primitive(),
-        );
+        // The contiguous input the forward reads is what the backward keeps: one copy at most.
+        let (x, _) = values(&x.into_primitive());
+        let (weight, bias) = (weight.into_primitive(), bias.into_primitive());
         let (out, stats) = layer_norm_parts(&x, &weight, &bias, eps);
         match prep {
             OpsKind::Tracked(prep) => {
@@ -343,7 +339,8 @@ impl<C: CheckpointStrategy> Kernels for Autodiff<Flex, C> {
             .prepare::<C>(nodes)
             .compute_bound()
             .stateful();
-        let (x, weight) = (x.into_primitive(), weight.into_primitive());
+        let (x, _) = values(&x.into_primitive());
+        let weight = weight.into_primitive();
         let (out, rstds) = rms_norm_parts(&x, &weight, eps);
         match prep {
             OpsKind::Tracked(prep) => {
@@ -375,7 +372,8 @@ impl<C: CheckpointStrategy> Kernels for Autodiff<Flex, C> {
             .prepare::<C>(nodes)
             .compute_bound()
             .stateful();
-        let (x, logits) = (x.into_primitive(), logits.into_primitive());
+        let (x, _) = values(&x.into_primitive());
+        let logits = logits.into_primitive();
         let (out, gate) = softmax_gate_parts(&x, &logits);
         match prep {
             OpsKind::Tracked(prep) => {

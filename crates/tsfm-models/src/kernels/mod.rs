@@ -2,7 +2,7 @@
 //! RMS norm and the gated-attention softmax (`x * softmax(logits)`), forward and backward.
 //!
 //! Models call the tensor functions below. On the flex (CPU) backend with `f32` tensors they run
-//! [`backend::Kernels`] (one pass per row or element, SIMD through `pulp`'s runtime dispatch,
+//! `backend::Kernels` (one pass per row or element, SIMD through `pulp`'s runtime dispatch,
 //! and one autodiff node with a hand-written backward); anywhere else (another backend or
 //! dtype) they fall back to Burn's own composition of the same expression, which is also what
 //! the tests compare them with.

@@ -46,6 +46,30 @@ fn check_grads<const D: usize, const N: usize>(
     }
 }
 
+/// `got` and `want` (the kernel's and the reference's output from the same `x` and 1-D
+/// `params`, all requiring gradients) agree in value, and the gradients of
+/// `sum(out * upstream)` agree for `x` and for each parameter.
+fn check_param_grads<const D: usize>(
+    got: Tensor<D>,
+    want: Tensor<D>,
+    x: &Tensor<D>,
+    params: &[(&str, &Tensor<1>)],
+    what: &str,
+) {
+    assert_close(got.clone(), want.clone(), &format!("{what} forward"));
+    let upstream = random(got.dims(), 6);
+    let got_grads = (got * upstream.clone()).sum().backward();
+    let want_grads = (want * upstream).sum().backward();
+    if x.is_require_grad() {
+        let (g, w) = (x.grad(&got_grads).unwrap(), x.grad(&want_grads).unwrap());
+        assert_close(g, w, &format!("{what} dx"));
+    }
+    for (name, p) in params {
+        let (g, w) = (p.grad(&got_grads).unwrap(), p.grad(&want_grads).unwrap());
+        assert_close(g, w, &format!("{what} {name}"));
+    }
+}
+
 #[test]
 fn gelu_equals_burns_gelu_in_value_and_gradient() {
     check_grads(
@@ -71,25 +95,8 @@ fn layer_norm_equals_burns_layer_norm_in_value_and_gradients() {
     let got = layer_norm(x.clone(), weight.clone(), bias.clone(), 1e-5);
     let want =
         burn::tensor::module::layer_norm(x.clone(), weight.clone(), Some(bias.clone()), 1e-5);
-    assert_close(got.clone(), want.clone(), "layer norm forward");
-    let upstream = random(got.dims(), 6);
-    let got_grads = (got * upstream.clone()).sum().backward();
-    let want_grads = (want * upstream).sum().backward();
-    assert_close(
-        x.grad(&got_grads).unwrap(),
-        x.grad(&want_grads).unwrap(),
-        "dx",
-    );
-    assert_close(
-        weight.grad(&got_grads).unwrap(),
-        weight.grad(&want_grads).unwrap(),
-        "dweight",
-    );
-    assert_close(
-        bias.grad(&got_grads).unwrap(),
-        bias.grad(&want_grads).unwrap(),
-        "dbias",
-    );
+    let params = [("dweight", &weight), ("dbias", &bias)];
+    check_param_grads(got, want, &x, &params, "layer norm");
 }
 
 #[test]
@@ -117,18 +124,10 @@ fn rms_norm_equals_the_t5_expression_in_value_and_gradients() {
     // The weight's gradient, through a 2-D input.
     let x = random([7, 12], 17);
     let w = weight.detach().require_grad();
-    let upstream = random([7, 12], 18);
-    let got = (rms_norm(x.clone(), w.clone(), 1e-6) * upstream.clone())
-        .sum()
-        .backward();
+    let got = rms_norm(x.clone(), w.clone(), 1e-6);
     let variance = x.clone().powi_scalar(2).mean_dim(1);
-    let reference = x * (variance + 1e-6).sqrt().recip() * w.clone().unsqueeze::<2>();
-    let want = (reference * upstream).sum().backward();
-    assert_close(
-        w.grad(&got).unwrap(),
-        w.grad(&want).unwrap(),
-        "rms norm dweight",
-    );
+    let want = x.clone() * (variance + 1e-6).sqrt().recip() * w.clone().unsqueeze::<2>();
+    check_param_grads(got, want, &x, &[("dweight", &w)], "rms norm");
 }
 
 #[test]
@@ -137,20 +136,7 @@ fn add_bias_equals_the_broadcast_add_in_value_and_gradients() {
     let bias = random([10], 22).detach().require_grad();
     let got = add_bias(x.clone() * 1.0, bias.clone());
     let want = x.clone() + bias.clone().unsqueeze::<3>();
-    assert_close(got.clone(), want.clone(), "add bias forward");
-    let upstream = random([3, 4, 10], 23);
-    let got_grads = (got * upstream.clone()).sum().backward();
-    let want_grads = (want * upstream).sum().backward();
-    assert_close(
-        x.grad(&got_grads).unwrap(),
-        x.grad(&want_grads).unwrap(),
-        "dx",
-    );
-    assert_close(
-        bias.grad(&got_grads).unwrap(),
-        bias.grad(&want_grads).unwrap(),
-        "dbias",
-    );
+    check_param_grads(got, want, &x, &[("dbias", &bias)], "add bias");
 }
 
 #[test]

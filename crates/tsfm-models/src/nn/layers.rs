@@ -123,11 +123,9 @@ pub fn set_dropout<M: Module>(module: M, enabled: bool) -> M {
 
 /// One step of SplitMix64 (Steele, Lea and Flood 2014).
 pub(crate) fn split_mix64(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
+    use crate::kernels::math::{GOLDEN_GAMMA, mix64};
+    *state = state.wrapping_add(GOLDEN_GAMMA);
+    mix64(*state)
 }
 
 /// Exact (erf) GELU, as `nn.functional.gelu` (the fused kernel where it runs).

@@ -9,7 +9,7 @@ use burn::tensor::TensorData;
 use super::attention::{AttentionContext, LayerCache};
 use super::model::TimesFmModel;
 use super::stats::{NormalisedPatches, RunningStats, denormalise, normalise_patches};
-use crate::parallel::available_threads;
+use crate::parallel::threads_for;
 
 /// Rows of equal length (a multiple of the input patch), `true` in `masked` where a reading is
 /// padding or missing.
@@ -69,13 +69,13 @@ impl TimesFmModel {
     /// computes them; forecasting reads only the last).
     ///
     /// Rows are independent, so a large batch is split into contiguous shards decoded on
-    /// [`available_threads`] threads (Burn's flex backend runs each op on one core); small calls
+    /// `available_threads` threads (Burn's flex backend runs each op on one core); small calls
     /// stay on the calling thread.
     pub fn decode(&self, horizon: usize, input: &DecodeInput, all_patches: bool) -> Decoded {
         let d = &self.definition;
         let dims = d.stacked_transformers.transformer.model_dims;
         let work = input.rows * (input.len / d.input_patch_len).max(1) * dims * dims;
-        let shards = available_threads().min((work / MIN_SHARDED_WORK).max(1));
+        let shards = threads_for(work, MIN_SHARDED_WORK);
         self.decode_sharded(horizon, input, all_patches, shards)
     }
 

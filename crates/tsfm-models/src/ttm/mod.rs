@@ -265,7 +265,7 @@ impl TtmModel {
         let c = &self.config;
         let patches = c.context_length / c.patch_length.max(1);
         let work = rows * patches * channels * c.d_model * c.d_model;
-        crate::parallel::available_threads().min((work / MIN_WORK_PER_THREAD).max(1))
+        crate::parallel::threads_for(work, MIN_WORK_PER_THREAD)
     }
 
     pub fn loss_from_prediction(
