@@ -164,6 +164,28 @@ fn sampling_is_seeded_and_top_k_one_is_greedy() {
 }
 
 #[test]
+fn row_shards_on_threads_decode_the_paths_one_thread_does() {
+    let device = Device::flex();
+    let model = load(&device);
+    let Some(Decoding::Sample(o)) = sampling(3, 50, 21).decoding else {
+        unreachable!()
+    };
+    // Past `prediction_length`: the rollout appends each series' median and decodes again.
+    let horizon = model.config.chronos.prediction_length + 3;
+    let decoding = Decoding::Sample(o);
+    let one = model.predict_paths_on(&contexts(), horizon, &decoding, 1);
+    assert_eq!((one.rows, one.samples, one.horizon), (4, 3, horizon));
+    assert!(one.values.iter().all(|v| v.is_finite()));
+    for threads in [2, 3, 4, 9] {
+        let sharded = model.predict_paths_on(&contexts(), horizon, &decoding, threads);
+        assert_eq!(sharded, one, "{threads} threads");
+    }
+    let greedy = model.predict_paths_on(&contexts(), horizon, &Decoding::Greedy, 1);
+    let sharded = model.predict_paths_on(&contexts(), horizon, &Decoding::Greedy, 3);
+    assert_eq!(sharded, greedy, "greedy on 3 threads");
+}
+
+#[test]
 fn forecast_point_and_quantiles_summarise_the_paths_as_torch_quantile() {
     let device = Device::flex();
     let model = load(&device);

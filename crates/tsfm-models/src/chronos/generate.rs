@@ -31,6 +31,24 @@ pub struct Paths {
 }
 
 impl Paths {
+    /// Row shards' paths back in one, in order.
+    fn concat_rows(parts: Vec<Paths>) -> Paths {
+        let (samples, horizon) = (parts[0].samples, parts[0].horizon);
+        let mut all = Paths {
+            rows: 0,
+            samples,
+            horizon,
+            values: Vec::new(),
+            tokens: Vec::new(),
+        };
+        for part in parts {
+            all.rows += part.rows;
+            all.values.extend(part.values);
+            all.tokens.extend(part.tokens);
+        }
+        all
+    }
+
     /// The `samples` values of series `row` at step `h`.
     pub fn at(&self, row: usize, h: usize) -> Vec<f32> {
         (0..self.samples)
@@ -61,13 +79,85 @@ impl ChronosModel {
     /// `ChronosPipeline.predict` for univariate `series` (NaN = missing, all the same length):
     /// `horizon` steps of every path, rolled out past `prediction_length` by appending the
     /// (lower) median of the samples to the context. Options are checked by the caller.
+    ///
+    /// Every series decodes on its own (its own paths' random streams, its own rollout), so
+    /// a batch worth it is split into contiguous row shards decoded on their own threads:
+    /// the same paths as one thread, bit for bit.
     pub fn predict_paths(&self, series: &[Vec<f32>], horizon: usize, decoding: &Decoding) -> Paths {
+        let threads = self.decode_threads(series, horizon, decoding);
+        self.predict_paths_on(series, horizon, decoding, threads)
+    }
+
+    /// [`Self::predict_paths`] on up to `threads` threads, one contiguous row shard each (the
+    /// calling thread takes the first).
+    pub fn predict_paths_on(
+        &self,
+        series: &[Vec<f32>],
+        horizon: usize,
+        decoding: &Decoding,
+        threads: usize,
+    ) -> Paths {
+        let shards = crate::parallel::row_shards(series.len(), threads);
+        if shards.len() <= 1 {
+            return self.predict_rows(series, 0, horizon, decoding);
+        }
+        let parts = std::thread::scope(|scope| {
+            let handles: Vec<_> = shards[1..]
+                .iter()
+                .map(|&(start, len)| {
+                    let model = self.clone();
+                    let rows = &series[start..start + len];
+                    scope.spawn(move || model.predict_rows(rows, start, horizon, decoding))
+                })
+                .collect();
+            let (_, len) = shards[0];
+            let mut parts = vec![self.predict_rows(&series[..len], 0, horizon, decoding)];
+            for handle in handles {
+                parts.push(
+                    handle
+                        .join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                );
+            }
+            parts
+        });
+        Paths::concat_rows(parts)
+    }
+
+    /// Threads worth decoding `series`: a path's step costs about the decoder's weights in
+    /// multiply-adds and every path of a series decodes `horizon` steps. Never on an autodiff
+    /// device (training graphs stay on the caller's thread).
+    fn decode_threads(&self, series: &[Vec<f32>], horizon: usize, decoding: &Decoding) -> usize {
+        const MIN_WORK_PER_THREAD: usize = 1 << 26;
+        if self.shared.weight.device().is_autodiff() {
+            return 1;
+        }
+        let t5 = &self.config.t5;
+        let samples = match decoding {
+            Decoding::Greedy => 1,
+            Decoding::Sample(options) => options.num_samples,
+        };
+        let per_step = t5.decoder_layers() * (4 * t5.inner_dim() + 2 * t5.d_ff) * t5.d_model
+            + t5.d_model * t5.vocab_size;
+        let work = series.len() * samples * horizon.max(1) * per_step;
+        crate::parallel::threads_for(work, MIN_WORK_PER_THREAD)
+    }
+
+    /// [`Self::predict_paths`] on one thread for `series`, rows `first..` of the whole batch
+    /// (which fixes their paths' random streams).
+    fn predict_rows(
+        &self,
+        series: &[Vec<f32>],
+        first: usize,
+        horizon: usize,
+        decoding: &Decoding,
+    ) -> Paths {
         let rows = series.len();
         let mut picker = match decoding {
             Decoding::Greedy => Picker::Greedy,
             Decoding::Sample(options) => Picker::Sample {
                 options,
-                rngs: (0..rows)
+                rngs: (first..first + rows)
                     .flat_map(|r| {
                         (0..options.num_samples)
                             .map(move |s| PathRng::new(options.seed, r as u64, s as u64))
@@ -151,7 +241,7 @@ impl ChronosModel {
         let mut tokens = vec![self.config.t5.decoder_start_token_id() as i64; paths];
         let mut values = vec![0f32; paths * steps];
         let mut chosen = vec![0i64; paths * steps];
-        let mut cache = DecoderCache::new();
+        let mut cache = DecoderCache::with_capacity(steps);
         let mut scratch = Vec::with_capacity(vocab);
         for step in 0..steps {
             let ids =

@@ -6,10 +6,10 @@
 //! Tensors inside attention are `[batch, heads, seq, d_kv]`; "batch" and "seq" are rows and
 //! tokens for time attention and the other way round for group attention.
 
+use crate::kernels::softmax;
 use burn::Tensor;
 use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig};
-use burn::tensor::activation::softmax;
 use burn::tensor::{Device, TensorData};
 
 use super::config::Chronos2Core;
@@ -116,7 +116,7 @@ impl Mha {
             None => (q, k),
         };
         let scores = q.matmul(k.swap_dims(2, 3)) + mask;
-        let weights = softmax(scores, 3);
+        let weights = softmax(scores);
         let attended = dropout(&self.dropout, weights.clone()).matmul(v);
         let out = attended
             .swap_dims(1, 2)

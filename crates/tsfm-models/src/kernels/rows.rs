@@ -13,7 +13,7 @@ const LANES: usize = 8;
 
 /// Sum of `f(i)` over `0..n` in eight lanes, combined pairwise in a fixed order.
 #[inline(always)]
-fn lane_sum(n: usize, f: impl Fn(usize) -> f32) -> f32 {
+pub(super) fn lane_sum(n: usize, f: impl Fn(usize) -> f32) -> f32 {
     let mut acc = [0.0f32; LANES];
     let whole = n - n % LANES;
     for start in (0..whole).step_by(LANES) {
@@ -30,7 +30,7 @@ fn lane_sum(n: usize, f: impl Fn(usize) -> f32) -> f32 {
 /// Maximum of a row in eight lanes (NaN-ignoring like `f32::max`; a NaN logit still turns its
 /// row to NaN through the exp).
 #[inline(always)]
-fn lane_max(row: &[f32]) -> f32 {
+pub(super) fn lane_max(row: &[f32]) -> f32 {
     let mut acc = [f32::NEG_INFINITY; LANES];
     let mut chunks = row.chunks_exact(LANES);
     for chunk in &mut chunks {
@@ -470,6 +470,78 @@ fn softmax_gate_backward_row(row: &[f32], s: &[f32], g: &[f32], dx: &mut [f32], 
     }
 }
 
+/// `out = softmax(x)` per row of `d` (attention weights).
+pub fn softmax_forward(x: &[f32], d: usize, out: &mut [f32]) {
+    assert!(d > 0 && x.len().is_multiple_of(d) && out.len() == x.len());
+    run(SoftmaxRows { x, d, out });
+}
+
+struct SoftmaxRows<'a> {
+    x: &'a [f32],
+    d: usize,
+    out: &'a mut [f32],
+}
+
+impl SimdLoop for SoftmaxRows<'_> {
+    type Output = ();
+    #[inline(always)]
+    fn run_here(self) {
+        let d = self.d;
+        // Shift every row by its maximum, then one exp pass over the whole buffer (a decoder's
+        // first steps attend to rows of 1 to 8 keys, too short to vectorise within a row).
+        for (row, out) in self.x.chunks_exact(d).zip(self.out.chunks_exact_mut(d)) {
+            let max = lane_max(row);
+            for (o, &v) in out.iter_mut().zip(row) {
+                *o = v - max;
+            }
+        }
+        for o in self.out.iter_mut() {
+            *o = exp(*o);
+        }
+        for out in self.out.chunks_exact_mut(d) {
+            let inv_sum = 1.0 / lane_sum(out.len(), |i| out[i]);
+            for o in out.iter_mut() {
+                *o *= inv_sum;
+            }
+        }
+    }
+}
+
+/// Gradient of [`softmax_forward`] given its output `s`: `dx = s (g - sum(s g))` per row.
+pub fn softmax_backward(s: &[f32], grad: &[f32], d: usize) -> Vec<f32> {
+    assert!(d > 0 && s.len() == grad.len() && s.len().is_multiple_of(d));
+    let mut dx = vec![0.0f32; s.len()];
+    run(SoftmaxBackwardRows {
+        s,
+        grad,
+        d,
+        dx: &mut dx,
+    });
+    dx
+}
+
+struct SoftmaxBackwardRows<'a> {
+    s: &'a [f32],
+    grad: &'a [f32],
+    d: usize,
+    dx: &'a mut [f32],
+}
+
+impl SimdLoop for SoftmaxBackwardRows<'_> {
+    type Output = ();
+    #[inline(always)]
+    fn run_here(self) {
+        let d = self.d;
+        let rows = self.s.chunks_exact(d).zip(self.grad.chunks_exact(d));
+        for ((s, g), dx) in rows.zip(self.dx.chunks_exact_mut(d)) {
+            let dot = lane_sum(d, |i| s[i] * g[i]);
+            for ((dxi, &si), &gi) in dx.iter_mut().zip(s).zip(g) {
+                *dxi = si * (gi - dot);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -610,6 +682,57 @@ mod tests {
             close(&dx, &want_dx, 2e-6, "dx");
             close(&dl, &want_dl, 2e-6, "dlogits");
         }
+    }
+
+    #[test]
+    fn softmax_matches_the_definition_in_f64() {
+        for d in [1, 3, 8, 19, 513] {
+            let rows = 3;
+            let x: Vec<f32> = values(rows * d, 60 + d as u64)
+                .iter()
+                .map(|v| v * 20.0)
+                .collect();
+            let g = values(rows * d, 70 + d as u64);
+            let mut s = vec![0.0; x.len()];
+            softmax_forward(&x, d, &mut s);
+            let dx = softmax_backward(&s, &g, d);
+            let (mut want_s, mut want_dx) = (vec![], vec![]);
+            for r in 0..rows {
+                let span = r * d..(r + 1) * d;
+                let xr: Vec<f64> = x[span.clone()].iter().map(|&v| v as f64).collect();
+                let max = xr.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+                let e: Vec<f64> = xr.iter().map(|v| (v - max).exp()).collect();
+                let sum: f64 = e.iter().sum();
+                let sr: Vec<f64> = e.iter().map(|v| v / sum).collect();
+                let dot: f64 = span
+                    .clone()
+                    .enumerate()
+                    .map(|(k, i)| sr[k] * g[i] as f64)
+                    .sum();
+                for (k, i) in span.enumerate() {
+                    want_s.push(sr[k]);
+                    want_dx.push(sr[k] * (g[i] as f64 - dot));
+                }
+            }
+            close(&s, &want_s, 2e-6, "softmax");
+            close(&dx, &want_dx, 2e-6, "dx");
+        }
+    }
+
+    #[test]
+    fn a_fully_masked_row_gets_uniform_weights_as_in_torch() {
+        // transformers masks with f32::MIN, not -inf: every key masked leaves a uniform row.
+        let x = [f32::MIN, f32::MIN, f32::MIN, 0.5, 1.5, f32::MIN];
+        let mut s = [0.0; 6];
+        softmax_forward(&x, 3, &mut s);
+        assert_eq!(&s[..3], &[1.0 / 3.0; 3]);
+        let e = (1.5f64 - 0.5).exp();
+        close(
+            &s[3..],
+            &[1.0 / (1.0 + e), e / (1.0 + e), 0.0],
+            2e-7,
+            "masked key",
+        );
     }
 
     #[test]

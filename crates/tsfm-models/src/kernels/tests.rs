@@ -213,3 +213,92 @@ fn empty_tensors_take_burns_path() {
     );
     assert_eq!(softmax_gate(x.clone(), x).dims(), [0, 4]);
 }
+
+#[test]
+fn softmax_equals_burns_softmax_in_value_and_gradient() {
+    check_grads(
+        [random([2, 3, 5, 17], 30)],
+        |[x]| softmax(x.clone()),
+        |[x]| activation::softmax(x.clone(), 3),
+        "softmax",
+    );
+    let x = random([4, 7, 6], 31).permute([2, 0, 1]);
+    assert_close(
+        softmax(x.clone()),
+        activation::softmax(x, 2),
+        "permuted softmax",
+    );
+}
+
+#[test]
+fn cached_attention_equals_burns_attention_over_the_filled_positions() {
+    let device = Device::flex();
+    let (rows, heads, capacity, len, d_kv) = (3, 2, 9, 6, 8);
+    device.seed(40);
+    let q = Tensor::<4>::random(
+        [rows, heads, 1, d_kv],
+        Distribution::Normal(0.0, 1.0),
+        &device,
+    );
+    let keys_t = Tensor::<4>::random(
+        [rows, heads, d_kv, capacity],
+        Distribution::Normal(0.0, 1.0),
+        &device,
+    );
+    let values = Tensor::<4>::random(
+        [rows, heads, capacity, d_kv],
+        Distribution::Normal(0.0, 1.0),
+        &device,
+    );
+    let reference = |bias: Tensor<4>| {
+        let scores = q
+            .clone()
+            .matmul(keys_t.clone().narrow(3, 0, len))
+            .mul_scalar(0.5)
+            + bias;
+        activation::softmax(scores, 3).matmul(values.clone().narrow(2, 0, len))
+    };
+    // A position bias shared by the rows, and a mask per row.
+    for bias_rows in [1, rows] {
+        let bias = Tensor::<4>::random(
+            [bias_rows, heads, 1, len],
+            Distribution::Normal(0.0, 1.0),
+            &device,
+        );
+        let got = cached_attention(
+            q.clone(),
+            keys_t.clone(),
+            values.clone(),
+            bias.clone(),
+            len,
+            0.5,
+        );
+        assert_close(got, reference(bias), &format!("bias rows {bias_rows}"));
+    }
+}
+
+#[test]
+fn write_along_writes_in_place_what_slice_assign_writes() {
+    let device = Device::flex();
+    device.seed(50);
+    for axis in [2, 3] {
+        let mut dims = [2, 3, 4, 5];
+        let buffer = Tensor::<4>::random(dims, Distribution::Normal(0.0, 1.0), &device);
+        dims[axis] = 2;
+        let new = Tensor::<4>::random(dims, Distribution::Normal(0.0, 1.0), &device);
+        let mut ranges: [std::ops::Range<usize>; 4] = [0..2, 0..3, 0..4, 0..5];
+        ranges[axis] = 1..3;
+        let want = buffer.clone().slice_assign(ranges, new.clone());
+        // A shared buffer is copied (the other holder keeps its values), an unshared one is not.
+        let kept = buffer.clone();
+        let got = write_along(buffer, new.clone(), axis, 1);
+        assert_eq!(got.into_data(), want.clone().into_data(), "axis {axis}");
+        assert_ne!(kept.clone().into_data(), want.clone().into_data());
+        let transposed_new = new.swap_dims(0, 1).swap_dims(0, 1);
+        assert_eq!(
+            write_along(kept, transposed_new, axis, 1).into_data(),
+            want.into_data(),
+            "unshared, axis {axis}"
+        );
+    }
+}

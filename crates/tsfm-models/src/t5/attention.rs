@@ -8,10 +8,10 @@
 // tensor names follow from the struct paths; the Module derive binds them as variables too.
 #![allow(non_snake_case)]
 
+use crate::kernels::{self, softmax};
 use burn::Tensor;
 use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig};
-use burn::tensor::activation::softmax;
 use burn::tensor::{Int, TensorData};
 
 use super::config::T5Config;
@@ -168,7 +168,7 @@ impl Attention {
         if let Some(bias) = bias {
             scores = scores + bias;
         }
-        let weights = dropout(&self.dropout, softmax(scores, 3));
+        let weights = dropout(&self.dropout, softmax(scores));
         self.o.forward(self.merge_heads(weights.matmul(v)))
     }
 
@@ -181,11 +181,95 @@ impl Attention {
     }
 }
 
-/// Self-attention keys and values of one decoder layer for the positions decoded so far.
+/// Self-attention keys and values of one decoder layer for the positions decoded so far: keys
+/// transposed, `[rows, heads, d_kv, capacity]`, values `[rows, heads, capacity, d_kv]`, of which
+/// the first `len` positions are filled.
+///
+/// Decoding appends one position per step: with room reserved up front the new keys and
+/// values are written in place (the buffers are held by nothing else between steps), where
+/// concatenating would copy the whole cache every step (quadratic in the horizon). Keys are
+/// kept transposed so a step's scores are sums of contiguous rows (see
+/// [`kernels::cached_attention`]).
 #[derive(Debug, Clone)]
 pub struct LayerCache {
-    pub key: Tensor<4>,
-    pub value: Tensor<4>,
+    keys_t: Tensor<4>,
+    values: Tensor<4>,
+    len: usize,
+}
+
+impl LayerCache {
+    /// `past` extended by `key`/`value` (`[rows, heads, q, d_kv]`), with room for at least
+    /// `reserve` positions in all.
+    pub fn append(
+        past: Option<LayerCache>,
+        key: Tensor<4>,
+        value: Tensor<4>,
+        reserve: usize,
+    ) -> Self {
+        let [rows, heads, q_len, d_kv] = key.dims();
+        let key_t = key.swap_dims(2, 3);
+        let (len, capacity) = match &past {
+            Some(p) => (p.len, p.values.dims()[2]),
+            None => (0, 0),
+        };
+        let needed = len + q_len;
+        if needed <= capacity {
+            let past = past.expect("capacity comes from a cache");
+            return Self {
+                keys_t: kernels::write_along(past.keys_t, key_t, 3, len),
+                values: kernels::write_along(past.values, value, 2, len),
+                len: needed,
+            };
+        }
+        let capacity = reserve.max(needed);
+        let device = value.device();
+        // The filled part (if any), the new positions, then zeros up to the capacity.
+        let grow = |old: Option<Tensor<4>>, new: Tensor<4>, axis: usize| {
+            let mut parts: Vec<Tensor<4>> = old.into_iter().collect();
+            parts.push(new);
+            if capacity > needed {
+                // Keys `[.., d_kv, extra]` (axis 3), values `[.., extra, d_kv]` (axis 2).
+                let mut shape = [rows, heads, d_kv, d_kv];
+                shape[axis] = capacity - needed;
+                parts.push(Tensor::zeros(shape, &device));
+            }
+            match parts.len() {
+                1 => parts.pop().expect("one part"),
+                _ => Tensor::cat(parts, axis),
+            }
+        };
+        let (old_keys, old_values) = match past {
+            Some(p) => (Some(p.filled_keys_t()), Some(p.values())),
+            None => (None, None),
+        };
+        Self {
+            keys_t: grow(old_keys, key_t, 3),
+            values: grow(old_values, value, 2),
+            len: needed,
+        }
+    }
+
+    /// The keys of the positions so far, `[rows, heads, len, d_kv]` (a view).
+    pub fn keys(&self) -> Tensor<4> {
+        self.filled_keys_t().swap_dims(2, 3)
+    }
+
+    /// The values of the positions so far, `[rows, heads, len, d_kv]` (a view).
+    pub fn values(&self) -> Tensor<4> {
+        if self.values.dims()[2] == self.len {
+            self.values.clone()
+        } else {
+            self.values.clone().narrow(2, 0, self.len)
+        }
+    }
+
+    fn filled_keys_t(&self) -> Tensor<4> {
+        if self.keys_t.dims()[3] == self.len {
+            self.keys_t.clone()
+        } else {
+            self.keys_t.clone().narrow(3, 0, self.len)
+        }
+    }
 }
 
 /// `T5LayerSelfAttention`: pre-norm self-attention with a residual connection.
@@ -219,23 +303,29 @@ impl SelfAttentionLayer {
 
     /// `x` attends to itself and, in a decoder, to the `past` positions cached before it.
     /// `bias` is `[1|batch, heads, q, k]`. Returns the output and the keys/values of every
-    /// position so far (`past` + `x`), the cache for the next step.
+    /// position so far (`past` + `x`, room for `reserve` positions), the cache for the next
+    /// step.
     pub fn forward(
         &self,
         x: Tensor<3>,
         bias: Tensor<4>,
-        past: Option<&LayerCache>,
+        past: Option<LayerCache>,
+        reserve: usize,
     ) -> (Tensor<3>, LayerCache) {
         let attn = &self.SelfAttention;
         let normed = self.layer_norm.forward(x.clone());
         let q = attn.split_heads(attn.q.forward(normed.clone()));
-        let (mut key, mut value) = attn.key_values(normed);
-        if let Some(past) = past {
-            key = Tensor::cat(vec![past.key.clone(), key], 2);
-            value = Tensor::cat(vec![past.value.clone(), value], 2);
-        }
-        let out = attn.attend(q, key.clone(), value.clone(), Some(bias));
-        (x + dropout(&self.dropout, out), LayerCache { key, value })
+        let (key, value) = attn.key_values(normed);
+        let cache = LayerCache::append(past, key, value, reserve);
+        let out = if q.dims()[2] == 1 && !x.device().is_autodiff() {
+            // A decoding step: one query per row over the cache, read where it lies.
+            let (keys_t, values) = (cache.keys_t.clone(), cache.values.clone());
+            let heads = kernels::cached_attention(q, keys_t, values, bias, cache.len, 1.0);
+            attn.o.forward(attn.merge_heads(heads))
+        } else {
+            attn.attend(q, cache.keys(), cache.values(), Some(bias))
+        };
+        (x + dropout(&self.dropout, out), cache)
     }
 }
 

@@ -71,7 +71,7 @@ impl T5Encoder {
         let bias = first.position_bias(0, t, t, true) + additive_mask(mask);
         let mut h = dropout(&self.dropout, embeds);
         for block in &self.block {
-            h = block.layer._0.forward(h, bias.clone(), None).0;
+            h = block.layer._0.forward(h, bias.clone(), None, 0).0;
             h = block.layer._1.forward(h);
         }
         dropout(&self.dropout, self.final_layer_norm.forward(h))
@@ -121,11 +121,21 @@ impl EncoderMemory {
 pub struct DecoderCache {
     layers: Vec<LayerCache>,
     len: usize,
+    /// Positions to reserve room for when the cache is first filled.
+    capacity: usize,
 }
 
 impl DecoderCache {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A cache that will hold `positions` positions without reallocating.
+    pub fn with_capacity(positions: usize) -> Self {
+        Self {
+            capacity: positions,
+            ..Self::default()
+        }
     }
 
     /// Positions decoded so far.
@@ -217,12 +227,15 @@ impl T5Decoder {
             bias = bias + causal_mask(start, q_len, k_len, &embeds.device());
         }
         let mut h = dropout(&self.dropout, embeds);
+        // Each layer's cache is moved into its step and back, so nothing else holds it while
+        // the new position is written in place.
+        let mut past = std::mem::take(&mut cache.layers).into_iter();
         for (i, block) in self.block.iter().enumerate() {
-            let (out, kv) = block.layer._0.forward(h, bias.clone(), cache.layers.get(i));
-            match cache.layers.get_mut(i) {
-                Some(layer) => *layer = kv,
-                None => cache.layers.push(kv),
-            }
+            let (out, kv) = block
+                .layer
+                ._0
+                .forward(h, bias.clone(), past.next(), cache.capacity);
+            cache.layers.push(kv);
             h = block.layer._1.forward(out, &memory.layers[i], &memory.mask);
             h = block.layer._2.forward(h);
         }

@@ -5,9 +5,10 @@
 //!
 //! Tensors inside attention are `[batch, heads, patches, head_dim]`.
 
+use crate::kernels::softmax;
 use burn::Tensor;
 use burn::module::{Module, Param};
-use burn::tensor::activation::{softmax, softplus};
+use burn::tensor::activation::softplus;
 use burn::tensor::{Device, TensorData};
 
 use super::config::TransformerConfig;
@@ -224,7 +225,7 @@ impl MultiHeadAttention {
             }
         };
         let scores = q.matmul(k.swap_dims(2, 3)) + ctx.bias.clone();
-        let attended = softmax(scores, 3).matmul(v) * ctx.any_visible.clone();
+        let attended = softmax(scores).matmul(v) * ctx.any_visible.clone();
         self.out
             .forward(attended.swap_dims(1, 2).reshape([b, n, d]))
     }
