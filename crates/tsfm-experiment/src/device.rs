@@ -1,7 +1,7 @@
 //! `model.device` -> a Burn device.
 use burn::tensor::Device;
 
-use crate::error::{Result, user};
+use crate::error::Result;
 
 /// `auto` and `cpu` run on Burn's flex CPU backend (`auto` never picks a GPU on its own: a run's
 /// numbers should not depend on which machine it lands on); `cuda[:N]` needs a build with the
@@ -21,7 +21,7 @@ fn cuda(n: u32) -> Result<Device> {
 
 #[cfg(not(feature = "cuda"))]
 fn cuda(n: u32) -> Result<Device> {
-    Err(user(format!(
+    Err(crate::error::user(format!(
         "model.device: cuda:{n} is not available in this build (CPU only); use `--device cpu`, \
          or build with `cargo build --release --features cuda`"
     )))
