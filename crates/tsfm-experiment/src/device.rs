@@ -41,7 +41,9 @@ mod tests {
     #[cfg(not(feature = "cuda"))]
     #[test]
     fn cuda_in_a_cpu_build_says_how_to_get_it() {
-        let e = resolve(tsfm_config::Device::Cuda(1)).unwrap_err().to_string();
+        let e = resolve(tsfm_config::Device::Cuda(1))
+            .unwrap_err()
+            .to_string();
         assert_eq!(
             e,
             "model.device: cuda:1 is not available in this build (CPU only); use `--device cpu`, \

@@ -41,7 +41,9 @@ pub enum SchedulerKind {
     Cosine,
     /// Warm-up, then `lr * gamma^(step - warmup)`.
     Exponential,
-    /// PyTorch `OneCycleLR` (cosine annealing, two phases); `learning_rate` is `max_lr`.
+    /// PyTorch `OneCycleLR` (cosine annealing, two phases); `learning_rate` is `max_lr`. The
+    /// learning rate only: as `OneCycleLR(..., cycle_momentum=False)` (PyTorch's default would
+    /// also cycle Adam's beta1 between 0.85 and 0.95; the optimizer keeps `betas` fixed).
     OneCycle,
 }
 
