@@ -3,8 +3,8 @@
 //! 512-96's shapes with batch 64: GELU on the patch mixer's hidden layer (`[64, 1, 8, 384]`),
 //! layer norm and the softmax gate over `d_model` (`[64, 1, 8, 192]`) and over patches
 //! (`[64, 1, 192, 8]`, the patch mixer's gate), and RMS norm at a
-//! Chronos-Bolt-small width (`[64, 33, 512]`); the attention softmax and a decoding step's
-//! one-query attention over a KV cache at Chronos-T5-tiny's shapes.
+//! Chronos-Bolt-small width (`[64, 33, 512]`); the attention softmax at Chronos-T5-tiny's
+//! cross-attention shape.
 //!
 //! Run: `cargo bench -p tsfm-models --bench kernels` (criterion; filter with a name, e.g.
 //! `-- gelu`).
@@ -141,41 +141,5 @@ fn softmax(c: &mut Criterion) {
     );
 }
 
-/// One decoding step of Chronos-T5-tiny's self-attention: 140 paths x 4 heads, d_kv 64, 32 of
-/// 64 cached positions filled; the kernel reads the transposed cache in place, Burn attends
-/// over views of the filled part (two batched matrix products with one query row each).
-fn cached_attention(c: &mut Criterion) {
-    let (rows, heads, d_kv, capacity, len) = (140, 4, 64, 64, 32);
-    let device = Device::flex();
-    let q = random([rows, heads, 1, d_kv], &device);
-    let keys_t = random([rows, heads, d_kv, capacity], &device);
-    let values = random([rows, heads, capacity, d_kv], &device);
-    let bias = random([1, heads, 1, len], &device);
-    let mut group = c.benchmark_group("cached attention t5 step [140,4,1,64] over 32");
-    group.throughput(Throughput::Elements((rows * heads) as u64));
-    group.bench_function("kernel", |b| {
-        b.iter(|| {
-            let (q, k, v, bias) = (q.clone(), keys_t.clone(), values.clone(), bias.clone());
-            finish(kernels::cached_attention(q, k, v, bias, len, 1.0))
-        })
-    });
-    group.bench_function("burn", |b| {
-        b.iter(|| {
-            let scores = q.clone().matmul(keys_t.clone().narrow(3, 0, len)) + bias.clone();
-            let weights = activation::softmax(scores, 3);
-            finish(weights.matmul(values.clone().narrow(2, 0, len)))
-        })
-    });
-    group.finish();
-}
-
-criterion_group!(
-    benches,
-    gelu,
-    layer_norm,
-    rms_norm,
-    softmax_gate,
-    softmax,
-    cached_attention
-);
+criterion_group!(benches, gelu, layer_norm, rms_norm, softmax_gate, softmax);
 criterion_main!(benches);

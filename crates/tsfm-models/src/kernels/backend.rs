@@ -11,7 +11,6 @@ use burn::backend::flex::FlexTensor;
 use burn::backend::{Autodiff, Flex, backend_extension, tensor::FloatTensor};
 use burn::tensor::{DType, Shape, TensorData};
 
-use super::attention::CachedAttention;
 use super::math::{gelu_backward_slice, gelu_slice};
 use super::rows::{
     RowStats, add_bias, column_sums, layer_norm_backward, layer_norm_forward, rms_norm_backward,
@@ -44,23 +43,6 @@ pub trait Kernels: burn::backend::Backend {
     fn fused_softmax_gate(x: FloatTensor<Self>, logits: FloatTensor<Self>) -> FloatTensor<Self>;
     /// Softmax over the last axis.
     fn fused_softmax(x: FloatTensor<Self>) -> FloatTensor<Self>;
-    /// `buffer` with `new` written at positions `at..` of `axis` (in place when nothing else
-    /// holds `buffer`; inference).
-    fn fused_write_along(
-        buffer: FloatTensor<Self>,
-        new: FloatTensor<Self>,
-        axis: usize,
-        at: usize,
-    ) -> FloatTensor<Self>;
-    /// One query per row over the first `len` positions of a key/value cache (inference).
-    fn fused_cached_attention(
-        q: FloatTensor<Self>,
-        keys_t: FloatTensor<Self>,
-        values: FloatTensor<Self>,
-        bias: FloatTensor<Self>,
-        len: usize,
-        scale: f64,
-    ) -> FloatTensor<Self>;
 }
 
 /// A flex tensor's values in logical order (copied only when its layout is not contiguous).
@@ -157,73 +139,6 @@ fn softmax_values(x: &FlexTensor) -> FlexTensor {
     tensor(out, shape)
 }
 
-/// `q` `[rows, heads, 1, d_kv]` over transposed keys `[rows, heads, d_kv, capacity]` and
-/// values `[rows, heads, capacity, d_kv]`.
-fn cached_attention(
-    q: &FlexTensor,
-    k: &FlexTensor,
-    v: &FlexTensor,
-    bias: &FlexTensor,
-    len: usize,
-    scale: f64,
-) -> FlexTensor {
-    let (q, shape) = values(q);
-    let (keys_t, key_shape) = values(k);
-    let (cached_values, _) = values(v);
-    let (bias, _) = values(bias);
-    let mut out = vec![0.0f32; shape.num_elements()];
-    CachedAttention {
-        q: slice(&q),
-        keys_t: slice(&keys_t),
-        values: slice(&cached_values),
-        bias: slice(&bias),
-        heads: key_shape[1],
-        d_kv: key_shape[2],
-        capacity: key_shape[3],
-        len,
-        scale: scale as f32,
-        out: &mut out,
-    }
-    .run();
-    tensor(out, shape)
-}
-
-/// `new` (`buffer`'s shape but `q` positions on `axis`) written into `buffer` at `at..at + q`
-/// of `axis`: in `buffer`'s own storage when it is contiguous and held by nothing else (a
-/// decoder's cache between steps), else into a copy.
-fn write_along(mut buffer: FlexTensor, new: &FlexTensor, axis: usize, at: usize) -> FlexTensor {
-    let (new, new_shape) = values(new);
-    let dims = buffer.layout().shape().as_slice().to_vec();
-    let n = dims.iter().product::<usize>();
-    let outer: usize = dims[..axis].iter().product();
-    let inner: usize = dims[axis + 1..].iter().product();
-    let (length, q) = (dims[axis], new_shape.as_slice()[axis]);
-    assert!(at + q <= length, "write_along: positions past the buffer");
-    if buffer.layout().contiguous_offsets() != Some((0, n))
-        || buffer.try_storage_mut::<f32>().is_none_or(|s| s.len() != n)
-    {
-        let (copy, shape) = values(&buffer);
-        buffer = tensor(slice(&copy).to_vec(), shape);
-    }
-    let storage = buffer
-        .try_storage_mut::<f32>()
-        .expect("a fresh or unshared buffer");
-    let new = slice(&new);
-    for o in 0..outer {
-        for t in 0..q {
-            let src = &new[(o * q + t) * inner..][..inner];
-            let start = (o * length + at + t) * inner;
-            if inner == 1 {
-                // One value per position (transposed keys): no copy call per element.
-                storage[start] = src[0];
-            } else {
-                storage[start..start + inner].copy_from_slice(src);
-            }
-        }
-    }
-    buffer
-}
-
 impl Kernels for Flex {
     fn fused_gelu(x: FlexTensor) -> FlexTensor {
         gelu_forward(&x)
@@ -252,26 +167,6 @@ impl Kernels for Flex {
 
     fn fused_softmax(x: FlexTensor) -> FlexTensor {
         softmax_values(&x)
-    }
-
-    fn fused_write_along(
-        buffer: FlexTensor,
-        new: FlexTensor,
-        axis: usize,
-        at: usize,
-    ) -> FlexTensor {
-        write_along(buffer, &new, axis, at)
-    }
-
-    fn fused_cached_attention(
-        q: FlexTensor,
-        keys_t: FlexTensor,
-        values: FlexTensor,
-        bias: FlexTensor,
-        len: usize,
-        scale: f64,
-    ) -> FlexTensor {
-        cached_attention(&q, &keys_t, &values, &bias, len, scale)
     }
 }
 
@@ -532,38 +427,5 @@ impl<C: CheckpointStrategy> Kernels for Autodiff<Flex, C> {
             OpsKind::Tracked(prep) => prep.finish(out.clone(), out),
             OpsKind::UnTracked(prep) => prep.finish(out),
         }
-    }
-
-    /// Decoding runs without gradients: [`super::cached_attention`] sends autodiff devices to
-    /// Burn's ops, so this only serves an untracked graph (a model evaluated on an autodiff
-    /// device with gradients off).
-    fn fused_cached_attention(
-        q: AutodiffFloat<C>,
-        keys_t: AutodiffFloat<C>,
-        values: AutodiffFloat<C>,
-        bias: AutodiffFloat<C>,
-        len: usize,
-        scale: f64,
-    ) -> AutodiffFloat<C> {
-        let out = cached_attention(
-            &q.into_primitive(),
-            &keys_t.into_primitive(),
-            &values.into_primitive(),
-            &bias.into_primitive(),
-            len,
-            scale,
-        );
-        <Self as burn::backend::AutodiffBackend>::from_inner(out)
-    }
-
-    /// Untracked only, like [`Self::fused_cached_attention`].
-    fn fused_write_along(
-        buffer: AutodiffFloat<C>,
-        new: AutodiffFloat<C>,
-        axis: usize,
-        at: usize,
-    ) -> AutodiffFloat<C> {
-        let out = write_along(buffer.into_primitive(), &new.into_primitive(), axis, at);
-        <Self as burn::backend::AutodiffBackend>::from_inner(out)
     }
 }

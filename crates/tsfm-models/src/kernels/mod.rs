@@ -8,7 +8,6 @@
 //! dtype) they fall back to Burn's own composition of the same expression, which is also what
 //! the tests compare them with.
 
-pub mod attention;
 mod backend;
 pub mod math;
 pub mod rows;
@@ -104,73 +103,6 @@ pub fn softmax<const D: usize>(x: Tensor<D>) -> Tensor<D> {
         return activation::softmax(x, D - 1);
     }
     Tensor::from_dispatch(<Dispatch as Kernels>::fused_softmax(x.into_dispatch()))
-}
-
-/// `buffer` with `new` written at positions `at..at + q` of `axis` (`new` has `buffer`'s shape
-/// except `q` on `axis`): a decoder's cache taking a step's keys and values, in the cache's
-/// own storage when nothing else holds it (Burn's `slice_assign` copies element by element
-/// when the written part is strided, as transposed keys are). Autodiff devices get
-/// `slice_assign`.
-pub fn write_along(buffer: Tensor<4>, new: Tensor<4>, axis: usize, at: usize) -> Tensor<4> {
-    let (dims, new_dims) = (buffer.dims(), new.dims());
-    let q = new_dims[axis];
-    let fits = axis < 4
-        && at + q <= dims[axis]
-        && (0..4).all(|i| i == axis || dims[i] == new_dims[i])
-        && new.dtype() == DType::F32;
-    if !on_kernels(&buffer) || buffer.device().is_autodiff() || !fits {
-        let ranges: [std::ops::Range<usize>; 4] =
-            std::array::from_fn(|i| if i == axis { at..at + q } else { 0..dims[i] });
-        return buffer.slice_assign(ranges, new);
-    }
-    Tensor::from_dispatch(<Dispatch as Kernels>::fused_write_along(
-        buffer.into_dispatch(),
-        new.into_dispatch(),
-        axis,
-        at,
-    ))
-}
-
-/// One decoding step's attention: `softmax(scale * q k^T + bias) v` of `q` (`[rows, heads, 1,
-/// d_kv]`, one new query per row) over the first `len` positions of a key/value cache: keys
-/// transposed (`keys_t`: `[rows, heads, d_kv, capacity]`), `values` `[rows, heads, capacity,
-/// d_kv]`; `bias` additive `[1 | rows, heads, 1, len]`. Returns `[rows, heads, 1, d_kv]`. For
-/// inference: autodiff devices (where attention weights could take dropout or need gradients)
-/// get Burn's composition.
-pub fn cached_attention(
-    q: Tensor<4>,
-    keys_t: Tensor<4>,
-    values: Tensor<4>,
-    bias: Tensor<4>,
-    len: usize,
-    scale: f64,
-) -> Tensor<4> {
-    let [rows, heads, q_len, d_kv] = q.dims();
-    let [key_rows, key_heads, key_d, capacity] = keys_t.dims();
-    let [bias_rows, bias_heads, bias_q, bias_len] = bias.dims();
-    let fits = q_len == 1
-        && (key_rows, key_heads, key_d) == (rows, heads, d_kv)
-        && values.dims() == [rows, heads, capacity, d_kv]
-        && (1..=capacity).contains(&len)
-        && (bias_rows == 1 || bias_rows == rows)
-        && (bias_heads, bias_q, bias_len) == (heads, 1, len)
-        && [&keys_t, &values, &bias]
-            .iter()
-            .all(|t| t.dtype() == DType::F32);
-    if !on_kernels(&q) || q.device().is_autodiff() || !fits {
-        let keys_t = keys_t.narrow(3, 0, len);
-        let values = values.narrow(2, 0, len);
-        let scores = q.matmul(keys_t).mul_scalar(scale) + bias;
-        return activation::softmax(scores, 3).matmul(values);
-    }
-    Tensor::from_dispatch(<Dispatch as Kernels>::fused_cached_attention(
-        q.into_dispatch(),
-        keys_t.into_dispatch(),
-        values.into_dispatch(),
-        bias.into_dispatch(),
-        len,
-        scale,
-    ))
 }
 
 #[cfg(test)]

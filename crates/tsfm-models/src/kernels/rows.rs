@@ -13,7 +13,7 @@ const LANES: usize = 8;
 
 /// Sum of `f(i)` over `0..n` in eight lanes, combined pairwise in a fixed order.
 #[inline(always)]
-pub(super) fn lane_sum(n: usize, f: impl Fn(usize) -> f32) -> f32 {
+fn lane_sum(n: usize, f: impl Fn(usize) -> f32) -> f32 {
     let mut acc = [0.0f32; LANES];
     let whole = n - n % LANES;
     for start in (0..whole).step_by(LANES) {
@@ -30,7 +30,7 @@ pub(super) fn lane_sum(n: usize, f: impl Fn(usize) -> f32) -> f32 {
 /// Maximum of a row in eight lanes (NaN-ignoring like `f32::max`; a NaN logit still turns its
 /// row to NaN through the exp).
 #[inline(always)]
-pub(super) fn lane_max(row: &[f32]) -> f32 {
+fn lane_max(row: &[f32]) -> f32 {
     let mut acc = [f32::NEG_INFINITY; LANES];
     let mut chunks = row.chunks_exact(LANES);
     for chunk in &mut chunks {

@@ -8,7 +8,7 @@
 // tensor names follow from the struct paths; the Module derive binds them as variables too.
 #![allow(non_snake_case)]
 
-use crate::kernels::{self, softmax};
+use crate::kernels::softmax;
 use burn::Tensor;
 use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig};
@@ -181,19 +181,16 @@ impl Attention {
     }
 }
 
-/// Self-attention keys and values of one decoder layer for the positions decoded so far: keys
-/// transposed, `[rows, heads, d_kv, capacity]`, values `[rows, heads, capacity, d_kv]`, of which
-/// the first `len` positions are filled.
+/// Self-attention keys and values of one decoder layer for the positions decoded so far,
+/// `[rows, heads, capacity, d_kv]` of which the first `len` positions are filled.
 ///
 /// Decoding appends one position per step: with room reserved up front the new keys and
-/// values are written in place (the buffers are held by nothing else between steps), where
-/// concatenating would copy the whole cache every step (quadratic in the horizon). Keys are
-/// kept transposed so a step's scores are sums of contiguous rows (see
-/// [`kernels::cached_attention`]).
+/// values are written in place (`slice_assign` on buffers nothing else holds between steps),
+/// where concatenating would copy the whole cache every step (quadratic in the horizon).
 #[derive(Debug, Clone)]
 pub struct LayerCache {
-    keys_t: Tensor<4>,
-    values: Tensor<4>,
+    key: Tensor<4>,
+    value: Tensor<4>,
     len: usize,
 }
 
@@ -207,67 +204,63 @@ impl LayerCache {
         reserve: usize,
     ) -> Self {
         let [rows, heads, q_len, d_kv] = key.dims();
-        let key_t = key.swap_dims(2, 3);
         let (len, capacity) = match &past {
-            Some(p) => (p.len, p.values.dims()[2]),
+            Some(p) => (p.len, p.key.dims()[2]),
             None => (0, 0),
         };
         let needed = len + q_len;
         if needed <= capacity {
             let past = past.expect("capacity comes from a cache");
+            let at = [0..rows, 0..heads, len..needed, 0..d_kv];
             return Self {
-                keys_t: kernels::write_along(past.keys_t, key_t, 3, len),
-                values: kernels::write_along(past.values, value, 2, len),
+                key: past.key.slice_assign(at.clone(), key),
+                value: past.value.slice_assign(at, value),
                 len: needed,
             };
         }
         let capacity = reserve.max(needed);
-        let device = value.device();
         // The filled part (if any), the new positions, then zeros up to the capacity.
-        let grow = |old: Option<Tensor<4>>, new: Tensor<4>, axis: usize| {
+        let grow = |old: Option<Tensor<4>>, new: Tensor<4>| {
             let mut parts: Vec<Tensor<4>> = old.into_iter().collect();
             parts.push(new);
             if capacity > needed {
-                // Keys `[.., d_kv, extra]` (axis 3), values `[.., extra, d_kv]` (axis 2).
-                let mut shape = [rows, heads, d_kv, d_kv];
-                shape[axis] = capacity - needed;
-                parts.push(Tensor::zeros(shape, &device));
+                let device = parts[0].device();
+                parts.push(Tensor::zeros(
+                    [rows, heads, capacity - needed, d_kv],
+                    &device,
+                ));
             }
             match parts.len() {
                 1 => parts.pop().expect("one part"),
-                _ => Tensor::cat(parts, axis),
+                _ => Tensor::cat(parts, 2),
             }
         };
-        let (old_keys, old_values) = match past {
-            Some(p) => (Some(p.filled_keys_t()), Some(p.values())),
+        let (old_key, old_value) = match past {
+            Some(p) => (Some(p.keys()), Some(p.values())),
             None => (None, None),
         };
         Self {
-            keys_t: grow(old_keys, key_t, 3),
-            values: grow(old_values, value, 2),
+            key: grow(old_key, key),
+            value: grow(old_value, value),
             len: needed,
         }
     }
 
     /// The keys of the positions so far, `[rows, heads, len, d_kv]` (a view).
     pub fn keys(&self) -> Tensor<4> {
-        self.filled_keys_t().swap_dims(2, 3)
+        self.filled(&self.key)
     }
 
     /// The values of the positions so far, `[rows, heads, len, d_kv]` (a view).
     pub fn values(&self) -> Tensor<4> {
-        if self.values.dims()[2] == self.len {
-            self.values.clone()
-        } else {
-            self.values.clone().narrow(2, 0, self.len)
-        }
+        self.filled(&self.value)
     }
 
-    fn filled_keys_t(&self) -> Tensor<4> {
-        if self.keys_t.dims()[3] == self.len {
-            self.keys_t.clone()
+    fn filled(&self, t: &Tensor<4>) -> Tensor<4> {
+        if t.dims()[2] == self.len {
+            t.clone()
         } else {
-            self.keys_t.clone().narrow(3, 0, self.len)
+            t.clone().narrow(2, 0, self.len)
         }
     }
 }
@@ -317,14 +310,7 @@ impl SelfAttentionLayer {
         let q = attn.split_heads(attn.q.forward(normed.clone()));
         let (key, value) = attn.key_values(normed);
         let cache = LayerCache::append(past, key, value, reserve);
-        let out = if q.dims()[2] == 1 && !x.device().is_autodiff() {
-            // A decoding step: one query per row over the cache, read where it lies.
-            let (keys_t, values) = (cache.keys_t.clone(), cache.values.clone());
-            let heads = kernels::cached_attention(q, keys_t, values, bias, cache.len, 1.0);
-            attn.o.forward(attn.merge_heads(heads))
-        } else {
-            attn.attend(q, cache.keys(), cache.values(), Some(bias))
-        };
+        let out = attn.attend(q, cache.keys(), cache.values(), Some(bias));
         (x + dropout(&self.dropout, out), cache)
     }
 }
