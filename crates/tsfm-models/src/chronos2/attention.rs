@@ -6,7 +6,6 @@
 //! Tensors inside attention are `[batch, heads, seq, d_kv]`; "batch" and "seq" are rows and
 //! tokens for time attention and the other way round for group attention.
 
-use crate::kernels::softmax;
 use burn::Tensor;
 use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig};
@@ -14,6 +13,7 @@ use burn::tensor::{Device, TensorData};
 
 use super::config::Chronos2Core;
 use crate::forecaster::ModelError;
+use crate::kernels::softmax;
 use crate::nn::{Linear, VarBuilder, dropout};
 
 /// The additive value of a hidden key: `torch.finfo(torch.float32).min`.

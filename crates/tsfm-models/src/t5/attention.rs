@@ -8,7 +8,6 @@
 // tensor names follow from the struct paths; the Module derive binds them as variables too.
 #![allow(non_snake_case)]
 
-use crate::kernels::softmax;
 use burn::Tensor;
 use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig};
@@ -17,6 +16,7 @@ use burn::tensor::{Int, TensorData};
 use super::config::T5Config;
 use super::layers::T5LayerNorm;
 use crate::forecaster::ModelError;
+use crate::kernels::softmax;
 use crate::nn::{Embedding, Linear, VarBuilder, dropout};
 
 /// What transformers adds for a masked key (`torch.finfo(float32).min`, not `-inf`: a row with

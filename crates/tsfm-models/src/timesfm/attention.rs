@@ -5,7 +5,6 @@
 //!
 //! Tensors inside attention are `[batch, heads, patches, head_dim]`.
 
-use crate::kernels::softmax;
 use burn::Tensor;
 use burn::module::{Module, Param};
 use burn::tensor::activation::softplus;
@@ -14,6 +13,7 @@ use burn::tensor::{Device, TensorData};
 use super::config::TransformerConfig;
 use super::layers::{RmsNorm, linear};
 use crate::forecaster::ModelError;
+use crate::kernels::softmax;
 use crate::nn::{Linear, VarBuilder};
 
 /// Added to a hidden score: finite, so a row with nothing visible stays finite (it is zeroed).
