@@ -82,6 +82,42 @@ impl Forecast {
     }
 }
 
+/// `work(model, start, len)` for each shard of `shards`, each on its own thread with its own
+/// clone of `model` (the calling thread takes the first shard with `model` itself); results in
+/// shard order. A panic in a shard resumes on the caller.
+pub fn map_shards<M, T>(
+    model: &M,
+    shards: &[(usize, usize)],
+    work: impl Fn(&M, usize, usize) -> T + Sync,
+) -> Vec<T>
+where
+    M: Clone + Send,
+    T: Send,
+{
+    let Some((&(start, len), rest)) = shards.split_first() else {
+        return Vec::new();
+    };
+    std::thread::scope(|scope| {
+        let work = &work;
+        let handles: Vec<_> = rest
+            .iter()
+            .map(|&(start, len)| {
+                let model = model.clone();
+                scope.spawn(move || work(&model, start, len))
+            })
+            .collect();
+        let mut results = vec![work(model, start, len)];
+        for handle in handles {
+            results.push(
+                handle
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            );
+        }
+        results
+    })
+}
+
 /// `forecast` of `input` on up to `threads` threads, one contiguous row shard each (the
 /// calling thread takes the first); `forecast` must treat rows independently. One shard runs
 /// directly.
@@ -100,26 +136,8 @@ where
     if shards.len() <= 1 {
         return forecast(model, input);
     }
-    let parts: Vec<ForecastInput> = shards.iter().map(|&(s, n)| input.rows(s, n)).collect();
-    let results = std::thread::scope(|scope| {
-        let mut parts = parts.into_iter();
-        let first = parts.next().expect("two shards or more");
-        let forecast = &forecast;
-        let handles: Vec<_> = parts
-            .map(|part| {
-                let model = model.clone();
-                scope.spawn(move || forecast(&model, &part))
-            })
-            .collect();
-        let mut results = vec![forecast(model, &first)];
-        for handle in handles {
-            results.push(
-                handle
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-            );
-        }
-        results
+    let results = map_shards(model, &shards, |model, start, len| {
+        forecast(model, &input.rows(start, len))
     });
     let parts = results.into_iter().collect::<Result<Vec<_>, E>>()?;
     Ok(Forecast::concat_rows(parts))

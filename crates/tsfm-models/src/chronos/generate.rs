@@ -101,25 +101,8 @@ impl ChronosModel {
         if shards.len() <= 1 {
             return self.predict_rows(series, 0, horizon, decoding);
         }
-        let parts = std::thread::scope(|scope| {
-            let handles: Vec<_> = shards[1..]
-                .iter()
-                .map(|&(start, len)| {
-                    let model = self.clone();
-                    let rows = &series[start..start + len];
-                    scope.spawn(move || model.predict_rows(rows, start, horizon, decoding))
-                })
-                .collect();
-            let (_, len) = shards[0];
-            let mut parts = vec![self.predict_rows(&series[..len], 0, horizon, decoding)];
-            for handle in handles {
-                parts.push(
-                    handle
-                        .join()
-                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-                );
-            }
-            parts
+        let parts = crate::parallel::map_shards(self, &shards, |model, start, len| {
+            model.predict_rows(&series[start..start + len], start, horizon, decoding)
         });
         Paths::concat_rows(parts)
     }
