@@ -379,36 +379,32 @@ impl SimdLoop for SoftmaxGateRows<'_> {
     type Output = ();
     #[inline(always)]
     fn run_here(self) {
-        let d = self.d;
-        // Shifted logits row by row, then one exp over the whole buffer: TTM's patch-mixer
-        // gates have rows of 8 to 32, too short for the exp to vectorise within a row.
-        for (l, gate) in self
-            .logits
-            .chunks_exact(d)
-            .zip(self.gate.chunks_exact_mut(d))
-        {
-            let max = lane_max(l);
-            for (s, &v) in gate.iter_mut().zip(l) {
-                *s = v - max;
-            }
-        }
-        for s in self.gate.iter_mut() {
-            *s = exp(*s);
-        }
-        let rows = self.x.chunks_exact(d).zip(self.gate.chunks_exact_mut(d));
-        for ((row, gate), out) in rows.zip(self.out.chunks_exact_mut(d)) {
-            normalise_and_gate(row, gate, out);
+        softmax_rows(self.logits, self.d, self.gate);
+        for ((g, o), &v) in self.gate.iter().zip(self.out.iter_mut()).zip(self.x) {
+            *o = v * *g;
         }
     }
 }
 
-/// `gate /= sum(gate)`, `out = x * gate` for one row of exponentials.
+/// `out = softmax(x)` per row of `d`: every row shifted by its maximum, then one exp pass over
+/// the whole buffer (TTM's patch-mixer gates and a decoder's first steps have rows of 1 to 32,
+/// too short for the exp to vectorise within a row), then each row normalised.
 #[inline(always)]
-fn normalise_and_gate(row: &[f32], gate: &mut [f32], out: &mut [f32]) {
-    let inv_sum = 1.0 / lane_sum(gate.len(), |i| gate[i]);
-    for ((s, o), &v) in gate.iter_mut().zip(out.iter_mut()).zip(row) {
-        *s *= inv_sum;
-        *o = v * *s;
+fn softmax_rows(x: &[f32], d: usize, out: &mut [f32]) {
+    for (row, out) in x.chunks_exact(d).zip(out.chunks_exact_mut(d)) {
+        let max = lane_max(row);
+        for (o, &v) in out.iter_mut().zip(row) {
+            *o = v - max;
+        }
+    }
+    for o in out.iter_mut() {
+        *o = exp(*o);
+    }
+    for out in out.chunks_exact_mut(d) {
+        let inv_sum = 1.0 / lane_sum(out.len(), |i| out[i]);
+        for o in out.iter_mut() {
+            *o *= inv_sum;
+        }
     }
 }
 
@@ -486,24 +482,7 @@ impl SimdLoop for SoftmaxRows<'_> {
     type Output = ();
     #[inline(always)]
     fn run_here(self) {
-        let d = self.d;
-        // Shift every row by its maximum, then one exp pass over the whole buffer (a decoder's
-        // first steps attend to rows of 1 to 8 keys, too short to vectorise within a row).
-        for (row, out) in self.x.chunks_exact(d).zip(self.out.chunks_exact_mut(d)) {
-            let max = lane_max(row);
-            for (o, &v) in out.iter_mut().zip(row) {
-                *o = v - max;
-            }
-        }
-        for o in self.out.iter_mut() {
-            *o = exp(*o);
-        }
-        for out in self.out.chunks_exact_mut(d) {
-            let inv_sum = 1.0 / lane_sum(out.len(), |i| out[i]);
-            for o in out.iter_mut() {
-                *o *= inv_sum;
-            }
-        }
+        softmax_rows(self.x, self.d, self.out);
     }
 }
 
