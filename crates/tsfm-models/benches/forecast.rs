@@ -37,6 +37,10 @@ use tsfm_models::{
     load_forecaster_in_with,
 };
 
+/// The allocator the `tsfm` binary uses, so the benchmark measures what users run.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const BATCH: usize = 64;
 const CONTEXT: usize = 512;
 

@@ -27,6 +27,10 @@ use tsfm_train::data::SplitMix64;
 use tsfm_train::shards::{Shard, loss_and_grads, split};
 use tsfm_train::{GradStore, Optimizer, OptimizerConfig, set_seed};
 
+/// The allocator the `tsfm` binary uses, so the benchmark measures what users run.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const BATCH: usize = 64;
 
 fn checkpoint_dir() -> PathBuf {
