@@ -9,6 +9,7 @@ use burn::tensor::{Device, Int, TensorData};
 use chronos_common::*;
 use tsfm_models::checkpoint::{load_checkpoint_tensors, read_config_json};
 use tsfm_models::nn::{Embedding, Linear, WeightSource};
+use tsfm_models::t5::attention::{KEY_BLOCK, MASKED};
 use tsfm_models::t5::{
     DecoderCache, T5Config, T5Decoder, T5Encoder, T5Lm, load_lm_head, load_shared,
 };
@@ -98,14 +99,58 @@ fn teacher_forced_logits_match_transformers() {
 fn cached_decoding_equals_the_uncached_pass_and_samples_share_the_encoder() {
     let device = Device::flex();
     let parts = load(&device);
+    let hidden = parts.lm().encode(ids("input_ids", &device), mask(&device));
+    let memory = parts.decoder.memory(hidden, mask(&device));
+    check_cached_decoding(&parts, &memory, &device);
+}
+
+#[test]
+fn the_decoding_layout_pads_the_encoder_positions_and_decodes_the_same() {
+    let device = Device::flex();
+    let parts = load(&device);
+    let hidden = parts.lm().encode(ids("input_ids", &device), mask(&device));
+    let t = hidden.dims()[1];
+    let memory = parts.decoder.decoding_memory(hidden.clone(), mask(&device));
+    let padded = t.div_ceil(KEY_BLOCK) * KEY_BLOCK;
+    assert!(
+        padded > t,
+        "the fixture's {t} positions are not a multiple of {KEY_BLOCK}"
+    );
+    let [series, _, _, positions] = memory.mask.dims();
+    assert_eq!(positions, padded);
+    let additive = to_host(memory.mask.clone());
+    for row in 0..series {
+        let pads = &additive.data[row * padded + t..(row + 1) * padded];
+        assert!(pads.iter().all(|&m| m == MASKED), "row {row}: {pads:?}");
+    }
+    for kv in &memory.layers {
+        assert_eq!(kv.key_t.dims()[3], padded);
+        assert_eq!(kv.value.dims()[2], padded);
+    }
+    check_cached_decoding(&parts, &memory, &device);
+
+    // A series that attends to no position gets uniform weights over the real positions:
+    // padding would spread them over more, so that memory stays unpadded.
+    let none = Tensor::<2>::zeros(mask(&device).dims(), &device);
+    let unpadded = parts.decoder.decoding_memory(hidden.clone(), none.clone());
+    assert_eq!(unpadded.mask.dims()[3], t);
+    let reference = parts.decoder.memory(hidden, none);
+    let first = |m: &tsfm_models::t5::EncoderMemory| {
+        let rows = m.series();
+        let start = Tensor::<1, Int>::from_data(TensorData::new(vec![0i64; rows], [rows]), &device);
+        to_host(parts.lm().step(start, m, &mut DecoderCache::new()))
+    };
+    let (got, want) = (first(&unpadded), first(&reference));
+    assert_eq!(got.data, want.data);
+}
+
+/// Decodes the fixture's decoder ids one token at a time over `memory`, each series as 3
+/// identical "sample" rows, and compares every step's logits with transformers'.
+fn check_cached_decoding(parts: &Parts, memory: &tsfm_models::t5::EncoderMemory, device: &Device) {
     let lm = parts.lm();
     let expected = fixture("outputs.safetensors");
-    let hidden = lm.encode(ids("input_ids", &device), mask(&device));
-    let memory = parts.decoder.memory(hidden, mask(&device));
     let (shape, dec_ids) = int_fixture("outputs.safetensors", "decoder_input_ids");
     let [b, steps] = [shape[0], shape[1]];
-
-    // Each series decoded as 3 identical "sample" rows, one token at a time.
     let samples = 3;
     let mut cache = DecoderCache::new();
     let mut step_logits = Vec::new();
@@ -114,8 +159,8 @@ fn cached_decoding_equals_the_uncached_pass_and_samples_share_the_encoder() {
         for i in 0..b {
             col.extend(std::iter::repeat_n(dec_ids[i * steps + s], samples));
         }
-        let col = Tensor::<1, Int>::from_data(TensorData::new(col, [b * samples]), &device);
-        step_logits.push(lm.step(col, &memory, &mut cache).unsqueeze_dim::<3>(1));
+        let col = Tensor::<1, Int>::from_data(TensorData::new(col, [b * samples]), device);
+        step_logits.push(lm.step(col, memory, &mut cache).unsqueeze_dim::<3>(1));
         assert_eq!(cache.len(), s + 1);
     }
     let logits = to_host(Tensor::cat(step_logits, 1));

@@ -12,7 +12,7 @@ use burn::tensor::{Int, TensorData};
 
 use super::model::ChronosModel;
 use super::quantiles::lower_median;
-use super::sampling::{PathRng, argmax, sample};
+use super::sampling::{PathRng, SampleScratch, argmax, sample};
 use crate::forecaster::{Decoding, SamplingOptions};
 use crate::t5::DecoderCache;
 
@@ -216,7 +216,9 @@ impl ChronosModel {
         let samples = picker.samples();
         let batch = self.tokenize_contexts(group);
         let (ids, mask) = batch.tensors(&device);
-        let memory = self.decoder.memory(lm.encode(ids, mask.clone()), mask);
+        let memory = self
+            .decoder
+            .decoding_memory(lm.encode(ids, mask.clone()), mask);
 
         let paths = group.len() * samples;
         let vocab = self.config.t5.vocab_size;
@@ -225,7 +227,7 @@ impl ChronosModel {
         let mut values = vec![0f32; paths * steps];
         let mut chosen = vec![0i64; paths * steps];
         let mut cache = DecoderCache::with_capacity(steps);
-        let mut scratch = Vec::with_capacity(vocab);
+        let mut scratch = SampleScratch::default();
         for step in 0..steps {
             let ids =
                 Tensor::<1, Int>::from_data(TensorData::new(tokens.clone(), [paths]), &device);
