@@ -14,7 +14,8 @@ use crate::cli::{Cli, Command};
 /// mimalloc instead of the system allocator: the models allocate a fresh output for every matrix
 /// product and the system allocator hands large blocks back to the kernel and faults them in
 /// again each time (page faults and zeroing were ~10 % of Chronos-Bolt inference; mimalloc made
-/// it 1.3-1.4x faster and Chronos-T5 sampling 1.1x, `BENCHMARKS.md`).
+/// it 1.3-1.4x faster and Chronos-T5 sampling 1.1x, `BENCHMARKS.md`). Built without its
+/// transparent-huge-page advice (`no_thp`, root `Cargo.toml`), which slowed loading.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
