@@ -103,7 +103,8 @@ fn from_order_key(key: i32) -> f32 {
 const COLUMNS: usize = 256;
 
 /// The `k`-th largest of `scores` (`1 <= k <= scores.len()`), ties counted: the `k`-th
-/// element of the scores sorted in descending order (by `total_cmp`). `keys` is scratch space.
+/// element of the scores sorted in descending order (by `total_cmp`). `keys` and `maxima` are
+/// scratch space.
 ///
 /// The scores are laid out as rows of `C >= k` columns; the `k`-th largest of the column
 /// maxima is a lower bound of the answer (those `k` maxima are `k` distinct scores), so only
@@ -111,11 +112,17 @@ const COLUMNS: usize = 256;
 /// smoothly along the token ids (its bins are ordered by value), so the column maxima are the
 /// `C` scores around the mode and few scores pass the bound; a selection over all 4,096
 /// (score, token) pairs was 5 % of Chronos-T5 sampling.
-fn kth_largest(scores: impl Iterator<Item = f32>, k: usize, keys: &mut Vec<i32>) -> f32 {
+fn kth_largest(
+    scores: impl Iterator<Item = f32>,
+    k: usize,
+    keys: &mut Vec<i32>,
+    maxima: &mut Vec<i32>,
+) -> f32 {
     keys.clear();
     keys.extend(scores.map(order_key));
     let columns = COLUMNS.max(k).min(keys.len());
-    let mut maxima = keys[..columns].to_vec();
+    maxima.clear();
+    maxima.extend_from_slice(&keys[..columns]);
     for row in keys[columns..].chunks(columns) {
         for (m, &v) in maxima.iter_mut().zip(row) {
             *m = (*m).max(v);
@@ -131,6 +138,7 @@ fn kth_largest(scores: impl Iterator<Item = f32>, k: usize, keys: &mut Vec<i32>)
 pub struct SampleScratch {
     kept: Vec<(f32, usize)>,
     keys: Vec<i32>,
+    maxima: Vec<i32>,
 }
 
 /// Draws one token from `logits` (one row; forbidden tokens already `-inf`) with HF's
@@ -153,7 +161,12 @@ pub fn sample(
     // Top-k keeps every score >= the k-th largest (ties at the threshold survive).
     let k = options.top_k.min(logits.len());
     let threshold = if k > 0 && k < logits.len() {
-        kth_largest(logits.iter().map(|&l| score(l)), k, &mut scratch.keys)
+        kth_largest(
+            logits.iter().map(|&l| score(l)),
+            k,
+            &mut scratch.keys,
+            &mut scratch.maxima,
+        )
     } else {
         f32::NEG_INFINITY
     };
@@ -286,7 +299,7 @@ mod tests {
     #[test]
     fn kth_largest_is_the_kth_of_a_descending_sort_ties_counted() {
         let mut rng = PathRng::new(7, 0, 0);
-        let mut keys = Vec::new();
+        let (mut keys, mut maxima) = (Vec::new(), Vec::new());
         for len in [1usize, 2, 5, 50, 51, 255, 256, 257, 600, 4096] {
             // Few distinct values (ties everywhere) and -inf entries, as forbidden tokens; a
             // smooth bump like a Chronos vocabulary's logits; a rising ramp.
@@ -307,7 +320,7 @@ mod tests {
                     if k == 0 || k > len {
                         continue;
                     }
-                    let got = kth_largest(scores.iter().copied(), k, &mut keys);
+                    let got = kth_largest(scores.iter().copied(), k, &mut keys, &mut maxima);
                     assert_eq!(got.to_bits(), sorted[k - 1].to_bits(), "len {len}, k {k}");
                 }
             }
