@@ -200,8 +200,6 @@ impl T5Decoder {
         }
     }
 
-    /// The whole decoder over `embeds` (`[rows, q, d_model]`, causal) at once, as teacher
-    /// forcing runs it; rows are `series * samples`, grouped by series.
     /// [`Self::memory`] laid out for step-by-step decoding ([`CrossKv::for_decoding`]): the
     /// encoder positions padded to a multiple of [`KEY_BLOCK`] (masked), the keys stored
     /// transposed. Same outputs; without padding when a series attends to no position at all
@@ -229,6 +227,8 @@ impl T5Decoder {
         }
     }
 
+    /// The whole decoder over `embeds` (`[rows, q, d_model]`, causal) at once, as teacher
+    /// forcing runs it; rows are `series * samples`, grouped by series.
     pub fn forward(&self, embeds: Tensor<3>, memory: &EncoderMemory) -> Tensor<3> {
         self.forward_cached(embeds, memory, &mut DecoderCache::new())
     }
