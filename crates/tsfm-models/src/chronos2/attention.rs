@@ -125,6 +125,18 @@ impl Mha {
     }
 }
 
+impl Mha {
+    /// Self-attention where every query has a single key, its own position (a group of one
+    /// row): the softmax over one score is exactly 1 whatever the score or its mask, so the
+    /// result is the output projection of the value projection, bit for bit, and `q`/`k`
+    /// (half of the layer's multiply-adds) need not run. Inference only: in training the
+    /// weights' dropout draws from the dropout stream, and `q`/`k` get (zero) gradients.
+    pub fn forward_single_key(&self, x: Tensor<3>) -> Tensor<3> {
+        debug_assert!(!x.device().is_autodiff());
+        self.o.forward(self.v.forward(x))
+    }
+}
+
 /// `_expand_and_invert_time_attention_mask`: `[batch, 1, 1, seq]`, 0 where a token is
 /// visible and [`HIDDEN`] where not.
 pub fn time_mask(attention_mask: Tensor<2>) -> Tensor<4> {
