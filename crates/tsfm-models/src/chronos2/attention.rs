@@ -3,7 +3,8 @@
 //! additive masks of `finfo(float32).min` rather than `-inf`, so a query that sees no key
 //! stays finite (it averages every key uniformly, as the package's softmax does).
 //!
-//! Tensors inside attention are `[batch, heads, seq, d_kv]`; "batch" and "seq" are rows and
+//! Tensors inside attention are `[batch, heads, seq, d_kv]` (rotary positions apply before the
+//! heads are split off, on `[batch, seq, heads, d_kv]`); "batch" and "seq" are rows and
 //! tokens for time attention and the other way round for group attention.
 
 use burn::Tensor;
@@ -13,18 +14,18 @@ use burn::tensor::{Device, TensorData};
 
 use super::config::Chronos2Core;
 use crate::forecaster::ModelError;
-use crate::kernels::softmax;
+use crate::kernels::{rope, softmax};
 use crate::nn::{Linear, VarBuilder, dropout};
 
 /// The additive value of a hidden key: `torch.finfo(torch.float32).min`.
 pub const HIDDEN: f32 = f32::MIN;
 
-/// `Chronos2RotaryEmbedding` tables for positions `0..seq`: `cos`/`sin` of
-/// `cat(freqs, freqs)`, `[1, 1, seq, d_kv]`.
+/// `Chronos2RotaryEmbedding` tables for positions `0..seq`: `cos`/`sin` of the frequencies,
+/// `[1, seq, d_kv / 2]` (the package's tables are `cat(freqs, freqs)`: both halves the same).
 #[derive(Debug, Clone)]
 pub struct Rope {
-    cos: Tensor<4>,
-    sin: Tensor<4>,
+    cos: Tensor<3>,
+    sin: Tensor<3>,
 }
 
 impl Rope {
@@ -36,31 +37,20 @@ impl Rope {
         let inv_freq: Vec<f32> = (0..half)
             .map(|i| 1.0 / theta.powf((2 * i) as f32 / d_kv as f32))
             .collect();
-        let (mut cos, mut sin) = (
-            Vec::with_capacity(seq * d_kv),
-            Vec::with_capacity(seq * d_kv),
-        );
-        for pos in 0..seq {
-            let angles: Vec<f32> = inv_freq.iter().map(|f| pos as f32 * f).collect();
-            for _ in 0..2 {
-                cos.extend(angles.iter().map(|a| a.cos()));
-                sin.extend(angles.iter().map(|a| a.sin()));
-            }
-        }
-        let t = |v| Tensor::<4>::from_data(TensorData::new(v, [1, 1, seq, d_kv]), device);
+        let angles = (0..seq).flat_map(|pos| inv_freq.iter().map(move |f| pos as f32 * f));
+        let cos: Vec<f32> = angles.clone().map(f32::cos).collect();
+        let sin: Vec<f32> = angles.map(f32::sin).collect();
+        let t = |v| Tensor::<3>::from_data(TensorData::new(v, [1, seq, half]), device);
         Self {
             cos: t(cos),
             sin: t(sin),
         }
     }
 
-    /// `x cos + rotate_half(x) sin`, `rotate_half(x) = cat(-x2, x1)`.
+    /// `x cos + rotate_half(x) sin`, `rotate_half(x) = cat(-x2, x1)`, on `x` `[batch, seq,
+    /// heads, d_kv]`.
     fn apply(&self, x: Tensor<4>) -> Tensor<4> {
-        let half = x.dims()[3] / 2;
-        let x1 = x.clone().narrow(3, 0, half);
-        let x2 = x.clone().narrow(3, half, half);
-        let rotated = Tensor::cat(vec![x2.neg(), x1], 3);
-        x * self.cos.clone() + rotated * self.sin.clone()
+        rope(x, self.cos.clone(), self.sin.clone())
     }
 }
 
@@ -92,10 +82,10 @@ impl Mha {
         })
     }
 
-    /// `[batch, seq, inner]` -> `[batch, heads, seq, d_kv]`.
-    fn split_heads(&self, x: Tensor<3>) -> Tensor<4> {
+    /// `[batch, seq, inner]` -> `[batch, seq, heads, d_kv]` (a view).
+    fn heads(&self, x: Tensor<3>) -> Tensor<4> {
         let [b, s, _] = x.dims();
-        x.reshape([b, s, self.num_heads, self.d_kv]).swap_dims(1, 2)
+        x.reshape([b, s, self.num_heads, self.d_kv])
     }
 
     /// Self-attention of `x` `[batch, seq, d_model]` with an additive `mask` broadcastable to
@@ -108,13 +98,15 @@ impl Mha {
         rope: Option<&Rope>,
     ) -> (Tensor<3>, Tensor<4>) {
         let [b, s, _] = x.dims();
-        let q = self.split_heads(self.q.forward(x.clone()));
-        let k = self.split_heads(self.k.forward(x.clone()));
-        let v = self.split_heads(self.v.forward(x));
+        let q = self.heads(self.q.forward(x.clone()));
+        let k = self.heads(self.k.forward(x.clone()));
+        let v = self.heads(self.v.forward(x)).swap_dims(1, 2);
+        // Rotated before the heads are split off: the projections' own buffers, in place.
         let (q, k) = match rope {
             Some(r) => (r.apply(q), r.apply(k)),
             None => (q, k),
         };
+        let (q, k) = (q.swap_dims(1, 2), k.swap_dims(1, 2));
         let scores = q.matmul(k.swap_dims(2, 3)) + mask;
         let weights = softmax(scores);
         let attended = dropout(&self.dropout, weights.clone()).matmul(v);
@@ -199,7 +191,7 @@ mod tests {
         let rope = Rope::new(2, 2, 10000.0, &device);
         // d_kv 2: frequency 1, so position 1 rotates (x1, x2) by 1 radian.
         let x = Tensor::<4>::from_data(
-            TensorData::new(vec![1.0f32, 0.0, 1.0, 0.0], [1, 1, 2, 2]),
+            TensorData::new(vec![1.0f32, 0.0, 1.0, 0.0], [1, 2, 1, 2]),
             &device,
         );
         let r = vals(rope.apply(x));

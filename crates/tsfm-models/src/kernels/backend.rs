@@ -12,6 +12,7 @@ use burn::backend::{Autodiff, Flex, backend_extension, tensor::FloatTensor};
 use burn::tensor::{DType, Shape, TensorData};
 
 use super::math::{gelu_backward_slice, gelu_slice};
+use super::rope::rope_rows;
 use super::rows::{
     RowStats, add_bias, column_sums, layer_norm_backward, layer_norm_forward, rms_norm_backward,
     rms_norm_forward, softmax_backward, softmax_forward, softmax_gate_backward,
@@ -43,6 +44,13 @@ pub trait Kernels: burn::backend::Backend {
     fn fused_softmax_gate(x: FloatTensor<Self>, logits: FloatTensor<Self>) -> FloatTensor<Self>;
     /// Softmax over the last axis.
     fn fused_softmax(x: FloatTensor<Self>) -> FloatTensor<Self>;
+    /// Rotary positions over `x` `[batch, seq, heads, d]` with `cos`/`sin` `[1 or batch, seq,
+    /// d / 2]`.
+    fn fused_rope(
+        x: FloatTensor<Self>,
+        cos: FloatTensor<Self>,
+        sin: FloatTensor<Self>,
+    ) -> FloatTensor<Self>;
 }
 
 /// A flex tensor's values in logical order (copied only when its layout is not contiguous).
@@ -112,6 +120,34 @@ fn add_bias_forward(mut x: FlexTensor, bias: &FlexTensor) -> FlexTensor {
     tensor(out, shape)
 }
 
+/// `x`'s values as a buffer of its own: `x`'s when nothing else holds it (a fresh matmul
+/// output), else a copy.
+fn owned_values(mut x: FlexTensor) -> FlexTensor {
+    let n = x.layout().shape().num_elements();
+    if x.layout().contiguous_offsets() == Some((0, n))
+        && x.try_storage_mut::<f32>().is_some_and(|s| s.len() == n)
+    {
+        return x;
+    }
+    let (x, shape) = values(&x);
+    tensor(slice(&x).to_vec(), shape)
+}
+
+/// The rotation of `x` `[.., heads, d]` by the tables `cos`/`sin` `[.., d / 2]` (inverse: by
+/// the opposite angles), in `x`'s own buffer when it can be.
+fn rope_values(x: FlexTensor, cos: &FlexTensor, sin: &FlexTensor, inverse: bool) -> FlexTensor {
+    let shape = x.layout().shape().clone();
+    let dims = shape.as_slice();
+    let row = dims[dims.len() - 2] * dims[dims.len() - 1];
+    let half = dims[dims.len() - 1] / 2;
+    let (cos, _) = values(cos);
+    let (sin, _) = values(sin);
+    let mut out = owned_values(x);
+    let storage = out.try_storage_mut::<f32>().expect("an owned f32 buffer");
+    rope_rows(storage, slice(&cos), slice(&sin), row, half, inverse);
+    out
+}
+
 fn rms_norm_parts(x: &FlexTensor, weight: &FlexTensor, eps: f64) -> (FlexTensor, Vec<f32>) {
     let (x, shape) = values(x);
     let (weight, _) = values(weight);
@@ -167,6 +203,34 @@ impl Kernels for Flex {
 
     fn fused_softmax(x: FlexTensor) -> FlexTensor {
         softmax_values(&x)
+    }
+
+    fn fused_rope(x: FlexTensor, cos: FlexTensor, sin: FlexTensor) -> FlexTensor {
+        rope_values(x, &cos, &sin, false)
+    }
+}
+
+/// What the rotation's backward keeps: the tables (the input is not needed).
+#[derive(Debug, Clone)]
+struct RopeState {
+    cos: FlexTensor,
+    sin: FlexTensor,
+}
+
+#[derive(Debug)]
+struct RopeBackward;
+
+impl Backward<Flex, 1> for RopeBackward {
+    type State = RopeState;
+
+    /// A rotation's transpose is the rotation by the opposite angles.
+    fn backward(self, ops: Ops<RopeState, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [parent] = ops.parents;
+        let grad = grads.consume::<Flex>(&ops.node);
+        if let Some(parent) = parent {
+            let dx = rope_values(grad, &ops.state.cos, &ops.state.sin, true);
+            grads.register::<Flex>(parent.id, dx);
+        }
     }
 }
 
@@ -425,6 +489,24 @@ impl<C: CheckpointStrategy> Kernels for Autodiff<Flex, C> {
         let out = softmax_values(&x.into_primitive());
         match prep {
             OpsKind::Tracked(prep) => prep.finish(out.clone(), out),
+            OpsKind::UnTracked(prep) => prep.finish(out),
+        }
+    }
+
+    /// The tables are constants: only `x` gets a gradient.
+    fn fused_rope(
+        x: AutodiffFloat<C>,
+        cos: AutodiffFloat<C>,
+        sin: AutodiffFloat<C>,
+    ) -> AutodiffFloat<C> {
+        let prep = RopeBackward
+            .prepare::<C>([x.node()])
+            .compute_bound()
+            .stateful();
+        let (cos, sin) = (cos.into_primitive(), sin.into_primitive());
+        let out = rope_values(x.into_primitive(), &cos, &sin, false);
+        match prep {
+            OpsKind::Tracked(prep) => prep.finish(RopeState { cos, sin }, out),
             OpsKind::UnTracked(prep) => prep.finish(out),
         }
     }

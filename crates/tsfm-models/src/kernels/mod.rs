@@ -1,6 +1,6 @@
 //! The hot kernels of the CPU models, owned here: exact GELU (a vectorised erf), layer norm,
-//! RMS norm, the attention softmax and the gated-attention softmax (`x * softmax(logits)`),
-//! forward and backward.
+//! RMS norm, the attention softmax, the gated-attention softmax (`x * softmax(logits)`) and
+//! rotary positions, forward and backward.
 //!
 //! Models call the tensor functions below. On the flex (CPU) backend with `f32` tensors they run
 //! `backend::Kernels` (one pass per row or element, SIMD through `pulp`'s runtime dispatch,
@@ -10,6 +10,7 @@
 
 mod backend;
 pub mod math;
+pub mod rope;
 pub mod rows;
 
 use burn::Tensor;
@@ -103,6 +104,47 @@ pub fn softmax<const D: usize>(x: Tensor<D>) -> Tensor<D> {
         return activation::softmax(x, D - 1);
     }
     Tensor::from_dispatch(<Dispatch as Kernels>::fused_softmax(x.into_dispatch()))
+}
+
+/// Rotary positions over `x` `[batch, seq, heads, d]` (a projection before its heads are
+/// split off), with the tables `cos`/`sin` `[1 or batch, seq, d / 2]`: each head's halves
+/// rotated against each other, `(x1 cos - x2 sin, x2 cos + x1 sin)` (`rotate_half`).
+pub fn rope(x: Tensor<4>, cos: Tensor<3>, sin: Tensor<3>) -> Tensor<4> {
+    let [b, s, _, d] = x.dims();
+    let [tb, ts, half] = cos.dims();
+    let fits = d % 2 == 0
+        && half == d / 2
+        && ts == s
+        && (tb == 1 || tb == b)
+        && sin.dims() == cos.dims()
+        && cos.dtype() == DType::F32
+        && sin.dtype() == DType::F32;
+    if !on_kernels(&x) || !fits {
+        return rope_composed(x, cos, sin);
+    }
+    Tensor::from_dispatch(<Dispatch as Kernels>::fused_rope(
+        x.into_dispatch(),
+        cos.into_dispatch(),
+        sin.into_dispatch(),
+    ))
+}
+
+/// [`rope`] as Burn's composition.
+fn rope_composed(x: Tensor<4>, cos: Tensor<3>, sin: Tensor<3>) -> Tensor<4> {
+    let [tb, ts, half] = cos.dims();
+    let (cos, sin) = (
+        cos.reshape([tb, ts, 1, half]),
+        sin.reshape([tb, ts, 1, half]),
+    );
+    let first = x.clone().narrow(3, 0, half);
+    let second = x.narrow(3, half, half);
+    Tensor::cat(
+        vec![
+            first.clone() * cos.clone() - second.clone() * sin.clone(),
+            second * cos + first * sin,
+        ],
+        3,
+    )
 }
 
 #[cfg(test)]

@@ -229,3 +229,56 @@ fn softmax_equals_burns_softmax_in_value_and_gradient() {
         "permuted softmax",
     );
 }
+
+fn vals<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap()
+}
+
+#[test]
+fn rope_equals_the_composition_bit_for_bit_and_in_gradient() {
+    // Tables of one sequence for every batch row, and one table per batch row.
+    for table_batch in [1, 3] {
+        let cos = random([table_batch, 5, 4], 12).detach();
+        let sin = random([table_batch, 5, 4], 13).detach();
+        // Contiguous, and heads split off and swapped back (a strided view).
+        let plain = random([3, 5, 2, 8], 11);
+        let strided = random([3, 2, 5, 8], 14).swap_dims(1, 2);
+        for x in [plain, strided] {
+            let x = x.detach().require_grad();
+            let before = vals(x.clone());
+            let got = rope(x.clone(), cos.clone(), sin.clone());
+            let want = rope_composed(x.clone(), cos.clone(), sin.clone());
+            assert_eq!(
+                vals(got.clone()),
+                vals(want.clone()),
+                "values, table {table_batch}"
+            );
+            // The kernel rotates in place only a buffer nobody else holds.
+            assert_eq!(vals(x.clone()), before);
+            let upstream = random(got.dims(), 7);
+            let got_grads = (got * upstream.clone()).sum().backward();
+            let want_grads = (want * upstream).sum().backward();
+            assert_close(
+                x.grad(&got_grads).unwrap(),
+                x.grad(&want_grads).unwrap(),
+                "rope dx",
+            );
+        }
+    }
+}
+
+#[test]
+fn rope_rotates_a_fresh_projection_in_place_with_the_same_values() {
+    let device = Device::flex();
+    device.seed(3);
+    let x = Tensor::<4>::random([2, 3, 2, 6], Distribution::Normal(0.0, 1.0), &device);
+    let cos = Tensor::<3>::random([1, 3, 3], Distribution::Normal(0.0, 1.0), &device);
+    let sin = Tensor::<3>::random([1, 3, 3], Distribution::Normal(0.0, 1.0), &device);
+    let want = vals(rope_composed(x.clone(), cos.clone(), sin.clone()));
+    // `x * 1` is a fresh buffer only the kernel holds.
+    assert_eq!(
+        vals(rope(x.clone().mul_scalar(1.0), cos.clone(), sin.clone())),
+        want
+    );
+    assert_eq!(vals(rope(x, cos, sin)), want);
+}

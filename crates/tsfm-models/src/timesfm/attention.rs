@@ -13,7 +13,7 @@ use burn::tensor::{Device, TensorData};
 use super::config::TransformerConfig;
 use super::layers::{RmsNorm, linear};
 use crate::forecaster::ModelError;
-use crate::kernels::softmax;
+use crate::kernels::{rope, softmax};
 use crate::nn::{Linear, VarBuilder};
 
 /// Added to a hidden score: finite, so a row with nothing visible stays finite (it is zeroed).
@@ -27,9 +27,9 @@ const PER_DIM_SCALE: f64 = 1.442695041;
 /// layers of one forward pass.
 #[derive(Debug, Clone)]
 pub struct AttentionContext {
-    /// `[batch, 1, patches, head_dim / 2]`.
-    cos: Tensor<4>,
-    sin: Tensor<4>,
+    /// `[batch, patches, head_dim / 2]`.
+    cos: Tensor<3>,
+    sin: Tensor<3>,
     /// `[batch, 1, patches, keys]`: 0 where visible, [`HIDDEN`] where not.
     bias: Tensor<4>,
     /// `[batch, 1, patches, 1]`: 1 where a query sees at least one key.
@@ -79,26 +79,20 @@ impl AttentionContext {
         let t = |v: Vec<f32>, shape: [usize; 4]| {
             Tensor::<4>::from_data(TensorData::new(v, shape), device)
         };
+        let table =
+            |v: Vec<f32>| Tensor::<3>::from_data(TensorData::new(v, [b, patches, half]), device);
         Self {
-            cos: t(cos, [b, 1, patches, half]),
-            sin: t(sin, [b, 1, patches, half]),
+            cos: table(cos),
+            sin: table(sin),
             bias: t(bias, [b, 1, patches, keys]),
             any_visible: t(any, [b, 1, patches, 1]),
         }
     }
 
-    /// `RotaryPositionalEmbedding`: halves rotated against each other.
+    /// `RotaryPositionalEmbedding`: halves rotated against each other, on `x` `[batch,
+    /// patches, heads, head_dim]`.
     fn rotate(&self, x: Tensor<4>) -> Tensor<4> {
-        let half = x.dims()[3] / 2;
-        let first = x.clone().narrow(3, 0, half);
-        let second = x.narrow(3, half, half);
-        Tensor::cat(
-            vec![
-                first.clone() * self.cos.clone() - second.clone() * self.sin.clone(),
-                second * self.cos.clone() + first * self.sin.clone(),
-            ],
-            3,
-        )
+        rope(x, self.cos.clone(), self.sin.clone())
     }
 }
 
@@ -193,12 +187,16 @@ impl MultiHeadAttention {
         cache: Option<&mut Option<LayerCache>>,
     ) -> Tensor<3> {
         let [b, n, d] = x.dims();
-        let [q, k, v] = self.project_qkv(x).map(|t| self.split_heads(t));
+        let [q, k, v] = self.project_qkv(x);
         let (mut q, mut k) = if self.rotary {
-            (ctx.rotate(q), ctx.rotate(k))
+            // Rotated before the heads are split off (the kernel's layout).
+            let heads = |t: Tensor<3>| t.reshape([b, n, self.num_heads, d / self.num_heads]);
+            let rotated = |t| ctx.rotate(heads(t)).swap_dims(1, 2);
+            (rotated(q), rotated(k))
         } else {
-            (q, k)
+            (self.split_heads(q), self.split_heads(k))
         };
+        let v = self.split_heads(v);
         if let (Some(qn), Some(kn)) = (&self.query_ln, &self.key_ln) {
             q = qn.forward(q);
             k = kn.forward(k);
