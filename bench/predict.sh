@@ -9,6 +9,7 @@
 # as whole processes (start-up, load, CSV in, forecasts, CSV out), interleaved, medians.
 # tsfm: `tsfm predict --model-path` (release build); Python: bench/python/predict_tsfm_public.py
 # (TSFM_BENCH_PYTHON, default /work/venv/bin/python, with torch, pandas and granite-tsfm).
+# TSFM_BENCH_OUT (optional): a JSONL file each process's wall time and peak RSS are appended to.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds="${1:-3}"
@@ -63,3 +64,9 @@ print(f"| pandas + granite-tsfm | {med['python']:.2f} | {rss['python']:,.0f} | -
 print(f"| tsfm predict | {med['tsfm']:.2f} | {rss['tsfm']:,.0f} | **{med['python'] / med['tsfm']:.1f}x** |")
 print(f"rows: {len(a)} vs {len(b)}, same ids and timestamps: {same_keys}, max |point difference|: {diff:.2e}")
 PY
+if [ -n "${TSFM_BENCH_OUT:-}" ]; then
+  # One JSON line per process (bench/all.sh's standing table reads them).
+  mkdir -p "$(dirname "$TSFM_BENCH_OUT")"
+  awk -v n="$series" '{ printf "{\"model\": \"predict\", \"side\": \"%s\", \"round\": %d, \"series\": %d, \"process_wall_s\": %s, \"peak_rss_mb_external\": %.1f}\n", $1, int((NR + 1) / 2), n, $2, $3 / 1024 }' \
+    "$scratch/times" >>"$TSFM_BENCH_OUT"
+fi

@@ -115,13 +115,11 @@ impl Mha {
             .reshape([b, s, self.num_heads * self.d_kv]);
         (self.o.forward(out), weights)
     }
-}
 
-impl Mha {
     /// Self-attention where every query has a single key, its own position (a group of one
     /// row): the softmax over one score is exactly 1 whatever the score or its mask, so the
     /// result is the output projection of the value projection, bit for bit, and `q`/`k`
-    /// (half of the layer's multiply-adds) need not run. Inference only: in training the
+    /// (half of the projections' multiply-adds) need not run. Inference only: in training the
     /// weights' dropout draws from the dropout stream, and `q`/`k` get (zero) gradients.
     pub fn forward_single_key(&self, x: Tensor<3>) -> Tensor<3> {
         debug_assert!(!x.device().is_autodiff());
