@@ -1,7 +1,10 @@
 //! Row parallelism for inference: Burn's flex backend runs each op on one core, so a large
 //! batch is split into contiguous row shards forecast on their own threads (every family whose
 //! rows are independent; Chronos-2's groups and TimesFM's decode shard in their own modules).
+use std::sync::OnceLock;
+
 use burn::Tensor;
+use rayon::prelude::*;
 
 use crate::forecaster::{Forecast, ForecastInput};
 
@@ -82,9 +85,34 @@ impl Forecast {
     }
 }
 
-/// `work(model, start, len)` for each shard of `shards`, each on its own thread with its own
-/// clone of `model` (the calling thread takes the first shard with `model` itself); results in
-/// shard order. A panic in a shard resumes on the caller.
+/// The worker threads every parallel section of the process runs on: [`available_threads`]
+/// of them, started on first use and kept. Threads started per call (as before) began each
+/// call with empty allocator heaps, so every buffer of a shard came fresh from the kernel:
+/// page faults and zeroing on every call.
+fn pool() -> &'static rayon::ThreadPool {
+    static POOL: OnceLock<rayon::ThreadPool> = OnceLock::new();
+    POOL.get_or_init(|| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(available_threads())
+            .thread_name(|i| format!("tsfm-worker-{i}"))
+            .build()
+            .expect("the worker threads start")
+    })
+}
+
+/// `run(job)` for every job on the worker threads, results in job order (which thread runs
+/// which job is left to the pool: a job's result must not depend on it). A panic in a job
+/// resumes on the caller.
+pub fn map_jobs<J: Send, T: Send>(jobs: Vec<J>, run: impl Fn(J) -> T + Sync) -> Vec<T> {
+    if jobs.len() <= 1 {
+        return jobs.into_iter().map(run).collect();
+    }
+    let run = &run;
+    pool().install(|| jobs.into_par_iter().map(run).collect())
+}
+
+/// `work(model, start, len)` for each shard of `shards` on the worker threads, each with its
+/// own clone of `model`; results in shard order.
 pub fn map_shards<M, T>(
     model: &M,
     shards: &[(usize, usize)],
@@ -94,28 +122,12 @@ where
     M: Clone + Send,
     T: Send,
 {
-    let Some((&(start, len), rest)) = shards.split_first() else {
-        return Vec::new();
-    };
-    std::thread::scope(|scope| {
-        let work = &work;
-        let handles: Vec<_> = rest
-            .iter()
-            .map(|&(start, len)| {
-                let model = model.clone();
-                scope.spawn(move || work(&model, start, len))
-            })
-            .collect();
-        let mut results = vec![work(model, start, len)];
-        for handle in handles {
-            results.push(
-                handle
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-            );
-        }
-        results
-    })
+    // A model is `Send`, not necessarily `Sync`: each job owns its clone.
+    let jobs: Vec<(M, usize, usize)> = shards
+        .iter()
+        .map(|&(start, len)| (model.clone(), start, len))
+        .collect();
+    map_jobs(jobs, |(model, start, len)| work(&model, start, len))
 }
 
 /// `forecast` of `input` on up to `threads` threads, one contiguous row shard each (the

@@ -11,7 +11,7 @@
 use burn::Tensor;
 use burn::module::{Module, ModuleMapper, Param};
 use tsfm_models::nn::with_dropout_stream;
-use tsfm_models::parallel::row_shards;
+use tsfm_models::parallel::{map_jobs, row_shards};
 use tsfm_models::{ForecastInput, Forecaster, LossKind};
 
 use crate::grads::GradStore;
@@ -88,52 +88,17 @@ pub fn loss_and_grads<F: Forecaster>(
     Ok((loss, grads))
 }
 
-/// `run(jobs[s])` for every job, on up to `threads` threads (the calling one included),
-/// results in job order.
+/// `run(jobs[s])` for every job, results in job order: on the calling thread when `threads`
+/// is 1, else on the worker threads (`tsfm_models::parallel`'s, kept across steps).
 fn run_shards<J: Send, T: Send>(
     jobs: Vec<J>,
     threads: usize,
     run: &(impl Fn(J) -> T + Sync),
 ) -> Vec<T> {
-    let count = jobs.len();
-    let threads = threads.clamp(1, count.max(1));
-    if threads == 1 {
+    if threads <= 1 {
         return jobs.into_iter().map(run).collect();
     }
-    // Job s goes to worker s % threads; each worker runs its jobs in order.
-    let mut per_worker: Vec<Vec<(usize, J)>> = (0..threads).map(|_| Vec::new()).collect();
-    for (s, job) in jobs.into_iter().enumerate() {
-        per_worker[s % threads].push((s, job));
-    }
-    let mut results: Vec<Option<T>> = (0..count).map(|_| None).collect();
-    std::thread::scope(|scope| {
-        let mut workers = per_worker.into_iter();
-        let own = workers.next().unwrap_or_default();
-        let handles: Vec<_> = workers
-            .map(|jobs| {
-                scope.spawn(move || {
-                    jobs.into_iter()
-                        .map(|(s, job)| (s, run(job)))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        for (s, job) in own {
-            results[s] = Some(run(job));
-        }
-        for handle in handles {
-            let done = handle
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-            for (s, out) in done {
-                results[s] = Some(out);
-            }
-        }
-    });
-    results
-        .into_iter()
-        .map(|r| r.expect("every shard ran"))
-        .collect()
+    map_jobs(jobs, run)
 }
 
 /// `module` with every trainable parameter a fresh autodiff leaf over the same values, so a

@@ -19,7 +19,7 @@ use super::config::Chronos2Config;
 use crate::chronos_bolt::blocks::apply;
 use crate::forecaster::ModelError;
 use crate::nn::{Linear, VarBuilder, dropout};
-use crate::parallel::threads_for;
+use crate::parallel::{map_jobs, threads_for};
 use crate::t5::Activation;
 use crate::t5::layers::T5LayerNorm;
 
@@ -336,19 +336,7 @@ impl Chronos2Encoder {
                 );
                 self.encode(h, mask, &group_ids[a..a + n], &rope, None)
             };
-            let parts = std::thread::scope(|scope| {
-                let spawned: Vec<_> = (1..cuts.len() - 1)
-                    .map(|i| scope.spawn(move || run(i)))
-                    .collect();
-                let mut parts = vec![run(0)];
-                parts.extend(
-                    spawned
-                        .into_iter()
-                        .map(|t| t.join().expect("a Chronos-2 encoder thread panicked")),
-                );
-                parts
-            });
-            Tensor::cat(parts, 0)
+            Tensor::cat(map_jobs((0..cuts.len() - 1).collect(), run), 0)
         };
         let last_hidden_state = dropout(&self.dropout, self.final_layer_norm.forward(hidden));
         EncoderOutput {

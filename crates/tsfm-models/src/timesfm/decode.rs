@@ -9,7 +9,7 @@ use burn::tensor::TensorData;
 use super::attention::{AttentionContext, LayerCache};
 use super::model::TimesFmModel;
 use super::stats::{NormalisedPatches, RunningStats, denormalise, normalise_patches};
-use crate::parallel::threads_for;
+use crate::parallel::{map_jobs, threads_for};
 
 /// Rows of equal length (a multiple of the input patch), `true` in `masked` where a reading is
 /// padding or missing.
@@ -105,19 +105,7 @@ impl TimesFmModel {
                 }
             })
             .collect();
-        let decoded = std::thread::scope(|s| {
-            let spawned: Vec<_> = parts[1..]
-                .iter()
-                .map(|part| s.spawn(move || self.decode_shard(horizon, part, all_patches)))
-                .collect();
-            let mut out = vec![self.decode_shard(horizon, &parts[0], all_patches)];
-            out.extend(
-                spawned
-                    .into_iter()
-                    .map(|h| h.join().expect("a TimesFM decode thread panicked")),
-            );
-            out
-        });
+        let decoded = map_jobs(parts, |part| self.decode_shard(horizon, &part, all_patches));
         Decoded::concat(decoded)
     }
 
