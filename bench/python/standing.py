@@ -53,7 +53,8 @@ class Table:
         self.add(what, num(o, unit), num(t, unit), ratio, goal, met, rss, f"{on} / {tn}")
 
     def add(self, what, official, tsfm, ratio, target, met, rss, rounds):
-        rss_text = f"{num(rss[0])} / {num(rss[1])}"
+        mb = lambda v: "-" if v is None else f"{v:,.0f}"
+        rss_text = f"{mb(rss[0])} / {mb(rss[1])}"
         self.lines.append(f"| {what} | {official} | {tsfm} | {ratio} | {target} | {met} | {rss_text} | {rounds} |")
 
 
