@@ -41,14 +41,9 @@ done
 echo "building (release) ..." >&2
 cargo build -q --release --locked -p tsfm-cli --bin tsfm
 cargo build -q --release --locked -p tsfm-cli --example export_windows
-TSFM_BENCH_RUST_CMD="$(cargo bench -q --locked -p tsfm-models --bench forecast --no-run --message-format=json |
-  python3 -c 'import json, sys
-for line in sys.stdin:
-    m = json.loads(line)
-    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == "forecast":
-        print(m["executable"])')"
+TSFM_BENCH_RUST_CMD="$(bench/bench_bin.sh tsfm-models forecast)"
 export TSFM_BENCH_RUST_CMD
-cargo bench -q --locked -p tsfm-train --bench ttm_r2 --no-run 2>/dev/null
+bench/bench_bin.sh tsfm-train ttm_r2 >/dev/null
 
 {
   echo "Run: \`bench/all.sh $rounds\`, $(date -u '+%Y-%m-%d %H:%M') UTC, commit $(git rev-parse --short HEAD)$(git diff --quiet HEAD || echo ' (with uncommitted changes)')."

@@ -21,16 +21,7 @@ export OMP_NUM_THREADS="${BENCH_THREADS:-2}"
 
 if [ -z "${TSFM_BENCH_RUST_CMD+set}" ]; then
   # The bench binary of this checkout (built now if it is stale, before anything is timed).
-  TSFM_BENCH_RUST_CMD="$(cargo bench -q -p tsfm-models --bench forecast --no-run --message-format=json |
-    python3 -c 'import json, sys
-for line in sys.stdin:
-    m = json.loads(line)
-    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == "forecast":
-        print(m["executable"])')"
-  if [ -z "$TSFM_BENCH_RUST_CMD" ]; then
-    echo "could not build the bench binary: cargo bench -p tsfm-models --bench forecast --no-run" >&2
-    exit 1
-  fi
+  TSFM_BENCH_RUST_CMD="$(bench/bench_bin.sh tsfm-models forecast)"
 fi
 if [ -z "$TSFM_BENCH_RUST_CMD" ]; then
   echo "TSFM_BENCH_RUST_CMD empty: Python side only" >&2

@@ -19,15 +19,8 @@ command -v perf >/dev/null || { echo "perf not found (Debian: apt-get install li
 workloads=("$@")
 [ ${#workloads[@]} -gt 0 ] || workloads=(ttm-train ttm-infer demo-train t5-tiny bolt-small bolt-tiny timesfm chronos2 chronos2-cov)
 
-artifact() {  # the executable cargo reports for bench $2 of package $1 (built now if stale)
-  cargo bench -q --locked -p "$1" --bench "$2" --no-run --message-format=json | python3 -c 'import json, sys
-for line in sys.stdin:
-    m = json.loads(line)
-    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == sys.argv[1]:
-        print(m["executable"])' "$2"
-}
-forecast="$(artifact tsfm-models forecast)"
-ttm="$(artifact tsfm-train ttm_r2)"
+forecast="$(bench/bench_bin.sh tsfm-models forecast)"
+ttm="$(bench/bench_bin.sh tsfm-train ttm_r2)"
 cargo build -q --release --locked -p tsfm-cli --bin tsfm
 tsfm="$(pwd)/target/release/tsfm"
 

@@ -31,13 +31,7 @@ trap 'rm -rf "$scratch"' EXIT
 cp -r "$reference/scripts" "$scratch/scripts"
 ln -s "$(cd "$reference/models" && pwd)" "$scratch/models"
 
-bin="$(cargo bench -q --locked -p tsfm-train --bench ttm_r2 --no-run --message-format=json |
-  python3 -c 'import json, sys
-for line in sys.stdin:
-    m = json.loads(line)
-    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == "ttm_r2":
-        print(m["executable"])')"
-[ -n "$bin" ] || { echo "could not build the ttm_r2 bench" >&2; exit 1; }
+bin="$(bench/bench_bin.sh tsfm-train ttm_r2)"
 
 echo "rows -> $out; machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(nproc) cores; load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 measure() { python3 bench/python/measure.py --round "$round" --out "$out" "$@"; }
