@@ -1,6 +1,8 @@
 //! Row parallelism for inference: Burn's flex backend runs each op on one core, so a large
 //! batch is split into contiguous row shards forecast on their own threads (every family whose
 //! rows are independent; Chronos-2's groups and TimesFM's decode shard in their own modules).
+//! Every parallel section of the process (these, and the trainer's batch shards) runs on one
+//! pool of worker threads kept for the process's life ([`map_jobs`]).
 use std::sync::OnceLock;
 
 use burn::Tensor;

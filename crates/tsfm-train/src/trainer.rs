@@ -48,7 +48,8 @@ pub struct Trainer {
     run_dir: PathBuf,
     device: Device,
     callbacks: Vec<Box<dyn TrainerCallback>>,
-    /// Threads the batch shards may use ([`shards::available_threads`] unless set).
+    /// 1: the batch shards run on the calling thread; more: on the worker threads
+    /// ([`shards::available_threads`] unless set).
     threads: usize,
 }
 
@@ -162,8 +163,9 @@ impl Trainer {
         })
     }
 
-    /// Run the batch shards on at most `threads` threads (at least one). What a run computes
-    /// does not depend on it.
+    /// Run the batch shards on the calling thread (`threads` 1) or on the process's worker
+    /// threads (more than 1: `tsfm_models::parallel`'s pool, `available_threads` of them).
+    /// What a run computes does not depend on it.
     pub fn set_threads(&mut self, threads: usize) {
         self.threads = threads.max(1);
     }
