@@ -105,19 +105,12 @@ fn layer_norm_parts(
 }
 
 /// `x + bias`, in `x`'s own buffer when nothing else holds it (a fresh matmul output).
-fn add_bias_forward(mut x: FlexTensor, bias: &FlexTensor) -> FlexTensor {
+fn add_bias_forward(x: FlexTensor, bias: &FlexTensor) -> FlexTensor {
     let (bias, _) = values(bias);
-    let n = x.layout().shape().num_elements();
-    if x.layout().contiguous_offsets() == Some((0, n))
-        && let Some(storage) = x.try_storage_mut::<f32>().filter(|s| s.len() == n)
-    {
-        add_bias(storage, slice(&bias));
-        return x;
-    }
-    let (x, shape) = values(&x);
-    let mut out = slice(&x).to_vec();
-    add_bias(&mut out, slice(&bias));
-    tensor(out, shape)
+    let mut out = owned_values(x);
+    let storage = out.try_storage_mut::<f32>().expect("an owned f32 buffer");
+    add_bias(storage, slice(&bias));
+    out
 }
 
 /// `x`'s values as a buffer of its own: `x`'s when nothing else holds it (a fresh matmul
