@@ -141,5 +141,45 @@ fn softmax(c: &mut Criterion) {
     );
 }
 
-criterion_group!(benches, gelu, layer_norm, rms_norm, softmax_gate, softmax);
+/// `softmax(scores + bias)` in one pass against Burn's broadcast add then the softmax kernel,
+/// at Chronos-T5-tiny's shapes for 7 series: the encoder's scores with the position bias and
+/// mask (`[7, 4, 513, 513]`), the decoder's cross-attention with the encoder mask
+/// (`[7, 4, 20, 528]` + `[7, 1, 1, 528]`) and a decoding step's self-attention with the
+/// position bias (`[140, 4, 1, 32]` + `[1, 4, 1, 32]`).
+fn softmax_biased(c: &mut Criterion) {
+    let device = Device::flex();
+    let cases: [(&str, [usize; 4], [usize; 4]); 3] = [
+        ("encoder", [7, 4, 513, 513], [7, 4, 513, 513]),
+        ("cross-attention", [7, 4, 20, 528], [7, 1, 1, 528]),
+        ("decoding step", [140, 4, 1, 32], [1, 4, 1, 32]),
+    ];
+    for (name, shape, bias_shape) in cases {
+        let (x, bias) = (random(shape, &device), random(bias_shape, &device));
+        let mut group = c.benchmark_group(format!("softmax_biased t5 {name} {shape:?}"));
+        group.throughput(Throughput::Elements(shape.iter().product::<usize>() as u64));
+        // `x * 1` stands for the scores product: a fresh buffer the kernel may take.
+        group.bench_function("kernel", |b| {
+            b.iter(|| {
+                finish(kernels::softmax_biased(
+                    x.clone().mul_scalar(1.0),
+                    bias.clone(),
+                ))
+            })
+        });
+        group.bench_function("add then softmax", |b| {
+            b.iter(|| finish(kernels::softmax(x.clone().mul_scalar(1.0) + bias.clone())))
+        });
+        group.finish();
+    }
+}
+
+criterion_group!(
+    benches,
+    gelu,
+    layer_norm,
+    rms_norm,
+    softmax_gate,
+    softmax,
+    softmax_biased
+);
 criterion_main!(benches);

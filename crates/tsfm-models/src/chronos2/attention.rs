@@ -14,7 +14,7 @@ use burn::tensor::{Device, TensorData};
 
 use super::config::Chronos2Core;
 use crate::forecaster::ModelError;
-use crate::kernels::{rope, softmax};
+use crate::kernels::{rope, softmax_biased};
 use crate::nn::{Linear, VarBuilder, dropout};
 
 /// The additive value of a hidden key: `torch.finfo(torch.float32).min`.
@@ -107,8 +107,7 @@ impl Mha {
             None => (q, k),
         };
         let (q, k) = (q.swap_dims(1, 2), k.swap_dims(1, 2));
-        let scores = q.matmul(k.swap_dims(2, 3)) + mask;
-        let weights = softmax(scores);
+        let weights = softmax_biased(q.matmul(k.swap_dims(2, 3)), mask);
         let attended = dropout(&self.dropout, weights.clone()).matmul(v);
         let out = attended
             .swap_dims(1, 2)

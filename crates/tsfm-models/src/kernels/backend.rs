@@ -4,10 +4,12 @@
 
 use std::sync::Arc;
 
+use burn::backend::TensorMetadata;
 use burn::backend::autodiff::checkpoint::{base::Checkpointer, strategy::CheckpointStrategy};
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::FlexTensor;
+use burn::backend::ops::FloatTensorOps;
 use burn::backend::{Autodiff, Flex, backend_extension, tensor::FloatTensor};
 use burn::tensor::{DType, Shape, TensorData};
 
@@ -15,8 +17,8 @@ use super::math::{gelu_backward_slice, gelu_slice};
 use super::rope::rope_rows;
 use super::rows::{
     RowStats, add_bias, column_sums, layer_norm_backward, layer_norm_forward, rms_norm_backward,
-    rms_norm_forward, softmax_backward, softmax_forward, softmax_gate_backward,
-    softmax_gate_forward,
+    rms_norm_forward, softmax_backward, softmax_biased_in_place, softmax_forward,
+    softmax_gate_backward, softmax_gate_forward,
 };
 
 /// Fused kernels; callers go through [`super`]'s tensor functions, which route only `f32`
@@ -44,6 +46,9 @@ pub trait Kernels: burn::backend::Backend {
     fn fused_softmax_gate(x: FloatTensor<Self>, logits: FloatTensor<Self>) -> FloatTensor<Self>;
     /// Softmax over the last axis.
     fn fused_softmax(x: FloatTensor<Self>) -> FloatTensor<Self>;
+    /// `softmax(x + bias)` over the last axis, `bias` broadcast to `x` (same rank, each axis
+    /// 1 or `x`'s, the last `x`'s).
+    fn fused_softmax_biased(x: FloatTensor<Self>, bias: FloatTensor<Self>) -> FloatTensor<Self>;
     /// Rotary positions over `x` `[batch, seq, heads, d]` with `cos`/`sin` `[1 or batch, seq,
     /// d / 2]`.
     fn fused_rope(
@@ -168,6 +173,39 @@ fn softmax_values(x: &FlexTensor) -> FlexTensor {
     tensor(out, shape)
 }
 
+/// `softmax(x + bias)` in `x`'s own buffer when nothing else holds it: each row's bias row
+/// found through `bias`'s broadcast strides (0 along its axes of size 1).
+fn softmax_biased_values(x: FlexTensor, bias: &FlexTensor) -> FlexTensor {
+    let shape = x.layout().shape().clone();
+    let dims = shape.as_slice();
+    let (bias, bias_shape) = values(bias);
+    let bias_dims = bias_shape.as_slice();
+    let rank = dims.len();
+    let d = dims[rank - 1];
+    // Contiguous strides of the bias, 0 where it broadcasts.
+    let mut strides = vec![0; rank];
+    let mut stride = d;
+    for i in (0..rank - 1).rev() {
+        strides[i] = if bias_dims[i] == 1 { 0 } else { stride };
+        stride *= bias_dims[i];
+    }
+    let rows = shape.num_elements() / d.max(1);
+    let offsets: Vec<usize> = (0..rows)
+        .map(|row| {
+            let (mut rest, mut at) = (row, 0);
+            for i in (0..rank - 1).rev() {
+                at += (rest % dims[i]) * strides[i];
+                rest /= dims[i];
+            }
+            at
+        })
+        .collect();
+    let mut out = owned_values(x);
+    let storage = out.try_storage_mut::<f32>().expect("an owned f32 buffer");
+    softmax_biased_in_place(storage, d, slice(&bias), &offsets);
+    out
+}
+
 impl Kernels for Flex {
     fn fused_gelu(x: FlexTensor) -> FlexTensor {
         gelu_forward(&x)
@@ -196,6 +234,10 @@ impl Kernels for Flex {
 
     fn fused_softmax(x: FlexTensor) -> FlexTensor {
         softmax_values(&x)
+    }
+
+    fn fused_softmax_biased(x: FlexTensor, bias: FlexTensor) -> FlexTensor {
+        softmax_biased_values(x, &bias)
     }
 
     fn fused_rope(x: FlexTensor, cos: FlexTensor, sin: FlexTensor) -> FlexTensor {
@@ -484,6 +526,15 @@ impl<C: CheckpointStrategy> Kernels for Autodiff<Flex, C> {
             OpsKind::Tracked(prep) => prep.finish(out.clone(), out),
             OpsKind::UnTracked(prep) => prep.finish(out),
         }
+    }
+
+    /// Training keeps the composition (the bias add's broadcast gradient is Burn's).
+    fn fused_softmax_biased(x: AutodiffFloat<C>, bias: AutodiffFloat<C>) -> AutodiffFloat<C> {
+        type Ad<C> = Autodiff<Flex, C>;
+        let dims = x.shape();
+        let bias = <Ad<C> as FloatTensorOps<Ad<C>>>::float_expand(bias, dims);
+        let sum = <Ad<C> as FloatTensorOps<Ad<C>>>::float_add(x, bias);
+        <Ad<C> as Kernels>::fused_softmax(sum)
     }
 
     /// The tables are constants: only `x` gets a gradient.

@@ -106,6 +106,21 @@ pub fn softmax<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     Tensor::from_dispatch(<Dispatch as Kernels>::fused_softmax(x.into_dispatch()))
 }
 
+/// `softmax(x + bias)` over the last axis (attention weights with an additive mask or position
+/// bias), `bias` broadcast to `x` as `+` broadcasts it: one pass in `x`'s buffer instead of a
+/// sum tensor and a softmax tensor. The same floats as the composition.
+pub fn softmax_biased<const D: usize>(x: Tensor<D>, bias: Tensor<D>) -> Tensor<D> {
+    let (dims, bias_dims) = (x.dims(), bias.dims());
+    let broadcasts = (0..D).all(|i| bias_dims[i] == dims[i] || (bias_dims[i] == 1 && i + 1 < D));
+    if !on_kernels(&x) || bias.dtype() != DType::F32 || !broadcasts || x.device().is_autodiff() {
+        return softmax(x + bias);
+    }
+    Tensor::from_dispatch(<Dispatch as Kernels>::fused_softmax_biased(
+        x.into_dispatch(),
+        bias.into_dispatch(),
+    ))
+}
+
 /// Rotary positions over `x` `[batch, seq, heads, d]` (a projection before its heads are
 /// split off), with the tables `cos`/`sin` `[1 or batch, seq, d / 2]`: each head's halves
 /// rotated against each other, `(x1 cos - x2 sin, x2 cos + x1 sin)` (`rotate_half`).

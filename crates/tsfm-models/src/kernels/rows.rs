@@ -486,6 +486,56 @@ impl SimdLoop for SoftmaxRows<'_> {
     }
 }
 
+/// `x = softmax(x + bias)` per row of `d`, in place: row `i` adds `bias[offsets[i]..][..d]`
+/// (an attention mask or position bias broadcast over the batch, heads or queries). The same
+/// float operations as adding the bias and then [`softmax_forward`], without the sum's buffer.
+pub fn softmax_biased_in_place(x: &mut [f32], d: usize, bias: &[f32], offsets: &[usize]) {
+    assert!(d > 0 && x.len().is_multiple_of(d) && offsets.len() == x.len() / d);
+    assert!(
+        offsets.iter().all(|&at| at + d <= bias.len()),
+        "softmax bias: a row offset past the bias"
+    );
+    run(SoftmaxBiasedRows {
+        x,
+        d,
+        bias,
+        offsets,
+    });
+}
+
+struct SoftmaxBiasedRows<'a> {
+    x: &'a mut [f32],
+    d: usize,
+    bias: &'a [f32],
+    offsets: &'a [usize],
+}
+
+impl SimdLoop for SoftmaxBiasedRows<'_> {
+    type Output = ();
+    #[inline(always)]
+    fn run_here(self) {
+        let d = self.d;
+        for (row, &at) in self.x.chunks_exact_mut(d).zip(self.offsets) {
+            for (v, &b) in row.iter_mut().zip(&self.bias[at..at + d]) {
+                *v += b;
+            }
+            let max = lane_max(row);
+            for v in row.iter_mut() {
+                *v -= max;
+            }
+        }
+        for v in self.x.iter_mut() {
+            *v = exp(*v);
+        }
+        for row in self.x.chunks_exact_mut(d) {
+            let inv_sum = 1.0 / lane_sum(row.len(), |i| row[i]);
+            for v in row.iter_mut() {
+                *v *= inv_sum;
+            }
+        }
+    }
+}
+
 /// Gradient of [`softmax_forward`] given its output `s`: `dx = s (g - sum(s g))` per row.
 pub fn softmax_backward(s: &[f32], grad: &[f32], d: usize) -> Vec<f32> {
     assert!(d > 0 && s.len() == grad.len() && s.len().is_multiple_of(d));

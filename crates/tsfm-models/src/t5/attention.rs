@@ -16,7 +16,7 @@ use burn::tensor::{Int, TensorData};
 use super::config::T5Config;
 use super::layers::T5LayerNorm;
 use crate::forecaster::ModelError;
-use crate::kernels::softmax;
+use crate::kernels::{softmax, softmax_biased};
 use crate::nn::{Embedding, Linear, VarBuilder, dropout};
 
 /// What transformers adds for a masked key (`torch.finfo(float32).min`, not `-inf`: a row with
@@ -165,11 +165,12 @@ impl Attention {
         v: Tensor<4>,
         bias: Option<Tensor<4>>,
     ) -> Tensor<3> {
-        let mut scores = q.matmul(key_t);
-        if let Some(bias) = bias {
-            scores = scores + bias;
-        }
-        let weights = dropout(&self.dropout, softmax(scores));
+        let scores = q.matmul(key_t);
+        let weights = match bias {
+            Some(bias) => softmax_biased(scores, bias),
+            None => softmax(scores),
+        };
+        let weights = dropout(&self.dropout, weights);
         self.o.forward(self.merge_heads(weights.matmul(v)))
     }
 

@@ -13,7 +13,7 @@ use burn::tensor::{Device, TensorData};
 use super::config::TransformerConfig;
 use super::layers::{RmsNorm, linear};
 use crate::forecaster::ModelError;
-use crate::kernels::{rope, softmax};
+use crate::kernels::{rope, softmax_biased};
 use crate::nn::{Linear, VarBuilder};
 
 /// Added to a hidden score: finite, so a row with nothing visible stays finite (it is zeroed).
@@ -222,8 +222,8 @@ impl MultiHeadAttention {
                 (key, value)
             }
         };
-        let scores = q.matmul(k.swap_dims(2, 3)) + ctx.bias.clone();
-        let attended = softmax(scores).matmul(v) * ctx.any_visible.clone();
+        let weights = softmax_biased(q.matmul(k.swap_dims(2, 3)), ctx.bias.clone());
+        let attended = weights.matmul(v) * ctx.any_visible.clone();
         self.out
             .forward(attended.swap_dims(1, 2).reshape([b, n, d]))
     }
