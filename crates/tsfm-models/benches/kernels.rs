@@ -4,7 +4,8 @@
 //! layer norm and the softmax gate over `d_model` (`[64, 1, 8, 192]`) and over patches
 //! (`[64, 1, 192, 8]`, the patch mixer's gate), and RMS norm at a
 //! Chronos-Bolt-small width (`[64, 33, 512]`); the attention softmax at Chronos-T5-tiny's
-//! cross-attention shape.
+//! cross-attention shape, and with its bias or mask in one pass (`softmax_biased`) at T5's
+//! encoder, cross-attention and decoding-step shapes (inference).
 //!
 //! Run: `cargo bench -p tsfm-models --bench kernels` (criterion; filter with a name, e.g.
 //! `-- gelu`).

@@ -1,6 +1,6 @@
 //! The hot kernels of the CPU models, owned here: exact GELU (a vectorised erf), layer norm,
-//! RMS norm, the attention softmax, the gated-attention softmax (`x * softmax(logits)`) and
-//! rotary positions, forward and backward.
+//! RMS norm, the attention softmax (alone or with its additive mask or position bias), the
+//! gated-attention softmax (`x * softmax(logits)`) and rotary positions, forward and backward.
 //!
 //! Models call the tensor functions below. On the flex (CPU) backend with `f32` tensors they run
 //! `backend::Kernels` (one pass per row or element, SIMD through `pulp`'s runtime dispatch,
@@ -108,7 +108,8 @@ pub fn softmax<const D: usize>(x: Tensor<D>) -> Tensor<D> {
 
 /// `softmax(x + bias)` over the last axis (attention weights with an additive mask or position
 /// bias), `bias` broadcast to `x` as `+` broadcasts it: one pass in `x`'s buffer instead of a
-/// sum tensor and a softmax tensor. The same floats as the composition.
+/// sum tensor and a softmax tensor. The same floats as the composition, which training (an
+/// autodiff device) keeps: the broadcast add's gradient is Burn's.
 pub fn softmax_biased<const D: usize>(x: Tensor<D>, bias: Tensor<D>) -> Tensor<D> {
     let (dims, bias_dims) = (x.dims(), bias.dims());
     let broadcasts = (0..D).all(|i| bias_dims[i] == dims[i] || (bias_dims[i] == 1 && i + 1 < D));
