@@ -108,12 +108,12 @@ pub fn softmax<const D: usize>(x: Tensor<D>) -> Tensor<D> {
 
 /// `softmax(x + bias)` over the last axis (attention weights with an additive mask or position
 /// bias), `bias` broadcast to `x` as `+` broadcasts it: one pass in `x`'s buffer instead of a
-/// sum tensor and a softmax tensor. The same floats as the composition, which training (an
-/// autodiff device) keeps: the broadcast add's gradient is Burn's.
+/// sum tensor and a softmax tensor. The same floats as the composition. On an autodiff device
+/// (training) it is that composition, the bias's broadcast gradient Burn's.
 pub fn softmax_biased<const D: usize>(x: Tensor<D>, bias: Tensor<D>) -> Tensor<D> {
     let (dims, bias_dims) = (x.dims(), bias.dims());
     let broadcasts = (0..D).all(|i| bias_dims[i] == dims[i] || (bias_dims[i] == 1 && i + 1 < D));
-    if !on_kernels(&x) || bias.dtype() != DType::F32 || !broadcasts || x.device().is_autodiff() {
+    if !on_kernels(&x) || bias.dtype() != DType::F32 || !broadcasts {
         return softmax(x + bias);
     }
     Tensor::from_dispatch(<Dispatch as Kernels>::fused_softmax_biased(
