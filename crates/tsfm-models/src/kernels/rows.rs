@@ -397,6 +397,13 @@ fn softmax_rows(x: &[f32], d: usize, out: &mut [f32]) {
             *o = v - max;
         }
     }
+    exp_and_normalise(out, d);
+}
+
+/// The end of a softmax over rows already shifted by their maxima: one exp pass over the
+/// whole buffer, then each row divided by its sum.
+#[inline(always)]
+fn exp_and_normalise(out: &mut [f32], d: usize) {
     for o in out.iter_mut() {
         *o = exp(*o);
     }
@@ -524,15 +531,7 @@ impl SimdLoop for SoftmaxBiasedRows<'_> {
                 *v -= max;
             }
         }
-        for v in self.x.iter_mut() {
-            *v = exp(*v);
-        }
-        for row in self.x.chunks_exact_mut(d) {
-            let inv_sum = 1.0 / lane_sum(row.len(), |i| row[i]);
-            for v in row.iter_mut() {
-                *v *= inv_sum;
-            }
-        }
+        exp_and_normalise(self.x, d);
     }
 }
 
