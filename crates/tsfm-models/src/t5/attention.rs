@@ -16,7 +16,7 @@ use burn::tensor::{Int, TensorData};
 use super::config::T5Config;
 use super::layers::T5LayerNorm;
 use crate::forecaster::ModelError;
-use crate::kernels::{softmax, softmax_biased};
+use crate::kernels::softmax_biased;
 use crate::nn::{Embedding, Linear, VarBuilder, dropout};
 
 /// What transformers adds for a masked key (`torch.finfo(float32).min`, not `-inf`: a row with
@@ -158,19 +158,8 @@ impl Attention {
     /// Unscaled dot-product attention of `q` over the keys `key_t` (transposed:
     /// `[batch, heads, d_kv, k]`) and values `v` with an additive `bias` (position bias and/or
     /// mask, broadcast over the batch and heads), then the output projection.
-    fn attend(
-        &self,
-        q: Tensor<4>,
-        key_t: Tensor<4>,
-        v: Tensor<4>,
-        bias: Option<Tensor<4>>,
-    ) -> Tensor<3> {
-        let scores = q.matmul(key_t);
-        let weights = match bias {
-            Some(bias) => softmax_biased(scores, bias),
-            None => softmax(scores),
-        };
-        let weights = dropout(&self.dropout, weights);
+    fn attend(&self, q: Tensor<4>, key_t: Tensor<4>, v: Tensor<4>, bias: Tensor<4>) -> Tensor<3> {
+        let weights = dropout(&self.dropout, softmax_biased(q.matmul(key_t), bias));
         self.o.forward(self.merge_heads(weights.matmul(v)))
     }
 
@@ -312,7 +301,7 @@ impl SelfAttentionLayer {
         let q = attn.split_heads(attn.q.forward(normed.clone()));
         let (key, value) = attn.key_values(normed);
         let cache = LayerCache::append(past, key, value, reserve);
-        let out = attn.attend(q, cache.keys().swap_dims(2, 3), cache.values(), Some(bias));
+        let out = attn.attend(q, cache.keys().swap_dims(2, 3), cache.values(), bias);
         (x + dropout(&self.dropout, out), cache)
     }
 }
@@ -428,7 +417,7 @@ impl CrossAttentionLayer {
                 .forward(normed)
                 .reshape([series, samples * q_len, attn.num_heads * attn.d_kv]);
         let q = attn.split_heads(q);
-        let out = attn.attend(q, kv.key_t.clone(), kv.value.clone(), Some(mask.clone()));
+        let out = attn.attend(q, kv.key_t.clone(), kv.value.clone(), mask.clone());
         x + dropout(&self.dropout, out.reshape([rows, q_len, d]))
     }
 }
