@@ -9,16 +9,16 @@ use burn::backend::autodiff::checkpoint::{base::Checkpointer, strategy::Checkpoi
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::FlexTensor;
-use burn::backend::ops::FloatTensorOps;
+use burn::backend::ops::{FloatTensorOps, ModuleOps};
 use burn::backend::{Autodiff, Flex, backend_extension, tensor::FloatTensor};
 use burn::tensor::{DType, Shape, TensorData};
 
-use super::math::{gelu_backward_slice, gelu_slice};
+use super::math::{gelu_backward_slice, gelu_in_place};
 use super::rope::rope_rows;
 use super::rows::{
     RowStats, add_bias, column_sums, layer_norm_backward, layer_norm_forward, rms_norm_backward,
     rms_norm_forward, softmax_backward, softmax_biased_in_place, softmax_forward,
-    softmax_gate_backward, softmax_gate_forward,
+    softmax_gate_backward, softmax_gate_forward, softmax_gate_in_place,
 };
 
 /// Fused kernels; callers go through [`super`]'s tensor functions, which route only `f32`
@@ -40,6 +40,9 @@ pub trait Kernels: burn::backend::Backend {
         weight: FloatTensor<Self>,
         eps: f64,
     ) -> FloatTensor<Self>;
+    /// `x @ weight` over the last axis, `weight` `[d_in, d_out]`: every leading axis folded
+    /// into the rows of one GEMM.
+    fn fused_matmul_rows(x: FloatTensor<Self>, weight: FloatTensor<Self>) -> FloatTensor<Self>;
     /// `x + bias` with `bias` along the last axis (a linear layer's bias).
     fn fused_add_bias(x: FloatTensor<Self>, bias: FloatTensor<Self>) -> FloatTensor<Self>;
     /// `x * softmax(logits)` over the last axis.
@@ -82,11 +85,65 @@ fn last_dim(shape: &Shape) -> usize {
     shape.as_slice().last().copied().unwrap_or(1)
 }
 
-fn gelu_forward(x: &FlexTensor) -> FlexTensor {
+/// GELU in `x`'s own buffer when nothing else holds it (a fresh linear output), else in a copy.
+fn gelu_forward(x: FlexTensor) -> FlexTensor {
+    let mut out = owned_values(x);
+    gelu_in_place(out.try_storage_mut::<f32>().expect("an owned f32 buffer"));
+    out
+}
+
+/// `x @ weight` (`weight` `[d_in, d_out]`, any positive strides) with every leading axis of `x`
+/// folded into the GEMM's rows, written into a fresh buffer that is never zeroed: Burn's flex
+/// matmul zeroes its output before the GEMM overwrites it, and runs one GEMM per batch when a
+/// batch's rows fill its tiles (packing the weight again for each). The same `gemm` call as
+/// Burn's otherwise, so the same floats: the GEMM's depth blocking depends on `d_in` alone, so
+/// every output is the same dot product however the rows are tiled.
+fn matmul_rows(x: &FlexTensor, weight: &FlexTensor) -> FlexTensor {
     let (x, shape) = values(x);
-    let mut out = vec![0.0f32; shape.num_elements()];
-    gelu_slice(slice(&x), &mut out);
-    tensor(out, shape)
+    let weight = if weight.layout().has_positive_strides() {
+        weight.clone()
+    } else {
+        values(weight).0
+    };
+    let k = last_dim(&shape);
+    let rows = shape.num_elements() / k.max(1);
+    let n = weight.layout().shape()[1];
+    let (w_rs, w_cs) = (weight.layout().strides()[0], weight.layout().strides()[1]);
+    let w = &weight.storage::<f32>()[weight.layout().start_offset()..];
+    let mut out_dims = shape.as_slice().to_vec();
+    *out_dims.last_mut().expect("a matrix or more") = n;
+    let mut out = Vec::<f32>::with_capacity(rows * n);
+    if rows * n > 0 {
+        // SAFETY: `x` is `rows x k` row-major and `w` holds `k x n` at strides `(w_rs, w_cs)`
+        // from its start (the tensor's layout); `out` has room for `rows x n` row-major. With
+        // `read_dst` false the GEMM writes every output without reading it, so the length may
+        // be set afterwards.
+        unsafe {
+            gemm::gemm(
+                rows,
+                n,
+                k,
+                out.as_mut_ptr(),
+                1,
+                n as isize,
+                false,
+                slice(&x).as_ptr(),
+                1,
+                k as isize,
+                w.as_ptr(),
+                w_cs,
+                w_rs,
+                0.0,
+                1.0,
+                false,
+                false,
+                false,
+                gemm::Parallelism::None,
+            );
+            out.set_len(rows * n);
+        }
+    }
+    tensor(out, Shape::from(out_dims))
 }
 
 fn layer_norm_parts(
@@ -166,6 +223,21 @@ fn softmax_gate_parts(x: &FlexTensor, logits: &FlexTensor) -> (FlexTensor, Vec<f
     (tensor(out, shape), gate)
 }
 
+/// `x * softmax(logits)` in `logits`' own buffer when nothing else holds it (a fresh linear
+/// output), keeping nothing for a backward.
+fn softmax_gate_values(x: &FlexTensor, logits: FlexTensor) -> FlexTensor {
+    let (x, shape) = values(x);
+    assert_eq!(
+        &shape,
+        logits.layout().shape(),
+        "softmax gate: x and logits differ in shape"
+    );
+    let mut out = owned_values(logits);
+    let storage = out.try_storage_mut::<f32>().expect("an owned f32 buffer");
+    softmax_gate_in_place(slice(&x), storage, last_dim(&shape));
+    out
+}
+
 fn softmax_values(x: &FlexTensor) -> FlexTensor {
     let (x, shape) = values(x);
     let mut out = vec![0.0f32; shape.num_elements()];
@@ -208,7 +280,7 @@ fn softmax_biased_values(x: FlexTensor, bias: &FlexTensor) -> FlexTensor {
 
 impl Kernels for Flex {
     fn fused_gelu(x: FlexTensor) -> FlexTensor {
-        gelu_forward(&x)
+        gelu_forward(x)
     }
 
     fn fused_layer_norm(
@@ -224,12 +296,16 @@ impl Kernels for Flex {
         rms_norm_parts(&x, &weight, eps).0
     }
 
+    fn fused_matmul_rows(x: FlexTensor, weight: FlexTensor) -> FlexTensor {
+        matmul_rows(&x, &weight)
+    }
+
     fn fused_add_bias(x: FlexTensor, bias: FlexTensor) -> FlexTensor {
         add_bias_forward(x, &bias)
     }
 
     fn fused_softmax_gate(x: FlexTensor, logits: FlexTensor) -> FlexTensor {
-        softmax_gate_parts(&x, &logits).0
+        softmax_gate_values(&x, logits)
     }
 
     fn fused_softmax(x: FlexTensor) -> FlexTensor {
@@ -434,10 +510,11 @@ impl<C: CheckpointStrategy> Kernels for Autodiff<Flex, C> {
         {
             OpsKind::Tracked(prep) => {
                 let (input, _) = values(&x.into_primitive());
-                let out = gelu_forward(&input);
+                // The backward keeps the input: the forward writes a copy.
+                let out = gelu_forward(input.clone());
                 prep.finish(input, out)
             }
-            OpsKind::UnTracked(prep) => prep.finish(gelu_forward(&x.into_primitive())),
+            OpsKind::UnTracked(prep) => prep.finish(gelu_forward(x.into_primitive())),
         }
     }
 
@@ -481,6 +558,13 @@ impl<C: CheckpointStrategy> Kernels for Autodiff<Flex, C> {
             }
             OpsKind::UnTracked(prep) => prep.finish(out),
         }
+    }
+
+    /// Burn's linear and its backward: [`super::linear`] sends autodiff tensors there itself,
+    /// this is for any other caller.
+    fn fused_matmul_rows(x: AutodiffFloat<C>, weight: AutodiffFloat<C>) -> AutodiffFloat<C> {
+        type Ad<C> = Autodiff<Flex, C>;
+        <Ad<C> as ModuleOps<Ad<C>>>::linear(x, weight, None)
     }
 
     fn fused_add_bias(x: AutodiffFloat<C>, bias: AutodiffFloat<C>) -> AutodiffFloat<C> {

@@ -118,6 +118,25 @@ pub fn gelu_slice(x: &[f32], out: &mut [f32]) {
     run(GeluLoop { x, out });
 }
 
+struct GeluInPlaceLoop<'a> {
+    x: &'a mut [f32],
+}
+
+impl SimdLoop for GeluInPlaceLoop<'_> {
+    type Output = ();
+    #[inline(always)]
+    fn run_here(self) {
+        for v in self.x.iter_mut() {
+            *v = gelu(*v);
+        }
+    }
+}
+
+/// `x[i] = gelu(x[i])`: [`gelu_slice`] in place (a fresh linear output needs no second buffer).
+pub fn gelu_in_place(x: &mut [f32]) {
+    run(GeluInPlaceLoop { x });
+}
+
 struct GeluBackwardLoop<'a> {
     x: &'a [f32],
     grad: &'a [f32],

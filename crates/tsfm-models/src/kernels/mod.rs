@@ -1,4 +1,4 @@
-//! The hot kernels of the CPU models, owned here: exact GELU (a vectorised erf), layer norm,
+//! The hot kernels of the CPU models, owned here: the linear layers' GEMM call, exact GELU (a vectorised erf), layer norm,
 //! RMS norm, the attention softmax (alone or with its additive mask or position bias), the
 //! gated-attention softmax (`x * softmax(logits)`) and rotary positions, forward and backward.
 //!
@@ -73,6 +73,31 @@ pub fn rms_norm<const D: usize>(x: Tensor<D>, weight: Tensor<1>, eps: f64) -> Te
         weight.into_dispatch(),
         eps,
     ))
+}
+
+/// `x @ weight + bias` over the last axis, `weight` `[d_in, d_out]` (Burn's linear layout): on
+/// the flex backend without autodiff, one GEMM over all of `x`'s rows into a buffer that is
+/// never zeroed first (Burn's matmul zeroes every output, 10 % of TTM's inference), then the
+/// bias added in that buffer. The same floats as `burn::tensor::module::linear` and
+/// [`add_bias`], which is what training (autodiff) and other backends run.
+pub fn linear<const D: usize>(
+    x: Tensor<D>,
+    weight: Tensor<2>,
+    bias: Option<Tensor<1>>,
+) -> Tensor<D> {
+    let fits = x.dims()[D - 1] == weight.dims()[0] && weight.dtype() == DType::F32;
+    let product = if on_kernels(&x) && fits && !x.device().is_autodiff() {
+        Tensor::from_dispatch(<Dispatch as Kernels>::fused_matmul_rows(
+            x.into_dispatch(),
+            weight.into_dispatch(),
+        ))
+    } else {
+        burn::tensor::module::linear(x, weight, None)
+    };
+    match bias {
+        Some(bias) => add_bias(product, bias),
+        None => product,
+    }
 }
 
 /// `x + bias` with `bias` along the last axis: a linear layer's bias, added in the matmul

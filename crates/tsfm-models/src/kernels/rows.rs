@@ -386,6 +386,36 @@ impl SimdLoop for SoftmaxGateRows<'_> {
     }
 }
 
+/// `logits = x * softmax(logits)` per row of `d`, in place: [`softmax_gate_forward`] for
+/// inference, where nothing keeps the gate for a backward. The same float operations.
+pub fn softmax_gate_in_place(x: &[f32], logits: &mut [f32], d: usize) {
+    assert!(d > 0 && x.len().is_multiple_of(d) && logits.len() == x.len());
+    run(SoftmaxGateInPlaceRows { x, logits, d });
+}
+
+struct SoftmaxGateInPlaceRows<'a> {
+    x: &'a [f32],
+    logits: &'a mut [f32],
+    d: usize,
+}
+
+impl SimdLoop for SoftmaxGateInPlaceRows<'_> {
+    type Output = ();
+    #[inline(always)]
+    fn run_here(self) {
+        for row in self.logits.chunks_exact_mut(self.d) {
+            let max = lane_max(row);
+            for v in row.iter_mut() {
+                *v -= max;
+            }
+        }
+        exp_and_normalise(self.logits, self.d);
+        for (g, &v) in self.logits.iter_mut().zip(self.x) {
+            *g *= v;
+        }
+    }
+}
+
 /// `out = softmax(x)` per row of `d`: every row shifted by its maximum, then one exp pass over
 /// the whole buffer (TTM's patch-mixer gates and a decoder's first steps have rows of 1 to 32,
 /// too short for the exp to vectorise within a row), then each row normalised.

@@ -329,3 +329,88 @@ fn softmax_biased_on_autodiff_tensors_is_the_composition_in_gradient() {
         "softmax_biased",
     );
 }
+
+/// Normal values on the flex device without autodiff, where the inference paths run.
+fn plain<const D: usize>(shape: [usize; D], seed: u64) -> Tensor<D> {
+    let device = Device::flex();
+    device.seed(seed);
+    Tensor::<D>::random(shape, Distribution::Normal(0.0, 1.5), &device)
+}
+
+/// `linear` and Burn's linear (with and without the bias) give the same bits for `x`.
+fn check_linear<const D: usize>(x: Tensor<D>, weight: &Tensor<2>, bias: &Tensor<1>) {
+    let dims = x.dims().to_vec();
+    let want = burn::tensor::module::linear(x.clone(), weight.clone(), Some(bias.clone()));
+    let got = linear(x.clone(), weight.clone(), Some(bias.clone()));
+    assert_eq!(got.dims(), want.dims(), "{dims:?}");
+    assert_eq!(vals(got), vals(want), "{dims:?}");
+    let want = burn::tensor::module::linear(x.clone(), weight.clone(), None);
+    assert_eq!(
+        vals(linear(x, weight.clone(), None)),
+        vals(want),
+        "{dims:?} no bias"
+    );
+}
+
+#[test]
+fn linear_equals_burns_linear_and_bias_bit_for_bit() {
+    let weight = plain([48, 40], 31);
+    let bias = plain([40], 32);
+    // 32 rows per batch: Burn runs one GEMM per batch, the kernel one over all rows.
+    check_linear(plain([3, 32, 48], 33), &weight, &bias);
+    check_linear(plain([2, 3, 5, 48], 34), &weight, &bias);
+    check_linear(plain([7, 48], 35), &weight, &bias);
+    check_linear(plain([48], 36), &weight, &bias);
+    // A strided view (TTM's patch mixer swaps axes before its MLP).
+    check_linear(plain([4, 48, 6], 37).swap_dims(1, 2), &weight, &bias);
+    // A weight that is a transposed view (PyTorch's `[out, in]` read as `[in, out]`).
+    let weight_t = plain([40, 48], 39).transpose();
+    check_linear(plain([5, 9, 48], 38), &weight_t, &bias);
+}
+
+#[test]
+fn linear_on_autodiff_tensors_is_burns_product_then_the_bias_kernel() {
+    let x = random([3, 4, 12], 41).require_grad();
+    let weight = random([12, 5], 42).require_grad();
+    let bias = random([5], 43).require_grad();
+    let got = linear(x.clone(), weight.clone(), Some(bias.clone()));
+    // Burn's product, then the bias kernel (its backward sums the rows in fixed lanes).
+    let product = burn::tensor::module::linear(x.clone(), weight.clone(), None);
+    let want = add_bias(product, bias.clone());
+    assert_eq!(vals(got.clone()), vals(want.clone()));
+    let upstream = random([3, 4, 5], 44);
+    let got_grads = (got * upstream.clone()).sum().backward();
+    let want_grads = (want * upstream).sum().backward();
+    assert_eq!(
+        vals(weight.grad(&got_grads).unwrap()),
+        vals(weight.grad(&want_grads).unwrap())
+    );
+    assert_eq!(
+        vals(bias.grad(&got_grads).unwrap()),
+        vals(bias.grad(&want_grads).unwrap())
+    );
+    assert_eq!(
+        vals(x.grad(&got_grads).unwrap()),
+        vals(x.grad(&want_grads).unwrap())
+    );
+}
+
+#[test]
+fn inference_gelu_and_gate_work_in_a_fresh_buffer_with_the_training_paths_floats() {
+    let x = plain([6, 3, 20], 45);
+    let logits = plain([6, 3, 20], 46) * 30.0;
+    // The autodiff paths write separate outputs; the inference paths reuse a buffer only
+    // they hold (`* 1` makes one) and must leave a shared input as it was.
+    let on_autodiff = |t: &Tensor<3>| Tensor::<3>::from_data(t.to_data(), &device());
+    let want_gelu = vals(gelu(on_autodiff(&x)));
+    let want_gate = vals(softmax_gate(on_autodiff(&x), on_autodiff(&logits)));
+    let before = (vals(x.clone()), vals(logits.clone()));
+    assert_eq!(vals(gelu(x.clone().mul_scalar(1.0))), want_gelu);
+    assert_eq!(vals(gelu(x.clone())), want_gelu);
+    assert_eq!(
+        vals(softmax_gate(x.clone(), logits.clone().mul_scalar(1.0))),
+        want_gate
+    );
+    assert_eq!(vals(softmax_gate(x.clone(), logits.clone())), want_gate);
+    assert_eq!((vals(x), vals(logits)), before, "shared inputs untouched");
+}

@@ -12,7 +12,6 @@ use burn::module::{
     Param,
 };
 use burn::tensor::Device;
-use burn::tensor::module::linear;
 
 use super::weights::VarBuilder;
 use crate::forecaster::ModelError;
@@ -53,14 +52,10 @@ impl Linear {
     }
 
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
-        // The bias through the kernel: added in the matmul output's own buffer.
-        let base = |x| {
-            let y = linear(x, self.weight.val(), None);
-            match &self.bias {
-                Some(bias) => crate::kernels::add_bias(y, bias.val()),
-                None => y,
-            }
-        };
+        // The product and the bias through the kernels: one GEMM into an unzeroed buffer, the
+        // bias added in it.
+        let base =
+            |x| crate::kernels::linear(x, self.weight.val(), self.bias.as_ref().map(Param::val));
         match &self.lora {
             None => base(x),
             Some(adapter) => base(x.clone()) + adapter.forward(x),
