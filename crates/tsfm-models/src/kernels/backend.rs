@@ -8,7 +8,7 @@ use burn::backend::TensorMetadata;
 use burn::backend::autodiff::checkpoint::{base::Checkpointer, strategy::CheckpointStrategy};
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
-use burn::backend::flex::FlexTensor;
+use burn::backend::flex::{FlexTensor, Layout};
 use burn::backend::ops::{FloatTensorOps, ModuleOps};
 use burn::backend::{Autodiff, Flex, backend_extension, tensor::FloatTensor};
 use burn::tensor::{DType, Shape, TensorData};
@@ -92,58 +92,122 @@ fn gelu_forward(x: FlexTensor) -> FlexTensor {
     out
 }
 
-/// `x @ weight` (`weight` `[d_in, d_out]`, any positive strides) with every leading axis of `x`
-/// folded into the GEMM's rows, written into a fresh buffer that is never zeroed: Burn's flex
-/// matmul zeroes its output before the GEMM overwrites it, and runs one GEMM per batch when a
-/// batch's rows fill its tiles (packing the weight again for each). The same `gemm` call as
-/// Burn's otherwise, so the same floats: the GEMM's depth blocking depends on `d_in` alone, so
-/// every output is the same dot product however the rows are tiled.
+/// `x @ weight` (`weight` `[d_in, d_out]`, any non-negative strides) with every leading axis
+/// of `x` folded into the GEMM's rows, written into a fresh buffer that is never zeroed: Burn's
+/// flex matmul zeroes its output before the GEMM overwrites it, and runs one GEMM per batch
+/// when a batch's rows fill its tiles (packing the weight again for each). The same `gemm` call
+/// as Burn's otherwise, so the same floats: the GEMM's depth blocking depends on `d_in` alone,
+/// so every output is the same dot product however the rows are tiled or strided.
+///
+/// A strided `x` whose last two axes are a matrix at any strides under one batch stride (TTM's
+/// patch mixer reads its input with the last two axes swapped) is read in place, one GEMM per
+/// batch: the GEMM packs its operands anyway, where copying `x` first was 5 % of TTM's
+/// inference. Other layouts are copied.
 fn matmul_rows(x: &FlexTensor, weight: &FlexTensor) -> FlexTensor {
-    let (x, shape) = values(x);
+    let x = match batched_matrix(x.layout()) {
+        Some(_) => x.clone(),
+        None => values(x).0,
+    };
+    let lhs = batched_matrix(x.layout()).expect("a contiguous tensor is a batch of matrices");
     let weight = if weight.layout().has_positive_strides() {
         weight.clone()
     } else {
         values(weight).0
     };
-    let k = last_dim(&shape);
-    let rows = shape.num_elements() / k.max(1);
     let n = weight.layout().shape()[1];
     let (w_rs, w_cs) = (weight.layout().strides()[0], weight.layout().strides()[1]);
     let w = &weight.storage::<f32>()[weight.layout().start_offset()..];
-    let mut out_dims = shape.as_slice().to_vec();
+    let x_values = &x.storage::<f32>()[x.layout().start_offset()..];
+    let mut out_dims = x.layout().shape().as_slice().to_vec();
     *out_dims.last_mut().expect("a matrix or more") = n;
-    let mut out = Vec::<f32>::with_capacity(rows * n);
-    if rows * n > 0 {
-        // SAFETY: `x` is `rows x k` row-major and `w` holds `k x n` at strides `(w_rs, w_cs)`
-        // from its start (the tensor's layout); `out` has room for `rows x n` row-major. With
-        // `read_dst` false the GEMM writes every output without reading it, so the length may
-        // be set afterwards.
-        unsafe {
-            gemm::gemm(
-                rows,
-                n,
-                k,
-                out.as_mut_ptr(),
-                1,
-                n as isize,
-                false,
-                slice(&x).as_ptr(),
-                1,
-                k as isize,
-                w.as_ptr(),
-                w_cs,
-                w_rs,
-                0.0,
-                1.0,
-                false,
-                false,
-                false,
-                gemm::Parallelism::None,
-            );
-            out.set_len(rows * n);
+    let out_len = lhs.batches * lhs.rows * n;
+    let mut out = Vec::<f32>::with_capacity(out_len);
+    if out_len > 0 {
+        for batch in 0..lhs.batches {
+            // SAFETY: batch `batch` of `x` is `rows x k` at strides `(row_stride, col_stride)`
+            // from `batch * batch_stride` (its layout, checked by `batched_matrix`); `w` holds
+            // `k x n` at `(w_rs, w_cs)` from its start; `out` has room for `batches x rows x n`
+            // row-major. With `read_dst` false the GEMM writes every output without reading
+            // it, so the length may be set afterwards.
+            unsafe {
+                gemm::gemm(
+                    lhs.rows,
+                    n,
+                    lhs.k,
+                    out.as_mut_ptr().add(batch * lhs.rows * n),
+                    1,
+                    n as isize,
+                    false,
+                    x_values.as_ptr().add(batch * lhs.batch_stride),
+                    lhs.col_stride,
+                    lhs.row_stride,
+                    w.as_ptr(),
+                    w_cs,
+                    w_rs,
+                    0.0,
+                    1.0,
+                    false,
+                    false,
+                    false,
+                    gemm::Parallelism::None,
+                );
+            }
         }
+        // SAFETY: the GEMMs above wrote all `out_len` values.
+        unsafe { out.set_len(out_len) };
     }
     tensor(out, Shape::from(out_dims))
+}
+
+/// A tensor read as `batches` matrices of `rows x k`: matrix `b` starts `b * batch_stride`
+/// values after the layout's offset, its element `(i, j)` `i * row_stride + j * col_stride`
+/// further.
+struct BatchedMatrix {
+    batches: usize,
+    batch_stride: usize,
+    rows: usize,
+    k: usize,
+    row_stride: isize,
+    col_stride: isize,
+}
+
+/// `layout` as a batch of matrices over its last two axes, when its strides are non-negative
+/// and its leading axes step through memory as one (a contiguous tensor is one matrix of all
+/// its rows); `None` otherwise.
+fn batched_matrix(layout: &Layout) -> Option<BatchedMatrix> {
+    let dims = layout.shape().as_slice();
+    let strides = layout.strides();
+    let total = layout.shape().num_elements();
+    let k = dims.last().copied().unwrap_or(1);
+    if layout.contiguous_offsets().is_some() {
+        return Some(BatchedMatrix {
+            batches: 1,
+            batch_stride: 0,
+            rows: total / k.max(1),
+            k,
+            row_stride: k as isize,
+            col_stride: 1,
+        });
+    }
+    let rank = dims.len();
+    if rank < 2 || !layout.has_positive_strides() {
+        return None;
+    }
+    let (lead, matrix) = dims.split_at(rank - 2);
+    // The leading axes merge into one when each (of more than one element) steps over the
+    // next one's whole extent.
+    let lead_axes: Vec<usize> = (0..lead.len()).filter(|&i| dims[i] > 1).collect();
+    let merges = lead_axes
+        .windows(2)
+        .all(|w| strides[w[0]] == strides[w[1]] * dims[w[1]] as isize);
+    merges.then(|| BatchedMatrix {
+        batches: lead.iter().product(),
+        batch_stride: lead_axes.last().map_or(0, |&i| strides[i] as usize),
+        rows: matrix[0],
+        k: matrix[1],
+        row_stride: strides[rank - 2],
+        col_stride: strides[rank - 1],
+    })
 }
 
 fn layer_norm_parts(

@@ -11,37 +11,53 @@ use super::math::{SimdLoop, exp, run};
 
 const LANES: usize = 8;
 
-/// Sum of `f(i)` over `0..n` in eight lanes, combined pairwise in a fixed order.
+/// Sum over `i` of `f([slices[0][i], slices[1][i], ..])` in eight lanes, combined pairwise in
+/// a fixed order. The slices have one length. Each chunk of eight is read as arrays, so the
+/// lanes compile to one vector add with no bounds check inside (indexing the slices from a
+/// closure kept the sums scalar).
 #[inline(always)]
-fn lane_sum(n: usize, f: impl Fn(usize) -> f32) -> f32 {
+fn lane_sum<const K: usize>(slices: [&[f32]; K], f: impl Fn([f32; K]) -> f32) -> f32 {
+    let n = slices[0].len();
+    assert!(slices.iter().all(|s| s.len() == n));
     let mut acc = [0.0f32; LANES];
     let whole = n - n % LANES;
     for start in (0..whole).step_by(LANES) {
+        let chunks: [&[f32; LANES]; K] =
+            std::array::from_fn(|k| slices[k][start..start + LANES].try_into().unwrap());
         for (lane, a) in acc.iter_mut().enumerate() {
-            *a += f(start + lane);
+            *a += f(std::array::from_fn(|k| chunks[k][lane]));
         }
     }
     for (lane, i) in (whole..n).enumerate() {
-        acc[lane] += f(i);
+        acc[lane] += f(std::array::from_fn(|k| slices[k][i]));
     }
     ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]))
 }
 
-/// Maximum of a row in eight lanes (NaN-ignoring like `f32::max`; a NaN logit still turns its
-/// row to NaN through the exp).
+/// Maximum of a row in eight lanes, combined pairwise. NaN is ignored like `f32::max` does (a
+/// NaN logit still turns its row to NaN through the exp); `v > a` keeps the lane and the
+/// combination at one `max` instruction each (`f32::max`'s NaN handling took three, and a
+/// sequential fold of eight lanes was most of a short row's time).
 #[inline(always)]
 fn lane_max(row: &[f32]) -> f32 {
+    #[inline(always)]
+    fn max(a: f32, v: f32) -> f32 {
+        if v > a { v } else { a }
+    }
     let mut acc = [f32::NEG_INFINITY; LANES];
     let mut chunks = row.chunks_exact(LANES);
     for chunk in &mut chunks {
         for (a, &v) in acc.iter_mut().zip(chunk) {
-            *a = a.max(v);
+            *a = max(*a, v);
         }
     }
     for (a, &v) in acc.iter_mut().zip(chunks.remainder()) {
-        *a = a.max(v);
+        *a = max(*a, v);
     }
-    acc.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v))
+    max(
+        max(max(acc[0], acc[4]), max(acc[2], acc[6])),
+        max(max(acc[1], acc[5]), max(acc[3], acc[7])),
+    )
 }
 
 struct AddBiasRows<'a> {
@@ -53,18 +69,35 @@ impl SimdLoop for AddBiasRows<'_> {
     type Output = ();
     #[inline(always)]
     fn run_here(self) {
-        for row in self.values.chunks_exact_mut(self.bias.len()) {
-            for (v, &b) in row.iter_mut().zip(self.bias) {
+        let bias = self.bias;
+        for row in self.values.chunks_exact_mut(bias.len()) {
+            for (v, &b) in row.iter_mut().zip(bias) {
                 *v += b;
             }
         }
     }
 }
 
+/// Rows per block when a bias is short: TTM's patch mixer adds biases of 8 to 64 to rows that
+/// short, where the per-row loop overhead cost more than the adds.
+const SHORT_ROW: usize = 256;
+
 /// `values[r, i] += bias[i]` for every row of `bias.len()`, in place (a linear layer's bias).
 pub fn add_bias(values: &mut [f32], bias: &[f32]) {
     assert!(!bias.is_empty() && values.len().is_multiple_of(bias.len()));
-    run(AddBiasRows { values, bias });
+    let d = bias.len();
+    if d >= SHORT_ROW || values.len() < 2 * SHORT_ROW {
+        return run(AddBiasRows { values, bias });
+    }
+    // The bias repeated over whole rows up to a block of about SHORT_ROW: the same adds.
+    let tiled = bias.repeat(SHORT_ROW.div_ceil(d));
+    let whole = values.len() - values.len() % tiled.len();
+    let (head, tail) = values.split_at_mut(whole);
+    run(AddBiasRows {
+        values: head,
+        bias: &tiled,
+    });
+    run(AddBiasRows { values: tail, bias });
 }
 
 struct ColumnSums<'a> {
@@ -155,8 +188,8 @@ fn layer_norm_row(
     out: &mut [f32],
 ) -> RowStats {
     let d = row.len();
-    let mean = lane_sum(d, |i| row[i]) / d as f32;
-    let var = lane_sum(d, |i| (row[i] - mean) * (row[i] - mean)) / d as f32;
+    let mean = lane_sum([row], |[v]| v) / d as f32;
+    let var = lane_sum([row], |[v]| (v - mean) * (v - mean)) / d as f32;
     let rstd = 1.0 / (var + eps).sqrt();
     match bias {
         Some(bias) => {
@@ -232,8 +265,10 @@ fn layer_norm_backward_row(
     dbias: &mut [f32],
 ) {
     let d = row.len();
-    let mean_gw = lane_sum(d, |i| g[i] * weight[i]) / d as f32;
-    let mean_gw_xhat = lane_sum(d, |i| g[i] * weight[i] * ((row[i] - s.mean) * s.rstd)) / d as f32;
+    let mean_gw = lane_sum([g, weight], |[gi, w]| gi * w) / d as f32;
+    let mean_gw_xhat = lane_sum([g, weight, row], |[gi, w, v]| {
+        gi * w * ((v - s.mean) * s.rstd)
+    }) / d as f32;
     let inputs = row.iter().zip(g).zip(weight);
     let outputs = dx.iter_mut().zip(dweight.iter_mut()).zip(dbias.iter_mut());
     for (((&v, &gi), &w), ((dxi, dwi), dbi)) in inputs.zip(outputs) {
@@ -283,7 +318,7 @@ impl SimdLoop for RmsNormRows<'_> {
 #[inline(always)]
 fn rms_norm_row(row: &[f32], weight: &[f32], eps: f32, out: &mut [f32]) -> f32 {
     let d = row.len();
-    let rstd = 1.0 / (lane_sum(d, |i| row[i] * row[i]) / d as f32 + eps).sqrt();
+    let rstd = 1.0 / (lane_sum([row], |[v]| v * v) / d as f32 + eps).sqrt();
     for ((o, &v), &w) in out.iter_mut().zip(row).zip(weight) {
         *o = v * rstd * w;
     }
@@ -344,7 +379,7 @@ fn rms_norm_backward_row(
     dweight: &mut [f32],
 ) {
     let d = row.len();
-    let mean_gw_xhat = lane_sum(d, |i| g[i] * weight[i] * (row[i] * rstd)) / d as f32;
+    let mean_gw_xhat = lane_sum([g, weight, row], |[gi, w, v]| gi * w * (v * rstd)) / d as f32;
     let inputs = row.iter().zip(g).zip(weight);
     for (((&v, &gi), &w), (dxi, dwi)) in inputs.zip(dx.iter_mut().zip(dweight.iter_mut())) {
         let xhat = v * rstd;
@@ -438,7 +473,7 @@ fn exp_and_normalise(out: &mut [f32], d: usize) {
         *o = exp(*o);
     }
     for out in out.chunks_exact_mut(d) {
-        let inv_sum = 1.0 / lane_sum(out.len(), |i| out[i]);
+        let inv_sum = 1.0 / lane_sum([&*out], |[v]| v);
         for o in out.iter_mut() {
             *o *= inv_sum;
         }
@@ -495,7 +530,7 @@ impl SimdLoop for SoftmaxGateBackwardRows<'_> {
 
 #[inline(always)]
 fn softmax_gate_backward_row(row: &[f32], s: &[f32], g: &[f32], dx: &mut [f32], dl: &mut [f32]) {
-    let dot = lane_sum(row.len(), |i| s[i] * g[i] * row[i]);
+    let dot = lane_sum([s, g, row], |[si, gi, v]| si * gi * v);
     let inputs = row.iter().zip(s).zip(g);
     for (((&v, &si), &gi), (dxi, dli)) in inputs.zip(dx.iter_mut().zip(dl.iter_mut())) {
         *dxi = gi * si;
@@ -592,7 +627,7 @@ impl SimdLoop for SoftmaxBackwardRows<'_> {
         let d = self.d;
         let rows = self.s.chunks_exact(d).zip(self.grad.chunks_exact(d));
         for ((s, g), dx) in rows.zip(self.dx.chunks_exact_mut(d)) {
-            let dot = lane_sum(d, |i| s[i] * g[i]);
+            let dot = lane_sum([s, g], |[si, gi]| si * gi);
             for ((dxi, &si), &gi) in dx.iter_mut().zip(s).zip(g) {
                 *dxi = si * (gi - dot);
             }
@@ -823,12 +858,12 @@ mod tests {
     fn lane_sum_order_does_not_depend_on_the_row_length_remainder() {
         // The same 8 values summed as one whole chunk or as a remainder give one fixed order.
         let v = [1e8f32, 1.0, -1e8, 1.0, 3.0, 0.5, 0.25, 2.0];
-        let whole = lane_sum(8, |i| v[i]);
+        let whole = lane_sum([&v], |[x]| x);
         assert_eq!(
             whole,
             ((1e8 + 3.0) + (-1e8 + 0.25)) + ((1.0 + 0.5) + (1.0 + 2.0))
         );
-        let short = lane_sum(5, |i| v[i]);
+        let short = lane_sum([&v[..5]], |[x]| x);
         assert_eq!(short, ((1e8f32 + 3.0) + -1e8) + (1.0 + 1.0));
     }
 }
