@@ -14,6 +14,42 @@ fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
 }
 
 #[test]
+fn csv_rows_of_series_interleaved_are_gathered_per_series_in_time_order() {
+    // Rows are gathered per run of one id; a series whose rows come back later joins its
+    // earlier run.
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(
+        dir.path(),
+        "mixed.csv",
+        "id,timestamp,value\n\
+         a,2024-01-01 00:00,1\n\
+         a,2024-01-01 00:05,2\n\
+         b,2024-01-01 00:00,10\n\
+         a,2024-01-01 00:15,4\n\
+         b,2024-01-01 00:05,20\n\
+         a,2024-01-01 00:10,3\n\
+         b,2024-01-01 00:10,30\n",
+    );
+    let mut o = SourceOptions::new(SourceKind::Csv, &p);
+    o.target_columns = vec!["value".into()];
+    let out = load(&o).unwrap();
+    let got: Vec<(&str, &[f64])> = out
+        .series
+        .iter()
+        .map(|s| (s.id.as_str(), &s.channels[0].values[..]))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("a", &[1.0, 2.0, 3.0, 4.0][..]),
+            ("b", &[10.0, 20.0, 30.0][..])
+        ]
+    );
+    let t0 = parse_datetime("2024-01-01").unwrap();
+    assert_eq!(out.series[0].timestamps, [t0, t0 + 300, t0 + 600, t0 + 900]);
+}
+
+#[test]
 fn csv_unsorted_rows_missing_cells_covariates_and_custom_columns() {
     let dir = tempfile::tempdir().unwrap();
     let p = write(
