@@ -101,20 +101,21 @@ fn gelu_forward(x: FlexTensor) -> FlexTensor {
 ///
 /// A strided `x` whose last two axes are a matrix at any strides under one batch stride (TTM's
 /// patch mixer reads its input with the last two axes swapped) is read in place, one GEMM per
-/// batch: the GEMM packs its operands anyway, where copying `x` first was 5 % of TTM's
-/// inference. Other layouts are copied.
+/// batch, when a batch has at least as many rows as the weight has columns: the GEMM packs its
+/// operands anyway, where copying `x` first was 5 % of TTM's inference. Other layouts, and
+/// batches of few rows against a wide weight (packed again per batch), are copied.
 fn matmul_rows(x: &FlexTensor, weight: &FlexTensor) -> FlexTensor {
-    let x = match batched_matrix(x.layout()) {
-        Some(_) => x.clone(),
-        None => values(x).0,
-    };
+    let n = weight.layout().shape()[1];
+    // In place only where the copy costs more than it saves: each batch's GEMM packs the
+    // weight again (`k x n` per batch) where the copy moves `rows x k` per batch once.
+    let in_place = batched_matrix(x.layout()).is_some_and(|m| m.batches == 1 || n <= m.rows);
+    let x = if in_place { x.clone() } else { values(x).0 };
     let lhs = batched_matrix(x.layout()).expect("a contiguous tensor is a batch of matrices");
     let weight = if weight.layout().has_positive_strides() {
         weight.clone()
     } else {
         values(weight).0
     };
-    let n = weight.layout().shape()[1];
     let (w_rs, w_cs) = (weight.layout().strides()[0], weight.layout().strides()[1]);
     let w = &weight.storage::<f32>()[weight.layout().start_offset()..];
     let x_values = &x.storage::<f32>()[x.layout().start_offset()..];

@@ -363,8 +363,11 @@ fn linear_equals_burns_linear_and_bias_bit_for_bit() {
     check_linear(plain([48], 36), &weight, &bias);
     // A strided view (TTM's patch mixer swaps axes before its MLP).
     check_linear(plain([4, 48, 6], 37).swap_dims(1, 2), &weight, &bias);
-    // Two leading axes over one transposed matrix each (read in place, one GEMM per matrix),
-    // and leading axes that do not merge into one batch stride (copied first).
+    // Two leading axes over one transposed matrix each: read in place, one GEMM per matrix,
+    // when a matrix has as many rows as the weight has columns (40), else copied first; and
+    // leading axes that do not merge into one batch stride (copied first).
+    check_linear(plain([2, 3, 48, 41], 43).swap_dims(2, 3), &weight, &bias);
+    check_linear(plain([4, 48, 40], 44).swap_dims(1, 2), &weight, &bias);
     check_linear(plain([2, 3, 48, 6], 40).swap_dims(2, 3), &weight, &bias);
     check_linear(plain([3, 2, 6, 48], 41).swap_dims(0, 1), &weight, &bias);
     check_linear(
