@@ -119,9 +119,6 @@ pub fn run<L: SimdLoop>(kernel: L) -> L::Output {
     pulp::Arch::new().dispatch(Dispatched(kernel))
 }
 
-/// Elements per block of the element-wise loops.
-const BLOCK: usize = 64;
-
 struct GeluInPlaceLoop<'a> {
     x: &'a mut [f32],
 }
@@ -130,13 +127,7 @@ impl SimdLoop for GeluInPlaceLoop<'_> {
     type Output = ();
     #[inline(always)]
     fn run_here(self) {
-        let mut blocks = self.x.chunks_exact_mut(BLOCK);
-        for block in &mut blocks {
-            for v in block.iter_mut() {
-                *v = gelu(*v);
-            }
-        }
-        for v in blocks.into_remainder() {
+        for v in self.x.iter_mut() {
             *v = gelu(*v);
         }
     }

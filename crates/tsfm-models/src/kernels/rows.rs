@@ -69,17 +69,17 @@ impl SimdLoop for AddBiasRows<'_> {
     type Output = ();
     #[inline(always)]
     fn run_here(self) {
-        let bias = self.bias;
-        for row in self.values.chunks_exact_mut(bias.len()) {
-            for (v, &b) in row.iter_mut().zip(bias) {
+        for row in self.values.chunks_exact_mut(self.bias.len()) {
+            for (v, &b) in row.iter_mut().zip(self.bias) {
                 *v += b;
             }
         }
     }
 }
 
-/// Rows per block when a bias is short: TTM's patch mixer adds biases of 8 to 64 to rows that
-/// short, where the per-row loop overhead cost more than the adds.
+/// Values per block when a bias is shorter: TTM's patch mixer adds biases of 8 to 64 values,
+/// where a loop per row of that length cost more than the adds; whole rows are added per
+/// block of the bias repeated instead.
 const SHORT_ROW: usize = 256;
 
 /// `values[r, i] += bias[i]` for every row of `bias.len()`, in place (a linear layer's bias).
@@ -841,17 +841,20 @@ mod tests {
 
     #[test]
     fn bias_rows_and_column_sums_are_the_plain_loops() {
-        let d = 13;
-        let x = values(9 * d, 50);
-        let b = values(d, 51);
-        let mut y = x.clone();
-        add_bias(&mut y, &b);
-        let mut want_sums = vec![0.0f32; d];
-        for (i, (&got, &v)) in y.iter().zip(&x).enumerate() {
-            assert_eq!(got, v + b[i % d]);
-            want_sums[i % d] += v;
+        // 9 rows: one loop per row; 101 rows of a short bias: blocks of the bias repeated
+        // (20 rows each) and a tail of one row.
+        for (d, rows) in [(13, 9), (13, 101), (300, 3)] {
+            let x = values(rows * d, 50);
+            let b = values(d, 51);
+            let mut y = x.clone();
+            add_bias(&mut y, &b);
+            let mut want_sums = vec![0.0f32; d];
+            for (i, (&got, &v)) in y.iter().zip(&x).enumerate() {
+                assert_eq!(got, v + b[i % d], "d {d}, rows {rows}, value {i}");
+                want_sums[i % d] += v;
+            }
+            assert_eq!(column_sums(&x, d), want_sums);
         }
-        assert_eq!(column_sums(&x, d), want_sums);
     }
 
     #[test]
