@@ -31,8 +31,9 @@ pub struct NumericCopy {
 }
 
 /// `None` when every value column of `path` is numeric (or the file is Parquet, whose reader
-/// names a text column itself); else the numeric copy. The common all-numeric file costs one
-/// streaming pass and no copy; a file with text is read twice more (categories, then the copy).
+/// names a text column itself); else the numeric copy. The reader calls this only after a
+/// numeric read of the file met a cell that is not a number; a file with text is then read
+/// twice more (categories, then the copy).
 pub fn numeric_copy(path: &Path) -> Result<Option<NumericCopy>> {
     if path
         .extension()
