@@ -11,8 +11,9 @@ use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::{FlexTensor, Layout};
 use burn::backend::ops::{FloatTensorOps, ModuleOps};
 use burn::backend::{Autodiff, Flex, backend_extension, tensor::FloatTensor};
-use burn::tensor::{DType, Shape, TensorData};
+use burn::tensor::{DType, Shape, Slice, TensorData};
 
+use super::attention::{PANEL, PanelAttentionDims, panel_attention};
 use super::math::{gelu_backward_slice, gelu_in_place};
 use super::rope::rope_rows;
 use super::rows::{
@@ -52,6 +53,16 @@ pub trait Kernels: burn::backend::Backend {
     /// `softmax(x + bias)` over the last axis, `bias` broadcast to `x` (same rank, each axis
     /// 1 or `x`'s, the last `x`'s).
     fn fused_softmax_biased(x: FloatTensor<Self>, bias: FloatTensor<Self>) -> FloatTensor<Self>;
+    /// `softmax(q k^T + bias) v` per group and head ([`super::panel_attention`]): `q`
+    /// `[groups, queries, heads, d]`, the keys as panels `[groups, heads, blocks, d, PANEL]`,
+    /// `value` `[groups, heads, positions, d]`, `bias` `[1 or groups, 1 or heads, 1,
+    /// positions]`; returns `[groups, queries, heads, d]`.
+    fn fused_panel_attention(
+        q: FloatTensor<Self>,
+        key_panels: FloatTensor<Self>,
+        value: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+    ) -> FloatTensor<Self>;
     /// Rotary positions over `x` `[batch, seq, heads, d]` with `cos`/`sin` `[1 or batch, seq,
     /// d / 2]`.
     fn fused_rope(
@@ -384,6 +395,84 @@ impl Kernels for Flex {
     fn fused_rope(x: FlexTensor, cos: FlexTensor, sin: FlexTensor) -> FlexTensor {
         rope_values(x, &cos, &sin, false)
     }
+
+    fn fused_panel_attention(
+        q: FlexTensor,
+        key_panels: FlexTensor,
+        value: FlexTensor,
+        bias: FlexTensor,
+    ) -> FlexTensor {
+        panel_attention_values(&q, &key_panels, &value, &bias)
+    }
+}
+
+/// A tensor whose last `inner` axes are contiguous, read in place when its other strides are
+/// non-negative (a narrowed cache), else copied: its storage from the first element and the
+/// strides of its leading axes.
+fn leading_strides(tensor: &FlexTensor, inner: usize) -> (FlexTensor, Vec<usize>) {
+    let layout = tensor.layout();
+    let dims = layout.shape().as_slice();
+    let rank = dims.len();
+    let mut expected = 1isize;
+    let mut inner_contiguous = true;
+    for axis in (rank - inner..rank).rev() {
+        inner_contiguous &= dims[axis] == 1 || layout.strides()[axis] == expected;
+        expected *= dims[axis] as isize;
+    }
+    let tensor = if inner_contiguous && layout.has_positive_strides() {
+        tensor.clone()
+    } else {
+        tensor.to_contiguous()
+    };
+    let strides = tensor.layout().strides()[..rank - inner]
+        .iter()
+        .map(|&s| s as usize)
+        .collect();
+    (tensor, strides)
+}
+
+fn from_start(tensor: &FlexTensor) -> &[f32] {
+    &tensor.storage::<f32>()[tensor.layout().start_offset()..]
+}
+
+/// [`panel_attention`] over flex tensors (shapes checked by the caller).
+fn panel_attention_values(
+    q: &FlexTensor,
+    key_panels: &FlexTensor,
+    value: &FlexTensor,
+    bias: &FlexTensor,
+) -> FlexTensor {
+    let (q, shape) = values(q);
+    let [groups, queries, heads, d] = shape.as_slice().try_into().expect("q is 4-d");
+    let (keys, key_strides) = leading_strides(key_panels, 3);
+    assert_eq!(keys.layout().shape()[4], PANEL, "key panels");
+    let (value, value_strides) = leading_strides(value, 1);
+    let positions = value.layout().shape()[2];
+    let (bias, bias_shape) = values(bias);
+    let broadcast = |axis: usize, stride: usize| if bias_shape[axis] == 1 { 0 } else { stride };
+    let dims = PanelAttentionDims {
+        groups,
+        queries,
+        heads,
+        d,
+        positions,
+        key_strides: [key_strides[0], key_strides[1]],
+        value_strides: [value_strides[0], value_strides[1], value_strides[2]],
+        bias_strides: [
+            broadcast(0, bias_shape[1] * positions),
+            broadcast(1, positions),
+        ],
+    };
+    let mut out = vec![0f32; shape.num_elements()];
+    panel_attention(
+        slice(&q),
+        from_start(&keys),
+        from_start(&value),
+        slice(&bias),
+        dims,
+        &mut out,
+    );
+    tensor(out, shape)
 }
 
 /// What the rotation's backward keeps: the tables (the input is not needed).
@@ -684,6 +773,38 @@ impl<C: CheckpointStrategy> Kernels for Autodiff<Flex, C> {
         let bias = <Ad<C> as FloatTensorOps<Ad<C>>>::float_expand(bias, dims);
         let sum = <Ad<C> as FloatTensorOps<Ad<C>>>::float_add(x, bias);
         <Ad<C> as Kernels>::fused_softmax(sum)
+    }
+
+    /// Training composes it from Burn's ops (the panels unpacked, the product, the softmax and
+    /// the weighted values), so every input gets its gradient.
+    fn fused_panel_attention(
+        q: AutodiffFloat<C>,
+        key_panels: AutodiffFloat<C>,
+        value: AutodiffFloat<C>,
+        bias: AutodiffFloat<C>,
+    ) -> AutodiffFloat<C> {
+        type Ad<C> = Autodiff<Flex, C>;
+        let [groups, heads, blocks, d, panel] = key_panels
+            .shape()
+            .as_slice()
+            .try_into()
+            .expect("5-d panels");
+        let positions = value.shape()[2];
+        let key_t = <Ad<C> as FloatTensorOps<Ad<C>>>::float_permute(key_panels, &[0, 1, 3, 2, 4]);
+        let key_t = <Ad<C> as FloatTensorOps<Ad<C>>>::float_reshape(
+            key_t,
+            Shape::new([groups, heads, d, blocks * panel]),
+        );
+        let full = Slice::full();
+        let key_t = <Ad<C> as FloatTensorOps<Ad<C>>>::float_slice(
+            key_t,
+            &[full, full, full, Slice::new(0, Some(positions as isize), 1)],
+        );
+        let q = <Ad<C> as FloatTensorOps<Ad<C>>>::float_swap_dims(q, 1, 2);
+        let scores = <Ad<C> as FloatTensorOps<Ad<C>>>::float_matmul(q, key_t);
+        let weights = <Ad<C> as Kernels>::fused_softmax_biased(scores, bias);
+        let out = <Ad<C> as FloatTensorOps<Ad<C>>>::float_matmul(weights, value);
+        <Ad<C> as FloatTensorOps<Ad<C>>>::float_swap_dims(out, 1, 2)
     }
 
     /// The tables are constants: only `x` gets a gradient.

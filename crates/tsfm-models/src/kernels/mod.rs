@@ -9,6 +9,7 @@
 //! dtype) they fall back to Burn's own composition of the same expression, which is also what
 //! the tests compare them with.
 
+pub mod attention;
 mod backend;
 pub mod math;
 pub mod rope;
@@ -146,6 +147,68 @@ pub fn softmax_biased<const D: usize>(x: Tensor<D>, bias: Tensor<D>) -> Tensor<D
         x.into_dispatch(),
         bias.into_dispatch(),
     ))
+}
+
+/// Attention of groups of queries over keys and values each group shares, in inference:
+/// `softmax(q k^T + bias) v` per group and head, unscaled. `q` is `[groups, queries, heads,
+/// d]` (a projection's rows with the heads still in place), the keys are panels
+/// `[groups, heads, blocks, d, PANEL]` ([`attention::pack_key_panels`]: `blocks` panels of
+/// [`attention::PANEL`] positions, the last one padded), `value` is `[groups, heads,
+/// positions, d]` and `bias` `[1 or groups, 1 or heads, 1, positions]`; the result is
+/// `[groups, queries, heads, d]`, the heads in place for the output projection.
+///
+/// On the flex backend without autodiff it is [`attention::panel_attention`] (one pass per
+/// group and head, the keys streamed in order); elsewhere Burn's composition of the same
+/// expression, which the tests compare it with.
+pub fn panel_attention(
+    q: Tensor<4>,
+    key_panels: Tensor<5>,
+    value: Tensor<4>,
+    bias: Tensor<4>,
+) -> Tensor<4> {
+    let [groups, _, heads, d] = q.dims();
+    let [kg, kh, blocks, kd, panel] = key_panels.dims();
+    let [vg, vh, positions, vd] = value.dims();
+    let [bg, bh, bq, bp] = bias.dims();
+    let fits = [kg, vg] == [groups; 2]
+        && [kh, vh] == [heads; 2]
+        && [kd, vd] == [d; 2]
+        && panel == attention::PANEL
+        && positions > 0
+        && blocks == positions.div_ceil(attention::PANEL)
+        && d.is_multiple_of(attention::PANEL)
+        && (bg == 1 || bg == groups)
+        && (bh == 1 || bh == heads)
+        && bq == 1
+        && bp == positions
+        && [&key_panels.dtype(), &value.dtype(), &bias.dtype()] == [&DType::F32; 3];
+    if !on_kernels(&q) || q.device().is_autodiff() || !fits {
+        return panel_attention_composed(q, key_panels, value, bias);
+    }
+    Tensor::from_dispatch(<Dispatch as Kernels>::fused_panel_attention(
+        q.into_dispatch(),
+        key_panels.into_dispatch(),
+        value.into_dispatch(),
+        bias.into_dispatch(),
+    ))
+}
+
+/// [`panel_attention`] as Burn's composition: the panels unpacked to `[groups, heads, d,
+/// positions]`, the product, the biased softmax and the weighted values.
+pub fn panel_attention_composed(
+    q: Tensor<4>,
+    key_panels: Tensor<5>,
+    value: Tensor<4>,
+    bias: Tensor<4>,
+) -> Tensor<4> {
+    let [groups, heads, blocks, d, panel] = key_panels.dims();
+    let positions = value.dims()[2];
+    let key_t = key_panels
+        .permute([0, 1, 3, 2, 4])
+        .reshape([groups, heads, d, blocks * panel])
+        .narrow(3, 0, positions);
+    let weights = softmax_biased(q.swap_dims(1, 2).matmul(key_t), bias);
+    weights.matmul(value).swap_dims(1, 2)
 }
 
 /// Rotary positions over `x` `[batch, seq, heads, d]` (a projection before its heads are

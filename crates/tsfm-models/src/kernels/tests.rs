@@ -426,3 +426,66 @@ fn inference_gelu_and_gate_work_in_a_fresh_buffer_with_the_training_paths_floats
     assert_eq!(vals(softmax_gate(x.clone(), logits.clone())), want_gate);
     assert_eq!((vals(x), vals(logits)), before, "shared inputs untouched");
 }
+
+/// Keys `[groups, heads, d, positions]` as panels `[groups, heads, blocks, d, PANEL]`.
+fn key_panels(key_t: Tensor<4>) -> Tensor<5> {
+    let [g, h, d, t] = key_t.dims();
+    let blocks = t.div_ceil(attention::PANEL);
+    let device = key_t.device();
+    let pad = Tensor::zeros([g, h, d, blocks * attention::PANEL - t], &device);
+    Tensor::cat(vec![key_t, pad], 3)
+        .reshape([g, h, d, blocks, attention::PANEL])
+        .permute([0, 1, 3, 2, 4])
+}
+
+#[test]
+fn panel_attention_equals_the_composition_on_strided_values_and_broadcast_biases() {
+    let device = Device::flex();
+    let on = |t: Tensor<4>| Tensor::<4>::from_data(t.into_data(), &device);
+    let (groups, queries, heads, d, positions) = (3, 6, 2, 32, 21);
+    let q = on(random([groups, queries, heads, d], 1));
+    let key_t = on(random([groups, heads, d, positions], 2));
+    // Values narrowed from a cache with room for more positions: read in place.
+    let cache = on(random([groups, heads, positions + 11, d], 3));
+    let value = cache.narrow(2, 0, positions);
+    let panels = key_panels(key_t.clone());
+    for bias_dims in [[groups, 1, 1, positions], [1, heads, 1, positions]] {
+        let bias = on(random(bias_dims, 4));
+        let got = panel_attention(q.clone(), panels.clone(), value.clone(), bias.clone());
+        let want = panel_attention_composed(q.clone(), panels.clone(), value.clone(), bias.clone());
+        assert_close(got.clone(), want, &format!("bias {bias_dims:?}"));
+        // And the plain expression over the transposed keys.
+        let plain = softmax(q.clone().swap_dims(1, 2).matmul(key_t.clone()) + bias)
+            .matmul(value.clone())
+            .swap_dims(1, 2);
+        assert_close(got, plain, &format!("bias {bias_dims:?}, plain"));
+    }
+}
+
+#[test]
+fn panel_attention_on_autodiff_tensors_is_the_composition_in_gradient() {
+    let (groups, queries, heads, d, positions) = (2, 3, 2, 16, 19);
+    let key_t = random([groups, heads, d, positions], 2);
+    check_grads(
+        [
+            random([groups, queries, heads, d], 1),
+            random([groups, heads, positions, d], 3),
+            random([groups, 1, 1, positions], 4),
+        ],
+        |[q, value, bias]| {
+            let panels = key_panels(key_t.clone());
+            Tensor::from_dispatch(<Dispatch as Kernels>::fused_panel_attention(
+                q.clone().into_dispatch(),
+                panels.into_dispatch(),
+                value.clone().into_dispatch(),
+                bias.clone().into_dispatch(),
+            ))
+        },
+        |[q, value, bias]| {
+            softmax(q.clone().swap_dims(1, 2).matmul(key_t.clone()) + bias.clone())
+                .matmul(value.clone())
+                .swap_dims(1, 2)
+        },
+        "panel attention",
+    );
+}

@@ -16,7 +16,8 @@ use burn::tensor::{Int, TensorData};
 use super::config::T5Config;
 use super::layers::T5LayerNorm;
 use crate::forecaster::ModelError;
-use crate::kernels::softmax_biased;
+use crate::kernels::attention::PANEL;
+use crate::kernels::{panel_attention, softmax_biased};
 use crate::nn::{Embedding, Linear, VarBuilder, dropout};
 
 /// What transformers adds for a masked key (`torch.finfo(float32).min`, not `-inf`: a row with
@@ -306,68 +307,66 @@ impl SelfAttentionLayer {
     }
 }
 
-/// Cross-attention keys and values of one decoder layer: the keys transposed,
-/// `[series, heads, d_kv, t_enc]`, the values `[series, heads, t_enc, d_kv]`.
+/// The keys of one decoder layer's cross-attention.
+#[derive(Debug, Clone)]
+pub enum CrossKeys {
+    /// Transposed, `[series, heads, d_kv, t_enc]`, as the whole decoder reads them at once.
+    Transposed(Tensor<4>),
+    /// As panels of [`PANEL`] positions, `[series, heads, blocks, d_kv, PANEL]` (the last
+    /// panel padded with zeros), for decoding steps ([`panel_attention`]).
+    Panels(Tensor<5>),
+}
+
+/// Cross-attention keys and values of one decoder layer, one row per series: the values
+/// `[series, heads, t_enc, d_kv]`.
 #[derive(Debug, Clone)]
 pub struct CrossKv {
-    pub key_t: Tensor<4>,
+    pub keys: CrossKeys,
     pub value: Tensor<4>,
 }
 
-/// Encoder positions are padded to a multiple of this for decoding: the GEMM's `f32` register
-/// width on AVX-512 (16 lanes; a multiple of AVX2's 8).
-pub const KEY_BLOCK: usize = 16;
-
 impl CrossKv {
-    /// The same keys and values laid out for many decoding steps: `positions` (>= `t_enc`, a
-    /// multiple of [`KEY_BLOCK`]) zero keys and values appended, the transposed keys stored
-    /// contiguously. The GEMM then reads the keys in place at every step; with the keys as a
-    /// transposed view of `[t_enc, d_kv]`, or a length that is not a multiple of its register
-    /// width, it copied them into its packed layout on every call (10 % of Chronos-T5
-    /// sampling). The padded positions must be masked ([`pad_mask`]).
-    pub fn for_decoding(self, positions: usize) -> Self {
-        let [series, heads, d_kv, t] = self.key_t.dims();
-        let pad = positions - t;
-        let device = self.value.device();
-        let (key_t, value) = if pad == 0 {
-            (self.key_t, self.value)
-        } else {
-            (
-                Tensor::cat(
-                    vec![
-                        self.key_t,
-                        Tensor::zeros([series, heads, d_kv, pad], &device),
-                    ],
-                    3,
-                ),
-                Tensor::cat(
-                    vec![
-                        self.value,
-                        Tensor::zeros([series, heads, pad, d_kv], &device),
-                    ],
-                    2,
-                ),
-            )
+    /// The same keys laid out for many decoding steps: as panels, stored contiguously, so
+    /// every step streams them in order. Burn's matmul over the transposed keys was a GEMM
+    /// call per series and head that strode through them (with the values and the softmax,
+    /// a fifth of a Chronos-T5 sampling call).
+    pub fn for_decoding(self) -> Self {
+        let CrossKeys::Transposed(key_t) = self.keys else {
+            return self;
         };
-        // `to_data` is the values in logical order: `key_t` becomes a contiguous tensor.
+        let [series, heads, d_kv, t] = key_t.dims();
+        let blocks = t.div_ceil(PANEL);
+        let device = key_t.device();
+        let padded = if blocks * PANEL == t {
+            key_t
+        } else {
+            let pad = Tensor::zeros([series, heads, d_kv, blocks * PANEL - t], &device);
+            Tensor::cat(vec![key_t, pad], 3)
+        };
+        let panels = padded
+            .reshape([series, heads, d_kv, blocks, PANEL])
+            .permute([0, 1, 3, 2, 4]);
+        // `to_data` is the values in logical order: the panels become one contiguous tensor.
         Self {
-            key_t: Tensor::from_data(key_t.to_data(), &device),
-            value: Tensor::from_data(value.to_data(), &device),
+            keys: CrossKeys::Panels(Tensor::from_data(panels.to_data(), &device)),
+            value: self.value,
         }
     }
-}
 
-/// An additive encoder mask (`[series, 1, 1, t_enc]`) extended to `positions` with
-/// [`MASKED`]: padded keys get weight `exp(MASKED - max) = 0` exactly as long as each row
-/// attends to at least one real position (the caller checks).
-pub fn pad_mask(mask: Tensor<4>, positions: usize) -> Tensor<4> {
-    let [series, one, one_q, t] = mask.dims();
-    if positions == t {
-        return mask;
+    /// The keys transposed, `[series, heads, d_kv, t_enc]`, whatever their layout.
+    pub fn key_t(&self) -> Tensor<4> {
+        match &self.keys {
+            CrossKeys::Transposed(key_t) => key_t.clone(),
+            CrossKeys::Panels(panels) => {
+                let [series, heads, blocks, d_kv, panel] = panels.dims();
+                panels
+                    .clone()
+                    .permute([0, 1, 3, 2, 4])
+                    .reshape([series, heads, d_kv, blocks * panel])
+                    .narrow(3, 0, self.value.dims()[2])
+            }
+        }
     }
-    let device = mask.device();
-    let pad = Tensor::full([series, one, one_q, positions - t], MASKED, &device);
-    Tensor::cat(vec![mask, pad], 3)
 }
 
 /// `T5LayerCrossAttention`: pre-norm attention over the encoder output (no position bias,
@@ -396,7 +395,7 @@ impl CrossAttentionLayer {
     pub fn key_values(&self, encoder_hidden: Tensor<3>) -> CrossKv {
         let (key, value) = self.EncDecAttention.key_values(encoder_hidden);
         CrossKv {
-            key_t: key.swap_dims(2, 3),
+            keys: CrossKeys::Transposed(key.swap_dims(2, 3)),
             value,
         }
     }
@@ -411,13 +410,26 @@ impl CrossAttentionLayer {
         let [rows, q_len, d] = x.dims();
         let series = kv.value.dims()[0];
         let samples = rows / series;
+        let (heads, d_kv) = (attn.num_heads, attn.d_kv);
         let normed = self.layer_norm.forward(x.clone());
-        let q =
-            attn.q
-                .forward(normed)
-                .reshape([series, samples * q_len, attn.num_heads * attn.d_kv]);
-        let q = attn.split_heads(q);
-        let out = attn.attend(q, kv.key_t.clone(), kv.value.clone(), mask.clone());
+        let q = attn
+            .q
+            .forward(normed)
+            .reshape([series, samples * q_len, heads, d_kv]);
+        let out = match &kv.keys {
+            // Decoding: no dropout on the weights, and the heads stay in place for `o`.
+            CrossKeys::Panels(panels) if !x.device().is_autodiff() => {
+                let out = panel_attention(q, panels.clone(), kv.value.clone(), mask.clone());
+                attn.o
+                    .forward(out.reshape([series, samples * q_len, heads * d_kv]))
+            }
+            _ => attn.attend(
+                q.swap_dims(1, 2),
+                kv.key_t(),
+                kv.value.clone(),
+                mask.clone(),
+            ),
+        };
         x + dropout(&self.dropout, out.reshape([rows, q_len, d]))
     }
 }

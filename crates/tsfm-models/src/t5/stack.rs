@@ -6,8 +6,7 @@ use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig};
 
 use super::attention::{
-    CrossAttentionLayer, CrossKv, KEY_BLOCK, LayerCache, SelfAttentionLayer, additive_mask,
-    causal_mask, pad_mask,
+    CrossAttentionLayer, CrossKv, LayerCache, SelfAttentionLayer, additive_mask, causal_mask,
 };
 use super::config::{FeedForwardKind, T5Config};
 use super::layers::{FeedForwardLayer, T5LayerNorm};
@@ -200,30 +199,21 @@ impl T5Decoder {
         }
     }
 
-    /// [`Self::memory`] laid out for step-by-step decoding ([`CrossKv::for_decoding`]): the
-    /// encoder positions padded to a multiple of [`KEY_BLOCK`] (masked), the keys stored
-    /// transposed. Same outputs; without padding when a series attends to no position at all
-    /// (its weights are uniform over the positions, so padding would change them).
+    /// [`Self::memory`] laid out for step-by-step decoding: the keys as panels
+    /// ([`CrossKv::for_decoding`]). Same outputs.
     pub fn decoding_memory(
         &self,
         encoder_hidden: Tensor<3>,
         encoder_mask: Tensor<2>,
     ) -> EncoderMemory {
-        let t = encoder_mask.dims()[1];
-        let every_row_attends = encoder_mask.clone().sum_dim(1).min().into_scalar::<f32>() > 0.0;
-        let positions = if every_row_attends {
-            t.div_ceil(KEY_BLOCK) * KEY_BLOCK
-        } else {
-            t
-        };
         let memory = self.memory(encoder_hidden, encoder_mask);
         EncoderMemory {
             layers: memory
                 .layers
                 .into_iter()
-                .map(|kv| kv.for_decoding(positions))
+                .map(CrossKv::for_decoding)
                 .collect(),
-            mask: pad_mask(memory.mask, positions),
+            mask: memory.mask,
         }
     }
 
