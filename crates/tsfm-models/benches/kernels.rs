@@ -5,7 +5,8 @@
 //! (`[64, 1, 192, 8]`, the patch mixer's gate), and RMS norm at a
 //! Chronos-Bolt-small width (`[64, 33, 512]`); the attention softmax at Chronos-T5-tiny's
 //! cross-attention shape, and with its bias or mask in one pass (`softmax_biased`) at T5's
-//! encoder, cross-attention and decoding-step shapes (inference).
+//! encoder, cross-attention and decoding-step shapes (inference); T5's decoding cross-attention
+//! through `panel_attention` against Burn's matmuls.
 //!
 //! Run: `cargo bench -p tsfm-models --bench kernels` (criterion; filter with a name, e.g.
 //! `-- gelu`).
@@ -174,8 +175,63 @@ fn softmax_biased(c: &mut Criterion) {
     }
 }
 
+/// A Chronos-T5-tiny decoding step's cross-attention for one layer of a 7-series chunk (20
+/// samples each, 513 encoder positions, 4 heads of 64): [`kernels::panel_attention`] over
+/// the keys as panels against Burn's composition over the transposed keys (the product, the
+/// biased softmax, the weighted values). Keys and values of 28 layers' worth of such calls
+/// (30 MB, as a step reads them from L3 or memory) are cycled through so that neither side
+/// reads them warm from L2.
+fn panel_attention(c: &mut Criterion) {
+    const COPIES: usize = 28;
+    let device = Device::flex();
+    let (series, samples, heads, d, t): (usize, usize, usize, usize, usize) = (7, 20, 4, 64, 513);
+    let blocks = t.div_ceil(kernels::attention::PANEL);
+    let q = random([series, samples, heads, d], &device);
+    let mask = random([series, 1, 1, t], &device);
+    let memories: Vec<_> = (0..COPIES)
+        .map(|_| {
+            let key_t = random([series, heads, d, t], &device);
+            let pad = Tensor::zeros([series, heads, d, blocks * 16 - t], &device);
+            let panels = Tensor::cat(vec![key_t.clone(), pad], 3)
+                .reshape([series, heads, d, blocks, 16])
+                .permute([0, 1, 3, 2, 4]);
+            let panels = Tensor::<5>::from_data(panels.into_data(), &device);
+            let key_t = Tensor::<4>::from_data(key_t.into_data(), &device);
+            (panels, key_t, random([series, heads, t, d], &device))
+        })
+        .collect();
+    let mut group = c.benchmark_group("panel_attention t5 cross-attention [7, 20, 4, 64] x 513");
+    group.throughput(Throughput::Elements(
+        (2 * series * samples * heads * d * t) as u64,
+    ));
+    let mut i = 0;
+    group.bench_function("kernel", |b| {
+        b.iter(|| {
+            i = (i + 1) % COPIES;
+            let (panels, _, value) = &memories[i];
+            finish(kernels::panel_attention(
+                q.clone(),
+                panels.clone(),
+                value.clone(),
+                mask.clone(),
+            ))
+        })
+    });
+    group.bench_function("burn matmuls", |b| {
+        b.iter(|| {
+            i = (i + 1) % COPIES;
+            let (_, key_t, value) = &memories[i];
+            let scores = q.clone().swap_dims(1, 2).matmul(key_t.clone());
+            let weights = kernels::softmax_biased(scores, mask.clone());
+            finish(weights.matmul(value.clone()).swap_dims(1, 2))
+        })
+    });
+    group.finish();
+}
+
 criterion_group!(
     benches,
+    panel_attention,
     gelu,
     layer_norm,
     rms_norm,
