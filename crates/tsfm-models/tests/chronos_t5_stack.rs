@@ -142,12 +142,16 @@ fn the_decoding_layout_stores_the_keys_as_panels_and_decodes_the_same() {
     };
     let (got, want) = (first_step(&memory), first_step(&reference));
     // Not the same bits: Burn's GEMM sums the values over the positions in another order.
+    let scale = want.iter().fold(0f32, |m, v| m.max(v.abs()));
     let worst = got
         .iter()
         .zip(&want)
-        .map(|(a, b)| (a - b).abs() / b.abs().max(1e-3))
+        .map(|(a, b)| (a - b).abs())
         .fold(0f32, f32::max);
-    assert!(worst < 1e-5, "panel logits differ by {worst:e} (relative)");
+    assert!(
+        worst <= 1e-5 * scale,
+        "panel logits differ by {worst:e} (largest logit {scale:e})"
+    );
 
     // A series that attends to no position gets uniform weights over its positions, as
     // transformers gives it; the panels' padding must not take a share.
