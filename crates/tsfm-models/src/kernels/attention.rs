@@ -261,6 +261,14 @@ impl<'a> Ahead<'a> {
     }
 }
 
+/// What the unchecked loads of the tiles rely on: `a`'s rows hold `depth` values and `b`'s
+/// `depth` rows of [`PANEL`], `stride` apart.
+#[inline(always)]
+fn check_operands(a: &[&[f32]], b: &[&[f32]], stride: usize, depth: usize) {
+    assert!(b.iter().all(|b| b.len() >= (depth - 1) * stride + PANEL));
+    assert!(a.iter().all(|a| a.len() >= depth));
+}
+
 /// Plain Rust, compiled for the instruction set [`run`] finds.
 struct Portable;
 
@@ -457,7 +465,7 @@ mod x86 {
 
     use std::arch::x86_64::*;
 
-    use super::{Ahead, PANEL, PanelAttentionLoop, Tiles};
+    use super::{Ahead, PANEL, PanelAttentionLoop, Tiles, check_operands};
 
     /// [`PanelAttentionLoop`] with AVX-512 tiles.
     ///
@@ -491,8 +499,7 @@ mod x86 {
             depth: usize,
             ahead: &mut Ahead<'_>,
         ) -> [[[f32; PANEL]; C]; R] {
-            assert!(b.iter().all(|b| b.len() >= (depth - 1) * stride + PANEL));
-            assert!(a.iter().all(|a| a.len() >= depth));
+            check_operands(&a, &b, stride, depth);
             // SAFETY: only inlined into `run_avx512` (AVX-512F); every load is within the
             // slices checked above.
             unsafe {
@@ -537,8 +544,7 @@ mod x86 {
             depth: usize,
             ahead: &mut Ahead<'_>,
         ) -> [[[f32; PANEL]; C]; R] {
-            assert!(b.iter().all(|b| b.len() >= (depth - 1) * stride + PANEL));
-            assert!(a.iter().all(|a| a.len() >= depth));
+            check_operands(&a, &b, stride, depth);
             // SAFETY: only inlined into `run_avx2` (AVX2, FMA); every load is within the
             // slices checked above.
             unsafe {
