@@ -1,7 +1,8 @@
 //! The hot kernels of the CPU models, owned here: the linear layers' GEMM call, exact GELU (a
 //! vectorised erf), layer norm, RMS norm, the attention softmax (alone or with its additive mask
 //! or position bias), the gated-attention softmax (`x * softmax(logits)`) and rotary positions,
-//! forward and backward.
+//! forward and backward; and, for inference only, attention of query groups over keys stored
+//! as panels (T5's decoding cross-attention, [`panel_attention`]).
 //!
 //! Models call the tensor functions below. On the flex (CPU) backend with `f32` tensors they run
 //! `backend::Kernels` (one pass per row or element, SIMD through `pulp`'s runtime dispatch,
