@@ -153,7 +153,7 @@ pub fn softmax_biased<const D: usize>(x: Tensor<D>, bias: Tensor<D>) -> Tensor<D
 /// Attention of groups of queries over keys and values each group shares, in inference:
 /// `softmax(q k^T + bias) v` per group and head, unscaled. `q` is `[groups, queries, heads,
 /// d]` (a projection's rows with the heads still in place), the keys are panels
-/// `[groups, heads, blocks, d, PANEL]` ([`attention::pack_key_panels`]: `blocks` panels of
+/// `[groups, heads, blocks, d, PANEL]` (`blocks` panels of
 /// [`attention::PANEL`] positions, the last one padded), `value` is `[groups, heads,
 /// positions, d]` and `bias` `[1 or groups, 1 or heads, 1, positions]`; the result is
 /// `[groups, queries, heads, d]`, the heads in place for the output projection.
