@@ -245,7 +245,8 @@ impl<'a> Ahead<'a> {
 
     /// The next line not yet asked for, if any.
     #[inline(always)]
-    #[allow(dead_code)]
+    // Only the x86 tiles prefetch; the portable loop leaves the lines to the hardware.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     fn next(&mut self) -> Option<*const f32> {
         let [keys, values] = self.lines;
         let at = self.at * Self::LINE;
