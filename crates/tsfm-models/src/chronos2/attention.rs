@@ -52,6 +52,15 @@ impl Rope {
     fn apply(&self, x: Tensor<4>) -> Tensor<4> {
         rope(x, self.cos.clone(), self.sin.clone())
     }
+
+    /// The tables of the last `n` positions only.
+    fn last(&self, n: usize) -> Self {
+        let seq = self.cos.dims()[1];
+        Self {
+            cos: self.cos.clone().narrow(1, seq - n, n),
+            sin: self.sin.clone().narrow(1, seq - n, n),
+        }
+    }
 }
 
 /// `MHA`: `q`, `k`, `v`, `o` without bias; dropout on the attention weights in training.
@@ -113,6 +122,32 @@ impl Mha {
             .swap_dims(1, 2)
             .reshape([b, s, self.num_heads * self.d_kv]);
         (self.o.forward(out), weights)
+    }
+
+    /// Rotary self-attention whose output is wanted at the last `keep` positions only (the
+    /// encoder's last block, whose other states nothing reads): keys and values of every
+    /// position, queries, weights and the output projection of those `keep` alone. Each query
+    /// row is computed as in [`forward`](Self::forward), so the result is the last `keep` rows
+    /// of its output. Inference only, as `forward_single_key`.
+    pub fn forward_last(
+        &self,
+        x: Tensor<3>,
+        keep: usize,
+        mask: Tensor<4>,
+        rope: &Rope,
+    ) -> Tensor<3> {
+        debug_assert!(!x.device().is_autodiff());
+        let [b, s, _] = x.dims();
+        let q = self.heads(self.q.forward(x.clone().narrow(1, s - keep, keep)));
+        let k = self.heads(self.k.forward(x.clone()));
+        let v = self.heads(self.v.forward(x)).swap_dims(1, 2);
+        let (q, k) = (rope.last(keep).apply(q), rope.apply(k));
+        let (q, k) = (q.swap_dims(1, 2), k.swap_dims(1, 2));
+        let attended = softmax_biased(q.matmul(k.swap_dims(2, 3)), mask).matmul(v);
+        let out = attended
+            .swap_dims(1, 2)
+            .reshape([b, keep, self.num_heads * self.d_kv]);
+        self.o.forward(out)
     }
 
     /// Self-attention where every query has a single key, its own position (a group of one

@@ -104,7 +104,8 @@ pub struct BlockTrace {
 /// What the encoder computes.
 #[derive(Debug, Clone)]
 pub struct EncoderOutput {
-    /// `[rows, tokens, d_model]` after the final norm.
+    /// `[rows, tokens, d_model]` after the final norm; only the last `tokens` of each row
+    /// when the caller asked for those alone (see [`Chronos2Encoder::forward`]).
     pub last_hidden_state: Tensor<3>,
     /// Every block's states and weights when asked for (`keep_weights`), else empty: keeping
     /// them would hold 3 x layers hidden states of the whole batch until the call ends.
@@ -167,6 +168,15 @@ impl TimeSelfAttention {
             self.self_attention
                 .forward(self.layer_norm.forward(x.clone()), mask, Some(rope));
         (x + dropout(&self.dropout, h), w)
+    }
+
+    /// The same at the last `keep` tokens only (inference): `[rows, keep, d]`.
+    fn forward_last(&self, x: Tensor<3>, keep: usize, mask: Tensor<4>, rope: &Rope) -> Tensor<3> {
+        let s = x.dims()[1];
+        let h =
+            self.self_attention
+                .forward_last(self.layer_norm.forward(x.clone()), keep, mask, rope);
+        x.narrow(1, s - keep, keep) + dropout(&self.dropout, h)
     }
 }
 
@@ -288,12 +298,20 @@ impl Chronos2Encoder {
     /// row of its group observes attends uniformly to every row of its shard or group (the
     /// package's `finfo.min` mask: every row of the batch), which only its own state sees: time
     /// attention hides it from the other tokens and the heads read future tokens.
+    ///
+    /// `keep_last: Some(n)` asks for the states of each row's last `n` tokens only (the
+    /// forecast heads read the future tokens alone). Outside autodiff and without
+    /// `keep_weights`, the last block then computes its queries, group attention and
+    /// feed-forward at those tokens only (the keys and values still at every token), and
+    /// `last_hidden_state` is `[rows, n, d]`: the same rows as the whole encoding's last `n`.
+    /// Otherwise every token is encoded and returned.
     pub fn forward(
         &self,
         inputs_embeds: Tensor<3>,
         attention_mask: Tensor<2>,
         group_ids: &[i64],
         keep_weights: bool,
+        keep_last: Option<usize>,
     ) -> EncoderOutput {
         let [rows, s, d] = inputs_embeds.dims();
         let shards = if keep_weights || inputs_embeds.device().is_autodiff() {
@@ -307,6 +325,7 @@ impl Chronos2Encoder {
             group_ids,
             keep_weights,
             shards,
+            keep_last,
         )
     }
 
@@ -318,15 +337,19 @@ impl Chronos2Encoder {
         group_ids: &[i64],
         keep_weights: bool,
         shards: usize,
+        keep_last: Option<usize>,
     ) -> EncoderOutput {
         let s = inputs_embeds.dims()[1];
+        let pruned = keep_last.filter(|&n| {
+            !keep_weights && !inputs_embeds.device().is_autodiff() && (1..s).contains(&n)
+        });
         let rope = Rope::new(s, self.d_kv, self.rope_theta, &inputs_embeds.device());
         let h = dropout(&self.dropout, inputs_embeds);
         let mut blocks = Vec::new();
         let cuts = group_cuts(group_ids, shards);
         let hidden = if cuts.len() <= 2 {
             let trace = keep_weights.then_some(&mut blocks);
-            self.encode(h, attention_mask, group_ids, &rope, trace)
+            self.encode(h, attention_mask, group_ids, &rope, trace, pruned)
         } else {
             let run = |i: usize| {
                 let (a, n) = (cuts[i], cuts[i + 1] - cuts[i]);
@@ -334,7 +357,7 @@ impl Chronos2Encoder {
                     h.clone().narrow(0, a, n),
                     attention_mask.clone().narrow(0, a, n),
                 );
-                self.encode(h, mask, &group_ids[a..a + n], &rope, None)
+                self.encode(h, mask, &group_ids[a..a + n], &rope, None, pruned)
             };
             Tensor::cat(map_jobs((0..cuts.len() - 1).collect(), run), 0)
         };
@@ -346,7 +369,8 @@ impl Chronos2Encoder {
     }
 
     /// The blocks on the calling thread (before the final norm); `trace` collects every
-    /// block's states and attention weights.
+    /// block's states and attention weights. With `last: Some(n)` (untraced inference) the
+    /// last block runs at the last `n` tokens only.
     fn encode(
         &self,
         mut h: Tensor<3>,
@@ -354,20 +378,58 @@ impl Chronos2Encoder {
         group_ids: &[i64],
         rope: &Rope,
         mut trace: Option<&mut Vec<BlockTrace>>,
+        last: Option<usize>,
     ) -> Tensor<3> {
         let time = time_mask(attention_mask.clone());
+        debug_assert!(
+            last.is_none() || trace.is_none(),
+            "a traced encoding keeps every token"
+        );
+        // The last block at the last `n` tokens: only their states are read.
+        let (full, last) = match last {
+            Some(n) => (
+                &self.block[..self.block.len() - 1],
+                self.block.last().map(|b| (b, n)),
+            ),
+            None => (&self.block[..], None),
+        };
+        let last_mask = |n: usize| {
+            let s = attention_mask.dims()[1];
+            attention_mask.clone().narrow(1, s - n, n)
+        };
         // Runs of whole groups attend within the run (not traced: the package's weights span
         // the batch).
         if let (None, Some(g)) = (&trace, equal_runs(group_ids)) {
-            let group = block_group_mask(attention_mask, g);
-            for block in &self.block {
+            let group = block_group_mask(attention_mask.clone(), g);
+            for block in full {
                 let (after_time, _) = block.layer._0.forward(h, time.clone(), rope);
                 let after_group = block.layer._1.forward_blocks(after_time, g, group.clone());
                 h = block.layer._2.forward(after_group);
             }
+            if let Some((block, n)) = last {
+                let after_time = block.layer._0.forward_last(h, n, time, rope);
+                let group = block_group_mask(last_mask(n), g);
+                h = block
+                    .layer
+                    ._2
+                    .forward(block.layer._1.forward_blocks(after_time, g, group));
+            }
             return h;
         }
-        let group = group_mask(group_ids, attention_mask);
+        let group = group_mask(group_ids, attention_mask.clone());
+        if let Some((block, n)) = last {
+            for block in full {
+                let (after_time, _) = block.layer._0.forward(h, time.clone(), rope);
+                let (after_group, _) = block.layer._1.forward(after_time, group.clone());
+                h = block.layer._2.forward(after_group);
+            }
+            let after_time = block.layer._0.forward_last(h, n, time, rope);
+            let (after_group, _) = block
+                .layer
+                ._1
+                .forward(after_time, group_mask(group_ids, last_mask(n)));
+            return block.layer._2.forward(after_group);
+        }
         for block in &self.block {
             let (after_time, tw) = block.layer._0.forward(h, time.clone(), rope);
             let (after_group, gw) = block.layer._1.forward(after_time.clone(), group.clone());
@@ -430,7 +492,7 @@ mod tests {
                 Tensor::<3>::from_data(TensorData::new(embeds.clone(), [rows, tokens, d]), &device);
             let mask =
                 Tensor::<2>::from_data(TensorData::new(mask.clone(), [rows, tokens]), &device);
-            let out = encoder.forward_sharded(embeds, mask, &groups, false, shards);
+            let out = encoder.forward_sharded(embeds, mask, &groups, false, shards, None);
             out.last_hidden_state
                 .into_data()
                 .try_to_vec::<f32>()
@@ -452,6 +514,64 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    #[test]
+    fn the_last_tokens_alone_equal_the_whole_encodings_last_tokens() {
+        let device = Device::flex();
+        let encoder = fixture_model(&device).encoder;
+        let (tokens, d) = (7, 24);
+        let mut state = 4242u32;
+        // Every row alone, equal runs of 3, and uneven groups (the general group mask).
+        for groups in [
+            (0..5).collect::<Vec<i64>>(),
+            vec![0, 0, 0, 1, 1, 1],
+            vec![0, 1, 0, 2, 2, 3, 3, 3],
+        ] {
+            let rows = groups.len();
+            // Row 1 misses tokens 0 and 2, the last row token 1.
+            let mut mask = vec![1f32; rows * tokens];
+            mask[tokens] = 0.0;
+            mask[tokens + 2] = 0.0;
+            mask[(rows - 1) * tokens + 1] = 0.0;
+            let embeds: Vec<f32> = (0..rows * tokens * d)
+                .map(|_| {
+                    state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                    (state >> 8) as f32 / (1u32 << 24) as f32 - 0.5
+                })
+                .collect();
+            let run = |shards, keep_last| {
+                let embeds = Tensor::<3>::from_data(
+                    TensorData::new(embeds.clone(), [rows, tokens, d]),
+                    &device,
+                );
+                let mask =
+                    Tensor::<2>::from_data(TensorData::new(mask.clone(), [rows, tokens]), &device);
+                let out = encoder.forward_sharded(embeds, mask, &groups, false, shards, keep_last);
+                let dims = out.last_hidden_state.dims();
+                let values = out
+                    .last_hidden_state
+                    .into_data()
+                    .try_to_vec::<f32>()
+                    .unwrap();
+                (dims, values)
+            };
+            for (n, shards) in [(1, 1), (3, 1), (3, 2), (6, 3)] {
+                // Against the whole encoding on the same shards (a token nobody of its group
+                // observes depends on the shard, see `sharded_encoding_equals_...`).
+                let (dims, whole) = run(shards, None);
+                assert_eq!(dims, [rows, tokens, d]);
+                let (dims, last) = run(shards, Some(n));
+                assert_eq!(dims, [rows, n, d], "{groups:?}, last {n}");
+                for r in 0..rows {
+                    let want = &whole[(r * tokens + tokens - n) * d..(r + 1) * tokens * d];
+                    let got = &last[r * n * d..(r + 1) * n * d];
+                    assert_eq!(got, want, "{groups:?}, last {n}, {shards} shards, row {r}");
+                }
+            }
+            // Asking for every token encodes every token.
+            assert_eq!(run(1, Some(tokens)), run(1, None));
         }
     }
 
@@ -483,7 +603,7 @@ mod tests {
                 );
                 let mask =
                     Tensor::<2>::from_data(TensorData::new(mask.clone(), [rows, tokens]), &device);
-                let out = encoder.forward_sharded(embeds, mask, &groups, trace, 1);
+                let out = encoder.forward_sharded(embeds, mask, &groups, trace, 1, None);
                 out.last_hidden_state
                     .into_data()
                     .try_to_vec::<f32>()

@@ -83,6 +83,9 @@ pub struct Chronos2Output {
     pub input_embeds: Tensor<3>,
     /// `[rows, tokens]`.
     pub attention_mask: Tensor<2>,
+    /// Every token's final states with `forward_with_attentions` (and in autodiff); only the
+    /// future tokens' from `forward` and `quantile_loss` at inference, the last block then
+    /// being computed at those tokens alone.
     pub encoder: EncoderOutput,
     /// `[rows, n_quantiles, horizon]` on the normalised scale (what the loss reads).
     pub normalised_quantiles: Tensor<3>,
@@ -320,6 +323,7 @@ impl Chronos2Model {
             attention_mask.clone(),
             &group_ids,
             keep_weights,
+            Some(n_out),
         );
         let hidden = encoder.last_hidden_state.clone();
         let tokens = hidden.dims()[1];
