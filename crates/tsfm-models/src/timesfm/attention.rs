@@ -186,6 +186,20 @@ impl MultiHeadAttention {
         ctx: &AttentionContext,
         cache: Option<&mut Option<LayerCache>>,
     ) -> Tensor<3> {
+        let n = x.dims()[1];
+        self.forward_last(x, ctx, cache, n)
+    }
+
+    /// The same, returning the last `keep` patches' outputs only: the keys and values of
+    /// every patch are computed (and cached) as by `forward`, the weights and the output
+    /// projection only for the last `keep` queries, each the same row as `forward`'s.
+    pub fn forward_last(
+        &self,
+        x: Tensor<3>,
+        ctx: &AttentionContext,
+        cache: Option<&mut Option<LayerCache>>,
+        keep: usize,
+    ) -> Tensor<3> {
         let [b, n, d] = x.dims();
         let [q, k, v] = self.project_qkv(x);
         let (mut q, mut k) = if self.rotary {
@@ -197,6 +211,10 @@ impl MultiHeadAttention {
             (self.split_heads(q), self.split_heads(k))
         };
         let v = self.split_heads(v);
+        let from = n - keep;
+        if keep < n {
+            q = q.narrow(2, from, keep);
+        }
         if let (Some(qn), Some(kn)) = (&self.query_ln, &self.key_ln) {
             q = qn.forward(q);
             k = kn.forward(k);
@@ -222,9 +240,17 @@ impl MultiHeadAttention {
                 (key, value)
             }
         };
-        let weights = softmax_biased(q.matmul(k.swap_dims(2, 3)), ctx.bias.clone());
-        let attended = weights.matmul(v) * ctx.any_visible.clone();
+        let (bias, any_visible) = if keep < n {
+            (
+                ctx.bias.clone().narrow(2, from, keep),
+                ctx.any_visible.clone().narrow(2, from, keep),
+            )
+        } else {
+            (ctx.bias.clone(), ctx.any_visible.clone())
+        };
+        let weights = softmax_biased(q.matmul(k.swap_dims(2, 3)), bias);
+        let attended = weights.matmul(v) * any_visible;
         self.out
-            .forward(attended.swap_dims(1, 2).reshape([b, n, d]))
+            .forward(attended.swap_dims(1, 2).reshape([b, keep, d]))
     }
 }

@@ -177,14 +177,10 @@ impl TimesFmModel {
             n,
         );
         let ctx = AttentionContext::new(&masked_patches, 0, n, d.head_dim(), &self.device());
-        let out = self.forward(normed, self.patch_tensor(mask, b, n), &ctx, cache);
-        let last = out.output_embeddings.clone().narrow(1, n - 1, 1);
         let kept = if all_patches { n } else { 1 };
-        let embeddings = if all_patches {
-            out.output_embeddings
-        } else {
-            last.clone()
-        };
+        let out = self.forward_last(normed, self.patch_tensor(mask, b, n), &ctx, cache, kept);
+        let embeddings = out.output_embeddings;
+        let last = embeddings.clone().narrow(1, kept - 1, 1);
         let mut point = host(self.point_head(embeddings));
         for (r, row) in rows.iter().enumerate() {
             for k in 0..kept {
@@ -255,13 +251,14 @@ impl TimesFmModel {
                 d.head_dim(),
                 &self.device(),
             );
-            let net = self.forward(
+            let net = self.forward_last(
                 normed,
                 self.patch_tensor(vec![0.0; b * o], b, m),
                 &ctx,
                 Some(caches),
+                1,
             );
-            let head = host(self.point_head(net.output_embeddings.narrow(1, m - 1, 1)));
+            let head = host(self.point_head(net.output_embeddings));
             for r in 0..b {
                 let s = new[r].stats[m - 1];
                 let at = (r * steps + step) * o * q;
@@ -298,14 +295,76 @@ mod tests {
     use crate::any::LoadOptions;
     use burn::tensor::Device;
 
+    fn fixture() -> TimesFmModel {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/timesfm/model");
+        TimesFmModel::from_pretrained_with(&dir, &Device::flex(), &LoadOptions::default())
+            .unwrap()
+            .0
+    }
+
+    fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+        t.into_data().try_to_vec::<f32>().unwrap()
+    }
+
+    /// The network at the last patches only returns the last rows of the whole network's
+    /// output and caches the same keys and values, on a prefill and on a cached step.
+    #[test]
+    fn the_last_patches_alone_equal_the_whole_networks_last_rows() {
+        let model = fixture();
+        let d = &model.definition;
+        let (b, n, m, p) = (3, 5, 2, d.input_patch_len);
+        let layers = model.stacked_xf.len();
+        let masked = [0, 2, 4];
+        let patches = |count: usize, seed: usize| {
+            let v: Vec<f32> = (0..b * count * p)
+                .map(|i| (((i + seed) * 53 % 97) as f32 - 48.0) / 11.0)
+                .collect();
+            model.patch_tensor(v, b, count)
+        };
+        let mask = |count: usize| model.patch_tensor(vec![0.0; b * count * p], b, count);
+        for keep in [1, 3] {
+            let (mut whole, mut last) = (vec![None; layers], vec![None; layers]);
+            let ctx = AttentionContext::new(&masked, 0, n, d.head_dim(), &model.device());
+            let full = model.forward(patches(n, 0), mask(n), &ctx, Some(&mut whole));
+            let some = model.forward_last(patches(n, 0), mask(n), &ctx, Some(&mut last), keep);
+            let full = values(full.output_embeddings);
+            let row = full.len() / (b * n);
+            assert_eq!(values(some.output_embeddings.clone()).len(), b * keep * row);
+            for r in 0..b {
+                assert_eq!(
+                    values(some.output_embeddings.clone().narrow(0, r, 1)),
+                    full[(r * n + n - keep) * row..(r + 1) * n * row],
+                    "prefill, keep {keep}, row {r}"
+                );
+            }
+            // A cached step after it: the same caches in, the same out.
+            let ctx = AttentionContext::new(&masked, n, m, d.head_dim(), &model.device());
+            let full = values(
+                model
+                    .forward(patches(m, 7), mask(m), &ctx, Some(&mut whole))
+                    .output_embeddings,
+            );
+            let some = model.forward_last(patches(m, 7), mask(m), &ctx, Some(&mut last), 1);
+            for r in 0..b {
+                assert_eq!(
+                    values(some.output_embeddings.clone().narrow(0, r, 1)),
+                    full[(r * m + m - 1) * row..(r + 1) * m * row],
+                    "cached step, row {r}"
+                );
+            }
+            for (a, c) in whole.iter().zip(&last) {
+                let (a, c) = (a.clone().unwrap(), c.clone().unwrap());
+                assert_eq!(values(a.key), values(c.key));
+                assert_eq!(values(a.value), values(c.value));
+            }
+        }
+    }
+
     /// Sharded decoding (uneven shards, padded rows, autoregressive steps, every patch's
     /// outputs) returns what one thread does.
     #[test]
     fn sharded_decode_equals_the_single_thread_one() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/timesfm/model");
-        let device = Device::flex();
-        let (model, _) =
-            TimesFmModel::from_pretrained_with(&dir, &device, &LoadOptions::default()).unwrap();
+        let model = fixture();
         let (rows, len) = (7, 48);
         let p = model.definition.input_patch_len;
         let values: Vec<f32> = (0..rows * len)

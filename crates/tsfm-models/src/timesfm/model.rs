@@ -55,10 +55,24 @@ impl Transformer {
         ctx: &AttentionContext,
         cache: Option<&mut Option<LayerCache>>,
     ) -> Tensor<3> {
-        let attended = self
-            .attn
-            .forward(self.pre_attn_ln.forward(x.clone()), ctx, cache);
-        let x = self.post_attn_ln.forward(attended) + x;
+        let n = x.dims()[1];
+        self.forward_last(x, ctx, cache, n)
+    }
+
+    /// The layer's output at the last `keep` patches only (keys and values of every patch
+    /// still computed and cached): `[batch, keep, d]`.
+    pub fn forward_last(
+        &self,
+        x: Tensor<3>,
+        ctx: &AttentionContext,
+        cache: Option<&mut Option<LayerCache>>,
+        keep: usize,
+    ) -> Tensor<3> {
+        let n = x.dims()[1];
+        let attended =
+            self.attn
+                .forward_last(self.pre_attn_ln.forward(x.clone()), ctx, cache, keep);
+        let x = self.post_attn_ln.forward(attended) + x.narrow(1, n - keep, keep);
         let hidden = self
             .activation
             .apply(self.ff0.forward(self.pre_ff_ln.forward(x.clone())));
@@ -172,13 +186,32 @@ impl TimesFmModel {
         normed: Tensor<3>,
         mask: Tensor<3>,
         ctx: &AttentionContext,
+        caches: Option<&mut [Option<LayerCache>]>,
+    ) -> NetworkOutput {
+        let n = normed.dims()[1];
+        self.forward_last(normed, mask, ctx, caches, n)
+    }
+
+    /// The same when only the last `keep` patches' outputs are read (the heads of a forecast
+    /// read the last one): the last layer computes its queries, output projection and
+    /// feed-forward at those patches alone, and `output_embeddings` is `[batch, keep, d]`,
+    /// the last `keep` rows of `forward`'s. Every layer's keys and values are still cached.
+    pub fn forward_last(
+        &self,
+        normed: Tensor<3>,
+        mask: Tensor<3>,
+        ctx: &AttentionContext,
         mut caches: Option<&mut [Option<LayerCache>]>,
+        keep: usize,
     ) -> NetworkOutput {
         let input_embeddings = self.embed(normed, mask);
         let mut x = input_embeddings.clone();
+        let last = self.stacked_xf.len().saturating_sub(1);
         for (i, layer) in self.stacked_xf.iter().enumerate() {
             let cache = caches.as_deref_mut().map(|c| &mut c[i]);
-            x = layer.forward(x, ctx, cache);
+            let n = x.dims()[1];
+            let keep = if i == last { keep } else { n };
+            x = layer.forward_last(x, ctx, cache, keep);
         }
         NetworkOutput {
             input_embeddings,
