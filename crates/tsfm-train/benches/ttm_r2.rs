@@ -6,6 +6,10 @@
 //!   with dropout active, as bench.py's `train_plain` (5 warm-up steps, 20 timed, median);
 //! - `infer`: forward of one batch of 64 without autodiff (3 warm-up calls, 20 timed, median).
 //!
+//! Device: the flex CPU backend; `TSFM_BENCH_DEVICE=cuda[:N]` runs both measurements on CUDA
+//! device N instead (a build with `--features cuda`; `bench/gpu.sh` runs it next to PyTorch on
+//! the same card).
+//!
 //! Threads: `TSFM_BENCH_SHARDS=N` splits each training batch into N shards on N threads (the
 //! trainer's `training.batch_shards`); inference splits rows over `TSFM_NUM_THREADS` threads
 //! (default: every core), as `Forecaster::forecast` does for every TTM call.
@@ -32,6 +36,37 @@ use tsfm_train::{GradStore, Optimizer, OptimizerConfig, set_seed};
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const BATCH: usize = 64;
+
+/// The device of both measurements and its name in the JSON lines.
+fn bench_device() -> (Device, String) {
+    match std::env::var("TSFM_BENCH_DEVICE").ok().as_deref() {
+        None | Some("" | "cpu") => (Device::flex(), "burn-flex 0.22.1".into()),
+        Some(name) => (cuda_device(name), format!("burn-cuda 0.22.1 ({name})")),
+    }
+}
+
+#[cfg(feature = "cuda")]
+fn cuda_device(name: &str) -> Device {
+    let index = match name.strip_prefix("cuda") {
+        Some("") => Some(0),
+        Some(rest) => rest.strip_prefix(':').and_then(|n| n.parse().ok()),
+        None => None,
+    };
+    let Some(index) = index else {
+        eprintln!("TSFM_BENCH_DEVICE: expected cpu, cuda or cuda:N, got `{name}`");
+        std::process::exit(2);
+    };
+    Device::cuda(index)
+}
+
+#[cfg(not(feature = "cuda"))]
+fn cuda_device(name: &str) -> Device {
+    eprintln!(
+        "TSFM_BENCH_DEVICE={name} needs a CUDA build: \
+         cargo bench -p tsfm-train --bench ttm_r2 --features cuda"
+    );
+    std::process::exit(2);
+}
 
 fn checkpoint_dir() -> PathBuf {
     std::env::var_os("TSFM_TTM_R2_DIR").map_or_else(
@@ -93,8 +128,8 @@ fn round(x: f64, digits: i32) -> f64 {
     (x * p).round() / p
 }
 
-fn load(dir: &std::path::Path) -> TtmModel {
-    let (model, warnings) = TtmModel::from_pretrained(dir, &Device::flex())
+fn load(dir: &std::path::Path, device: &Device) -> TtmModel {
+    let (model, warnings) = TtmModel::from_pretrained(dir, device)
         .unwrap_or_else(|e| panic!("loading {}: {e}", dir.display()));
     for w in warnings {
         eprintln!("warning: {w}");
@@ -156,9 +191,10 @@ fn split_rows(input: &ForecastInput, shards: usize) -> Vec<(ForecastInput, usize
 fn train(dir: &std::path::Path, profile: bool) {
     let shards = bench_shards();
     let (warmup, steps) = (5, 20);
-    let device = Device::flex().autodiff();
+    let (base, backend) = bench_device();
+    let device = base.clone().autodiff();
     set_seed(&device, 42);
-    let mut model = load(dir).train();
+    let mut model = load(dir, &base).train();
     let (ctx, h) = (model.context_length(), model.prediction_length());
     let batches = training_batches(warmup + steps, ctx, h, &device);
     // torch.optim.AdamW(lr=1e-3, weight_decay=0.01); tsfm skips decay on biases and norms (HF).
@@ -208,7 +244,7 @@ fn train(dir: &std::path::Path, profile: bool) {
     }
     let med = median(&times);
     let mut rec = serde_json::json!({
-        "bench": "train_plain", "impl": "tsfm", "backend": "burn-flex 0.22.1", "threads": shards,
+        "bench": "train_plain", "impl": "tsfm", "backend": backend, "threads": shards,
         "model": "ttm-r2-512-96", "batch": BATCH, "warmup": warmup, "steps": steps,
         "median_step_s": round(med, 4), "samples_per_s": round(BATCH as f64 / med, 1),
         "first_loss": round(losses[0] as f64, 4), "last_loss": round(*losses.last().expect("steps > 0") as f64, 4),
@@ -229,8 +265,8 @@ fn train(dir: &std::path::Path, profile: bool) {
 fn infer(dir: &std::path::Path) {
     let threads = tsfm_models::parallel::available_threads();
     let (warmup, iters) = (3, 20);
-    let device = Device::flex();
-    let model = load(dir).valid();
+    let (device, backend) = bench_device();
+    let model = load(dir, &device).valid();
     let ctx = model.context_length();
     let x = series(&random_walks(BATCH, ctx, 2), BATCH, ctx, &device);
     let input = ForecastInput::context(x);
@@ -254,7 +290,7 @@ fn infer(dir: &std::path::Path) {
     let med = median(&times);
     let min = times.iter().copied().fold(f64::INFINITY, f64::min);
     let rec = serde_json::json!({
-        "bench": "infer", "impl": "tsfm", "backend": "burn-flex 0.22.1", "threads": threads,
+        "bench": "infer", "impl": "tsfm", "backend": backend, "threads": threads,
         "model": "ttm", "batch": BATCH, "context": ctx, "horizon": model.prediction_length(),
         "warmup": warmup, "iters": iters, "median_call_s": round(med, 4),
         "min_call_s": round(min, 4), "samples_per_s": round(BATCH as f64 / med, 1),
