@@ -104,8 +104,8 @@ pub struct BlockTrace {
 /// What the encoder computes.
 #[derive(Debug, Clone)]
 pub struct EncoderOutput {
-    /// `[rows, tokens, d_model]` after the final norm; only the last `tokens` of each row
-    /// when the caller asked for those alone (see [`Chronos2Encoder::forward`]).
+    /// `[rows, tokens, d_model]` after the final norm; `[rows, n, d_model]`, each row's last
+    /// `n` tokens, when [`Chronos2Encoder::forward`] was asked for those alone (`keep_last`).
     pub last_hidden_state: Tensor<3>,
     /// Every block's states and weights when asked for (`keep_weights`), else empty: keeping
     /// them would hold 3 x layers hidden states of the whole batch until the call ends.
