@@ -138,6 +138,7 @@ impl Mha {
     ) -> Tensor<3> {
         debug_assert!(!x.device().is_autodiff());
         let [b, s, _] = x.dims();
+        let keep = keep.min(s);
         let q = self.heads(self.q.forward(x.clone().narrow(1, s - keep, keep)));
         let k = self.heads(self.k.forward(x.clone()));
         let v = self.heads(self.v.forward(x)).swap_dims(1, 2);

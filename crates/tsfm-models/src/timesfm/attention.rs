@@ -193,6 +193,7 @@ impl MultiHeadAttention {
     /// The same, returning the last `keep` patches' outputs only: the keys and values of
     /// every patch are computed (and cached) as by `forward`, the weights and the output
     /// projection only for the last `keep` queries, each the same row as `forward`'s.
+    /// More than the patches there are means all of them.
     pub fn forward_last(
         &self,
         x: Tensor<3>,
@@ -201,6 +202,7 @@ impl MultiHeadAttention {
         keep: usize,
     ) -> Tensor<3> {
         let [b, n, d] = x.dims();
+        let keep = keep.min(n);
         let [q, k, v] = self.project_qkv(x);
         let (mut q, mut k) = if self.rotary {
             // Rotated before the heads are split off (the kernel's layout).

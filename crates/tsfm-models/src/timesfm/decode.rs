@@ -322,18 +322,19 @@ mod tests {
             model.patch_tensor(v, b, count)
         };
         let mask = |count: usize| model.patch_tensor(vec![0.0; b * count * p], b, count);
-        for keep in [1, 3] {
+        // More patches than there are means all of them.
+        for (keep, kept) in [(1, 1), (3, 3), (n + 2, n)] {
             let (mut whole, mut last) = (vec![None; layers], vec![None; layers]);
             let ctx = AttentionContext::new(&masked, 0, n, d.head_dim(), &model.device());
             let full = model.forward(patches(n, 0), mask(n), &ctx, Some(&mut whole));
             let some = model.forward_last(patches(n, 0), mask(n), &ctx, Some(&mut last), keep);
             let full = values(full.output_embeddings);
             let row = full.len() / (b * n);
-            assert_eq!(values(some.output_embeddings.clone()).len(), b * keep * row);
+            assert_eq!(values(some.output_embeddings.clone()).len(), b * kept * row);
             for r in 0..b {
                 assert_eq!(
                     values(some.output_embeddings.clone().narrow(0, r, 1)),
-                    full[(r * n + n - keep) * row..(r + 1) * n * row],
+                    full[(r * n + n - kept) * row..(r + 1) * n * row],
                     "prefill, keep {keep}, row {r}"
                 );
             }

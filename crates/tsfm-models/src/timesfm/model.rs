@@ -69,6 +69,7 @@ impl Transformer {
         keep: usize,
     ) -> Tensor<3> {
         let n = x.dims()[1];
+        let keep = keep.min(n);
         let attended =
             self.attn
                 .forward_last(self.pre_attn_ln.forward(x.clone()), ctx, cache, keep);
