@@ -458,6 +458,16 @@ mod tests {
     use super::group_cuts;
     use crate::chronos2::Chronos2Model;
 
+    /// `n` values in [-0.5, 0.5) from a linear congruential stream continued from `state`.
+    fn uniform(state: &mut u32, n: usize) -> Vec<f32> {
+        (0..n)
+            .map(|_| {
+                *state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                (*state >> 8) as f32 / (1u32 << 24) as f32 - 0.5
+            })
+            .collect()
+    }
+
     /// The test fixture's model (d_model 24, 2 blocks).
     fn fixture_model(device: &Device) -> Chronos2Model {
         let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/chronos2/model");
@@ -481,12 +491,7 @@ mod tests {
             mask[r * tokens + 1] = 0.0;
         }
         let mut state = 12345u32;
-        let embeds: Vec<f32> = (0..rows * tokens * d)
-            .map(|_| {
-                state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-                (state >> 8) as f32 / (1u32 << 24) as f32 - 0.5
-            })
-            .collect();
+        let embeds = uniform(&mut state, rows * tokens * d);
         let run = |shards| {
             let embeds =
                 Tensor::<3>::from_data(TensorData::new(embeds.clone(), [rows, tokens, d]), &device);
@@ -535,12 +540,7 @@ mod tests {
             mask[tokens] = 0.0;
             mask[tokens + 2] = 0.0;
             mask[(rows - 1) * tokens + 1] = 0.0;
-            let embeds: Vec<f32> = (0..rows * tokens * d)
-                .map(|_| {
-                    state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-                    (state >> 8) as f32 / (1u32 << 24) as f32 - 0.5
-                })
-                .collect();
+            let embeds = uniform(&mut state, rows * tokens * d);
             let run = |shards, keep_last| {
                 let embeds = Tensor::<3>::from_data(
                     TensorData::new(embeds.clone(), [rows, tokens, d]),
@@ -590,12 +590,7 @@ mod tests {
             // Row 1 misses token 0 (rows 0 and 2 of its group observe it).
             let mut mask = vec![1f32; rows * tokens];
             mask[tokens] = 0.0;
-            let embeds: Vec<f32> = (0..rows * tokens * d)
-                .map(|_| {
-                    state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-                    (state >> 8) as f32 / (1u32 << 24) as f32 - 0.5
-                })
-                .collect();
+            let embeds = uniform(&mut state, rows * tokens * d);
             let run = |trace| {
                 let embeds = Tensor::<3>::from_data(
                     TensorData::new(embeds.clone(), [rows, tokens, d]),
