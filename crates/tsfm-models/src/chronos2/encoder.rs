@@ -417,20 +417,7 @@ impl Chronos2Encoder {
             return h;
         }
         let group = group_mask(group_ids, attention_mask.clone());
-        if let Some((block, n)) = last {
-            for block in full {
-                let (after_time, _) = block.layer._0.forward(h, time.clone(), rope);
-                let (after_group, _) = block.layer._1.forward(after_time, group.clone());
-                h = block.layer._2.forward(after_group);
-            }
-            let after_time = block.layer._0.forward_last(h, n, time, rope);
-            let (after_group, _) = block
-                .layer
-                ._1
-                .forward(after_time, group_mask(group_ids, last_mask(n)));
-            return block.layer._2.forward(after_group);
-        }
-        for block in &self.block {
+        for block in full {
             let (after_time, tw) = block.layer._0.forward(h, time.clone(), rope);
             let (after_group, gw) = block.layer._1.forward(after_time.clone(), group.clone());
             h = block.layer._2.forward(after_group.clone());
@@ -443,6 +430,14 @@ impl Chronos2Encoder {
                     group_attention_weights: Some(gw),
                 });
             }
+        }
+        if let Some((block, n)) = last {
+            let after_time = block.layer._0.forward_last(h, n, time, rope);
+            let (after_group, _) = block
+                .layer
+                ._1
+                .forward(after_time, group_mask(group_ids, last_mask(n)));
+            h = block.layer._2.forward(after_group);
         }
         h
     }
