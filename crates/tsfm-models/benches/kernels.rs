@@ -6,7 +6,7 @@
 //! Chronos-Bolt-small width (`[64, 33, 512]`); the attention softmax at Chronos-T5-tiny's
 //! cross-attention shape, and with its bias or mask in one pass (`softmax_biased`) at T5's
 //! encoder, cross-attention and decoding-step shapes (inference); T5's decoding cross-attention
-//! through `panel_attention` against Burn's matmuls.
+//! and its encoder self-attention through `panel_attention` against Burn's matmuls.
 //!
 //! Run: `cargo bench -p tsfm-models --bench kernels` (criterion; filter with a name, e.g.
 //! `-- gelu`).
@@ -229,9 +229,54 @@ fn panel_attention(c: &mut Criterion) {
     group.finish();
 }
 
+/// A Chronos-T5-tiny encoder layer's self-attention for a 7-series chunk (513 positions, 4
+/// heads of 64, the position bias with the mask added, a row per query): the keys packed as
+/// panels then [`kernels::panel_attention`], against Burn's composition (the product, the
+/// biased softmax over the `[7, 4, 513, 513]` scores, the weighted values).
+fn encoder_attention(c: &mut Criterion) {
+    let device = Device::flex();
+    let (series, heads, d, t): (usize, usize, usize, usize) = (7, 4, 64, 513);
+    let blocks = t.div_ceil(kernels::attention::PANEL);
+    let q = random([series, t, heads, d], &device);
+    let key = random([series, heads, t, d], &device);
+    let value = random([series, heads, t, d], &device);
+    let bias = random([series, heads, t, t], &device);
+    let mut group = c.benchmark_group("panel_attention t5 encoder self-attention [7, 513, 4, 64]");
+    group.throughput(Throughput::Elements(
+        (2 * series * heads * d * t * t) as u64,
+    ));
+    group.bench_function("kernel (keys packed per call)", |b| {
+        b.iter(|| {
+            let pad = Tensor::zeros([series, heads, d, blocks * 16 - t], &device);
+            let panels = Tensor::cat(vec![key.clone().swap_dims(2, 3), pad], 3)
+                .reshape([series, heads, d, blocks, 16])
+                .permute([0, 1, 3, 2, 4]);
+            let panels = Tensor::<5>::from_data(panels.into_data(), &device);
+            finish(kernels::panel_attention(
+                q.clone(),
+                panels,
+                value.clone(),
+                bias.clone(),
+            ))
+        })
+    });
+    group.bench_function("burn matmuls", |b| {
+        b.iter(|| {
+            let scores = q
+                .clone()
+                .swap_dims(1, 2)
+                .matmul(key.clone().swap_dims(2, 3));
+            let weights = kernels::softmax_biased(scores, bias.clone());
+            finish(weights.matmul(value.clone()).swap_dims(1, 2))
+        })
+    });
+    group.finish();
+}
+
 criterion_group!(
     benches,
     panel_attention,
+    encoder_attention,
     gelu,
     layer_norm,
     rms_norm,

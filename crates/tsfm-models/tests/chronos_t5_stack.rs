@@ -200,3 +200,96 @@ fn check_cached_decoding(parts: &Parts, memory: &tsfm_models::t5::EncoderMemory,
         }
     }
 }
+
+/// A one-layer T5 encoder with heads a whole number of panels wide (the fixture's are 8), so
+/// that inference runs its self-attention through the panel kernel; weights drawn at random.
+fn panel_wide_encoder(device: &Device) -> (T5Config, T5Encoder) {
+    let raw = serde_json::json!({
+        "d_model": 32, "d_kv": PANEL, "d_ff": 48, "num_heads": 2, "num_layers": 1,
+        "vocab_size": 40, "relative_attention_num_buckets": 8,
+        "relative_attention_max_distance": 20, "feed_forward_proj": "relu",
+        "dropout_rate": 0.0,
+    });
+    let raw = raw.as_object().unwrap().clone();
+    let config = T5Config::from_json(raw, "config.json", &[]).unwrap().config;
+    let ff = config.feed_forward("config.json").unwrap();
+    let (d, inner) = (config.d_model, config.inner_dim());
+    let mut state = 7u64;
+    let mut tensor = |shape: Vec<usize>| {
+        let data = (0..shape.iter().product::<usize>())
+            .map(|_| {
+                state = state
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1);
+                ((state >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 0.6
+            })
+            .collect();
+        tsfm_models::checkpoint::HostTensor::new(shape, data)
+    };
+    let layer = "encoder.block.0.layer";
+    let mut tensors = tsfm_models::checkpoint::TensorMap::new();
+    for name in ["q", "k", "v"] {
+        let key = format!("{layer}.0.SelfAttention.{name}.weight");
+        tensors.insert(key, tensor(vec![inner, d]));
+    }
+    let o = format!("{layer}.0.SelfAttention.o.weight");
+    tensors.insert(o, tensor(vec![d, inner]));
+    let bias = format!("{layer}.0.SelfAttention.relative_attention_bias.weight");
+    tensors.insert(bias, tensor(vec![8, 2]));
+    tensors.insert(
+        format!("{layer}.1.DenseReluDense.wi.weight"),
+        tensor(vec![48, d]),
+    );
+    tensors.insert(
+        format!("{layer}.1.DenseReluDense.wo.weight"),
+        tensor(vec![d, 48]),
+    );
+    for norm in [
+        format!("{layer}.0.layer_norm.weight"),
+        format!("{layer}.1.layer_norm.weight"),
+    ] {
+        tensors.insert(norm, tensor(vec![d]));
+    }
+    tensors.insert("encoder.final_layer_norm.weight".into(), tensor(vec![d]));
+    let source = WeightSource::new(tensors);
+    let encoder = T5Encoder::load(&source.root(device).pp("encoder"), &config, ff).unwrap();
+    assert_eq!(source.unused(), Vec::<String>::new());
+    (config, encoder)
+}
+
+#[test]
+fn the_encoders_panel_attention_equals_the_plain_attention() {
+    // Inference (flex) runs the panel kernel; an autodiff device runs Burn's composition (the
+    // config has no dropout, which an autodiff device would otherwise draw).
+    let (rows, t) = (3, 37);
+    let embeds = |device: &Device| {
+        let values: Vec<f32> = (0..rows * t * 32)
+            .map(|i| ((i * 37 % 101) as f32 - 50.0) / 40.0)
+            .collect();
+        Tensor::<3>::from_data(TensorData::new(values, [rows, t, 32]), device)
+    };
+    let mask = |device: &Device| {
+        // Row 1 has its first 5 positions missing (left padding), row 2 every other one.
+        let values: Vec<f32> = (0..rows * t)
+            .map(|i| match (i / t, i % t) {
+                (1, j) if j < 5 => 0.0,
+                (2, j) if j % 2 == 1 => 0.0,
+                _ => 1.0,
+            })
+            .collect();
+        Tensor::<2>::from_data(TensorData::new(values, [rows, t]), device)
+    };
+    let flex = Device::flex();
+    let (_, encoder) = panel_wide_encoder(&flex);
+    let got = to_host(encoder.forward(embeds(&flex), mask(&flex)));
+    let autodiff = Device::flex().autodiff();
+    let (_, plain) = panel_wide_encoder(&autodiff);
+    let want = to_host(plain.forward(embeds(&autodiff), mask(&autodiff)));
+    assert_eq!(got.shape, want.shape);
+    for (i, (g, w)) in got.data.iter().zip(&want.data).enumerate() {
+        assert!(
+            (g - w).abs() <= 1e-5 * (1.0 + w.abs()),
+            "element {i}: {g} against {w}"
+        );
+    }
+}

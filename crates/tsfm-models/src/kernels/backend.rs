@@ -55,7 +55,7 @@ pub trait Kernels: burn::backend::Backend {
     fn fused_softmax_biased(x: FloatTensor<Self>, bias: FloatTensor<Self>) -> FloatTensor<Self>;
     /// `softmax(q k^T + bias) v` per group and head ([`super::panel_attention`]): `q`
     /// `[groups, queries, heads, d]`, the keys as panels `[groups, heads, blocks, d, PANEL]`,
-    /// `value` `[groups, heads, positions, d]`, `bias` `[1 or groups, 1 or heads, 1,
+    /// `value` `[groups, heads, positions, d]`, `bias` `[1 or groups, 1 or heads, 1 or queries,
     /// positions]`; returns `[groups, queries, heads, d]`.
     fn fused_panel_attention(
         q: FloatTensor<Self>,
@@ -459,8 +459,9 @@ fn panel_attention_values(
         key_strides: [key_strides[0], key_strides[1]],
         value_strides: [value_strides[0], value_strides[1], value_strides[2]],
         bias_strides: [
-            broadcast(0, bias_shape[1] * positions),
-            broadcast(1, positions),
+            broadcast(0, bias_shape[1] * bias_shape[2] * positions),
+            broadcast(1, bias_shape[2] * positions),
+            broadcast(2, positions),
         ],
     };
     let mut out = vec![0f32; shape.num_elements()];

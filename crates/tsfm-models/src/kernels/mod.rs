@@ -2,7 +2,8 @@
 //! vectorised erf), layer norm, RMS norm, the attention softmax (alone or with its additive mask
 //! or position bias), the gated-attention softmax (`x * softmax(logits)`) and rotary positions,
 //! forward and backward; and, for inference only, attention of query groups over keys stored
-//! as panels (T5's decoding cross-attention, [`panel_attention`]).
+//! as panels (T5's decoding cross-attention and its encoder's self-attention,
+//! [`panel_attention`]).
 //!
 //! Models call the tensor functions below. On the flex (CPU) backend with `f32` tensors they run
 //! `backend::Kernels` (one pass per row or element, SIMD through `pulp`'s runtime dispatch,
@@ -155,7 +156,7 @@ pub fn softmax_biased<const D: usize>(x: Tensor<D>, bias: Tensor<D>) -> Tensor<D
 /// d]` (a projection's rows with the heads still in place), the keys are panels
 /// `[groups, heads, blocks, d, PANEL]` (`blocks` panels of
 /// [`attention::PANEL`] positions, the last one padded), `value` is `[groups, heads,
-/// positions, d]` and `bias` `[1 or groups, 1 or heads, 1, positions]`; the result is
+/// positions, d]` and `bias` `[1 or groups, 1 or heads, 1 or queries, positions]`; the result is
 /// `[groups, queries, heads, d]`, the heads in place for the output projection.
 ///
 /// On the flex backend without autodiff it is [`attention::panel_attention`] (one pass per
@@ -167,7 +168,7 @@ pub fn panel_attention(
     value: Tensor<4>,
     bias: Tensor<4>,
 ) -> Tensor<4> {
-    let [groups, _, heads, d] = q.dims();
+    let [groups, queries, heads, d] = q.dims();
     let [kg, kh, blocks, kd, panel] = key_panels.dims();
     let [vg, vh, positions, vd] = value.dims();
     let [bg, bh, bq, bp] = bias.dims();
@@ -180,7 +181,7 @@ pub fn panel_attention(
         && d.is_multiple_of(attention::PANEL)
         && (bg == 1 || bg == groups)
         && (bh == 1 || bh == heads)
-        && bq == 1
+        && (bq == 1 || bq == queries)
         && bp == positions
         && [&key_panels.dtype(), &value.dtype(), &bias.dtype()] == [&DType::F32; 3];
     if !on_kernels(&q) || q.device().is_autodiff() || !fits {

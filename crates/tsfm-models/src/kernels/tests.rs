@@ -449,7 +449,11 @@ fn panel_attention_equals_the_composition_on_strided_values_and_broadcast_biases
     let cache = on(random([groups, heads, positions + 11, d], 3));
     let value = cache.narrow(2, 0, positions);
     let panels = key_panels(key_t.clone());
-    for bias_dims in [[groups, 1, 1, positions], [1, heads, 1, positions]] {
+    for bias_dims in [
+        [groups, 1, 1, positions],
+        [1, heads, 1, positions],
+        [groups, heads, queries, positions],
+    ] {
         let bias = on(random(bias_dims, 4));
         let got = panel_attention(q.clone(), panels.clone(), value.clone(), bias.clone());
         let want = panel_attention_composed(q.clone(), panels.clone(), value.clone(), bias.clone());

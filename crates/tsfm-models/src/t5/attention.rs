@@ -298,11 +298,26 @@ impl SelfAttentionLayer {
         reserve: usize,
     ) -> (Tensor<3>, LayerCache) {
         let attn = &self.SelfAttention;
+        let [rows, q_len, _] = x.dims();
         let normed = self.layer_norm.forward(x.clone());
-        let q = attn.split_heads(attn.q.forward(normed.clone()));
+        let q = attn.q.forward(normed.clone());
         let (key, value) = attn.key_values(normed);
+        // The kernel's shapes: many queries, heads a whole number of panels wide.
+        let whole_sequence = past.is_none() && q_len >= PANEL && attn.d_kv.is_multiple_of(PANEL);
         let cache = LayerCache::append(past, key, value, reserve);
-        let out = attn.attend(q, cache.keys().swap_dims(2, 3), cache.values(), bias);
+        let out = if whole_sequence && !x.device().is_autodiff() {
+            // An encoder (or a whole decoder sequence) in inference: the keys as panels, the
+            // scores, biased softmax and values per row and head in one pass, the heads in
+            // place for `o` (no `[rows, heads, t, t]` scores tensor, no dropout).
+            let (heads, d_kv) = (attn.num_heads, attn.d_kv);
+            let panels = key_panels(cache.keys().swap_dims(2, 3));
+            let q = q.reshape([rows, q_len, heads, d_kv]);
+            let out = panel_attention(q, panels, cache.values(), bias);
+            attn.o.forward(out.reshape([rows, q_len, heads * d_kv]))
+        } else {
+            let q = attn.split_heads(q);
+            attn.attend(q, cache.keys().swap_dims(2, 3), cache.values(), bias)
+        };
         (x + dropout(&self.dropout, out), cache)
     }
 }
@@ -334,21 +349,8 @@ impl CrossKv {
         let CrossKeys::Transposed(key_t) = self.keys else {
             return self;
         };
-        let [series, heads, d_kv, t] = key_t.dims();
-        let blocks = t.div_ceil(PANEL);
-        let device = key_t.device();
-        let padded = if blocks * PANEL == t {
-            key_t
-        } else {
-            let pad = Tensor::zeros([series, heads, d_kv, blocks * PANEL - t], &device);
-            Tensor::cat(vec![key_t, pad], 3)
-        };
-        let panels = padded
-            .reshape([series, heads, d_kv, blocks, PANEL])
-            .permute([0, 1, 3, 2, 4]);
-        // `to_data` is the values in logical order: the panels become one contiguous tensor.
         Self {
-            keys: CrossKeys::Panels(Tensor::from_data(panels.to_data(), &device)),
+            keys: CrossKeys::Panels(key_panels(key_t)),
             value: self.value,
         }
     }
@@ -367,6 +369,26 @@ impl CrossKv {
             }
         }
     }
+}
+
+/// Transposed keys `[batch, heads, d_kv, t]` as panels of [`PANEL`] positions, `[batch,
+/// heads, blocks, d_kv, PANEL]` (the last panel padded with zeros), stored contiguously: the
+/// layout [`panel_attention`] streams.
+fn key_panels(key_t: Tensor<4>) -> Tensor<5> {
+    let [batch, heads, d_kv, t] = key_t.dims();
+    let blocks = t.div_ceil(PANEL);
+    let device = key_t.device();
+    let padded = if blocks * PANEL == t {
+        key_t
+    } else {
+        let pad = Tensor::zeros([batch, heads, d_kv, blocks * PANEL - t], &device);
+        Tensor::cat(vec![key_t, pad], 3)
+    };
+    let panels = padded
+        .reshape([batch, heads, d_kv, blocks, PANEL])
+        .permute([0, 1, 3, 2, 4]);
+    // `to_data` is the values in logical order: the panels become one contiguous tensor.
+    Tensor::from_data(panels.to_data(), &device)
 }
 
 /// `T5LayerCrossAttention`: pre-norm attention over the encoder output (no position bias,
