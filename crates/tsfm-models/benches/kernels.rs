@@ -185,17 +185,12 @@ fn panel_attention(c: &mut Criterion) {
     const COPIES: usize = 28;
     let device = Device::flex();
     let (series, samples, heads, d, t): (usize, usize, usize, usize, usize) = (7, 20, 4, 64, 513);
-    let blocks = t.div_ceil(kernels::attention::PANEL);
     let q = random([series, samples, heads, d], &device);
     let mask = random([series, 1, 1, t], &device);
     let memories: Vec<_> = (0..COPIES)
         .map(|_| {
             let key_t = random([series, heads, d, t], &device);
-            let pad = Tensor::zeros([series, heads, d, blocks * 16 - t], &device);
-            let panels = Tensor::cat(vec![key_t.clone(), pad], 3)
-                .reshape([series, heads, d, blocks, 16])
-                .permute([0, 1, 3, 2, 4]);
-            let panels = Tensor::<5>::from_data(panels.into_data(), &device);
+            let panels = kernels::key_panels(key_t.clone());
             let key_t = Tensor::<4>::from_data(key_t.into_data(), &device);
             (panels, key_t, random([series, heads, t, d], &device))
         })
@@ -236,7 +231,6 @@ fn panel_attention(c: &mut Criterion) {
 fn encoder_attention(c: &mut Criterion) {
     let device = Device::flex();
     let (series, heads, d, t): (usize, usize, usize, usize) = (7, 4, 64, 513);
-    let blocks = t.div_ceil(kernels::attention::PANEL);
     let q = random([series, t, heads, d], &device);
     let key = random([series, heads, t, d], &device);
     let value = random([series, heads, t, d], &device);
@@ -247,11 +241,7 @@ fn encoder_attention(c: &mut Criterion) {
     ));
     group.bench_function("kernel (keys packed per call)", |b| {
         b.iter(|| {
-            let pad = Tensor::zeros([series, heads, d, blocks * 16 - t], &device);
-            let panels = Tensor::cat(vec![key.clone().swap_dims(2, 3), pad], 3)
-                .reshape([series, heads, d, blocks, 16])
-                .permute([0, 1, 3, 2, 4]);
-            let panels = Tensor::<5>::from_data(panels.into_data(), &device);
+            let panels = kernels::key_panels(key.clone().swap_dims(2, 3));
             finish(kernels::panel_attention(
                 q.clone(),
                 panels,

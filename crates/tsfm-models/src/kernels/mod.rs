@@ -195,6 +195,29 @@ pub fn panel_attention(
     ))
 }
 
+/// Transposed keys `[groups, heads, d, positions]` as the panels [`panel_attention`] reads,
+/// `[groups, heads, blocks, d, PANEL]` (the last panel padded with zeros), stored
+/// contiguously so that a pass streams them in order.
+pub fn key_panels(key_t: Tensor<4>) -> Tensor<5> {
+    let [groups, heads, d, positions] = key_t.dims();
+    let blocks = positions.div_ceil(attention::PANEL);
+    let device = key_t.device();
+    let padded = if blocks * attention::PANEL == positions {
+        key_t
+    } else {
+        let pad = Tensor::zeros(
+            [groups, heads, d, blocks * attention::PANEL - positions],
+            &device,
+        );
+        Tensor::cat(vec![key_t, pad], 3)
+    };
+    let panels = padded
+        .reshape([groups, heads, d, blocks, attention::PANEL])
+        .permute([0, 1, 3, 2, 4]);
+    // `to_data` is the values in logical order: the panels become one contiguous tensor.
+    Tensor::from_data(panels.to_data(), &device)
+}
+
 /// [`panel_attention`] as Burn's composition: the panels unpacked to `[groups, heads, d,
 /// positions]`, the product, the biased softmax and the weighted values.
 pub fn panel_attention_composed(

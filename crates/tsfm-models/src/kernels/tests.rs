@@ -427,17 +427,6 @@ fn inference_gelu_and_gate_work_in_a_fresh_buffer_with_the_training_paths_floats
     assert_eq!((vals(x), vals(logits)), before, "shared inputs untouched");
 }
 
-/// Keys `[groups, heads, d, positions]` as panels `[groups, heads, blocks, d, PANEL]`.
-fn key_panels(key_t: Tensor<4>) -> Tensor<5> {
-    let [g, h, d, t] = key_t.dims();
-    let blocks = t.div_ceil(attention::PANEL);
-    let device = key_t.device();
-    let pad = Tensor::zeros([g, h, d, blocks * attention::PANEL - t], &device);
-    Tensor::cat(vec![key_t, pad], 3)
-        .reshape([g, h, d, blocks, attention::PANEL])
-        .permute([0, 1, 3, 2, 4])
-}
-
 #[test]
 fn panel_attention_equals_the_composition_on_strided_values_and_broadcast_biases() {
     let device = Device::flex();

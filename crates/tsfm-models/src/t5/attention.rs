@@ -17,7 +17,7 @@ use super::config::T5Config;
 use super::layers::T5LayerNorm;
 use crate::forecaster::ModelError;
 use crate::kernels::attention::PANEL;
-use crate::kernels::{panel_attention, softmax_biased};
+use crate::kernels::{key_panels, panel_attention, softmax_biased};
 use crate::nn::{Embedding, Linear, VarBuilder, dropout};
 
 /// What transformers adds for a masked key (`torch.finfo(float32).min`, not `-inf`: a row with
@@ -369,26 +369,6 @@ impl CrossKv {
             }
         }
     }
-}
-
-/// Transposed keys `[batch, heads, d_kv, t]` as panels of [`PANEL`] positions, `[batch,
-/// heads, blocks, d_kv, PANEL]` (the last panel padded with zeros), stored contiguously: the
-/// layout [`panel_attention`] streams.
-fn key_panels(key_t: Tensor<4>) -> Tensor<5> {
-    let [batch, heads, d_kv, t] = key_t.dims();
-    let blocks = t.div_ceil(PANEL);
-    let device = key_t.device();
-    let padded = if blocks * PANEL == t {
-        key_t
-    } else {
-        let pad = Tensor::zeros([batch, heads, d_kv, blocks * PANEL - t], &device);
-        Tensor::cat(vec![key_t, pad], 3)
-    };
-    let panels = padded
-        .reshape([batch, heads, d_kv, blocks, PANEL])
-        .permute([0, 1, 3, 2, 4]);
-    // `to_data` is the values in logical order: the panels become one contiguous tensor.
-    Tensor::from_data(panels.to_data(), &device)
 }
 
 /// `T5LayerCrossAttention`: pre-norm attention over the encoder output (no position bias,
