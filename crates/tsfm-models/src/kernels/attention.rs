@@ -154,14 +154,14 @@ impl PanelAttentionLoop<'_> {
                 } else {
                     (g + 1, 0)
                 };
-                let mut ahead = if next_g < groups {
+                let (mut keys_ahead, mut values_ahead) = if next_g < groups {
                     let keys = &self.key_panels
                         [next_g * key_strides[0] + next_h * key_strides[1]..][..blocks * d * PANEL];
                     let at = next_g * value_strides[0] + next_h * value_strides[1];
                     let values = &self.values[at..][..(positions - 1) * value_strides[2] + d];
-                    Ahead::new(keys, values)
+                    (Ahead::new(keys), Ahead::new(values))
                 } else {
-                    Ahead::new(&[], &[])
+                    (Ahead::new(&[]), Ahead::new(&[]))
                 };
                 let q_rows = Rows {
                     values: &group_q[h * d..],
@@ -175,7 +175,7 @@ impl PanelAttentionLoop<'_> {
                     d,
                     positions,
                     &mut weights,
-                    &mut ahead,
+                    &mut keys_ahead,
                 );
                 let at = g * bias_strides[0] + h * bias_strides[1];
                 let bias = &self.bias[at..at + bias_rows];
@@ -193,7 +193,7 @@ impl PanelAttentionLoop<'_> {
                     d,
                     h * d,
                     group_out,
-                    &mut ahead,
+                    &mut values_ahead,
                 );
             }
         }
@@ -221,33 +221,35 @@ trait Tiles {
     /// The largest tile that fits the registers.
     const ROWS: usize;
     const BLOCKS: usize;
-    /// `acc[r][c][l] = sum_k a[r][k] * b[c][k * PANEL + l]` over `k < depth`; each `b[c]` is
-    /// `depth` rows of [`PANEL`] contiguous values, `stride` apart.
+    /// `acc[r][c][l] = init[r][c][l] + sum_k a[r][k] * b[c][k * stride + l]` over
+    /// `k < depth`, in order; each `b[c]` is `depth` rows of [`PANEL`] contiguous values,
+    /// `stride` apart. Starting from a previous tile's accumulators continues its chains: a
+    /// long sum cut into blocks gives the same floats as in one go.
     fn products<const R: usize, const C: usize>(
         a: [&[f32]; R],
         b: [&[f32]; C],
         stride: usize,
         depth: usize,
+        init: &[[[f32; PANEL]; C]; R],
         ahead: &mut Ahead<'_>,
     ) -> [[[f32; PANEL]; C]; R];
 }
 
-/// The next group's and head's keys and values, one cache line asked for per step of a tile
-/// (where the instruction set can): the current head's work then hides the wait for the
-/// next head's (a decoding step reads them from L3 or memory, once).
+/// The next group's and head's keys (while this head's scores run) or values (while its
+/// weighted values run), one cache line asked for per step of a tile (where the instruction
+/// set can): the current head's work then hides the wait for the next head's (a decoding step
+/// reads them from L3 or memory, once). One range and one comparison per step: the tiles'
+/// loops have no registers to spare.
 struct Ahead<'a> {
-    lines: [&'a [f32]; 2],
+    lines: &'a [f32],
     at: usize,
 }
 
 impl<'a> Ahead<'a> {
     const LINE: usize = 16;
 
-    fn new(keys: &'a [f32], values: &'a [f32]) -> Self {
-        Self {
-            lines: [keys, values],
-            at: 0,
-        }
+    fn new(lines: &'a [f32]) -> Self {
+        Self { lines, at: 0 }
     }
 
     /// The next line not yet asked for, if any.
@@ -255,16 +257,8 @@ impl<'a> Ahead<'a> {
     // Only the x86 tiles prefetch; the portable loop leaves the lines to the hardware.
     #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     fn next(&mut self) -> Option<*const f32> {
-        let [keys, values] = self.lines;
-        let at = self.at * Self::LINE;
-        let line = if at < keys.len() {
-            keys[at..].as_ptr()
-        } else if at - keys.len() < values.len() {
-            values[at - keys.len()..].as_ptr()
-        } else {
-            return None;
-        };
-        self.at += 1;
+        let line = self.lines.get(self.at..)?.as_ptr();
+        self.at += Self::LINE;
         Some(line)
     }
 }
@@ -289,9 +283,10 @@ impl Tiles for Portable {
         b: [&[f32]; C],
         stride: usize,
         depth: usize,
+        init: &[[[f32; PANEL]; C]; R],
         _ahead: &mut Ahead<'_>,
     ) -> [[[f32; PANEL]; C]; R] {
-        let mut acc = [[[0f32; PANEL]; C]; R];
+        let mut acc = *init;
         for k in 0..depth {
             for r in 0..R {
                 let x = a[r][k];
@@ -383,7 +378,7 @@ fn scores_tile<T: Tiles, const R: usize, const C: usize>(
     let a: [&[f32]; R] = std::array::from_fn(|r| q.row(tile.row + r));
     let b: [&[f32]; C] =
         std::array::from_fn(|c| &keys[(tile.block + c) * d * PANEL..][..d * PANEL]);
-    let acc = T::products::<R, C>(a, b, PANEL, d, ahead);
+    let acc = T::products::<R, C>(a, b, PANEL, d, &[[[0.0; PANEL]; C]; R], ahead);
     let positions = out.positions;
     for (r, acc_row) in acc.iter().enumerate() {
         let row = &mut out.weights[(tile.row + r) * positions..][..positions];
@@ -395,8 +390,15 @@ fn scores_tile<T: Tiles, const R: usize, const C: usize>(
     }
 }
 
+/// Positions of values one pass of the weighted values takes for all query rows: a block of
+/// a head's values (16 KB for 64-wide heads) stays in L1 while every row tile reads it, where
+/// whole-depth tiles read the head's values from L2 again for every 4 query rows.
+const VALUE_BLOCK: usize = 64;
+
 /// `out[r * row_stride + first + c] = sum_j weights[r, j] values[j, c]` for every query row
-/// `r` and `c < d` (the output rows are `q`'s, `first` the head's offset in them).
+/// `r` and `c < d` (the output rows are `q`'s, `first` the head's offset in them), summed over
+/// the positions in order, [`VALUE_BLOCK`] positions per pass: each pass continues the
+/// accumulators the last one left in `out`.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn weighted_values<T: Tiles>(
@@ -411,35 +413,48 @@ fn weighted_values<T: Tiles>(
 ) {
     let row_stride = out.len() / queries;
     let blocks = d / PANEL;
-    let mut block = 0;
-    while block < blocks {
-        let width = (blocks - block).min(T::BLOCKS);
-        let mut row = 0;
-        while row < queries {
-            let height = (queries - row).min(T::ROWS);
-            let tile = Tile { row, block };
-            let w = Rows {
-                values: weights,
-                stride: positions,
-                len: positions,
-            };
-            let dst = ValuesOut {
-                out: &mut *out,
-                row_stride,
-                first,
-            };
-            dispatch_tile!(T, height, width, values_tile(w, values, tile, dst, ahead));
-            row += height;
+    let mut from = 0;
+    while from < positions {
+        let span = (positions - from).min(VALUE_BLOCK);
+        let mut block = 0;
+        while block < blocks {
+            let width = (blocks - block).min(T::BLOCKS);
+            let mut row = 0;
+            while row < queries {
+                let height = (queries - row).min(T::ROWS);
+                let tile = Tile { row, block };
+                let w = Rows {
+                    values: &weights[from..],
+                    stride: positions,
+                    len: span,
+                };
+                let v = Rows {
+                    values: &values.values[from * values.stride..],
+                    stride: values.stride,
+                    len: values.len,
+                };
+                let dst = ValuesOut {
+                    out: &mut *out,
+                    row_stride,
+                    first,
+                    continues: from > 0,
+                };
+                dispatch_tile!(T, height, width, values_tile(w, v, tile, dst, ahead));
+                row += height;
+            }
+            block += width;
         }
-        block += width;
+        from += span;
     }
 }
 
-/// Where weighted values go: row `r`'s head at `r * row_stride + first`.
+/// Where weighted values go: row `r`'s head at `r * row_stride + first`; `continues` when
+/// the sums there are partial, to be carried on rather than started.
 struct ValuesOut<'a> {
     out: &'a mut [f32],
     row_stride: usize,
     first: usize,
+    continues: bool,
 }
 
 #[inline(always)]
@@ -457,11 +472,19 @@ fn values_tile<T: Tiles, const R: usize, const C: usize>(
     let span = (depth - 1) * values.stride + C * PANEL;
     let b: [&[f32]; C] =
         std::array::from_fn(|c| &values.values[first + c * PANEL..][..span - c * PANEL]);
-    let acc = T::products::<R, C>(a, b, values.stride, depth, ahead);
+    let start = |r: usize| (tile.row + r) * dst.row_stride + dst.first + first;
+    let mut init = [[[0f32; PANEL]; C]; R];
+    if dst.continues {
+        for (r, init_row) in init.iter_mut().enumerate() {
+            for (c, lanes) in init_row.iter_mut().enumerate() {
+                lanes.copy_from_slice(&dst.out[start(r) + c * PANEL..][..PANEL]);
+            }
+        }
+    }
+    let acc = T::products::<R, C>(a, b, values.stride, depth, &init, ahead);
     for (r, acc_row) in acc.iter().enumerate() {
-        let start = (tile.row + r) * dst.row_stride + dst.first + first;
         for (c, lanes) in acc_row.iter().enumerate() {
-            dst.out[start + c * PANEL..][..PANEL].copy_from_slice(lanes);
+            dst.out[start(r) + c * PANEL..][..PANEL].copy_from_slice(lanes);
         }
     }
 }
@@ -505,6 +528,7 @@ mod x86 {
             b: [&[f32]; C],
             stride: usize,
             depth: usize,
+            init: &[[[f32; PANEL]; C]; R],
             ahead: &mut Ahead<'_>,
         ) -> [[[f32; PANEL]; C]; R] {
             check_operands(&a, &b, stride, depth);
@@ -512,6 +536,11 @@ mod x86 {
             // slices checked above.
             unsafe {
                 let mut acc = [[_mm512_setzero_ps(); C]; R];
+                for r in 0..R {
+                    for c in 0..C {
+                        acc[r][c] = _mm512_loadu_ps(init[r][c].as_ptr());
+                    }
+                }
                 let mut y = [_mm512_setzero_ps(); C];
                 for k in 0..depth {
                     if let Some(line) = ahead.next() {
@@ -550,6 +579,7 @@ mod x86 {
             b: [&[f32]; C],
             stride: usize,
             depth: usize,
+            init: &[[[f32; PANEL]; C]; R],
             ahead: &mut Ahead<'_>,
         ) -> [[[f32; PANEL]; C]; R] {
             check_operands(&a, &b, stride, depth);
@@ -558,6 +588,12 @@ mod x86 {
             unsafe {
                 let zero = _mm256_setzero_ps();
                 let mut acc = [[[zero; 2]; C]; R];
+                for r in 0..R {
+                    for c in 0..C {
+                        let p = init[r][c].as_ptr();
+                        acc[r][c] = [_mm256_loadu_ps(p), _mm256_loadu_ps(p.add(8))];
+                    }
+                }
                 let mut y = [[zero; 2]; C];
                 for k in 0..depth {
                     if let Some(line) = ahead.next() {
@@ -879,6 +915,26 @@ mod tests {
                 assert_eq!(out, portable, "case {i}: {isa}");
             }
         }
+    }
+
+    #[test]
+    fn a_sum_cut_into_blocks_gives_the_floats_of_one_pass() {
+        // What the weighted values' position blocks rely on: continuing from a tile's
+        // accumulators is the same chain of fused multiply-adds as one pass over the depth.
+        let (depth, stride, cut) = (150, 40, 64);
+        let a_rows = [values(depth, 5), values(depth, 6)];
+        let b_cols = [values(depth * stride, 7), values(depth * stride, 8)];
+        let a = [&a_rows[0][..], &a_rows[1][..]];
+        let b = [&b_cols[0][..], &b_cols[1][8..]];
+        let mut ahead = Ahead::new(&[]);
+        let zero = [[[0f32; PANEL]; 2]; 2];
+        let whole = Portable::products::<2, 2>(a, b, stride, depth, &zero, &mut ahead);
+        let head = Portable::products::<2, 2>(a, b, stride, cut, &zero, &mut ahead);
+        let tail_a = [&a_rows[0][cut..], &a_rows[1][cut..]];
+        let tail_b = [&b[0][cut * stride..], &b[1][cut * stride..]];
+        let split =
+            Portable::products::<2, 2>(tail_a, tail_b, stride, depth - cut, &head, &mut ahead);
+        assert_eq!(split, whole);
     }
 
     #[test]
