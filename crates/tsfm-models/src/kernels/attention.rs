@@ -257,7 +257,10 @@ impl<'a> Ahead<'a> {
     // Only the x86 tiles prefetch; the portable loop leaves the lines to the hardware.
     #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     fn next(&mut self) -> Option<*const f32> {
-        let line = self.lines.get(self.at..)?.as_ptr();
+        if self.at >= self.lines.len() {
+            return None;
+        }
+        let line = self.lines[self.at..].as_ptr();
         self.at += Self::LINE;
         Some(line)
     }
