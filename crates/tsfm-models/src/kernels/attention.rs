@@ -309,6 +309,14 @@ impl Tiles for Portable {
 macro_rules! dispatch_tile {
     ($t:ty, $height:expr, $width:expr, $f:ident($($arg:expr),*)) => {
         match ($height.min(<$t>::ROWS), $width.min(<$t>::BLOCKS)) {
+            (6, 4) => $f::<$t, 6, 4>($($arg),*),
+            (6, 3) => $f::<$t, 6, 3>($($arg),*),
+            (6, 2) => $f::<$t, 6, 2>($($arg),*),
+            (6, _) => $f::<$t, 6, 1>($($arg),*),
+            (5, 4) => $f::<$t, 5, 4>($($arg),*),
+            (5, 3) => $f::<$t, 5, 3>($($arg),*),
+            (5, 2) => $f::<$t, 5, 2>($($arg),*),
+            (5, _) => $f::<$t, 5, 1>($($arg),*),
             (4, 4) => $f::<$t, 4, 4>($($arg),*),
             (4, 3) => $f::<$t, 4, 3>($($arg),*),
             (4, 2) => $f::<$t, 4, 2>($($arg),*),
@@ -522,8 +530,8 @@ mod x86 {
     struct Avx512;
 
     impl Tiles for Avx512 {
-        // 16 accumulators, four panels loaded, a broadcast: 21 of 32 registers.
-        const ROWS: usize = 4;
+        // 24 accumulators, four panels loaded, a broadcast: 29 of 32 registers.
+        const ROWS: usize = 6;
         const BLOCKS: usize = 4;
         #[inline(always)]
         fn products<const R: usize, const C: usize>(
@@ -825,10 +833,11 @@ mod tests {
             bias_per_head: true,
             bias_per_query: false,
         },
-        // Rows and panels that leave partial tiles of every size.
+        // Rows and panels that leave partial tiles of every size (with the next two cases:
+        // 11, 10 and 39 queries leave 5, 4 and 3 rows after tiles of 6).
         Case {
             groups: 2,
-            queries: 7,
+            queries: 11,
             heads: 2,
             d: 80,
             positions: 16 * 6 + 3,
@@ -839,7 +848,7 @@ mod tests {
         },
         Case {
             groups: 1,
-            queries: 3,
+            queries: 10,
             heads: 1,
             d: 16,
             positions: 16,
@@ -852,10 +861,10 @@ mod tests {
         // (with the mask added) per group and head.
         Case {
             groups: 2,
-            queries: 37,
+            queries: 39,
             heads: 2,
             d: 32,
-            positions: 37,
+            positions: 39,
             value_stride: 32,
             bias_per_group: true,
             bias_per_head: true,
