@@ -288,36 +288,40 @@ fn softmax_biased_equals_adding_the_bias_then_the_softmax_bit_for_bit() {
     let device = Device::flex();
     device.seed(21);
     let normal = Distribution::Normal(0.0, 2.0);
-    // Scores `[batch, heads, queries, keys]` with a position bias shared by the batch, an
-    // encoder mask shared by heads and queries, one bias per row, and a strided view.
-    let scores = Tensor::<4>::random([3, 2, 5, 7], normal, &device);
-    let strided = Tensor::<4>::random([3, 5, 2, 7], normal, &device).swap_dims(1, 2);
-    let mut mask = vec![0.0f32; 3 * 7];
-    mask[4] = crate::t5::MASKED;
-    mask[7 + 6] = crate::t5::MASKED;
-    let mask = Tensor::<4>::from_data(TensorData::new(mask, [3, 1, 1, 7]), &device);
-    for x in [scores, strided] {
-        for bias in [
-            Tensor::<4>::random([1, 2, 5, 7], normal, &device),
-            mask.clone(),
-            Tensor::<4>::random([3, 2, 5, 7], normal, &device),
-            Tensor::<4>::random([1, 2, 1, 7], normal, &device),
-        ] {
-            let before = vals(x.clone());
-            let want = vals(softmax(x.clone() + bias.clone()));
-            assert_eq!(vals(softmax_biased(x.clone(), bias.clone())), want);
-            // A buffer someone else holds is left as it was; a fresh one is used in place.
-            assert_eq!(vals(x.clone()), before);
-            assert_eq!(vals(softmax_biased(x.clone().mul_scalar(1.0), bias)), want);
+    // Rows shorter than the sums' eight lanes, and rows as long as an attention's (not a
+    // multiple of the lanes).
+    for keys in [7, 100] {
+        // Scores `[batch, heads, queries, keys]` with a position bias shared by the batch, an
+        // encoder mask shared by heads and queries, one bias per row, and a strided view.
+        let scores = Tensor::<4>::random([3, 2, 5, keys], normal, &device);
+        let strided = Tensor::<4>::random([3, 5, 2, keys], normal, &device).swap_dims(1, 2);
+        let mut mask = vec![0.0f32; 3 * keys];
+        mask[4] = crate::t5::MASKED;
+        mask[keys + keys - 1] = crate::t5::MASKED;
+        let mask = Tensor::<4>::from_data(TensorData::new(mask, [3, 1, 1, keys]), &device);
+        for x in [scores, strided] {
+            for bias in [
+                Tensor::<4>::random([1, 2, 5, keys], normal, &device),
+                mask.clone(),
+                Tensor::<4>::random([3, 2, 5, keys], normal, &device),
+                Tensor::<4>::random([1, 2, 1, keys], normal, &device),
+            ] {
+                let before = vals(x.clone());
+                let want = vals(softmax(x.clone() + bias.clone()));
+                assert_eq!(vals(softmax_biased(x.clone(), bias.clone())), want);
+                // A buffer someone else holds is left as it was; a fresh one is used in place.
+                assert_eq!(vals(x.clone()), before);
+                assert_eq!(vals(softmax_biased(x.clone().mul_scalar(1.0), bias)), want);
+            }
         }
+        // A masked key gets weight 0.
+        let weights = vals(softmax_biased(
+            Tensor::<4>::zeros([3, 2, 5, keys], &device),
+            mask,
+        ));
+        assert_eq!(weights[4], 0.0);
+        assert!((weights[0] - 1.0 / (keys - 1) as f32).abs() < 1e-6);
     }
-    // A masked key gets weight 0.
-    let weights = vals(softmax_biased(
-        Tensor::<4>::zeros([3, 2, 5, 7], &device),
-        mask,
-    ));
-    assert_eq!(weights[4], 0.0);
-    assert!((weights[0] - 1.0 / 6.0).abs() < 1e-6);
 }
 
 #[test]
