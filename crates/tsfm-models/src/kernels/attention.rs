@@ -305,34 +305,25 @@ impl Tiles for Portable {
     }
 }
 
-/// Runs a tile of at most `T::ROWS` by `T::BLOCKS` as its const shape.
+/// Runs a tile of at most `T::ROWS` by `T::BLOCKS` as its const shape: the height picks the
+/// rows, then the width the panels.
 macro_rules! dispatch_tile {
     ($t:ty, $height:expr, $width:expr, $f:ident($($arg:expr),*)) => {
-        match ($height.min(<$t>::ROWS), $width.min(<$t>::BLOCKS)) {
-            (6, 4) => $f::<$t, 6, 4>($($arg),*),
-            (6, 3) => $f::<$t, 6, 3>($($arg),*),
-            (6, 2) => $f::<$t, 6, 2>($($arg),*),
-            (6, _) => $f::<$t, 6, 1>($($arg),*),
-            (5, 4) => $f::<$t, 5, 4>($($arg),*),
-            (5, 3) => $f::<$t, 5, 3>($($arg),*),
-            (5, 2) => $f::<$t, 5, 2>($($arg),*),
-            (5, _) => $f::<$t, 5, 1>($($arg),*),
-            (4, 4) => $f::<$t, 4, 4>($($arg),*),
-            (4, 3) => $f::<$t, 4, 3>($($arg),*),
-            (4, 2) => $f::<$t, 4, 2>($($arg),*),
-            (4, _) => $f::<$t, 4, 1>($($arg),*),
-            (3, 4) => $f::<$t, 3, 4>($($arg),*),
-            (3, 3) => $f::<$t, 3, 3>($($arg),*),
-            (3, 2) => $f::<$t, 3, 2>($($arg),*),
-            (3, _) => $f::<$t, 3, 1>($($arg),*),
-            (2, 4) => $f::<$t, 2, 4>($($arg),*),
-            (2, 3) => $f::<$t, 2, 3>($($arg),*),
-            (2, 2) => $f::<$t, 2, 2>($($arg),*),
-            (2, _) => $f::<$t, 2, 1>($($arg),*),
-            (_, 4) => $f::<$t, 1, 4>($($arg),*),
-            (_, 3) => $f::<$t, 1, 3>($($arg),*),
-            (_, 2) => $f::<$t, 1, 2>($($arg),*),
-            (_, _) => $f::<$t, 1, 1>($($arg),*),
+        match $height.min(<$t>::ROWS) {
+            6 => dispatch_tile!(@panels $t, 6, $width, $f($($arg),*)),
+            5 => dispatch_tile!(@panels $t, 5, $width, $f($($arg),*)),
+            4 => dispatch_tile!(@panels $t, 4, $width, $f($($arg),*)),
+            3 => dispatch_tile!(@panels $t, 3, $width, $f($($arg),*)),
+            2 => dispatch_tile!(@panels $t, 2, $width, $f($($arg),*)),
+            _ => dispatch_tile!(@panels $t, 1, $width, $f($($arg),*)),
+        }
+    };
+    (@panels $t:ty, $rows:literal, $width:expr, $f:ident($($arg:expr),*)) => {
+        match $width.min(<$t>::BLOCKS) {
+            4 => $f::<$t, $rows, 4>($($arg),*),
+            3 => $f::<$t, $rows, 3>($($arg),*),
+            2 => $f::<$t, $rows, 2>($($arg),*),
+            _ => $f::<$t, $rows, 1>($($arg),*),
         }
     };
 }
