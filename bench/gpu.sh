@@ -178,7 +178,7 @@ print()
 checks = {r["side"]: r for r in rows if r["round"] == 0}
 if "tsfm-cpu-check" in checks and "tsfm-check" in checks:
     c, g = checks["tsfm-cpu-check"]["checksum"], checks["tsfm-check"]["checksum"]
-    print(f"tsfm's forecasts, sum of the first value per series: {c:.6f} on the CPU, {g:.6f} on the card (relative difference {abs(g - c) / max(abs(c), 1e-12):.1e}).")
+    print(f"tsfm's forecasts, sum of the first value per series: {c:.6f} on the CPU, {g:.6f} on {checks['tsfm-check']['backend']} (relative difference {abs(g - c) / max(abs(c), 1e-12):.1e}).")
     print()
 print("| workload | PyTorch (median) | tsfm (median) | tsfm / PyTorch | rounds |")
 print("|---|---|---|---|---|")
