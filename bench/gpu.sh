@@ -26,9 +26,10 @@
 # `run` installs the wheels into /tmp/site and unpacks the binary, checks tsfm's CUDA forecasts
 # against its CPU ones on the same batch, then per round: PyTorch's training loop
 # (bench/python/bench_ttm_gpu.py train), tsfm's (TSFM_BENCH_DEVICE=cuda ttm_r2 train),
-# PyTorch's inference, tsfm's; the same workloads as bench/ttm.sh on the CPU (batch 64, 5
-# warm-up steps then 20 timed; 3 warm-up calls then 20 timed; medians). A run that fails or
-# outlasts GPU_BENCH_STEP_TIMEOUT (default 240 s) is logged and skipped. Rows go to
+# PyTorch's inference, tsfm's; the same workloads as bench/ttm.sh on the CPU (5 warm-up steps
+# then 20 timed; 3 warm-up calls then 20 timed; medians), at batch 64 and at 1024
+# (GPU_BENCH_BATCHES), and in round 1 tsfm's training step by phase (`ttm_r2 profile`). A run
+# that fails or outlasts GPU_BENCH_STEP_TIMEOUT (default 240 s) is logged and skipped. Rows go to
 # $OUT/gpu.jsonl (bench/results/ outside the device tool), logs to $OUT/gpu.log, the table to
 # $OUT/gpu.md. GPU_BENCH_DEVICE=cpu runs the same commands on the CPU (a dry run of the script
 # itself); TSFM_BENCH_PYTHON picks the Python (default python3, the GPU image's PyTorch).
@@ -162,11 +163,19 @@ run() {
   echo "check: tsfm inference on cpu and on $dev" >&2
   measure tsfm-cpu-check 0 "$rows" "$log" env TSFM_BENCH_DEVICE=cpu "$bin" infer
   measure tsfm-check 0 "$rows" "$log" env TSFM_BENCH_DEVICE="$dev" "$bin" infer
+  # Batch 64 is the targets' (bench.py's); a larger one shows what the card does when the
+  # launches are amortised. Round 1 also times tsfm's training phases (a sync after each).
+  local batches="${GPU_BENCH_BATCHES:-64 1024}"
   for round in $(seq 1 "$rounds"); do
-    for what in train infer; do
-      echo "round $round/$rounds: $what" >&2
-      measure pytorch "$round" "$rows" "$log" "$py" bench/python/bench_ttm_gpu.py "$what" .gpu/ttm-r2-512-96
-      measure tsfm "$round" "$rows" "$log" env TSFM_BENCH_DEVICE="$dev" "$bin" "$what"
+    for b in $batches; do
+      for what in train infer; do
+        echo "round $round/$rounds, batch $b: $what" >&2
+        measure pytorch "$round" "$rows" "$log" env BENCH_BATCH="$b" "$py" bench/python/bench_ttm_gpu.py "$what" .gpu/ttm-r2-512-96
+        measure tsfm "$round" "$rows" "$log" env TSFM_BENCH_BATCH="$b" TSFM_BENCH_DEVICE="$dev" "$bin" "$what"
+      done
+      if [ "$round" = 1 ]; then
+        measure tsfm-profile "$round" "$rows" "$log" env TSFM_BENCH_BATCH="$b" TSFM_BENCH_DEVICE="$dev" "$bin" profile
+      fi
     done
   done
   python3 - "$rows" "$out/gpu-machine.txt" >"$out/gpu.md" <<'PY'
@@ -182,12 +191,23 @@ if "tsfm-cpu-check" in checks and "tsfm-check" in checks:
     print()
 print("| workload | PyTorch (median) | tsfm (median) | tsfm / PyTorch | rounds |")
 print("|---|---|---|---|---|")
-for bench, name in [("train_plain", "TTM-r2 512-96 training, batch 64"), ("infer", "TTM-r2 inference, batch 64")]:
-    side = {s: [r["samples_per_s"] for r in timed if r["bench"] == bench and r["side"] == s] for s in ("pytorch", "tsfm")}
-    if not side["pytorch"] or not side["tsfm"]:
-        continue
-    p, t = statistics.median(side["pytorch"]), statistics.median(side["tsfm"])
-    print(f"| {name} | {p:,.0f} samples/s | {t:,.0f} samples/s | **{t / p:.2f}x** | {len(side['pytorch'])} / {len(side['tsfm'])} |")
+names = {"train_plain": "TTM-r2 512-96 training", "infer": "TTM-r2 inference"}
+for batch in sorted({r["batch"] for r in timed}):
+    for bench, name in names.items():
+        side = {s: [r["samples_per_s"] for r in timed if r["bench"] == bench and r["side"] == s and r["batch"] == batch] for s in ("pytorch", "tsfm")}
+        if not side["pytorch"] or not side["tsfm"]:
+            continue
+        p, t = statistics.median(side["pytorch"]), statistics.median(side["tsfm"])
+        print(f"| {name}, batch {batch} | {p:,.0f} samples/s | {t:,.0f} samples/s | **{t / p:.2f}x** | {len(side['pytorch'])} / {len(side['tsfm'])} |")
+profiles = [r for r in rows if r["side"] == "tsfm-profile"]
+if profiles:
+    print()
+    print("tsfm's training step by phase (medians, the device synced after each phase):")
+    print()
+    for r in profiles:
+        order = ("forward_and_loss", "backward", "collect_grads", "optimizer_step")
+        phases = ", ".join(f"{k} {r['median_phase_s'][k] * 1000:.1f} ms" for k in order)
+        print(f"- batch {r['batch']}: {phases} (step {r['median_step_s'] * 1000:.1f} ms)")
 PY
   cat "$out/gpu.md"
 }

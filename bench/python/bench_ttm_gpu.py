@@ -2,6 +2,7 @@
 
     python3 bench_ttm_gpu.py train MODEL_DIR   # plain loop: batch 64, MSE, AdamW(1e-3, wd 0.01)
     python3 bench_ttm_gpu.py infer MODEL_DIR   # forward of one batch of 64, no autograd
+    BENCH_BATCH=N ...                          # another batch for both
 
 The same workloads as ../shared/reference/scripts/bench.py's `train_plain` and `infer ttm`
 (which run on the CPU), on `cuda:0` (BENCH_DEVICE overrides): the same random walks (torch's
@@ -11,13 +12,15 @@ every call with the forecasts copied to the host, as tsfm's ttm_r2 bench does. P
 line with samples/s and the card's peak allocated memory.
 """
 import json
+import os
 import statistics
 import sys
 import time
 
 import torch
 
-B = 64
+# bench.py's batch; bench/gpu.sh sets BENCH_BATCH for its larger batches.
+B = int(os.environ.get("BENCH_BATCH", "64"))
 
 
 def random_walk(n, length, seed):
@@ -80,8 +83,6 @@ def infer(model_dir, device, warmup=3, iters=20):
 def main():
     if len(sys.argv) != 3 or sys.argv[1] not in ("train", "infer"):
         raise SystemExit(__doc__)
-    import os
-
     device = torch.device(os.environ.get("BENCH_DEVICE", "cuda:0"))
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)

@@ -6,6 +6,8 @@
 //!   with dropout active, as bench.py's `train_plain` (5 warm-up steps, 20 timed, median);
 //! - `infer`: forward of one batch of 64 without autodiff (3 warm-up calls, 20 timed, median).
 //!
+//! `TSFM_BENCH_BATCH=N` sets another batch for both (bench/gpu.sh's larger batches).
+//!
 //! Device: the flex CPU backend; `TSFM_BENCH_DEVICE=cuda[:N]` runs both measurements on CUDA
 //! device N instead (a build with `--features cuda`; `bench/gpu.sh` runs it next to PyTorch on
 //! the same card).
@@ -35,7 +37,14 @@ use tsfm_train::{GradStore, Optimizer, OptimizerConfig, set_seed};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-const BATCH: usize = 64;
+/// `TSFM_BENCH_BATCH` (default 64, bench.py's batch): series per training step and per call.
+fn batch() -> usize {
+    std::env::var("TSFM_BENCH_BATCH")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n: &usize| n > 0)
+        .unwrap_or(64)
+}
 
 /// The device of both measurements and its name in the JSON lines.
 fn bench_device() -> (Device, String) {
@@ -137,26 +146,27 @@ fn load(dir: &std::path::Path, device: &Device) -> TtmModel {
     model
 }
 
-/// Per-step batches for `steps` steps: (past `[64, ctx, 1]`, future `[64, h, 1]`).
+/// Per-step batches for `steps` steps: (past `[batch, ctx, 1]`, future `[batch, h, 1]`).
 fn training_batches(
+    batch: usize,
     steps: usize,
     ctx: usize,
     h: usize,
     device: &Device,
 ) -> Vec<(Tensor<3>, Tensor<3>)> {
-    let walks = random_walks(BATCH * steps, ctx + h, 1);
+    let walks = random_walks(batch * steps, ctx + h, 1);
     (0..steps)
         .map(|s| {
-            let rows = &walks[s * BATCH * (ctx + h)..(s + 1) * BATCH * (ctx + h)];
-            let mut past = Vec::with_capacity(BATCH * ctx);
-            let mut fut = Vec::with_capacity(BATCH * h);
+            let rows = &walks[s * batch * (ctx + h)..(s + 1) * batch * (ctx + h)];
+            let mut past = Vec::with_capacity(batch * ctx);
+            let mut fut = Vec::with_capacity(batch * h);
             for r in rows.chunks_exact(ctx + h) {
                 past.extend_from_slice(&r[..ctx]);
                 fut.extend_from_slice(&r[ctx..]);
             }
             (
-                series(&past, BATCH, ctx, device),
-                series(&fut, BATCH, h, device),
+                series(&past, batch, ctx, device),
+                series(&fut, batch, h, device),
             )
         })
         .collect()
@@ -196,7 +206,16 @@ fn train(dir: &std::path::Path, profile: bool) {
     set_seed(&device, 42);
     let mut model = load(dir, &base).train();
     let (ctx, h) = (model.context_length(), model.prediction_length());
-    let batches = training_batches(warmup + steps, ctx, h, &device);
+    let batch = batch();
+    let batches = training_batches(batch, warmup + steps, ctx, h, &device);
+    // A GPU runs ahead of the host: to time phases, `profile` waits for the device after each
+    // (a no-op on the CPU). `train` waits only where the loss is read back, as PyTorch's loop.
+    let phase_end = |t: &Instant| {
+        if profile {
+            device.sync().expect("the device finishes its work");
+        }
+        t.elapsed().as_secs_f64()
+    };
     // torch.optim.AdamW(lr=1e-3, weight_decay=0.01); tsfm skips decay on biases and norms (HF).
     let mut optimizer = Optimizer::new(OptimizerConfig::default());
     let (mut times, mut losses) = (Vec::new(), Vec::new());
@@ -217,20 +236,20 @@ fn train(dir: &std::path::Path, profile: bool) {
                 .collect();
             let (loss, grads) =
                 loss_and_grads(&model, parts, LossKind::Mse, 1, shards).expect("a finite loss");
-            let done = t.elapsed().as_secs_f64();
+            let done = phase_end(&t);
             (loss as f32, grads, 0.0, done)
         } else {
             let loss = model.loss(&input, LossKind::Mse);
-            let t_fwd = t.elapsed().as_secs_f64();
+            let t_fwd = phase_end(&t);
             let g = loss.backward();
-            let t_bwd = t.elapsed().as_secs_f64();
+            let t_bwd = phase_end(&t);
             let mut grads = GradStore::new();
             grads.accumulate(&model, g);
             (loss.into_scalar::<f32>(), grads, t_fwd, t_bwd)
         };
-        let t_collect = t.elapsed().as_secs_f64();
+        let t_collect = phase_end(&t);
         model = optimizer.step(model, &mut grads, 1e-3);
-        let dt = t.elapsed().as_secs_f64();
+        let dt = phase_end(&t);
         losses.push(loss);
         if i >= warmup {
             times.push(dt);
@@ -245,8 +264,8 @@ fn train(dir: &std::path::Path, profile: bool) {
     let med = median(&times);
     let mut rec = serde_json::json!({
         "bench": "train_plain", "impl": "tsfm", "backend": backend, "threads": shards,
-        "model": "ttm-r2-512-96", "batch": BATCH, "warmup": warmup, "steps": steps,
-        "median_step_s": round(med, 4), "samples_per_s": round(BATCH as f64 / med, 1),
+        "model": "ttm-r2-512-96", "batch": batch, "warmup": warmup, "steps": steps,
+        "median_step_s": round(med, 4), "samples_per_s": round(batch as f64 / med, 1),
         "first_loss": round(losses[0] as f64, 4), "last_loss": round(*losses.last().expect("steps > 0") as f64, 4),
         "step_times_s": times.iter().map(|t| round(*t, 3)).collect::<Vec<_>>(),
         "peak_rss_mb": peak_rss_mb(),
@@ -268,7 +287,8 @@ fn infer(dir: &std::path::Path) {
     let (device, backend) = bench_device();
     let model = load(dir, &device).valid();
     let ctx = model.context_length();
-    let x = series(&random_walks(BATCH, ctx, 2), BATCH, ctx, &device);
+    let batch = batch();
+    let x = series(&random_walks(batch, ctx, 2), batch, ctx, &device);
     let input = ForecastInput::context(x);
     let mut times = Vec::new();
     let mut checksum = 0.0f32;
@@ -291,9 +311,9 @@ fn infer(dir: &std::path::Path) {
     let min = times.iter().copied().fold(f64::INFINITY, f64::min);
     let rec = serde_json::json!({
         "bench": "infer", "impl": "tsfm", "backend": backend, "threads": threads,
-        "model": "ttm", "batch": BATCH, "context": ctx, "horizon": model.prediction_length(),
+        "model": "ttm", "batch": batch, "context": ctx, "horizon": model.prediction_length(),
         "warmup": warmup, "iters": iters, "median_call_s": round(med, 4),
-        "min_call_s": round(min, 4), "samples_per_s": round(BATCH as f64 / med, 1),
+        "min_call_s": round(min, 4), "samples_per_s": round(batch as f64 / med, 1),
         "call_times_s": times.iter().map(|t| round(*t, 4)).collect::<Vec<_>>(),
         "checksum": checksum, "peak_rss_mb": peak_rss_mb(),
     });
