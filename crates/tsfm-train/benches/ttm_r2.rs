@@ -37,13 +37,18 @@ use tsfm_train::{GradStore, Optimizer, OptimizerConfig, set_seed};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// `TSFM_BENCH_BATCH` (default 64, bench.py's batch): series per training step and per call.
-fn batch() -> usize {
-    std::env::var("TSFM_BENCH_BATCH")
+/// A positive count from the environment variable `name`, else `default`.
+fn env_count(name: &str, default: usize) -> usize {
+    std::env::var(name)
         .ok()
         .and_then(|v| v.parse().ok())
         .filter(|&n: &usize| n > 0)
-        .unwrap_or(64)
+        .unwrap_or(default)
+}
+
+/// `TSFM_BENCH_BATCH` (default 64, bench.py's batch): series per training step and per call.
+fn batch() -> usize {
+    env_count("TSFM_BENCH_BATCH", 64)
 }
 
 /// The device of both measurements and its name in the JSON lines.
@@ -174,11 +179,7 @@ fn training_batches(
 
 /// `TSFM_BENCH_SHARDS` (default 1): shards of each batch, one thread each.
 fn bench_shards() -> usize {
-    std::env::var("TSFM_BENCH_SHARDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .filter(|&n: &usize| n > 0)
-        .unwrap_or(1)
+    env_count("TSFM_BENCH_SHARDS", 1)
 }
 
 /// `input`'s rows in `shards` contiguous parts, with their row counts.
