@@ -109,19 +109,27 @@ for line in sys.stdin:
 }
 
 # One measurement: the command's last line (a JSON row) gets the round and the side and goes to
-# the rows; its whole output goes to the log. A failure or a timeout is logged, not fatal.
+# the rows; its whole output and its exit status go to the log. A failure or a timeout (exit
+# status 124) is logged, not fatal.
 measure() {
   local side="$1" round="$2" rows="$3" log="$4"
   shift 4
-  local line
+  local output status=0
+  output="$(mktemp)"
   echo "== $side round $round: $*" >>"$log"
-  if line="$(timeout "${GPU_BENCH_STEP_TIMEOUT:-240}" "$@" 2>>"$log" | tee -a "$log" | tail -1)" &&
+  timeout "${GPU_BENCH_STEP_TIMEOUT:-240}" "$@" >"$output" 2>>"$log" || status=$?
+  cat "$output" >>"$log"
+  echo "== exit status $status" >>"$log"
+  if [ "$status" = 0 ] &&
     python3 -c 'import json, sys; r = json.loads(sys.argv[1]); r["round"] = int(sys.argv[2]); r["side"] = sys.argv[3]; print(json.dumps(r))' \
-      "$line" "$round" "$side" >>"$rows" 2>>"$log"; then
+      "$(tail -1 "$output")" "$round" "$side" >>"$rows" 2>>"$log"; then
     echo "  $side: $(tail -1 "$rows" | python3 -c 'import json, sys; r = json.loads(sys.stdin.read()); print(r["samples_per_s"], "samples/s")')" >&2
+  elif [ "$status" = 124 ]; then
+    echo "  $side: TIMED OUT after ${GPU_BENCH_STEP_TIMEOUT:-240} s (see gpu.log)" >&2
   else
-    echo "  $side: FAILED (see gpu.log)" >&2
+    echo "  $side: FAILED, exit status $status (see gpu.log)" >&2
   fi
+  rm -f "$output"
 }
 
 run() {
