@@ -2,8 +2,10 @@
 //!
 //! Burn's own optimizers differ from PyTorch (AdamW eps placement and defaults, per-tensor
 //! clipping), so the update is written here, in the operation order of PyTorch's
-//! single-tensor (`foreach=False`) implementations. State is keyed by module path so that it
-//! survives a checkpoint round trip, and parameters without a gradient (frozen) are skipped.
+//! single-tensor (`foreach=False`) implementations; Adam and AdamW run as one pass per parameter
+//! on the CPU (`tsfm_models::kernels::adam_step`, the same floats as those ops). State is keyed
+//! by module path so that it survives a checkpoint round trip, and parameters without a
+//! gradient (frozen) are skipped.
 
 use std::collections::BTreeMap;
 use std::collections::HashMap;
@@ -14,6 +16,8 @@ use burn::module::{Module, ModuleMapper, Param};
 use burn::tensor::{Device, TensorData};
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use serde::{Deserialize, Serialize};
+use tsfm_models::kernels::adam::AdamStep;
+use tsfm_models::kernels::adam_step;
 
 use crate::args::{OptimizerKind, TrainingArgs};
 use crate::error::TrainError;
@@ -169,39 +173,19 @@ impl Optimizer {
         let st = self.state.entry(path.to_string()).or_default();
         match c.kind {
             OptimizerKind::Adamw | OptimizerKind::Adam => {
-                let (param, grad) = if c.kind == OptimizerKind::Adamw {
-                    let p = if wd != 0.0 {
-                        param.mul_scalar((1.0 - lr * wd) as f32)
-                    } else {
-                        param
-                    };
-                    (p, grad)
-                } else {
-                    let g = if wd != 0.0 {
-                        grad + param.clone().mul_scalar(wd as f32)
-                    } else {
-                        grad
-                    };
-                    (param, g)
-                };
                 st.step += 1;
+                let step = AdamStep::new(
+                    c.kind == OptimizerKind::Adamw,
+                    lr,
+                    wd,
+                    c.beta1,
+                    c.beta2,
+                    c.eps,
+                    st.step,
+                );
                 let m = st.exp_avg.take().unwrap_or_else(|| grad.zeros_like());
                 let v = st.exp_avg_sq.take().unwrap_or_else(|| grad.zeros_like());
-                // torch.lerp(m, g, w) computes m + w * (g - m) for w < 0.5, else g - (g - m) * (1 - w).
-                let w = 1.0 - c.beta1;
-                let m = if w < 0.5 {
-                    m.clone() + (grad.clone() - m).mul_scalar(w as f32)
-                } else {
-                    grad.clone() - (grad.clone() - m).mul_scalar((1.0 - w) as f32)
-                };
-                let v = v.mul_scalar(c.beta2 as f32)
-                    + grad.clone().mul_scalar((1.0 - c.beta2) as f32) * grad;
-                let bc1 = 1.0 - c.beta1.powi(st.step as i32);
-                let bc2 = 1.0 - c.beta2.powi(st.step as i32);
-                let step_size = lr / bc1;
-                let denom =
-                    (v.clone().sqrt().div_scalar(bc2.sqrt() as f32)).add_scalar(c.eps as f32);
-                let param = param + m.clone().mul_scalar(-step_size as f32) / denom;
+                let (param, m, v) = adam_step(param, grad, m, v, step);
                 st.exp_avg = Some(m);
                 st.exp_avg_sq = Some(v);
                 param

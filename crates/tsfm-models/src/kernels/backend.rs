@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use burn::backend::AutodiffBackend;
 use burn::backend::TensorMetadata;
 use burn::backend::autodiff::checkpoint::{base::Checkpointer, strategy::CheckpointStrategy};
 use burn::backend::autodiff::grads::Gradients;
@@ -13,8 +14,9 @@ use burn::backend::ops::{FloatTensorOps, ModuleOps};
 use burn::backend::{Autodiff, Flex, backend_extension, tensor::FloatTensor};
 use burn::tensor::{DType, Shape, Slice, TensorData};
 
+use super::adam::{AdamStep, adam_step_in_place};
 use super::attention::{PANEL, PanelAttentionDims, panel_attention};
-use super::math::{gelu_backward_slice, gelu_in_place};
+use super::math::{dropout_in_place, gelu_backward_in_place, gelu_in_place};
 use super::rope::rope_rows;
 use super::rows::{
     RowStats, add_bias, column_sums, layer_norm_backward, layer_norm_forward, rms_norm_backward,
@@ -70,6 +72,19 @@ pub trait Kernels: burn::backend::Backend {
         cos: FloatTensor<Self>,
         sin: FloatTensor<Self>,
     ) -> FloatTensor<Self>;
+    /// Dropout: `x` times the mask [`super::math::dropout_mask`] describes (`mask` gives its
+    /// seed, threshold and scale), the gradient times the same mask.
+    fn fused_dropout(x: FloatTensor<Self>, mask: DropoutMask) -> FloatTensor<Self>;
+    /// One Adam / AdamW update of a flattened parameter ([`super::adam`]): returns the new
+    /// parameter, first and second moments (in the given buffers when nothing else holds
+    /// them). Never differentiated.
+    fn fused_adam_step(
+        param: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        exp_avg: FloatTensor<Self>,
+        exp_avg_sq: FloatTensor<Self>,
+        step: AdamStep,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
 }
 
 /// A flex tensor's values in logical order (copied only when its layout is not contiguous).
@@ -404,6 +419,88 @@ impl Kernels for Flex {
     ) -> FlexTensor {
         panel_attention_values(&q, &key_panels, &value, &bias)
     }
+
+    fn fused_dropout(x: FlexTensor, mask: DropoutMask) -> FlexTensor {
+        dropout_values(x, mask)
+    }
+
+    fn fused_adam_step(
+        param: FlexTensor,
+        grad: FlexTensor,
+        exp_avg: FlexTensor,
+        exp_avg_sq: FlexTensor,
+        step: AdamStep,
+    ) -> (FlexTensor, FlexTensor, FlexTensor) {
+        adam_step_values(param, &grad, exp_avg, exp_avg_sq, step)
+    }
+}
+
+/// A dropout mask by its seed: the mask is drawn again wherever it is applied, never stored.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DropoutMask {
+    /// The SplitMix64 state the mask's stream starts from.
+    pub state: u64,
+    /// An element is kept when its 32-bit uniform is below this.
+    pub threshold: u64,
+    /// `1 / (1 - p)`, the value of a kept element's mask.
+    pub scale: f32,
+}
+
+/// `x` times `mask`, in `x`'s own buffer when nothing else holds it.
+fn dropout_values(x: FlexTensor, mask: DropoutMask) -> FlexTensor {
+    let mut out = owned_values(x);
+    dropout_in_place(
+        mask.state,
+        mask.threshold,
+        mask.scale,
+        out.try_storage_mut::<f32>().expect("an owned f32 buffer"),
+    );
+    out
+}
+
+#[derive(Debug)]
+struct DropoutBackward;
+
+impl Backward<Flex, 1> for DropoutBackward {
+    type State = DropoutMask;
+
+    /// The gradient times the same mask, drawn again from its seed.
+    fn backward(self, ops: Ops<DropoutMask, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [parent] = ops.parents;
+        let grad = grads.consume::<Flex>(&ops.node);
+        if let Some(parent) = parent {
+            grads.register::<Flex>(parent.id, dropout_values(grad, ops.state));
+        }
+    }
+}
+
+/// [`adam_step_in_place`] over flex tensors of one length, in the buffers of `param` and the
+/// moments when nothing else holds them (a copy otherwise).
+fn adam_step_values(
+    param: FlexTensor,
+    grad: &FlexTensor,
+    exp_avg: FlexTensor,
+    exp_avg_sq: FlexTensor,
+    step: AdamStep,
+) -> (FlexTensor, FlexTensor, FlexTensor) {
+    let (grad, _) = values(grad);
+    let (mut param, mut exp_avg, mut exp_avg_sq) = (
+        owned_values(param),
+        owned_values(exp_avg),
+        owned_values(exp_avg_sq),
+    );
+    adam_step_in_place(
+        param.try_storage_mut::<f32>().expect("an owned f32 buffer"),
+        slice(&grad),
+        exp_avg
+            .try_storage_mut::<f32>()
+            .expect("an owned f32 buffer"),
+        exp_avg_sq
+            .try_storage_mut::<f32>()
+            .expect("an owned f32 buffer"),
+        step,
+    );
+    (param, exp_avg, exp_avg_sq)
 }
 
 /// A tensor whose last `inner` axes are contiguous, read in place when its other strides are
@@ -550,11 +647,13 @@ impl Backward<Flex, 1> for GeluBackward {
         let [parent] = ops.parents;
         let grad = grads.consume::<Flex>(&ops.node);
         if let Some(parent) = parent {
-            let (x, shape) = values(&ops.state);
-            let (grad, _) = values(&grad);
-            let mut dx = vec![0.0f32; shape.num_elements()];
-            gelu_backward_slice(slice(&x), slice(&grad), &mut dx);
-            grads.register::<Flex>(parent.id, tensor(dx, shape));
+            let (x, _) = values(&ops.state);
+            let mut dx = owned_values(grad);
+            gelu_backward_in_place(
+                slice(&x),
+                dx.try_storage_mut::<f32>().expect("an owned f32 buffer"),
+            );
+            grads.register::<Flex>(parent.id, dx);
         }
     }
 }
@@ -824,5 +923,41 @@ impl<C: CheckpointStrategy> Kernels for Autodiff<Flex, C> {
             OpsKind::Tracked(prep) => prep.finish(RopeState { cos, sin }, out),
             OpsKind::UnTracked(prep) => prep.finish(out),
         }
+    }
+
+    fn fused_dropout(x: AutodiffFloat<C>, mask: DropoutMask) -> AutodiffFloat<C> {
+        let prep = DropoutBackward
+            .prepare::<C>([x.node()])
+            .compute_bound()
+            .stateful();
+        let out = dropout_values(x.into_primitive(), mask);
+        match prep {
+            OpsKind::Tracked(prep) => prep.finish(mask, out),
+            OpsKind::UnTracked(prep) => prep.finish(out),
+        }
+    }
+
+    /// An optimizer step is not differentiated: the inner values are updated and returned as
+    /// new leaves.
+    fn fused_adam_step(
+        param: AutodiffFloat<C>,
+        grad: AutodiffFloat<C>,
+        exp_avg: AutodiffFloat<C>,
+        exp_avg_sq: AutodiffFloat<C>,
+        step: AdamStep,
+    ) -> (AutodiffFloat<C>, AutodiffFloat<C>, AutodiffFloat<C>) {
+        type Ad<C> = Autodiff<Flex, C>;
+        let (param, exp_avg, exp_avg_sq) = adam_step_values(
+            Ad::<C>::inner(param),
+            &Ad::<C>::inner(grad),
+            Ad::<C>::inner(exp_avg),
+            Ad::<C>::inner(exp_avg_sq),
+            step,
+        );
+        (
+            Ad::<C>::from_inner(param),
+            Ad::<C>::from_inner(exp_avg),
+            Ad::<C>::from_inner(exp_avg_sq),
+        )
     }
 }

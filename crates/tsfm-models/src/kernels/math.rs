@@ -141,25 +141,24 @@ pub fn gelu_in_place(x: &mut [f32]) {
 
 struct GeluBackwardLoop<'a> {
     x: &'a [f32],
-    grad: &'a [f32],
-    out: &'a mut [f32],
+    grad: &'a mut [f32],
 }
 
 impl SimdLoop for GeluBackwardLoop<'_> {
     type Output = ();
     #[inline(always)]
     fn run_here(self) {
-        for ((o, &v), &g) in self.out.iter_mut().zip(self.x).zip(self.grad) {
-            *o = g * gelu_derivative(v);
+        for (g, &v) in self.grad.iter_mut().zip(self.x) {
+            *g *= gelu_derivative(v);
         }
     }
 }
 
-/// `out[i] = grad[i] * gelu'(x[i])`: the backward of [`gelu_in_place`].
-pub fn gelu_backward_slice(x: &[f32], grad: &[f32], out: &mut [f32]) {
-    assert_eq!(x.len(), out.len());
-    assert_eq!(grad.len(), out.len());
-    run(GeluBackwardLoop { x, grad, out });
+/// `grad[i] = grad[i] * gelu'(x[i])`, in the upstream gradient's buffer: the backward of
+/// [`gelu_in_place`].
+pub fn gelu_backward_in_place(x: &[f32], grad: &mut [f32]) {
+    assert_eq!(x.len(), grad.len());
+    run(GeluBackwardLoop { x, grad });
 }
 
 /// SplitMix64's increment and output mix (Steele, Lea and Flood 2014).
@@ -172,14 +171,14 @@ pub(crate) fn mix64(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-struct DropoutMaskLoop<'a> {
+struct DropoutLoop<'a> {
     state: u64,
     threshold: u64,
     scale: f32,
-    mask: &'a mut [f32],
+    values: &'a mut [f32],
 }
 
-impl SimdLoop for DropoutMaskLoop<'_> {
+impl SimdLoop for DropoutLoop<'_> {
     type Output = ();
     #[inline(always)]
     fn run_here(self) {
@@ -190,19 +189,31 @@ impl SimdLoop for DropoutMaskLoop<'_> {
                 0.0
             }
         };
-        let mut pairs = self.mask.chunks_exact_mut(2);
+        let mut pairs = self.values.chunks_exact_mut(2);
         let mut k = 0u64;
         for pair in &mut pairs {
             k += 1;
             let r = mix64(self.state.wrapping_add(k.wrapping_mul(GOLDEN_GAMMA)));
-            pair[0] = keep(r >> 32);
-            pair[1] = keep(r & 0xFFFF_FFFF);
+            pair[0] *= keep(r >> 32);
+            pair[1] *= keep(r & 0xFFFF_FFFF);
         }
         if let [last] = pairs.into_remainder() {
             let r = mix64(self.state.wrapping_add((k + 1).wrapping_mul(GOLDEN_GAMMA)));
-            *last = keep(r >> 32);
+            *last *= keep(r >> 32);
         }
     }
+}
+
+/// `values[i] *= mask[i]` for the dropout mask [`dropout_mask`] describes: the same floats as
+/// multiplying by that mask, with no mask written (a dropout's forward and its backward,
+/// which draws the same mask again from `state`).
+pub fn dropout_in_place(state: u64, threshold: u64, scale: f32, values: &mut [f32]) {
+    run(DropoutLoop {
+        state,
+        threshold,
+        scale,
+        values,
+    });
 }
 
 /// A dropout mask: element `2k` keeps (value `scale`, else 0) when the high half of the k-th
@@ -210,12 +221,8 @@ impl SimdLoop for DropoutMaskLoop<'_> {
 /// k-th output is computed from k directly (SplitMix64 is a counter), so the loop vectorises
 /// and gives the masks the sequential generator gives.
 pub fn dropout_mask(state: u64, threshold: u64, scale: f32, mask: &mut [f32]) {
-    run(DropoutMaskLoop {
-        state,
-        threshold,
-        scale,
-        mask,
-    });
+    mask.fill(1.0);
+    dropout_in_place(state, threshold, scale, mask);
 }
 
 #[cfg(test)]
@@ -316,6 +323,17 @@ mod tests {
             }
             want.truncate(n);
             assert_eq!(mask, want, "n = {n}");
+            // Applied in place: each value times its mask element, the same bits.
+            let values: Vec<f32> = (0..n).map(|i| (i as f32 - 300.0) * 0.37).collect();
+            let mut applied = values.clone();
+            dropout_in_place(0x1234_5678_9abc_def0, threshold, scale, &mut applied);
+            for i in 0..n {
+                assert_eq!(
+                    applied[i].to_bits(),
+                    (values[i] * want[i]).to_bits(),
+                    "n = {n}, {i}"
+                );
+            }
         }
     }
 
@@ -324,9 +342,9 @@ mod tests {
         let x: Vec<f32> = (0..1_003).map(|i| (i as f32 - 500.0) * 0.013).collect();
         let grad: Vec<f32> = (0..1_003).map(|i| (i % 7) as f32 - 3.0).collect();
         let mut forward = x.clone();
-        let mut backward = vec![0.0; x.len()];
+        let mut backward = grad.clone();
         gelu_in_place(&mut forward);
-        gelu_backward_slice(&x, &grad, &mut backward);
+        gelu_backward_in_place(&x, &mut backward);
         for i in 0..x.len() {
             // Bit-equal: the vector loop evaluates the same operations as the scalar function.
             assert_eq!(forward[i].to_bits(), gelu(x[i]).to_bits(), "at {}", x[i]);

@@ -11,6 +11,7 @@
 //! dtype) they fall back to Burn's own composition of the same expression, which is also what
 //! the tests compare them with.
 
+pub mod adam;
 pub mod attention;
 mod backend;
 pub mod math;
@@ -19,9 +20,11 @@ pub mod rows;
 
 use burn::Tensor;
 use burn::backend::{Dispatch, DispatchDevice};
-use burn::tensor::DType;
 use burn::tensor::activation;
+use burn::tensor::{DType, TensorData};
 
+use adam::{AdamStep, MomentLerp};
+pub use backend::DropoutMask;
 use backend::Kernels;
 
 // Shapes the kernels cannot take (a weight that does not match the last axis) go to Burn's
@@ -193,6 +196,90 @@ pub fn panel_attention(
         value.into_dispatch(),
         bias.into_dispatch(),
     ))
+}
+
+/// `x` times the dropout mask `mask` describes ([`math::dropout_mask`]). On the flex backend
+/// one pass in `x`'s buffer, and on an autodiff device one node whose backward multiplies the
+/// gradient by the same mask drawn again from its seed, so no mask is allocated or kept;
+/// elsewhere the mask as a tensor and Burn's product, the same floats.
+pub fn dropout<const D: usize>(x: Tensor<D>, mask: DropoutMask) -> Tensor<D> {
+    if !on_kernels(&x) {
+        let shape = x.shape();
+        let mut values = vec![0.0f32; shape.num_elements()];
+        math::dropout_mask(mask.state, mask.threshold, mask.scale, &mut values);
+        let mask = Tensor::<D>::from_data(TensorData::new(values, shape), &x.device());
+        return x * mask;
+    }
+    Tensor::from_dispatch(<Dispatch as Kernels>::fused_dropout(
+        x.into_dispatch(),
+        mask,
+    ))
+}
+
+/// One Adam / AdamW update of a flattened parameter (PyTorch's single-tensor formulas):
+/// returns the new parameter, first and second moments. On the flex backend with `f32`
+/// tensors of one length it is [`adam::adam_step_in_place`], one pass in the parameter's and
+/// moments' own buffers; elsewhere [`adam_step_composed`]. The same floats either way.
+pub fn adam_step(
+    param: Tensor<1>,
+    grad: Tensor<1>,
+    exp_avg: Tensor<1>,
+    exp_avg_sq: Tensor<1>,
+    step: AdamStep,
+) -> (Tensor<1>, Tensor<1>, Tensor<1>) {
+    let n = param.dims();
+    let fits = [grad.dims(), exp_avg.dims(), exp_avg_sq.dims()] == [n; 3]
+        && [grad.dtype(), exp_avg.dtype(), exp_avg_sq.dtype()] == [DType::F32; 3]
+        && [grad.device(), exp_avg.device(), exp_avg_sq.device()]
+            .iter()
+            .all(|device| *device == param.device());
+    if !on_kernels(&param) || !fits {
+        return adam_step_composed(param, grad, exp_avg, exp_avg_sq, step);
+    }
+    let (param, exp_avg, exp_avg_sq) = <Dispatch as Kernels>::fused_adam_step(
+        param.into_dispatch(),
+        grad.into_dispatch(),
+        exp_avg.into_dispatch(),
+        exp_avg_sq.into_dispatch(),
+        step,
+    );
+    (
+        Tensor::from_dispatch(param),
+        Tensor::from_dispatch(exp_avg),
+        Tensor::from_dispatch(exp_avg_sq),
+    )
+}
+
+/// [`adam_step`] as Burn's element-wise ops, in the order of PyTorch's single-tensor
+/// `adam`/`adamw` (`foreach=False`): what other backends run and the tests compare with.
+pub fn adam_step_composed(
+    param: Tensor<1>,
+    grad: Tensor<1>,
+    exp_avg: Tensor<1>,
+    exp_avg_sq: Tensor<1>,
+    step: AdamStep,
+) -> (Tensor<1>, Tensor<1>, Tensor<1>) {
+    let param = match step.decay {
+        Some(decay) => param.mul_scalar(decay),
+        None => param,
+    };
+    let grad = match step.l2 {
+        Some(l2) => grad + param.clone().mul_scalar(l2),
+        None => grad,
+    };
+    let exp_avg = match step.lerp {
+        MomentLerp::FromMoment(w) => exp_avg.clone() + (grad.clone() - exp_avg).mul_scalar(w),
+        MomentLerp::FromGrad(w) => grad.clone() - (grad.clone() - exp_avg).mul_scalar(w),
+    };
+    let exp_avg_sq =
+        exp_avg_sq.mul_scalar(step.beta2) + grad.clone().mul_scalar(step.one_minus_beta2) * grad;
+    let denom = exp_avg_sq
+        .clone()
+        .sqrt()
+        .div_scalar(step.bias_correction2_sqrt)
+        .add_scalar(step.eps);
+    let param = param + exp_avg.clone().mul_scalar(step.neg_step_size) / denom;
+    (param, exp_avg, exp_avg_sq)
 }
 
 /// Transposed keys `[groups, heads, d, positions]` as the panels [`panel_attention`] reads,

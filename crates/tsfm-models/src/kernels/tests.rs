@@ -486,3 +486,116 @@ fn panel_attention_on_autodiff_tensors_is_the_composition_in_gradient() {
         "panel attention",
     );
 }
+
+fn bits(t: &Tensor<1>) -> Vec<u32> {
+    let values = t.to_data().try_to_vec::<f32>().expect("f32 values");
+    values.iter().map(|v| v.to_bits()).collect()
+}
+
+/// Five steps of the kernel and of the composition from the same start, every parameter and
+/// moment compared bit for bit after each step.
+fn check_adam_steps(decoupled: bool, weight_decay: f64, beta1: f64, n: usize, seed: u64) {
+    let what = format!("decoupled {decoupled}, wd {weight_decay}, beta1 {beta1}, n {n}");
+    let start = plain([n], seed);
+    let zeros = Tensor::<1>::zeros([n], &start.device());
+    let (mut fused, mut composed) = (
+        (start.clone(), zeros.clone(), zeros.clone()),
+        (start, zeros.clone(), zeros),
+    );
+    for step in 1..=5u64 {
+        // Gradients of growing scale; on even steps the negative ones are exact zeros.
+        let grad = plain([n], seed + step).mul_scalar(step as f32 * 0.3);
+        let grad = if step % 2 == 0 {
+            grad.clamp_min(0.0)
+        } else {
+            grad
+        };
+        let scalars = AdamStep::new(
+            decoupled,
+            1e-3 * step as f64,
+            weight_decay,
+            beta1,
+            0.999,
+            1e-8,
+            step,
+        );
+        let (p, m, v) = fused;
+        fused = adam_step(p, grad.clone(), m, v, scalars);
+        let (p, m, v) = composed;
+        composed = adam_step_composed(p, grad, m, v, scalars);
+        for (name, got, want) in [
+            ("param", &fused.0, &composed.0),
+            ("exp_avg", &fused.1, &composed.1),
+            ("exp_avg_sq", &fused.2, &composed.2),
+        ] {
+            assert_eq!(bits(got), bits(want), "{what}: {name} after step {step}");
+        }
+    }
+}
+
+#[test]
+fn adam_step_equals_the_composition_bit_for_bit() {
+    for (decoupled, weight_decay) in [(true, 0.05), (true, 0.0), (false, 0.05), (false, 0.0)] {
+        for n in [1, 17, 1_000] {
+            check_adam_steps(decoupled, weight_decay, 0.9, n, 60);
+        }
+    }
+    // beta1 below 0.5: the first moment's lerp from the gradient's side.
+    check_adam_steps(true, 0.05, 0.3, 33, 61);
+}
+
+#[test]
+fn adam_step_leaves_a_parameter_someone_else_holds_untouched() {
+    let param = plain([40], 70);
+    let kept = param.clone();
+    let before = bits(&kept);
+    let zeros = Tensor::<1>::zeros([40], &param.device());
+    let scalars = AdamStep::new(true, 1e-2, 0.1, 0.9, 0.999, 1e-8, 1);
+    let (updated, _, _) = adam_step(param, plain([40], 71), zeros.clone(), zeros, scalars);
+    assert_eq!(bits(&kept), before, "the held parameter changed");
+    assert_ne!(bits(&updated), before, "the update did nothing");
+}
+
+/// Bits of any tensor's values in logical order.
+fn all_bits<const D: usize>(t: Tensor<D>) -> Vec<u32> {
+    let values = t.into_data().try_to_vec::<f32>().expect("f32 values");
+    values.iter().map(|v| v.to_bits()).collect()
+}
+
+/// The dropout kernel against `x * mask` with the mask as a tensor: forward and gradient bit
+/// for bit, on a contiguous input, a permuted one and an odd element count.
+#[test]
+fn dropout_equals_the_mask_product_in_value_and_gradient() {
+    let mask = DropoutMask {
+        state: 0x0dd5_eed5_0000_0001,
+        threshold: (0.9 * 4_294_967_296.0) as u64,
+        scale: (1.0 / 0.9) as f32,
+    };
+    let cases: [(Tensor<3>, &str); 3] = [
+        (random([4, 6, 10], 80), "contiguous"),
+        (random([4, 10, 6], 81).swap_dims(1, 2), "permuted"),
+        (random([3, 5, 7], 82), "odd count"),
+    ];
+    for (x, what) in cases {
+        let x = x.require_grad();
+        let dims = x.dims();
+        let mut values = vec![0.0f32; dims.iter().product()];
+        math::dropout_mask(mask.state, mask.threshold, mask.scale, &mut values);
+        let mask_tensor = Tensor::<3>::from_data(TensorData::new(values, dims), &x.device());
+        let got = dropout(x.clone(), mask);
+        let want = x.clone() * mask_tensor;
+        assert_eq!(
+            all_bits(got.clone()),
+            all_bits(want.clone()),
+            "{what}: forward"
+        );
+        let upstream = random(dims, 83);
+        let got_grads = (got * upstream.clone()).sum().backward();
+        let want_grads = (want * upstream).sum().backward();
+        assert_eq!(
+            all_bits(x.grad(&got_grads).expect("kernel gradient")),
+            all_bits(x.grad(&want_grads).expect("reference gradient")),
+            "{what}: gradient"
+        );
+    }
+}

@@ -7,7 +7,7 @@ use std::cell::Cell;
 use burn::Tensor;
 use burn::module::{Module, Param};
 use burn::nn::Dropout;
-use burn::tensor::{Distribution, Int, TensorData};
+use burn::tensor::{Distribution, Int};
 
 use super::weights::VarBuilder;
 use crate::forecaster::ModelError;
@@ -103,10 +103,14 @@ pub fn dropout<const D: usize>(layer: &Dropout, x: Tensor<D>) -> Tensor<D> {
     // An element is kept when a uniform u32 is below keep * 2^32.
     let threshold = (keep * 4_294_967_296.0) as u64;
     let scale = (1.0 / keep) as f32;
-    let shape = x.shape();
-    let mut mask = vec![0.0f32; shape.num_elements()];
-    crate::kernels::math::dropout_mask(state, threshold, scale, &mut mask);
-    x * Tensor::<D>::from_data(TensorData::new(mask, shape), &device)
+    crate::kernels::dropout(
+        x,
+        crate::kernels::DropoutMask {
+            state,
+            threshold,
+            scale,
+        },
+    )
 }
 
 /// `module` with every dropout layer switched on or off, gradients left alone (PyTorch's
