@@ -7,7 +7,8 @@
 # Runs, one after the other, each with its own interleaved rounds (see each script's header
 # for what it measures): bench/ttm.sh (TTM-r2 training and inference), bench/predict.sh
 # (2,048 series end to end, and one series for the cold start), bench/train_e2e.sh (the demo's
-# `tsfm train` against HF Trainer), bench/chronos.sh (Chronos-Bolt tiny and small, Chronos-T5
+# `tsfm train` against HF Trainer, then the same job with the real-size TTM-r2 512-96 on the
+# demo's glucose alone: family train_e2e_r2), bench/chronos.sh (Chronos-Bolt tiny and small, Chronos-T5
 # tiny), bench/timesfm.sh, bench/chronos2.sh. Their rows go to DIR/<family>.jsonl, the machine
 # and the versions to DIR/machine.txt, and bench/python/standing.py DIR prints the table of
 # medians, ratios and targets (also kept as DIR/standing.md).
@@ -34,6 +35,8 @@ for m in chronos-bolt-tiny chronos-bolt-small chronos-t5-tiny timesfm-2.5-200m c
   [ -d "$models/$m" ] || { echo "missing $models/$m (its recipe: bench/chronos.sh, timesfm.sh, chronos2.sh)" >&2; missing=1; }
 done
 [ -x "$py" ] || { echo "no Python at $py (TSFM_BENCH_PYTHON)" >&2; missing=1; }
+ttm_r2="$(realpath -e "${TSFM_TTM_R2_DIR:-../shared/reference/models/ttm-r2-512-96}" 2>/dev/null)" ||
+  { echo "no TTM-r2 512-96 checkpoint (TSFM_TTM_R2_DIR, default ../shared/reference/models/ttm-r2-512-96)" >&2; missing=1; }
 [ "$missing" = 0 ] || exit 1
 
 # Built separately: one cargo command would unify the example's dev-dependency feature
@@ -71,6 +74,9 @@ family ttm bench/ttm.sh "$rounds"
 family predict bench/predict.sh "$rounds"
 family cold_start bench/predict.sh 5 1
 family train_e2e bench/train_e2e.sh "$rounds"
+# TTM-r2 reads one channel (the glucose) and 512 steps of context, 96 ahead.
+family train_e2e_r2 bench/train_e2e.sh "$rounds" --set "model.model_path=$ttm_r2" \
+  --set model.params.context_length=512 --set model.params.prediction_length=96 --set 'data.past_covariates=[]'
 family chronos env TSFM_BENCH_MODELS="$models" bench/chronos.sh "$rounds"
 family timesfm env TSFM_BENCH_MODELS="$models" bench/timesfm.sh "$rounds"
 family chronos2 env TSFM_BENCH_MODELS="$models" bench/chronos2.sh "$rounds"

@@ -1,8 +1,8 @@
 """Where every performance target stands, from one bench/all.sh run: the BENCHMARKS.md table.
 
     python3 bench/python/standing.py DIR
-DIR holds the run's JSONL files (ttm, predict, cold_start, train_e2e, chronos, timesfm,
-chronos2; each written by that family's bench script) and machine.txt. One row per target of
+DIR holds the run's JSONL files (ttm, predict, cold_start, train_e2e, train_e2e_r2, chronos,
+timesfm, chronos2; each written by that family's bench script) and machine.txt. One row per target of
 the performance issue: the official side's median and tsfm's over the rounds, their ratio, the
 target and whether the medians meet it. Rows whose measurements failed or are missing say so.
 Standard library only.
@@ -106,6 +106,11 @@ def main():
     t.ratio("`tsfm train` of the demo, end to end vs HF `Trainer`", med(demo, "e2e_samples_per_s", side="hf-trainer"),
             med(demo, "e2e_samples_per_s", side="tsfm"), 2, demo_rss)
     t.ratio("same, the training loops", sps(demo, side="hf-trainer"), sps(demo, side="tsfm"), 2)
+    r2 = e2e(load(d, "train_e2e_r2"))
+    t.ratio("`tsfm train` of TTM-r2 512-96 on the demo's glucose, end to end vs HF `Trainer`",
+            med(r2, "e2e_samples_per_s", side="hf-trainer"), med(r2, "e2e_samples_per_s", side="tsfm"), 2,
+            (rss(r2, side="hf-trainer"), rss(r2, side="tsfm")))
+    t.ratio("same, the training loops", sps(r2, side="hf-trainer"), sps(r2, side="tsfm"), 2)
 
     families = [
         ("chronos", "t5-tiny", "Chronos-T5-tiny, 20 sample paths", 10),

@@ -10,7 +10,7 @@ use burn::backend::autodiff::checkpoint::{base::Checkpointer, strategy::Checkpoi
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::{FlexTensor, Layout};
-use burn::backend::ops::{FloatTensorOps, ModuleOps};
+use burn::backend::ops::FloatTensorOps;
 use burn::backend::{Autodiff, Flex, backend_extension, tensor::FloatTensor};
 use burn::tensor::{DType, Shape, Slice, TensorData};
 
@@ -637,6 +637,46 @@ impl Backward<Flex, 2> for AddBiasBackward {
     }
 }
 
+/// What the product's backward keeps: `x` when the weight needs a gradient, the weight when
+/// `x` does.
+#[derive(Debug, Clone)]
+struct MatmulRowsState {
+    x: Option<FlexTensor>,
+    weight: Option<FlexTensor>,
+}
+
+#[derive(Debug)]
+struct MatmulRowsBackward;
+
+impl Backward<Flex, 2> for MatmulRowsBackward {
+    type State = MatmulRowsState;
+
+    fn backward(self, ops: Ops<MatmulRowsState, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [x_node, weight_node] = ops.parents;
+        let grad = grads.consume::<Flex>(&ops.node);
+        if let (Some(node), Some(weight)) = (x_node, ops.state.weight) {
+            let weight_t = <Flex as FloatTensorOps<Flex>>::float_swap_dims(weight, 0, 1);
+            grads.register::<Flex>(node.id, matmul_rows(&grad, &weight_t));
+        }
+        if let (Some(node), Some(x)) = (weight_node, ops.state.x) {
+            grads.register::<Flex>(node.id, transposed_rows_product(&x, &grad));
+        }
+    }
+}
+
+/// `x^T @ grad` with `x` `[.., d_in]` and `grad` `[.., d_out]` read as matrices of all their
+/// rows: one GEMM whose depth is every row (the weight gradient of a linear layer).
+fn transposed_rows_product(x: &FlexTensor, grad: &FlexTensor) -> FlexTensor {
+    let rows_of = |t: &FlexTensor| {
+        let (t, shape) = values(t);
+        let d = last_dim(&shape);
+        let rows = shape.num_elements() / d.max(1);
+        <Flex as FloatTensorOps<Flex>>::float_reshape(t, Shape::new([rows, d]))
+    };
+    let x_t = <Flex as FloatTensorOps<Flex>>::float_swap_dims(rows_of(x), 0, 1);
+    matmul_rows(&x_t, &rows_of(grad))
+}
+
 #[derive(Debug)]
 struct GeluBackward;
 
@@ -814,11 +854,27 @@ impl<C: CheckpointStrategy> Kernels for Autodiff<Flex, C> {
         }
     }
 
-    /// Burn's linear and its backward: [`super::linear`] sends autodiff tensors there itself,
-    /// this is for any other caller.
+    /// The product as in inference, and a backward of two more such products: `dx = grad @
+    /// weight^T` over all rows, `dweight = x^T @ grad` with every row in its depth.
     fn fused_matmul_rows(x: AutodiffFloat<C>, weight: AutodiffFloat<C>) -> AutodiffFloat<C> {
-        type Ad<C> = Autodiff<Flex, C>;
-        <Ad<C> as ModuleOps<Ad<C>>>::linear(x, weight, None)
+        let (x_tracked, weight_tracked) = (x.is_tracked(), weight.is_tracked());
+        let prep = MatmulRowsBackward
+            .prepare::<C>([x.node(), weight.node()])
+            .compute_bound()
+            .stateful();
+        let (x, weight) = (x.into_primitive(), weight.into_primitive());
+        let out = matmul_rows(&x, &weight);
+        match prep {
+            OpsKind::Tracked(prep) => {
+                // x is needed only for the weight's gradient, the weight only for x's.
+                let state = MatmulRowsState {
+                    x: weight_tracked.then_some(x),
+                    weight: x_tracked.then_some(weight),
+                };
+                prep.finish(state, out)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(out),
+        }
     }
 
     fn fused_add_bias(x: AutodiffFloat<C>, bias: AutodiffFloat<C>) -> AutodiffFloat<C> {

@@ -1,9 +1,9 @@
-//! The hot kernels of the CPU models, owned here: the linear layers' GEMM call, exact GELU (a
+//! The hot kernels of the CPU models, owned here: the linear layers' GEMM calls, exact GELU (a
 //! vectorised erf), layer norm, RMS norm, the attention softmax (alone or with its additive mask
-//! or position bias), the gated-attention softmax (`x * softmax(logits)`) and rotary positions,
-//! forward and backward; and, for inference only, attention of query groups over keys stored
-//! as panels (T5's decoding cross-attention and its encoder's self-attention,
-//! [`panel_attention`]).
+//! or position bias), the gated-attention softmax (`x * softmax(logits)`), rotary positions and
+//! dropout, forward and backward; for inference only, attention of query groups over keys
+//! stored as panels (T5's decoding cross-attention and its encoder's self-attention,
+//! [`panel_attention`]); and the trainer's Adam / AdamW update ([`adam_step`]).
 //!
 //! Models call the tensor functions below. On the flex (CPU) backend with `f32` tensors they run
 //! `backend::Kernels` (one pass per row or element, SIMD through `pulp`'s runtime dispatch,
@@ -83,17 +83,21 @@ pub fn rms_norm<const D: usize>(x: Tensor<D>, weight: Tensor<1>, eps: f64) -> Te
 }
 
 /// `x @ weight + bias` over the last axis, `weight` `[d_in, d_out]` (Burn's linear layout): on
-/// the flex backend without autodiff, one GEMM over all of `x`'s rows into a buffer that is
-/// never zeroed first (Burn's matmul zeroes every output, 10 % of TTM's inference), then the
-/// bias added in that buffer. The same floats as `burn::tensor::module::linear` and
-/// [`add_bias`], which is what training (autodiff) and other backends run.
+/// the flex backend, one GEMM over all of `x`'s rows into a buffer that is never zeroed first
+/// (Burn's matmul zeroes every output, 10 % of TTM's inference), then the bias added in that
+/// buffer; on an autodiff device the backward is two such GEMMs, `dx = grad @ weight^T` and
+/// `dweight = x^T @ grad` over all rows at once, where Burn's batched matmul copied and zeroed
+/// its operands and summed per-batch weight gradients (a quarter of a TTM-r2 training step).
+/// The forward and `dx` are the same floats as `burn::tensor::module::linear` and [`add_bias`]
+/// (what other backends run); `dweight` sums its rows in one GEMM's order, as PyTorch's
+/// `linear` backward does.
 pub fn linear<const D: usize>(
     x: Tensor<D>,
     weight: Tensor<2>,
     bias: Option<Tensor<1>>,
 ) -> Tensor<D> {
     let fits = x.dims()[D - 1] == weight.dims()[0] && weight.dtype() == DType::F32;
-    let product = if on_kernels(&x) && fits && !x.device().is_autodiff() {
+    let product = if on_kernels(&x) && fits {
         Tensor::from_dispatch(<Dispatch as Kernels>::fused_matmul_rows(
             x.into_dispatch(),
             weight.into_dispatch(),

@@ -385,7 +385,7 @@ fn linear_equals_burns_linear_and_bias_bit_for_bit() {
 }
 
 #[test]
-fn linear_on_autodiff_tensors_is_burns_product_then_the_bias_kernel() {
+fn linear_on_autodiff_tensors_is_one_gemm_per_product_in_the_backward() {
     let x = random([3, 4, 12], 41).require_grad();
     let weight = random([12, 5], 42).require_grad();
     let bias = random([5], 43).require_grad();
@@ -396,19 +396,35 @@ fn linear_on_autodiff_tensors_is_burns_product_then_the_bias_kernel() {
     assert_eq!(vals(got.clone()), vals(want.clone()));
     let upstream = random([3, 4, 5], 44);
     let got_grads = (got * upstream.clone()).sum().backward();
-    let want_grads = (want * upstream).sum().backward();
+    let want_grads = (want * upstream.clone()).sum().backward();
+    // x's gradient is the same dot products over the output axis as Burn's, so the same bits.
     assert_eq!(
-        vals(weight.grad(&got_grads).unwrap()),
-        vals(weight.grad(&want_grads).unwrap())
+        vals(x.grad(&got_grads).unwrap()),
+        vals(x.grad(&want_grads).unwrap())
     );
     assert_eq!(
         vals(bias.grad(&got_grads).unwrap()),
         vals(bias.grad(&want_grads).unwrap())
     );
-    assert_eq!(
-        vals(x.grad(&got_grads).unwrap()),
-        vals(x.grad(&want_grads).unwrap())
-    );
+    // The weight's sums over all 12 rows in one GEMM (Burn summed per-batch products): within
+    // f32 rounding of the sums in f64.
+    let (xs, us) = (vals(x.clone()), vals(upstream));
+    let dweight = vals(weight.grad(&got_grads).unwrap());
+    for i in 0..12 {
+        for j in 0..5 {
+            let terms: Vec<f64> = (0..12)
+                .map(|r| xs[r * 12 + i] as f64 * us[r * 5 + j] as f64)
+                .collect();
+            let want: f64 = terms.iter().sum();
+            let scale: f64 = terms.iter().map(|t| t.abs()).sum();
+            let err = (dweight[i * 5 + j] as f64 - want).abs();
+            assert!(
+                err <= 1e-6 * scale,
+                "dweight[{i}, {j}] = {} against {want}",
+                dweight[i * 5 + j]
+            );
+        }
+    }
 }
 
 #[test]
@@ -597,5 +613,48 @@ fn dropout_equals_the_mask_product_in_value_and_gradient() {
             all_bits(x.grad(&want_grads).expect("reference gradient")),
             "{what}: gradient"
         );
+    }
+}
+
+/// The training product on a strided input and a transposed weight view, and with only one of
+/// the two tracked: both gradients within rounding of Burn's linear (whose GEMMs run on
+/// copies in another operand order here).
+#[test]
+fn linear_backward_reads_strided_operands_and_skips_untracked_ones() {
+    let x = random([2, 12, 6], 45).swap_dims(1, 2);
+    let weight = random([5, 12], 46).transpose();
+    for (x_grad, weight_grad) in [(true, true), (true, false), (false, true)] {
+        let x = if x_grad {
+            x.clone().require_grad()
+        } else {
+            x.clone()
+        };
+        let weight = if weight_grad {
+            weight.clone().require_grad()
+        } else {
+            weight.clone()
+        };
+        let upstream = random([2, 6, 5], 47);
+        let got = linear(x.clone(), weight.clone(), None);
+        let want = burn::tensor::module::linear(x.clone(), weight.clone(), None);
+        assert_eq!(vals(got.clone()), vals(want.clone()));
+        let got_grads = (got * upstream.clone()).sum().backward();
+        let want_grads = (want * upstream).sum().backward();
+        assert_eq!(x.grad(&got_grads).is_some(), x_grad);
+        assert_eq!(weight.grad(&got_grads).is_some(), weight_grad);
+        if x_grad {
+            assert_close(
+                x.grad(&got_grads).unwrap(),
+                x.grad(&want_grads).unwrap(),
+                "dx",
+            );
+        }
+        if weight_grad {
+            assert_close(
+                weight.grad(&got_grads).unwrap(),
+                weight.grad(&want_grads).unwrap(),
+                "dweight",
+            );
+        }
     }
 }
