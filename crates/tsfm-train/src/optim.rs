@@ -17,7 +17,7 @@ use burn::tensor::{Device, TensorData};
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use serde::{Deserialize, Serialize};
 use tsfm_models::kernels::adam::AdamStep;
-use tsfm_models::kernels::adam_step;
+use tsfm_models::kernels::{AdamTensors, adam_step};
 
 use crate::args::{OptimizerKind, TrainingArgs};
 use crate::error::TrainError;
@@ -183,12 +183,15 @@ impl Optimizer {
                     c.eps,
                     st.step,
                 );
-                let m = st.exp_avg.take().unwrap_or_else(|| grad.zeros_like());
-                let v = st.exp_avg_sq.take().unwrap_or_else(|| grad.zeros_like());
-                let (param, m, v) = adam_step(param, grad, m, v, step);
-                st.exp_avg = Some(m);
-                st.exp_avg_sq = Some(v);
-                param
+                let state = AdamTensors {
+                    param,
+                    exp_avg: st.exp_avg.take().unwrap_or_else(|| grad.zeros_like()),
+                    exp_avg_sq: st.exp_avg_sq.take().unwrap_or_else(|| grad.zeros_like()),
+                };
+                let updated = adam_step(state, grad, step);
+                st.exp_avg = Some(updated.exp_avg);
+                st.exp_avg_sq = Some(updated.exp_avg_sq);
+                updated.param
             }
             OptimizerKind::Sgd => {
                 st.step += 1;

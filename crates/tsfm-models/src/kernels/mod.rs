@@ -220,70 +220,76 @@ pub fn dropout<const D: usize>(x: Tensor<D>, mask: DropoutMask) -> Tensor<D> {
     ))
 }
 
-/// One Adam / AdamW update of a flattened parameter (PyTorch's single-tensor formulas):
-/// returns the new parameter, first and second moments. On the flex backend with `f32`
-/// tensors of one length it is [`adam::adam_step_in_place`], one pass in the parameter's and
-/// moments' own buffers; elsewhere [`adam_step_composed`]. The same floats either way.
-pub fn adam_step(
-    param: Tensor<1>,
-    grad: Tensor<1>,
-    exp_avg: Tensor<1>,
-    exp_avg_sq: Tensor<1>,
-    step: AdamStep,
-) -> (Tensor<1>, Tensor<1>, Tensor<1>) {
+/// A flattened parameter and its Adam moments (PyTorch's `exp_avg`, `exp_avg_sq`).
+#[derive(Debug, Clone)]
+pub struct AdamTensors {
+    pub param: Tensor<1>,
+    pub exp_avg: Tensor<1>,
+    pub exp_avg_sq: Tensor<1>,
+}
+
+/// One Adam / AdamW update of a flattened parameter by `grad` (PyTorch's single-tensor
+/// formulas): the new parameter and moments. On the flex backend with `f32` tensors of one
+/// length it is [`adam::adam_step_in_place`], one pass in the parameter's and moments' own
+/// buffers; elsewhere [`adam_step_composed`]. The same floats either way.
+pub fn adam_step(state: AdamTensors, grad: Tensor<1>, step: AdamStep) -> AdamTensors {
+    let AdamTensors {
+        param,
+        exp_avg,
+        exp_avg_sq,
+    } = &state;
     let n = param.dims();
     let fits = [grad.dims(), exp_avg.dims(), exp_avg_sq.dims()] == [n; 3]
         && [grad.dtype(), exp_avg.dtype(), exp_avg_sq.dtype()] == [DType::F32; 3]
         && [grad.device(), exp_avg.device(), exp_avg_sq.device()]
             .iter()
             .all(|device| *device == param.device());
-    if !on_kernels(&param) || !fits {
-        return adam_step_composed(param, grad, exp_avg, exp_avg_sq, step);
+    if !on_kernels(param) || !fits {
+        return adam_step_composed(state, grad, step);
     }
     let (param, exp_avg, exp_avg_sq) = <Dispatch as Kernels>::fused_adam_step(
-        param.into_dispatch(),
+        state.param.into_dispatch(),
         grad.into_dispatch(),
-        exp_avg.into_dispatch(),
-        exp_avg_sq.into_dispatch(),
+        state.exp_avg.into_dispatch(),
+        state.exp_avg_sq.into_dispatch(),
         step,
     );
-    (
-        Tensor::from_dispatch(param),
-        Tensor::from_dispatch(exp_avg),
-        Tensor::from_dispatch(exp_avg_sq),
-    )
+    AdamTensors {
+        param: Tensor::from_dispatch(param),
+        exp_avg: Tensor::from_dispatch(exp_avg),
+        exp_avg_sq: Tensor::from_dispatch(exp_avg_sq),
+    }
 }
 
 /// [`adam_step`] as Burn's element-wise ops, in the order of PyTorch's single-tensor
 /// `adam`/`adamw` (`foreach=False`): what other backends run and the tests compare with.
-pub fn adam_step_composed(
-    param: Tensor<1>,
-    grad: Tensor<1>,
-    exp_avg: Tensor<1>,
-    exp_avg_sq: Tensor<1>,
-    step: AdamStep,
-) -> (Tensor<1>, Tensor<1>, Tensor<1>) {
+pub fn adam_step_composed(state: AdamTensors, grad: Tensor<1>, step: AdamStep) -> AdamTensors {
     let param = match step.decay {
-        Some(decay) => param.mul_scalar(decay),
-        None => param,
+        Some(decay) => state.param.mul_scalar(decay),
+        None => state.param,
     };
     let grad = match step.l2 {
         Some(l2) => grad + param.clone().mul_scalar(l2),
         None => grad,
     };
+    let m = state.exp_avg;
     let exp_avg = match step.lerp {
-        MomentLerp::FromMoment(w) => exp_avg.clone() + (grad.clone() - exp_avg).mul_scalar(w),
-        MomentLerp::FromGrad(w) => grad.clone() - (grad.clone() - exp_avg).mul_scalar(w),
+        MomentLerp::FromMoment(w) => m.clone() + (grad.clone() - m).mul_scalar(w),
+        MomentLerp::FromGrad(w) => grad.clone() - (grad.clone() - m).mul_scalar(w),
     };
-    let exp_avg_sq =
-        exp_avg_sq.mul_scalar(step.beta2) + grad.clone().mul_scalar(step.one_minus_beta2) * grad;
+    let exp_avg_sq = state.exp_avg_sq.mul_scalar(step.beta2)
+        + grad.clone().mul_scalar(step.one_minus_beta2) * grad;
     let denom = exp_avg_sq
         .clone()
         .sqrt()
         .div_scalar(step.bias_correction2_sqrt)
         .add_scalar(step.eps);
     let param = param + exp_avg.clone().mul_scalar(step.neg_step_size) / denom;
-    (param, exp_avg, exp_avg_sq)
+    AdamTensors {
+        param,
+        exp_avg,
+        exp_avg_sq,
+    }
 }
 
 /// Transposed keys `[groups, heads, d, positions]` as the panels [`panel_attention`] reads,

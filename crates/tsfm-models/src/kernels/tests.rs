@@ -514,10 +514,12 @@ fn check_adam_steps(decoupled: bool, weight_decay: f64, beta1: f64, n: usize, se
     let what = format!("decoupled {decoupled}, wd {weight_decay}, beta1 {beta1}, n {n}");
     let start = plain([n], seed);
     let zeros = Tensor::<1>::zeros([n], &start.device());
-    let (mut fused, mut composed) = (
-        (start.clone(), zeros.clone(), zeros.clone()),
-        (start, zeros.clone(), zeros),
-    );
+    let first = AdamTensors {
+        param: start,
+        exp_avg: zeros.clone(),
+        exp_avg_sq: zeros,
+    };
+    let (mut fused, mut composed) = (first.clone(), first);
     for step in 1..=5u64 {
         // Gradients of growing scale; on even steps the negative ones are exact zeros.
         let grad = plain([n], seed + step).mul_scalar(step as f32 * 0.3);
@@ -535,14 +537,12 @@ fn check_adam_steps(decoupled: bool, weight_decay: f64, beta1: f64, n: usize, se
             1e-8,
             step,
         );
-        let (p, m, v) = fused;
-        fused = adam_step(p, grad.clone(), m, v, scalars);
-        let (p, m, v) = composed;
-        composed = adam_step_composed(p, grad, m, v, scalars);
+        fused = adam_step(fused, grad.clone(), scalars);
+        composed = adam_step_composed(composed, grad, scalars);
         for (name, got, want) in [
-            ("param", &fused.0, &composed.0),
-            ("exp_avg", &fused.1, &composed.1),
-            ("exp_avg_sq", &fused.2, &composed.2),
+            ("param", &fused.param, &composed.param),
+            ("exp_avg", &fused.exp_avg, &composed.exp_avg),
+            ("exp_avg_sq", &fused.exp_avg_sq, &composed.exp_avg_sq),
         ] {
             assert_eq!(bits(got), bits(want), "{what}: {name} after step {step}");
         }
@@ -567,9 +567,14 @@ fn adam_step_leaves_a_parameter_someone_else_holds_untouched() {
     let before = bits(&kept);
     let zeros = Tensor::<1>::zeros([40], &param.device());
     let scalars = AdamStep::new(true, 1e-2, 0.1, 0.9, 0.999, 1e-8, 1);
-    let (updated, _, _) = adam_step(param, plain([40], 71), zeros.clone(), zeros, scalars);
+    let state = AdamTensors {
+        param,
+        exp_avg: zeros.clone(),
+        exp_avg_sq: zeros,
+    };
+    let updated = adam_step(state, plain([40], 71), scalars);
     assert_eq!(bits(&kept), before, "the held parameter changed");
-    assert_ne!(bits(&updated), before, "the update did nothing");
+    assert_ne!(bits(&updated.param), before, "the update did nothing");
 }
 
 /// Bits of any tensor's values in logical order.
