@@ -88,9 +88,10 @@ pub fn rms_norm<const D: usize>(x: Tensor<D>, weight: Tensor<1>, eps: f64) -> Te
 /// buffer; on an autodiff device the backward is two such GEMMs, `dx = grad @ weight^T` and
 /// `dweight = x^T @ grad` over all rows at once, where Burn's batched matmul copied and zeroed
 /// its operands and summed per-batch weight gradients (a quarter of a TTM-r2 training step).
-/// The forward and `dx` are the same floats as `burn::tensor::module::linear` and [`add_bias`]
-/// (what other backends run); `dweight` sums its rows in one GEMM's order, as PyTorch's
-/// `linear` backward does.
+/// The forward is the same floats as `burn::tensor::module::linear` and [`add_bias`] (what
+/// other backends run), and so is `dx` for a contiguous weight (a transposed weight view sends
+/// Burn's GEMMs through copies in another operand order: equal within rounding); `dweight`
+/// sums its rows in one GEMM's order, as PyTorch's `linear` backward does.
 pub fn linear<const D: usize>(
     x: Tensor<D>,
     weight: Tensor<2>,
