@@ -1,7 +1,9 @@
 //! The forecast CSV: `id,timestamp,step,<value columns>`, one row per series and step.
+use std::fmt::Write as _;
+use std::io::Write;
 use std::path::Path;
 
-use crate::error::Result;
+use crate::error::{Result, io};
 use tsfm_data::sources::clock;
 
 /// One series' forecast, in the data's units.
@@ -24,37 +26,57 @@ pub fn iso_timestamp(ts: i64) -> String {
     text
 }
 
-/// The CSV text; every forecast has `names.len()` columns of `horizon` values. Values are
-/// written at full precision (the shortest text that reads back to the same `f32`).
-pub fn render(names: &[String], forecasts: &[SeriesForecast], horizon: usize) -> Vec<u8> {
-    let mut writer = csv::Writer::from_writer(Vec::new());
-    let mut header = vec!["id".to_string(), "timestamp".into(), "step".into()];
-    header.extend(names.iter().cloned());
-    writer.write_record(&header).expect("writing to memory");
+/// Writes the CSV to `out` row by row; every forecast has `names.len()` columns of `horizon`
+/// values. Values are written at full precision (the shortest text that reads back to the same
+/// `f32`).
+pub fn write_csv(
+    out: impl Write,
+    names: &[String],
+    forecasts: &[SeriesForecast],
+    horizon: usize,
+) -> csv::Result<()> {
+    let mut writer = csv::Writer::from_writer(out);
+    let header = ["id", "timestamp", "step"].into_iter();
+    writer.write_record(header.chain(names.iter().map(String::as_str)))?;
+    // One text buffer for every number, so that a row costs no allocation.
+    let mut text = String::new();
     for f in forecasts {
         let step_seconds = f.interval_min as i64 * 60;
         for step in 1..=horizon {
-            let mut row = vec![
-                f.id.clone(),
-                iso_timestamp(f.last_ts + step as i64 * step_seconds),
-                step.to_string(),
-            ];
-            row.extend(f.columns.iter().map(|c| c[step - 1].to_string()));
-            writer.write_record(&row).expect("writing to memory");
+            writer.write_field(&f.id)?;
+            writer.write_field(iso_timestamp(f.last_ts + step as i64 * step_seconds))?;
+            text.clear();
+            write!(text, "{step}").expect("formatting into a String");
+            writer.write_field(&text)?;
+            for column in &f.columns {
+                text.clear();
+                write!(text, "{}", column[step - 1]).expect("formatting into a String");
+                writer.write_field(&text)?;
+            }
+            writer.write_record(None::<&[u8]>)?;
         }
     }
-    writer.into_inner().expect("writing to memory")
+    writer.flush()?;
+    Ok(())
 }
 
+/// Replaces `path` with the forecast CSV, streamed into a temporary sibling that is renamed
+/// over it once complete (the whole text is never held in memory).
 pub fn write(
     path: &Path,
     names: &[String],
     forecasts: &[SeriesForecast],
     horizon: usize,
 ) -> Result<()> {
-    let bytes = render(names, forecasts, horizon);
-    tsfm_runs::write_atomic(path, &bytes)?;
-    Ok(())
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+    tsfm_io::write_file_with(path, |out| {
+        write_csv(out, names, forecasts, horizon).map_err(std::io::Error::from)
+    })
+    .map_err(|e| io(path, e))
 }
 
 #[cfg(test)]
@@ -69,11 +91,42 @@ mod tests {
             interval_min: 5,
             columns: vec![vec![1.5, 2.0], vec![-0.25, 1.234_567_9]],
         };
+        let mut text = Vec::new();
+        write_csv(&mut text, &["a".into(), "b".into()], &[f], 2).unwrap();
         assert_eq!(
-            String::from_utf8(render(&["a".into(), "b".into()], &[f], 2)).unwrap(),
+            String::from_utf8(text).unwrap(),
             "id,timestamp,step,a,b\n\
              \"p,1\",2024-01-02T00:00:00,1,1.5,-0.25\n\
              \"p,1\",2024-01-02T00:05:00,2,2,1.2345679\n"
         );
+    }
+
+    #[test]
+    fn write_streams_into_a_new_folder_and_replaces_an_old_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("new").join("forecast.csv");
+        let f = SeriesForecast {
+            id: "a".into(),
+            last_ts: 0,
+            interval_min: 15,
+            columns: vec![vec![0.1, f32::MAX, -1e-9]],
+        };
+        let names = ["point".to_string()];
+        write(&path, &names, std::slice::from_ref(&f), 3).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "id,timestamp,step,point\n\
+             a,1970-01-01T00:15:00,1,0.1\n\
+             a,1970-01-01T00:30:00,2,340282350000000000000000000000000000000\n\
+             a,1970-01-01T00:45:00,3,-0.000000001\n"
+        );
+        // A second write replaces the file whole, leaving no temporary sibling behind.
+        write(&path, &names, &[f], 1).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "id,timestamp,step,point\na,1970-01-01T00:15:00,1,0.1\n"
+        );
+        let entries = std::fs::read_dir(path.parent().unwrap()).unwrap().count();
+        assert_eq!(entries, 1);
     }
 }
