@@ -38,7 +38,7 @@ pub fn write_csv(
     let mut writer = csv::Writer::from_writer(out);
     let header = ["id", "timestamp", "step"].into_iter();
     writer.write_record(header.chain(names.iter().map(String::as_str)))?;
-    // One text buffer for every number, so that a row costs no allocation.
+    // The step and the values of every row are formatted into one reused buffer.
     let mut text = String::new();
     for f in forecasts {
         let step_seconds = f.interval_min as i64 * 60;
@@ -68,10 +68,8 @@ pub fn write(
     forecasts: &[SeriesForecast],
     horizon: usize,
 ) -> Result<()> {
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
+    // A bare file name has the empty parent, which `create_dir_all` accepts as it is.
+    let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
     tsfm_io::write_file_with(path, |out| {
         write_csv(out, names, forecasts, horizon).map_err(std::io::Error::from)
