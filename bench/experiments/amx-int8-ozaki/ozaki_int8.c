@@ -12,6 +12,9 @@
 //   gcc -O2 -march=sapphirerapids ozaki_int8.c -o ozaki_int8
 //   ./ozaki_int8 M K N SLICES MAX_ORDER [NC]      e.g. ./ozaki_int8 2048 1280 1280 4 3
 //
+// M must be a multiple of 32, K of 64, N of NC (itself a multiple of 32): the loops have no
+// partial tiles (Bolt-tiny's 8260 rows were run as 8256).
+//
 // f32-equivalent GFLOP/s = 2 M K N / time. The f32 side: gemm_f32/ (the `gemm` crate as
 // Burn builds it); the slicing of the activations per call: slice_rows.c.
 #include <immintrin.h>
@@ -26,8 +29,12 @@ typedef struct { uint8_t palette, start; uint8_t r[14]; uint16_t colsb[16]; uint
 static double now(){struct timespec t; clock_gettime(CLOCK_MONOTONIC,&t); return t.tv_sec+t.tv_nsec*1e-9;}
 int S=4, ORD=3; // slices a side, highest order kept
 int main(int argc,char**argv){
+  if(argc<6){fprintf(stderr,"usage: %s M K N SLICES MAX_ORDER [NC]\n",argv[0]);return 2;}
   int M=atoi(argv[1]),K=atoi(argv[2]),N=atoi(argv[3]); S=atoi(argv[4]); ORD=atoi(argv[5]); int NC=argc>6?atoi(argv[6]):128;
-  syscall(SYS_arch_prctl, 0x1023, 18);
+  if(M<=0||K<=0||N<=0||NC<=0||M%32||K%64||NC%32||N%NC||S<1||ORD<0){
+    fprintf(stderr,"M must be a multiple of 32, K of 64, N of NC (a multiple of 32)\n");return 2;}
+  // ARCH_REQ_XCOMP_PERM for XFEATURE_XTILEDATA: Linux grants the tile state on request.
+  if(syscall(SYS_arch_prctl, 0x1023, 18)){fprintf(stderr,"no AMX tile state granted\n");return 1;}
   cfg_t c; memset(&c,0,sizeof c); c.palette=1;
   for(int i=0;i<8;i++){c.colsb[i]=64;c.rows[i]=16;}
   _tile_loadconfig(&c);

@@ -11,7 +11,9 @@
 #include <time.h>
 static double now(){struct timespec t; clock_gettime(CLOCK_MONOTONIC,&t); return t.tv_sec+t.tv_nsec*1e-9;}
 int main(int argc,char**argv){
+  if(argc<3){fprintf(stderr,"usage: %s M K\n",argv[0]);return 2;}
   int M=atoi(argv[1]),K=atoi(argv[2]),S=4; int KB=K/64;
+  if(M<=0||K<=0||M%16||K%64){fprintf(stderr,"M must be a multiple of 16, K of 64\n");return 2;}
   float*x=aligned_alloc(64,(size_t)M*K*4); for(size_t i=0;i<(size_t)M*K;i++)x[i]=(rand()/(float)RAND_MAX-0.5f)*exp2f(rand()%8);
   int8_t*A=aligned_alloc(64,(size_t)S*M*K); float*scale=malloc(M*4);
   for(int rep=0;rep<5;rep++){double t0=now();
